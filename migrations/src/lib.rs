@@ -1,0 +1,21 @@
+//! Database migrations. They never import entities: each one describes the
+//! schema as it was when it was written.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_users;
+mod m20261122_000002_one_time_tokens;
+mod m20261122_000003_email_outbox;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_users::Migration),
+            Box::new(m20261122_000002_one_time_tokens::Migration),
+            Box::new(m20261122_000003_email_outbox::Migration),
+        ]
+    }
+}
