@@ -1,0 +1,206 @@
+//! The email outbox: rows written in the same transaction as the change that
+//! needs the email, then moved to the queue by the relay and marked by the
+//! worker. Every state change is a conditional update, so two relays or two
+//! workers on one row never both win.
+
+pub mod entity;
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use uuid::Uuid;
+
+pub use entity::{Column, Entity as Outbox, Model as OutboxRow};
+
+use crate::{EmailKind, JobsError, Sealer};
+
+pub const PENDING: &str = "pending";
+pub const SENT: &str = "sent";
+pub const FAILED: &str = "failed";
+
+/// An email to send, as the code that needs it describes it.
+#[derive(Debug)]
+pub struct NewEmail {
+    pub user_id: Option<Uuid>,
+    /// The stored address of the account, never an address as typed in a request.
+    pub recipient: String,
+    pub kind: EmailKind,
+}
+
+/// Writes the outbox row on `conn`, which should be the caller's transaction.
+pub async fn enqueue<C: ConnectionTrait>(
+    conn: &C,
+    sealer: &Sealer,
+    now_ms: i64,
+    email: NewEmail,
+) -> Result<Uuid, JobsError> {
+    let id = Uuid::now_v7();
+    let plaintext =
+        serde_json::to_vec(&email.kind).map_err(|e| JobsError::Template(e.to_string()))?;
+    let row = entity::ActiveModel {
+        id: Set(id),
+        user_id: Set(email.user_id),
+        kind: Set(email.kind.name().to_owned()),
+        recipient: Set(email.recipient),
+        payload: Set(Some(sealer.seal(&plaintext, id.as_bytes())?)),
+        status: Set(PENDING.to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(now_ms),
+        lease_until: Set(None),
+        last_error: Set(None),
+        created_at: Set(now_ms),
+        sent_at: Set(None),
+    };
+    Outbox::insert(row).exec_without_returning(conn).await?;
+    Ok(id)
+}
+
+/// Pending rows whose dispatch is due and that no worker holds.
+pub async fn due<C: ConnectionTrait>(
+    conn: &C,
+    now_ms: i64,
+    limit: u64,
+) -> Result<Vec<(Uuid, i64)>, JobsError> {
+    Ok(Outbox::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::NextAttemptAt)
+        .filter(Column::Status.eq(PENDING))
+        .filter(Column::NextAttemptAt.lte(now_ms))
+        .filter(free_at(now_ms))
+        .order_by_asc(Column::NextAttemptAt)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await?)
+}
+
+fn free_at(now_ms: i64) -> sea_orm::Condition {
+    sea_orm::Condition::any()
+        .add(Column::LeaseUntil.is_null())
+        .add(Column::LeaseUntil.lt(now_ms))
+}
+
+/// The relay takes a due row for dispatch by pushing its next dispatch time
+/// forward; only the relay whose update matched pushes the job.
+pub async fn take_for_dispatch<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    seen_next_attempt_at: i64,
+    redispatch_at: i64,
+) -> Result<bool, JobsError> {
+    let res = Outbox::update_many()
+        .col_expr(Column::NextAttemptAt, Expr::value(redispatch_at))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(PENDING))
+        .filter(Column::NextAttemptAt.eq(seen_next_attempt_at))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// After a failed push, make the row due again soon.
+pub async fn dispatch_failed<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    retry_at: i64,
+) -> Result<(), JobsError> {
+    Outbox::update_many()
+        .col_expr(Column::NextAttemptAt, Expr::value(retry_at))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(PENDING))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// A worker claims a row before sending. Returns the row with its new attempt
+/// number, or `None` when it is sent, failed, or held by another worker.
+pub async fn claim<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    now_ms: i64,
+    lease_until: i64,
+) -> Result<Option<OutboxRow>, JobsError> {
+    let res = Outbox::update_many()
+        .col_expr(Column::LeaseUntil, Expr::value(lease_until))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(PENDING))
+        .filter(free_at(now_ms))
+        .exec(conn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    Ok(Outbox::find_by_id(id).one(conn).await?)
+}
+
+pub async fn mark_sent<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    now_ms: i64,
+) -> Result<(), JobsError> {
+    finish(conn, id, SENT, Some(now_ms), None).await
+}
+
+pub async fn mark_failed<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    error: &str,
+) -> Result<(), JobsError> {
+    finish(conn, id, FAILED, None, Some(error)).await
+}
+
+/// Sent and failed rows lose their sealed payload: nothing secret stays behind.
+async fn finish<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    status: &str,
+    sent_at: Option<i64>,
+    error: Option<&str>,
+) -> Result<(), JobsError> {
+    Outbox::update_many()
+        .col_expr(Column::Status, Expr::value(status))
+        .col_expr(Column::SentAt, Expr::value(sent_at))
+        .col_expr(Column::Payload, Expr::value(Option::<String>::None))
+        .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .col_expr(Column::LastError, Expr::value(error.map(str::to_owned)))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(PENDING))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// A transient failure: release the claim and make the row due after `retry_at`.
+pub async fn mark_retry<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    retry_at: i64,
+    error: &str,
+) -> Result<(), JobsError> {
+    Outbox::update_many()
+        .col_expr(Column::NextAttemptAt, Expr::value(retry_at))
+        .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .col_expr(Column::LastError, Expr::value(error.to_owned()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(PENDING))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Counts rows by status; used by `/readyz`-style checks and tests.
+pub async fn count_with_status<C: ConnectionTrait>(
+    conn: &C,
+    status: &str,
+) -> Result<u64, JobsError> {
+    use sea_orm::PaginatorTrait;
+    Ok(Outbox::find()
+        .filter(Column::Status.eq(status))
+        .count(conn)
+        .await?)
+}

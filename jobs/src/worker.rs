@@ -1,0 +1,145 @@
+//! The email worker: takes a job (an outbox id) from the queue, claims the
+//! row, renders and sends the email, and records the outcome on the row.
+//! Retries are the outbox's business, not the queue's: a transient failure
+//! makes the row due again after an exponential backoff, and the relay
+//! dispatches it again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_core::backend::ext::BackendExt;
+use apalis_core::backend::ext::poll_strategy::Strategy;
+use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::mailer::SendError;
+use crate::outbox::{self, OutboxRow};
+use crate::queue::worker_name;
+use crate::{DeliveryTuning, EmailJob, EmailKind, JobsError, Mailer, Queue, Sealer, SharedClock};
+
+/// What a worker needs to deliver an outbox row.
+#[derive(Debug)]
+pub struct Delivery {
+    pub db: DatabaseConnection,
+    pub mailer: Mailer,
+    pub sealer: Arc<Sealer>,
+    pub clock: SharedClock,
+    pub tuning: DeliveryTuning,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Delivery {
+    /// Delivers one outbox row, at most once at a time across all workers.
+    pub async fn deliver(&self, outbox_id: uuid::Uuid) -> Result<(), JobsError> {
+        let now = self.clock.now_ms();
+        let Some(row) =
+            outbox::claim(&self.db, outbox_id, now, now + ms(self.tuning.lease)).await?
+        else {
+            tracing::debug!(%outbox_id, "outbox row already handled or held by another worker");
+            return Ok(());
+        };
+        let attempt = row.attempts;
+        let span = info_span!("deliver", %outbox_id, attempt, kind = %row.kind);
+        self.send_claimed(row).instrument(span).await
+    }
+
+    async fn send_claimed(&self, row: OutboxRow) -> Result<(), JobsError> {
+        let id = row.id;
+        let email = match self.open(&row) {
+            Ok(email) => email,
+            Err(e) => {
+                warn!(outbox_id = %id, attempt = row.attempts, error = %e, "email payload unusable; recorded as failed");
+                return outbox::mark_failed(&self.db, id, &e.to_string()).await;
+            }
+        };
+        let result = match email.render() {
+            Ok(rendered) => self.mailer.send(&row.recipient, rendered).await,
+            Err(e) => Err(SendError::Permanent(e.to_string())),
+        };
+        match result {
+            Ok(whereto) => {
+                outbox::mark_sent(&self.db, id, self.clock.now_ms()).await?;
+                info!(outbox_id = %id, attempt = row.attempts, to = %whereto, "email sent");
+            }
+            Err(SendError::Permanent(error)) => {
+                warn!(outbox_id = %id, attempt = row.attempts, %error, "email refused permanently; recorded as failed");
+                outbox::mark_failed(&self.db, id, &error).await?;
+            }
+            Err(SendError::Transient(error)) if row.attempts >= self.tuning.max_attempts => {
+                warn!(outbox_id = %id, attempt = row.attempts, %error, "email still failing after the last attempt; recorded as failed");
+                outbox::mark_failed(&self.db, id, &error).await?;
+            }
+            Err(SendError::Transient(error)) => {
+                let delay = self.tuning.backoff(row.attempts);
+                warn!(outbox_id = %id, attempt = row.attempts, %error, retry_in_ms = ms(delay), "email delivery failed; will retry");
+                let retry_at = self.clock.now_ms() + ms(delay);
+                outbox::mark_retry(&self.db, id, retry_at, &error).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn open(&self, row: &OutboxRow) -> Result<EmailKind, JobsError> {
+        let sealed = row.payload.as_deref().ok_or(JobsError::Crypto)?;
+        let plain = self.sealer.open(sealed, row.id.as_bytes())?;
+        serde_json::from_slice(&plain).map_err(|_| JobsError::Crypto)
+    }
+}
+
+async fn handle(job: EmailJob, delivery: Data<Arc<Delivery>>) -> Result<(), BoxDynError> {
+    if let Err(e) = delivery.deliver(job.outbox_id).await {
+        // The row stays pending; the relay dispatches it again later.
+        warn!(outbox_id = %job.outbox_id, error = %e, "email job failed; the outbox will re-dispatch it");
+    }
+    Ok(())
+}
+
+/// How often an idle worker asks the queue for work.
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+macro_rules! run_one {
+    ($storage:expr, $delivery:expr, $shutdown:expr, $concurrency:expr) => {{
+        let name = worker_name();
+        info!(worker = %name, "email worker started");
+        let stop = $shutdown.clone();
+        WorkerBuilder::new(name)
+            .backend(
+                $storage
+                    .clone()
+                    .poll_with_strategy(Strategy::new().interval(POLL_INTERVAL)),
+            )
+            .data($delivery.clone())
+            .concurrency($concurrency)
+            .build(handle)
+            .run_until(async move {
+                stop.cancelled().await;
+                Ok::<(), std::io::Error>(())
+            })
+            .await
+    }};
+}
+
+/// Runs the queue's worker until `shutdown`, starting a new one (with a new
+/// name) whenever the backend fails, e.g. while Redis is down.
+pub async fn run(queue: Queue, delivery: Arc<Delivery>, shutdown: CancellationToken) {
+    let concurrency = 8;
+    while !shutdown.is_cancelled() {
+        let result = match &queue {
+            Queue::Sqlite(s) => run_one!(s, delivery, shutdown, concurrency),
+            Queue::Redis(s) => run_one!(s, delivery, shutdown, concurrency),
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "email worker stopped; starting another in 1 s");
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+    info!("email worker stopped");
+}
