@@ -1,0 +1,266 @@
+//! Registration and email verification. Uniqueness and single use are decided
+//! by the database (unique index, conditional updates), so they hold across
+//! requests, restarts and nodes.
+
+use std::sync::Arc;
+
+use jobs::outbox::{self, NewEmail};
+use jobs::{EmailKind, Sealer, SharedClock};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::Expr,
+};
+use subtle::ConstantTimeEq;
+use tokio::sync::Notify;
+use tracing::{info, instrument};
+use uuid::Uuid;
+
+use crate::domain::{CompanyName, Email, Password, PersonName};
+use crate::error::FieldErrors;
+use crate::one_time::{self, NewToken, VERIFY_EMAIL};
+use crate::store::{self, one_time_tokens, users};
+use crate::{DomainError, Hasher};
+
+pub const VERIFY_EMAIL_TTL_MS: i64 = 48 * 3600 * 1000;
+
+/// A registration, parsed: every field is valid.
+#[derive(Debug)]
+pub struct RegisterInput {
+    pub email: Email,
+    pub password: Password,
+    pub first_name: PersonName,
+    pub last_name: PersonName,
+    pub company_name: Option<CompanyName>,
+}
+
+impl RegisterInput {
+    /// Parses every field and reports every failing rule at once.
+    pub fn parse(
+        email: &str,
+        password: &str,
+        first_name: &str,
+        last_name: &str,
+        company_name: Option<&str>,
+    ) -> Result<Self, DomainError> {
+        let mut errors = FieldErrors::new();
+        let mut keep = |field: &str, r: Result<(), Vec<String>>| {
+            if let Err(messages) = r {
+                errors.insert(field.to_owned(), messages);
+            }
+        };
+        let email = Email::parse(email);
+        let password = Password::parse(password, email.as_ref().ok());
+        let first = PersonName::parse(first_name);
+        let last = PersonName::parse(last_name);
+        let company = CompanyName::parse(company_name);
+        keep("email", email.as_ref().map(|_| ()).map_err(Clone::clone));
+        keep(
+            "password",
+            password.as_ref().map(|_| ()).map_err(Clone::clone),
+        );
+        keep(
+            "first_name",
+            first.as_ref().map(|_| ()).map_err(Clone::clone),
+        );
+        keep("last_name", last.as_ref().map(|_| ()).map_err(Clone::clone));
+        keep(
+            "company_name",
+            company.as_ref().map(|_| ()).map_err(Clone::clone),
+        );
+        match (email, password, first, last, company) {
+            (Ok(email), Ok(password), Ok(first_name), Ok(last_name), Ok(company_name)) => {
+                Ok(Self {
+                    email,
+                    password,
+                    first_name,
+                    last_name,
+                    company_name,
+                })
+            }
+            _ => Err(DomainError::Validation(errors)),
+        }
+    }
+}
+
+/// Builds the links that go into emails, from `AUTH_PUBLIC_URL` only.
+#[derive(Debug, Clone)]
+pub struct Links {
+    base: String,
+}
+
+impl Links {
+    pub fn new(public_url: &url::Url) -> Self {
+        Self {
+            base: public_url.as_str().trim_end_matches('/').to_owned(),
+        }
+    }
+
+    pub fn verify_email(&self, token: &str) -> String {
+        format!("{}/verify-email?token={token}", self.base)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    pub db: DatabaseConnection,
+    pub hasher: Hasher,
+    pub sealer: Arc<Sealer>,
+    pub clock: SharedClock,
+    pub links: Links,
+    /// Wakes the outbox relay after a commit that queued an email.
+    pub outbox_wake: Arc<Notify>,
+}
+
+impl Accounts {
+    /// Creates an unverified user and queues the verification email, in one
+    /// transaction.
+    #[instrument(skip_all, fields(user_id), err(Display))]
+    pub async fn register(&self, input: RegisterInput) -> Result<Uuid, DomainError> {
+        let normalized = input.email.normalized().to_owned();
+        if users::find_by_normalized_email(&self.db, &normalized)
+            .await?
+            .is_some()
+        {
+            return Err(DomainError::EmailTaken);
+        }
+        let password_hash = self.hasher.hash(input.password.expose()).await?;
+        let now = self.clock.now_ms();
+        let id = Uuid::new_v4();
+        tracing::Span::current().record("user_id", tracing::field::display(id));
+
+        let txn = self.db.begin().await?;
+        let user = users::ActiveModel {
+            id: Set(id),
+            email: Set(input.email.as_str().to_owned()),
+            email_normalized: Set(normalized),
+            password_hash: Set(password_hash),
+            first_name: Set(input.first_name.as_str().to_owned()),
+            last_name: Set(input.last_name.as_str().to_owned()),
+            company_name: Set(input.company_name.map(|c| c.as_str().to_owned())),
+            email_verified_at: Set(None),
+            is_active: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        if let Err(e) = users::Entity::insert(user)
+            .exec_without_returning(&txn)
+            .await
+        {
+            return Err(if store::is_unique_violation(&e) {
+                DomainError::EmailTaken
+            } else {
+                e.into()
+            });
+        }
+        self.queue_verification(
+            &txn,
+            id,
+            input.email.as_str(),
+            input.first_name.as_str(),
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        self.outbox_wake.notify_one();
+        info!("user registered");
+        Ok(id)
+    }
+
+    /// Activates the account whose verification token this is.
+    #[instrument(skip_all, fields(user_id), err(Display))]
+    pub async fn verify_email(&self, token: &str) -> Result<(), DomainError> {
+        if !one_time::well_formed(token) {
+            return Err(DomainError::InvalidToken);
+        }
+        let hash = one_time::hash_token(token);
+        let row = one_time_tokens::Entity::find()
+            .filter(one_time_tokens::Column::TokenHash.eq(hash.as_str()))
+            .filter(one_time_tokens::Column::Purpose.eq(VERIFY_EMAIL))
+            .one(&self.db)
+            .await?
+            .filter(|row| bool::from(row.token_hash.as_bytes().ct_eq(hash.as_bytes())))
+            .ok_or(DomainError::InvalidToken)?;
+        tracing::Span::current().record("user_id", tracing::field::display(row.user_id));
+        let now = self.clock.now_ms();
+        let txn = self.db.begin().await?;
+        if !one_time_tokens::consume(&txn, row.id, now).await? {
+            return Err(DomainError::InvalidToken);
+        }
+        users::Entity::update_many()
+            .col_expr(users::Column::EmailVerifiedAt, Expr::value(now))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(row.user_id))
+            .filter(users::Column::EmailVerifiedAt.is_null())
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        info!("email verified");
+        Ok(())
+    }
+
+    /// Emails a new link to an existing, unverified account and voids the
+    /// earlier ones. Says nothing about whether the account exists.
+    #[instrument(skip_all, err(Display))]
+    pub async fn resend_verification(&self, email: &Email) -> Result<(), DomainError> {
+        let Some(user) = users::find_by_normalized_email(&self.db, email.normalized()).await?
+        else {
+            return Ok(());
+        };
+        if user.email_verified_at.is_some() || !user.is_active {
+            return Ok(());
+        }
+        let now = self.clock.now_ms();
+        let txn = self.db.begin().await?;
+        // Touching the user row first serialises concurrent resends for one
+        // user (a row lock on PostgreSQL), so the last link voids all others.
+        users::Entity::update_many()
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(user.id))
+            .exec(&txn)
+            .await?;
+        one_time_tokens::void_all(&txn, user.id, VERIFY_EMAIL, now).await?;
+        self.queue_verification(&txn, user.id, &user.email, &user.first_name, now)
+            .await?;
+        txn.commit().await?;
+        self.outbox_wake.notify_one();
+        info!(user_id = %user.id, "verification email queued again");
+        Ok(())
+    }
+
+    async fn queue_verification<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        user_id: Uuid,
+        stored_email: &str,
+        first_name: &str,
+        now: i64,
+    ) -> Result<(), DomainError> {
+        let token = NewToken::generate();
+        one_time_tokens::Entity::insert(one_time_tokens::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            user_id: Set(user_id),
+            purpose: Set(VERIFY_EMAIL.to_owned()),
+            token_hash: Set(token.hash.clone()),
+            expires_at: Set(now + VERIFY_EMAIL_TTL_MS),
+            used_at: Set(None),
+            created_at: Set(now),
+        })
+        .exec_without_returning(txn)
+        .await?;
+        outbox::enqueue(
+            txn,
+            &self.sealer,
+            now,
+            NewEmail {
+                user_id: Some(user_id),
+                recipient: stored_email.to_owned(),
+                kind: EmailKind::VerifyEmail {
+                    first_name: first_name.to_owned(),
+                    link: self.links.verify_email(&token.secret),
+                },
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}

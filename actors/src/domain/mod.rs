@@ -1,0 +1,11 @@
+//! Domain types, parsed once at the boundary. A value of one of these types
+//! is valid by construction; each parse error is a message a frontend can
+//! show next to the field.
+
+mod email;
+mod names;
+mod password;
+
+pub use email::Email;
+pub use names::{CompanyName, PersonName};
+pub use password::Password;

@@ -1,0 +1,275 @@
+//! Argon2id on a bounded pool of dedicated threads, one per core, each with
+//! its own reused memory buffer. Hashing never runs on the async reactor, and
+//! no more hashes run at once than there are cores.
+
+use std::thread;
+
+use argon2::password_hash::PasswordHash;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use subtle::ConstantTimeEq;
+use tokio::sync::oneshot;
+use zeroize::Zeroizing;
+
+use crate::DomainError;
+
+const OUTPUT_LEN: usize = 32;
+const SALT_LEN: usize = 16;
+/// Hashes waiting beyond this are refused with 503 instead of queueing forever.
+const QUEUE_CAPACITY: usize = 1024;
+
+/// Argon2id cost, as configured (`AUTH_ARGON2_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for HashCost {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl HashCost {
+    pub fn params(&self) -> Result<Params, String> {
+        Params::new(
+            self.memory_kib,
+            self.iterations,
+            self.parallelism,
+            Some(OUTPUT_LEN),
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+enum Job {
+    Hash {
+        password: Zeroizing<String>,
+        reply: oneshot::Sender<String>,
+    },
+    Verify {
+        password: Zeroizing<String>,
+        phc: String,
+        reply: oneshot::Sender<bool>,
+    },
+}
+
+#[derive(Clone)]
+pub struct Hasher {
+    tx: Sender<Job>,
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hasher")
+    }
+}
+
+impl Hasher {
+    /// Starts `threads` hashing threads (use the number of cores).
+    pub fn start(cost: HashCost, threads: usize) -> Result<Self, String> {
+        let params = cost.params()?;
+        let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
+        for i in 0..threads.max(1) {
+            let rx: Receiver<Job> = rx.clone();
+            let params = params.clone();
+            thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || work(&rx, &params))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(Self { tx })
+    }
+
+    /// Hashes a new password into a PHC string.
+    pub async fn hash(&self, password: &str) -> Result<String, DomainError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Hash {
+            password: Zeroizing::new(password.to_owned()),
+            reply,
+        })?;
+        rx.await
+            .map_err(|_| DomainError::Internal("hasher stopped".into()))
+    }
+
+    /// Checks a password against a stored PHC string. A malformed stored
+    /// hash never matches.
+    pub async fn verify(&self, password: &str, phc: &str) -> Result<bool, DomainError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Verify {
+            password: Zeroizing::new(password.to_owned()),
+            phc: phc.to_owned(),
+            reply,
+        })?;
+        rx.await
+            .map_err(|_| DomainError::Internal("hasher stopped".into()))
+    }
+
+    fn submit(&self, job: Job) -> Result<(), DomainError> {
+        self.tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => DomainError::Busy,
+            TrySendError::Disconnected(_) => DomainError::Internal("hasher stopped".into()),
+        })
+    }
+}
+
+fn work(rx: &Receiver<Job>, params: &Params) {
+    let mut memory = vec![Block::default(); params.block_count()];
+    while let Ok(job) = rx.recv() {
+        match job {
+            Job::Hash { password, reply } => {
+                let salt: [u8; SALT_LEN] = rand::random();
+                if let Some(phc) = hash_with(&password, &salt, params, &mut memory) {
+                    let _ = reply.send(phc);
+                }
+            }
+            Job::Verify {
+                password,
+                phc,
+                reply,
+            } => {
+                let _ = reply.send(verify_with(&password, &phc, params, &mut memory));
+            }
+        }
+    }
+}
+
+fn compute(
+    password: &str,
+    salt: &[u8],
+    params: &Params,
+    memory: &mut Vec<Block>,
+    out: &mut [u8],
+) -> bool {
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::default());
+    }
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt,
+            out,
+            &mut memory[..params.block_count()],
+        )
+        .is_ok()
+}
+
+fn hash_with(
+    password: &str,
+    salt: &[u8],
+    params: &Params,
+    memory: &mut Vec<Block>,
+) -> Option<String> {
+    let mut out = [0u8; OUTPUT_LEN];
+    if !compute(password, salt, params, memory, &mut out) {
+        return None;
+    }
+    Some(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(out)
+    ))
+}
+
+fn verify_with(password: &str, phc: &str, configured: &Params, memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    if parsed.algorithm.as_str() != "argon2id" {
+        return false;
+    }
+    let params = Params::try_from(&parsed).unwrap_or_else(|_| configured.clone());
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let expected = expected.as_bytes();
+    let mut out = vec![0u8; expected.len()];
+    let Ok(params) = Params::new(
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        Some(expected.len()),
+    ) else {
+        return false;
+    };
+    compute(password, salt, &params, memory, &mut out) && bool::from(out.ct_eq(expected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::PasswordVerifier;
+
+    fn cheap() -> HashCost {
+        HashCost {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_with_its_password_only() {
+        let hasher = Hasher::start(cheap(), 2).unwrap();
+        let phc = hasher.hash("Correct-Horse-1").await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert!(hasher.verify("Correct-Horse-1", &phc).await.unwrap());
+        assert!(!hasher.verify("Correct-Horse-2", &phc).await.unwrap());
+        assert!(
+            !hasher
+                .verify("Correct-Horse-1", "not a hash")
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_are_standard_phc_strings() {
+        let hasher = Hasher::start(cheap(), 1).unwrap();
+        let phc = hasher.hash("Correct-Horse-1").await.unwrap();
+        let parsed = PasswordHash::new(&phc).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"Correct-Horse-1", &parsed)
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_made_elsewhere_verify() {
+        use argon2::PasswordHasher;
+        use argon2::password_hash::SaltString;
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let params = Params::new(128, 2, 1, None).unwrap();
+        let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"Other-Params-9", &salt)
+            .unwrap()
+            .to_string();
+        let hasher = Hasher::start(cheap(), 1).unwrap();
+        assert!(hasher.verify("Other-Params-9", &phc).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_same_password_gets_a_new_salt_each_time() {
+        let hasher = Hasher::start(cheap(), 1).unwrap();
+        assert_ne!(
+            hasher.hash("Same-Pass-1").await.unwrap(),
+            hasher.hash("Same-Pass-1").await.unwrap()
+        );
+    }
+}

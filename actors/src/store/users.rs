@@ -1,0 +1,33 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "users")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub email: String,
+    pub email_normalized: String,
+    pub password_hash: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub company_name: Option<String>,
+    pub email_verified_at: Option<i64>,
+    pub is_active: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+pub async fn find_by_normalized_email<C: ConnectionTrait>(
+    conn: &C,
+    normalized: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::EmailNormalized.eq(normalized))
+        .one(conn)
+        .await
+}
