@@ -1,0 +1,162 @@
+//! `JsonBody<T>`: a JSON request body parsed strictly with serde (wrong
+//! types, missing fields and unknown fields are refused) while its schema in
+//! the OpenAPI document comes from the poem-openapi `Object` of `T`. Every
+//! failure names the field it is about.
+
+use poem::http::StatusCode;
+use poem::{FromRequest, Request, RequestBody};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use serde::de::DeserializeOwned;
+
+use actors::FieldErrors;
+
+use crate::error::ApiError;
+
+pub struct JsonBody<T>(pub T);
+
+/// A request body that could not be read as the operation's JSON object.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct BodyError {
+    /// The field the problem is about (`body` for the whole body).
+    pub field: String,
+    pub message: String,
+}
+
+impl poem::error::ResponseError for BodyError {
+    fn status(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
+    }
+}
+
+impl BodyError {
+    fn body(message: impl Into<String>) -> Self {
+        Self {
+            field: "body".into(),
+            message: message.into(),
+        }
+    }
+
+    fn from_serde(err: &serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let inner = err.inner();
+        let text = inner.to_string();
+        // Drop serde's " at line 1 column 9" suffix: the field name says more.
+        let text = text.split(" at line ").next().unwrap_or(&text).to_owned();
+        let path = err.path().to_string();
+        if inner.is_syntax() || inner.is_eof() {
+            return Self::body("is not valid JSON");
+        }
+        if let Some(field) = backticked(&text, "missing field `") {
+            return Self {
+                field,
+                message: "is required".into(),
+            };
+        }
+        if let Some(field) = backticked(&text, "unknown field `") {
+            return Self {
+                field,
+                message: "is not a known field".into(),
+            };
+        }
+        if path == "." || path.is_empty() {
+            return Self::body("must be a JSON object");
+        }
+        let message = if text.starts_with("invalid type") {
+            text.split(", expected ")
+                .nth(1)
+                .map(|expected| format!("must be {expected}"))
+                .unwrap_or(text)
+        } else {
+            text
+        };
+        Self {
+            field: path,
+            message,
+        }
+    }
+
+    /// Turns any request parse failure into the 400 envelope.
+    pub fn into_api_error(err: poem::Error) -> ApiError {
+        if let Some(b) = err.downcast_ref::<BodyError>() {
+            let message = if b.field == "body" {
+                format!("Request body {}", b.message)
+            } else {
+                format!("Field `{}` {}", b.field, b.message)
+            };
+            return ApiError {
+                errors: Some(FieldErrors::from([(
+                    b.field.clone(),
+                    vec![b.message.clone()],
+                )])),
+                ..ApiError::new(StatusCode::BAD_REQUEST, message)
+            };
+        }
+        if err.status().is_client_error() {
+            let status = err.status();
+            let text = err.to_string();
+            return ApiError::new(status, text);
+        }
+        ApiError::new(StatusCode::BAD_REQUEST, "Invalid request")
+    }
+}
+
+fn backticked(text: &str, prefix: &str) -> Option<String> {
+    let rest = text.strip_prefix(prefix)?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+impl<'a, T> ApiExtractor<'a> for JsonBody<T>
+where
+    T: Type + DeserializeOwned + Send,
+{
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: schema::<T>(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        if let Some(ct) = request.content_type() {
+            let json = ct.parse::<mime::Mime>().is_ok_and(|m| {
+                m.type_() == "application"
+                    && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+            });
+            if !json {
+                return Err(BodyError::body("must be sent as application/json").into());
+            }
+        }
+        let bytes = <Vec<u8> as FromRequest>::from_request(request, body).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(BodyError::body("is required").into());
+        }
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value: T = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| poem::Error::from(BodyError::from_serde(&e)))?;
+        de.end()
+            .map_err(|_| poem::Error::from(BodyError::body("is not valid JSON")))?;
+        Ok(Self(value))
+    }
+}
+
+fn schema<T: Type>() -> MetaSchemaRef {
+    T::schema_ref()
+}

@@ -1,0 +1,158 @@
+//! `ApiError`: the one place where domain errors become HTTP answers.
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{IntoResponse, Response};
+use poem_openapi::ApiResponse;
+use poem_openapi::registry::{MetaResponses, Registry};
+
+use actors::{DomainError, FieldErrors};
+
+use crate::envelope::{ErrorEnvelope, RetryAfter, phrase};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub errors: Option<FieldErrors>,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            errors: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid(errors: FieldErrors) -> Self {
+        let message = errors
+            .iter()
+            .next()
+            .and_then(|(field, msgs)| msgs.first().map(|m| format!("{} {m}", field_label(field))))
+            .unwrap_or_else(|| "Invalid request".to_owned());
+        Self {
+            errors: Some(errors),
+            ..Self::new(StatusCode::BAD_REQUEST, message)
+        }
+    }
+
+    pub fn envelope(&self) -> ErrorEnvelope {
+        ErrorEnvelope {
+            success: false,
+            status_code: self.status.as_u16(),
+            error: phrase(self.status.as_u16()).to_owned(),
+            message: self.message.clone(),
+            errors: self.errors.clone(),
+            data: self
+                .retry_after
+                .map(|retry_after| RetryAfter { retry_after }),
+        }
+    }
+}
+
+/// `first_name` -> `First name`, for the top-level message.
+fn field_label(field: &str) -> String {
+    let spaced = field.replace('_', " ");
+    let mut chars = spaced.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Validation(errors) => ApiError::invalid(errors),
+            DomainError::EmailTaken => ApiError {
+                errors: Some(FieldErrors::from([(
+                    "email".to_owned(),
+                    vec!["is already registered".to_owned()],
+                )])),
+                ..ApiError::new(StatusCode::CONFLICT, "Email already registered")
+            },
+            DomainError::InvalidToken => ApiError {
+                errors: Some(FieldErrors::from([(
+                    "token".to_owned(),
+                    vec!["is invalid or expired".to_owned()],
+                )])),
+                ..ApiError::new(StatusCode::BAD_REQUEST, "Invalid or expired token")
+            },
+            DomainError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy; try again shortly",
+            ),
+            DomainError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side",
+                )
+            }
+        }
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn as_response(&self) -> Response {
+        let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&self.envelope()))
+            .unwrap_or_default();
+        let mut resp = Response::builder()
+            .status(self.status)
+            .content_type("application/json; charset=utf-8")
+            .body(body);
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        poem::error::ResponseError::as_response(&self)
+    }
+}
+
+/// Error statuses are documented per operation by `Reply`, so this adds none.
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        MetaResponses { responses: vec![] }
+    }
+
+    fn register(_registry: &mut Registry) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_message_names_the_first_field() {
+        let e = ApiError::invalid(FieldErrors::from([(
+            "password".to_owned(),
+            vec!["must contain an uppercase letter".to_owned()],
+        )]));
+        assert_eq!(e.message, "Password must contain an uppercase letter");
+        assert_eq!(field_label("first_name"), "First name");
+    }
+
+    #[test]
+    fn internal_errors_say_nothing_internal() {
+        let e = ApiError::from(DomainError::Internal(
+            "SELECT * FROM users; /src/x.rs".into(),
+        ));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message.contains("SELECT"));
+    }
+}

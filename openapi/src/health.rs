@@ -1,0 +1,68 @@
+//! Liveness and readiness.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::web::Data;
+use poem_openapi::{OpenApi, Tags};
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::outcomes;
+use crate::reply::{NoData, Reply};
+
+#[derive(Tags)]
+enum Tag {
+    /// Probes for load balancers and orchestrators.
+    Health,
+}
+
+outcomes!(HealthOutcomes: 200, []);
+outcomes!(ReadyOutcomes: 200, [503]);
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct HealthApi;
+
+#[OpenApi(tag = "Tag::Health")]
+impl HealthApi {
+    /// Liveness
+    ///
+    /// 200 while the process is up.
+    #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
+    async fn healthz(&self) -> Reply<NoData, HealthOutcomes> {
+        Reply::message("ok")
+    }
+
+    /// Readiness
+    ///
+    /// 200 when the database answers, and the queue too when Redis is
+    /// configured; 503 otherwise.
+    #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
+    async fn readyz(
+        &self,
+        state: Data<&Arc<ApiState>>,
+    ) -> Result<Reply<NoData, ReadyOutcomes>, ApiError> {
+        let unavailable = |what: &str| {
+            ApiError::new(
+                poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("The {what} is not reachable"),
+            )
+        };
+        let db_ok = tokio::time::timeout(PROBE_TIMEOUT, state.accounts.db.ping())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if !db_ok {
+            return Err(unavailable("database"));
+        }
+        if let Some(queue) = &state.readiness_queue {
+            let queue_ok = tokio::time::timeout(PROBE_TIMEOUT, queue.ping())
+                .await
+                .unwrap_or(false);
+            if !queue_ok {
+                return Err(unavailable("queue"));
+            }
+        }
+        Ok(Reply::message("ready"))
+    }
+}

@@ -1,0 +1,224 @@
+//! HTTP middleware: request ids and the per-request span, the error envelope
+//! on every non-2xx answer, the 64 KiB body limit, and paths served with and
+//! without a trailing slash.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use poem::http::header::CONTENT_LENGTH;
+use poem::http::{HeaderValue, StatusCode, Uri};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use tracing::{Instrument, info, info_span};
+
+use crate::envelope::phrase;
+use crate::error::ApiError;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// A client that does not finish sending its body within this is refused.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+const REQUEST_ID: &str = "x-request-id";
+
+/// Echoes a sane `X-Request-Id` or makes one; runs the request in a span
+/// that carries it, and logs one line per request (path only, no query).
+pub async fn request_id<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    let id = req
+        .header(REQUEST_ID)
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span =
+        info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    async move {
+        let started = Instant::now();
+        let mut resp = match next.call(req).await {
+            Ok(r) => r.into_response(),
+            Err(e) => error_response(e),
+        };
+        info!(
+            status = resp.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request finished"
+        );
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            resp.headers_mut().insert(REQUEST_ID, v);
+        }
+        Ok(resp)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Every error, from any layer, leaves as the JSON error envelope.
+pub async fn envelope<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    let resp = match next.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => error_response(e),
+    };
+    Ok(ensure_envelope(resp))
+}
+
+fn error_response(err: poem::Error) -> Response {
+    if err.is::<ApiError>() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let message = if status.is_client_error() {
+        client_message(status, &err.to_string())
+    } else {
+        "Something went wrong on our side".to_owned()
+    };
+    ApiError::new(status, message).into_response()
+}
+
+fn client_message(status: StatusCode, detail: &str) -> String {
+    match status.as_u16() {
+        404 => "No such endpoint".to_owned(),
+        405 => "This endpoint does not accept that method".to_owned(),
+        413 => format!(
+            "The request body is larger than {} KiB",
+            MAX_BODY_BYTES / 1024
+        ),
+        _ if !detail.is_empty() && detail.len() <= 300 => detail.to_owned(),
+        _ => phrase(status.as_u16()).to_owned(),
+    }
+}
+
+/// A response that is an error but not JSON (a framework default) is
+/// replaced by the envelope for its status; a 5xx body is never passed on.
+fn ensure_envelope(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .content_type()
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let message = if status.is_client_error() {
+        client_message(status, "")
+    } else {
+        "Something went wrong on our side".to_owned()
+    };
+    let mut out = ApiError::new(status, message).into_response();
+    for (name, value) in resp.headers() {
+        if name == poem::http::header::RETRY_AFTER || name == poem::http::header::ALLOW {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// Reads the whole body up to 64 KiB before anything else sees it: 413 for
+/// more (by `Content-Length` or, for chunked bodies, by counting), 400 for a
+/// body that stalls.
+pub async fn body_limit<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            client_message(StatusCode::PAYLOAD_TOO_LARGE, ""),
+        )
+    };
+    if let Some(len) = req.headers().get(CONTENT_LENGTH) {
+        match len.to_str().ok().and_then(|v| v.parse::<u64>().ok()) {
+            Some(n) if n > MAX_BODY_BYTES as u64 => return Err(too_large().into()),
+            Some(_) => {}
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid Content-Length header",
+                )
+                .into());
+            }
+        }
+    }
+    let body = req.take_body();
+    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, body.into_bytes_limit(MAX_BODY_BYTES))
+        .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => return Err(too_large().into()),
+        Ok(Err(_)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read",
+            )
+            .into());
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "The request body took too long to arrive",
+            )
+            .into());
+        }
+    };
+    req.set_body(bytes);
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Serves every known path with and without its trailing slash by rewriting
+/// the request to the documented form.
+#[derive(Clone)]
+pub struct KnownPaths(Arc<HashSet<String>>);
+
+impl KnownPaths {
+    pub fn new(paths: impl IntoIterator<Item = String>) -> Self {
+        Self(Arc::new(paths.into_iter().collect()))
+    }
+
+    fn canonical(&self, path: &str) -> Option<String> {
+        if self.0.contains(path) {
+            return None;
+        }
+        let other = match path.strip_suffix('/') {
+            Some(trimmed) if !trimmed.is_empty() => trimmed.to_owned(),
+            Some(_) => return None,
+            None => format!("{path}/"),
+        };
+        self.0.contains(&other).then_some(other)
+    }
+}
+
+pub async fn normalize_slash<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+    known: KnownPaths,
+) -> poem::Result<Response> {
+    if let Some(path) = known.canonical(req.uri().path()) {
+        let path_and_query = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        if let Ok(uri) = Uri::builder().path_and_query(path_and_query).build() {
+            *req.uri_mut() = uri;
+        }
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_paths_map_both_spellings_to_the_documented_one() {
+        let known = KnownPaths::new([
+            "/api/v1/auth/login/".to_owned(),
+            "/api/v1/2fa/enable".to_owned(),
+        ]);
+        assert_eq!(
+            known.canonical("/api/v1/auth/login").as_deref(),
+            Some("/api/v1/auth/login/")
+        );
+        assert_eq!(known.canonical("/api/v1/auth/login/"), None);
+        assert_eq!(
+            known.canonical("/api/v1/2fa/enable/").as_deref(),
+            Some("/api/v1/2fa/enable")
+        );
+        assert_eq!(known.canonical("/nope/"), None);
+        assert_eq!(known.canonical("/"), None);
+    }
+}
