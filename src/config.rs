@@ -1,0 +1,354 @@
+//! Configuration: defaults, then `authd.toml`, then `AUTH_*` environment
+//! variables (the environment wins). Every value is checked here, and a bad
+//! one stops startup with a one-line error naming the variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use actors::HashCost;
+use jobs::DeliveryTuning;
+
+/// The settings as written by the operator, before checking.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawSettings {
+    pub bind: String,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub outbox_dir: PathBuf,
+    pub mail_from: String,
+    pub public_url: String,
+    pub jwt_secret: Option<String>,
+    pub jwt_algorithm: String,
+    pub jwt_private_key_file: Option<PathBuf>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub encryption_key: Option<String>,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+    pub rate_limit_per_minute: u32,
+    pub lockout_threshold: u32,
+    pub trusted_proxies: Option<String>,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub log: String,
+    pub log_format: String,
+    pub data_dir: PathBuf,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        let cost = HashCost::default();
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            database_url: "sqlite://data/authd.db?mode=rwc".into(),
+            redis_url: None,
+            smtp_url: None,
+            outbox_dir: "data/outbox".into(),
+            mail_from: "authd <no-reply@localhost>".into(),
+            public_url: "http://localhost:3000".into(),
+            jwt_secret: None,
+            jwt_algorithm: "HS256".into(),
+            jwt_private_key_file: None,
+            jwt_issuer: "authd".into(),
+            jwt_audience: "authd".into(),
+            encryption_key: None,
+            access_ttl_secs: 3600,
+            refresh_ttl_secs: 1_209_600,
+            rate_limit_per_minute: 5,
+            lockout_threshold: 5,
+            trusted_proxies: None,
+            argon2_memory_kib: cost.memory_kib,
+            argon2_iterations: cost.iterations,
+            argon2_parallelism: cost.parallelism,
+            log: "info".into(),
+            log_format: "text".into(),
+            data_dir: "data".into(),
+        }
+    }
+}
+
+/// A secret: usable, never printed.
+#[derive(Clone)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    Hs256,
+    EdDsa,
+}
+
+/// Checked settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub redis_url: Option<url::Url>,
+    pub smtp_url: Option<String>,
+    pub outbox_dir: PathBuf,
+    pub mail_from: lettre::message::Mailbox,
+    pub public_url: url::Url,
+    /// `None`: generated into the data directory on first start.
+    pub jwt_secret: Option<Secret>,
+    pub jwt_algorithm: JwtAlgorithm,
+    pub jwt_private_key_file: Option<PathBuf>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// `None`: generated into the data directory on first start.
+    pub encryption_key: Option<Secret>,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+    pub rate_limit_per_minute: u32,
+    pub lockout_threshold: u32,
+    pub trusted_proxies: Vec<String>,
+    pub hash_cost: HashCost,
+    pub log_filter: String,
+    pub log_json: bool,
+    pub data_dir: PathBuf,
+    /// Delivery timings; not configurable from outside (tests shorten them).
+    pub delivery: DeliveryTuning,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub problem: String,
+}
+
+fn bad(variable: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable: format!("AUTH_{}", variable.to_uppercase()),
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// Defaults, then `authd.toml` (or the file named by `AUTH_CONFIG`), then
+    /// the `AUTH_*` environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var("AUTH_CONFIG").unwrap_or_else(|_| "authd.toml".into());
+        let figment = Figment::from(Serialized::defaults(RawSettings::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("AUTH_").ignore(&["CONFIG"]));
+        Self::from_figment(figment)
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let raw: RawSettings = figment.extract().map_err(|e| {
+            let key = e.path.last().cloned().unwrap_or_else(|| "config".into());
+            let problem = e.kind.to_string();
+            bad(&key, problem)
+        })?;
+        Self::check(raw)
+    }
+
+    pub fn check(raw: RawSettings) -> Result<Self, ConfigError> {
+        let bind = raw
+            .bind
+            .parse()
+            .map_err(|_| bad("bind", format!("`{}` is not an address:port", raw.bind)))?;
+        if !(raw.database_url.starts_with("sqlite:")
+            || raw.database_url.starts_with("postgres://")
+            || raw.database_url.starts_with("postgresql://"))
+        {
+            return Err(bad("database_url", "must be a sqlite: or postgres:// URL"));
+        }
+        let redis_url = raw
+            .redis_url
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| {
+                url::Url::parse(&u)
+                    .ok()
+                    .filter(|p| matches!(p.scheme(), "redis" | "rediss"))
+                    .ok_or_else(|| bad("redis_url", "must be a redis:// or rediss:// URL"))
+            })
+            .transpose()?;
+        let smtp_url = raw
+            .smtp_url
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| {
+                url::Url::parse(&u)
+                    .ok()
+                    .filter(|p| matches!(p.scheme(), "smtp" | "smtps") && p.host_str().is_some())
+                    .map(|_| u.clone())
+                    .ok_or_else(|| {
+                        bad("smtp_url", "must be an smtp:// or smtps:// URL with a host")
+                    })
+            })
+            .transpose()?;
+        let mail_from = raw
+            .mail_from
+            .parse()
+            .map_err(|_| bad("mail_from", format!("`{}` is not a mailbox", raw.mail_from)))?;
+        let public_url = url::Url::parse(&raw.public_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| bad("public_url", "must be an http:// or https:// URL"))?;
+        let jwt_secret = raw
+            .jwt_secret
+            .map(|s| {
+                if s.len() < 32 {
+                    Err(bad("jwt_secret", "must be at least 32 bytes"))
+                } else {
+                    Ok(Secret(s.into_bytes()))
+                }
+            })
+            .transpose()?;
+        let jwt_algorithm = match raw.jwt_algorithm.as_str() {
+            "HS256" => JwtAlgorithm::Hs256,
+            "EdDSA" => JwtAlgorithm::EdDsa,
+            other => {
+                return Err(bad(
+                    "jwt_algorithm",
+                    format!("`{other}` is not HS256 or EdDSA"),
+                ));
+            }
+        };
+        let encryption_key = raw
+            .encryption_key
+            .map(|k| {
+                crate::keys::decode_key(&k)
+                    .map(|k| Secret(k.to_vec()))
+                    .ok_or_else(|| bad("encryption_key", "must be 32 bytes, base64-encoded"))
+            })
+            .transpose()?;
+        if raw.jwt_issuer.trim().is_empty() {
+            return Err(bad("jwt_issuer", "must not be empty"));
+        }
+        if raw.jwt_audience.trim().is_empty() {
+            return Err(bad("jwt_audience", "must not be empty"));
+        }
+        if raw.access_ttl_secs == 0 {
+            return Err(bad("access_ttl_secs", "must be more than 0"));
+        }
+        if raw.refresh_ttl_secs == 0 {
+            return Err(bad("refresh_ttl_secs", "must be more than 0"));
+        }
+        if raw.rate_limit_per_minute == 0 {
+            return Err(bad("rate_limit_per_minute", "must be more than 0"));
+        }
+        if raw.lockout_threshold == 0 {
+            return Err(bad("lockout_threshold", "must be more than 0"));
+        }
+        let trusted_proxies = raw
+            .trusted_proxies
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let ip = s.split('/').next().unwrap_or(s);
+                ip.parse::<std::net::IpAddr>()
+                    .map(|_| s.to_owned())
+                    .map_err(|_| {
+                        bad(
+                            "trusted_proxies",
+                            format!("`{s}` is not an IP address or CIDR"),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let hash_cost = HashCost {
+            memory_kib: raw.argon2_memory_kib,
+            iterations: raw.argon2_iterations,
+            parallelism: raw.argon2_parallelism,
+        };
+        hash_cost
+            .params()
+            .map_err(|e| bad("argon2_memory_kib", format!("invalid Argon2 cost: {e}")))?;
+        if tracing_subscriber::EnvFilter::try_new(&raw.log).is_err() {
+            return Err(bad("log", format!("`{}` is not a tracing filter", raw.log)));
+        }
+        let log_json = match raw.log_format.as_str() {
+            "json" => true,
+            "text" | "" => false,
+            other => return Err(bad("log_format", format!("`{other}` is not text or json"))),
+        };
+        Ok(Self {
+            bind,
+            database_url: raw.database_url,
+            redis_url,
+            smtp_url,
+            outbox_dir: raw.outbox_dir,
+            mail_from,
+            public_url,
+            jwt_secret,
+            jwt_algorithm,
+            jwt_private_key_file: raw.jwt_private_key_file,
+            jwt_issuer: raw.jwt_issuer,
+            jwt_audience: raw.jwt_audience,
+            encryption_key,
+            access_ttl_secs: raw.access_ttl_secs,
+            refresh_ttl_secs: raw.refresh_ttl_secs,
+            rate_limit_per_minute: raw.rate_limit_per_minute,
+            lockout_threshold: raw.lockout_threshold,
+            trusted_proxies,
+            hash_cost,
+            log_filter: raw.log,
+            log_json,
+            data_dir: raw.data_dir,
+            delivery: DeliveryTuning::default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(key: &str, value: &str) -> Result<Settings, ConfigError> {
+        Settings::from_figment(
+            Figment::from(Serialized::defaults(RawSettings::default())).merge((key, value)),
+        )
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::check(RawSettings::default()).unwrap();
+        assert_eq!(s.bind.port(), 8080);
+        assert_eq!(s.hash_cost, HashCost::default());
+        assert!(s.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        for (key, value, variable) in [
+            ("bind", "nowhere", "AUTH_BIND"),
+            ("database_url", "mysql://x", "AUTH_DATABASE_URL"),
+            ("redis_url", "http://x", "AUTH_REDIS_URL"),
+            ("smtp_url", "not a url", "AUTH_SMTP_URL"),
+            ("public_url", "ftp://x", "AUTH_PUBLIC_URL"),
+            ("jwt_secret", "short", "AUTH_JWT_SECRET"),
+            ("encryption_key", "c2hvcnQ=", "AUTH_ENCRYPTION_KEY"),
+            ("jwt_algorithm", "none", "AUTH_JWT_ALGORITHM"),
+            ("log", "info,[[[", "AUTH_LOG"),
+            ("log_format", "xml", "AUTH_LOG_FORMAT"),
+            ("access_ttl_secs", "soon", "AUTH_ACCESS_TTL_SECS"),
+            ("trusted_proxies", "10.0.0.1,banana", "AUTH_TRUSTED_PROXIES"),
+            ("argon2_memory_kib", "1", "AUTH_ARGON2_MEMORY_KIB"),
+        ] {
+            let err = with(key, value).unwrap_err();
+            assert_eq!(err.variable, variable, "{key}={value}: {err}");
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let s = with("jwt_secret", "0123456789abcdef0123456789abcdef-very-secret").unwrap();
+        assert!(!format!("{s:?}").contains("very-secret"));
+    }
+}

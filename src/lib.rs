@@ -1,0 +1,8 @@
+//! authd: the composition root. Configuration, startup and telemetry live
+//! here; everything else is in the workspace crates.
+
+pub mod cli;
+pub mod config;
+pub mod keys;
+pub mod startup;
+pub mod telemetry;

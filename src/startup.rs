@@ -1,0 +1,314 @@
+//! Building and running the application: `Application::build` wires the
+//! store, the domain, the HTTP API and (optionally) the email worker;
+//! `port()` tells where it listens (port 0 in tests); `run_until_stopped`
+//! serves until the shutdown token is cancelled, then drains.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use migrations::{Migrator, MigratorTrait};
+use poem::Server;
+use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
+use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use actors::{Accounts, Hasher, Links};
+use jobs::relay::Relay;
+use jobs::worker::Delivery;
+use jobs::{Mailer, Queue, Sealer, SharedClock, SystemClock};
+use openapi::ApiState;
+
+use crate::config::Settings;
+use crate::keys;
+
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunWorker {
+    Yes,
+    No,
+}
+
+pub struct Application {
+    port: u16,
+    acceptor: poem::listener::BoxAcceptor,
+    endpoint: poem::endpoint::BoxEndpoint<'static>,
+    background: Vec<JoinHandle<()>>,
+    shutdown: CancellationToken,
+}
+
+/// The shared pieces both `serve` and `worker` need.
+struct Core {
+    db: DatabaseConnection,
+    sealer: Arc<Sealer>,
+    clock: SharedClock,
+}
+
+/// Creates the SQLite file's directory, if the database is SQLite.
+fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = rest.split('?').next().unwrap_or(rest);
+        if !path.is_empty() && path != ":memory:" {
+            if let Some(parent) = Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    ensure_sqlite_dir(&settings.database_url)?;
+    actors::store::connect(&settings.database_url)
+        .await
+        .context("cannot connect to the database (AUTH_DATABASE_URL)")
+}
+
+/// `authd migrate`.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let db = connect(settings).await?;
+    Migrator::up(&db, None).await.context("migration failed")?;
+    info!("migrations applied");
+    Ok(())
+}
+
+async fn core(settings: &Settings, clock: SharedClock) -> anyhow::Result<Core> {
+    let db = connect(settings).await?;
+    Migrator::up(&db, None).await.context("migration failed")?;
+    let key = keys::resolve(
+        settings.encryption_key.as_ref(),
+        &settings.data_dir,
+        "encryption_key",
+        "AUTH_ENCRYPTION_KEY",
+        32,
+    )?;
+    let key: [u8; 32] = key
+        .0
+        .as_slice()
+        .try_into()
+        .context("AUTH_ENCRYPTION_KEY: must be 32 bytes")?;
+    Ok(Core {
+        db,
+        sealer: Arc::new(Sealer::new(&key)),
+        clock,
+    })
+}
+
+async fn queue(settings: &Settings) -> anyhow::Result<Queue> {
+    match &settings.redis_url {
+        Some(url) => Queue::redis(url.as_str()).await.context("AUTH_REDIS_URL"),
+        None => {
+            std::fs::create_dir_all(&settings.data_dir)?;
+            let path: PathBuf = settings.data_dir.join("queue.db");
+            Queue::sqlite(&path).await.context("embedded queue")
+        }
+    }
+}
+
+fn mailer(settings: &Settings) -> anyhow::Result<Mailer> {
+    let from = settings.mail_from.clone();
+    Ok(match &settings.smtp_url {
+        Some(url) => {
+            Mailer::smtp(url, from, settings.delivery.smtp_timeout).context("AUTH_SMTP_URL")?
+        }
+        None => {
+            info!(dir = %settings.outbox_dir.display(), "AUTH_SMTP_URL is not set: emails are written as .eml files");
+            Mailer::files(settings.outbox_dir.clone(), from).context("AUTH_OUTBOX_DIR")?
+        }
+    })
+}
+
+/// Starts the relay and the queue worker on `shutdown`.
+fn spawn_worker(
+    settings: &Settings,
+    core: &Core,
+    queue: Queue,
+    mailer: Mailer,
+    wake: Arc<Notify>,
+    shutdown: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let relay = Relay {
+        db: core.db.clone(),
+        queue: queue.clone(),
+        clock: core.clock.clone(),
+        tuning: settings.delivery.clone(),
+        wake,
+    };
+    let delivery = Arc::new(Delivery {
+        db: core.db.clone(),
+        mailer,
+        sealer: core.sealer.clone(),
+        clock: core.clock.clone(),
+        tuning: settings.delivery.clone(),
+    });
+    vec![
+        tokio::spawn(relay.run(shutdown.clone())),
+        tokio::spawn(jobs::worker::run(queue, delivery, shutdown.clone())),
+    ]
+}
+
+impl Application {
+    pub async fn build(settings: Settings, worker: RunWorker) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, worker, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(
+        settings: Settings,
+        worker: RunWorker,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
+        let core = core(&settings, clock).await?;
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        let hasher = Hasher::start(settings.hash_cost, threads).map_err(anyhow::Error::msg)?;
+        let wake = Arc::new(Notify::new());
+        let shutdown = CancellationToken::new();
+
+        let mut background = Vec::new();
+        let external_queue = if settings.redis_url.is_some() || worker == RunWorker::Yes {
+            Some(queue(&settings).await?)
+        } else {
+            None
+        };
+        if worker == RunWorker::Yes
+            && let Some(q) = &external_queue
+        {
+            let mailer = mailer(&settings)?;
+            background = spawn_worker(&settings, &core, q.clone(), mailer, wake.clone(), &shutdown);
+        }
+
+        let accounts = Accounts {
+            db: core.db.clone(),
+            hasher,
+            sealer: core.sealer.clone(),
+            clock: core.clock.clone(),
+            links: Links::new(&settings.public_url),
+            outbox_wake: wake,
+        };
+        let state = Arc::new(ApiState {
+            accounts,
+            readiness_queue: external_queue.filter(|_| settings.redis_url.is_some()),
+        });
+
+        let acceptor = TcpListener::bind(settings.bind.to_string())
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {} (AUTH_BIND)", settings.bind))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .context("listener has no address")?;
+        info!(addr = %settings.bind, port, "authd listening");
+        Ok(Self {
+            port,
+            acceptor: acceptor.boxed(),
+            endpoint: poem::EndpointExt::boxed(openapi::app(state)),
+            background,
+            shutdown,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Cancelling this token stops the server gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let stop = self.shutdown.clone();
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                self.endpoint,
+                async move { stop.cancelled().await },
+                Some(DRAIN_TIMEOUT),
+            )
+            .await?;
+        self.shutdown.cancel();
+        drain(self.background).await;
+        info!("authd stopped");
+        Ok(())
+    }
+}
+
+async fn drain(tasks: Vec<JoinHandle<()>>) {
+    let all = futures_join_all(tasks);
+    if tokio::time::timeout(DRAIN_TIMEOUT, all).await.is_err() {
+        tracing::warn!("background tasks did not stop in time");
+    }
+}
+
+async fn futures_join_all(tasks: Vec<JoinHandle<()>>) {
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// `authd worker`: the relay and the email worker, no HTTP.
+pub async fn run_worker_only(
+    settings: Settings,
+    signal: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    run_worker_with_clock(settings, Arc::new(SystemClock), signal).await
+}
+
+pub async fn run_worker_with_clock(
+    settings: Settings,
+    clock: SharedClock,
+    signal: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let core = core(&settings, clock).await?;
+    let queue = queue(&settings).await?;
+    let mailer = mailer(&settings)?;
+    let shutdown = CancellationToken::new();
+    let tasks = spawn_worker(
+        &settings,
+        &core,
+        queue,
+        mailer,
+        Arc::new(Notify::new()),
+        &shutdown,
+    );
+    info!("email worker running");
+    signal.await;
+    shutdown.cancel();
+    drain(tasks).await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    info!("shutdown signal received");
+}
