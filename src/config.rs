@@ -40,6 +40,7 @@ pub struct RawSettings {
     pub log: String,
     pub log_format: String,
     pub data_dir: PathBuf,
+    pub queue_name: String,
 }
 
 impl Default for RawSettings {
@@ -70,6 +71,7 @@ impl Default for RawSettings {
             log: "info".into(),
             log_format: "text".into(),
             data_dir: "data".into(),
+            queue_name: jobs::queue::QUEUE_NAME.into(),
         }
     }
 }
@@ -119,6 +121,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Delivery timings; not configurable from outside (tests shorten them).
     pub delivery: DeliveryTuning,
+    /// The queue's name in its backend, so deployments (or test runs) can
+    /// share one Redis.
+    pub queue_name: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -272,6 +277,14 @@ impl Settings {
         if tracing_subscriber::EnvFilter::try_new(&raw.log).is_err() {
             return Err(bad("log", format!("`{}` is not a tracing filter", raw.log)));
         }
+        if raw.queue_name.is_empty()
+            || !raw
+                .queue_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(bad("queue_name", "must be letters, digits, - or _"));
+        }
         let log_json = match raw.log_format.as_str() {
             "json" => true,
             "text" | "" => false,
@@ -301,6 +314,7 @@ impl Settings {
             log_json,
             data_dir: raw.data_dir,
             delivery: DeliveryTuning::default(),
+            queue_name: raw.queue_name,
         })
     }
 }

@@ -108,11 +108,15 @@ async fn core(settings: &Settings, clock: SharedClock) -> anyhow::Result<Core> {
 
 async fn queue(settings: &Settings) -> anyhow::Result<Queue> {
     match &settings.redis_url {
-        Some(url) => Queue::redis(url.as_str()).await.context("AUTH_REDIS_URL"),
+        Some(url) => Queue::redis(url.as_str(), &settings.queue_name)
+            .await
+            .context("AUTH_REDIS_URL"),
         None => {
             std::fs::create_dir_all(&settings.data_dir)?;
             let path: PathBuf = settings.data_dir.join("queue.db");
-            Queue::sqlite(&path).await.context("embedded queue")
+            Queue::sqlite(&path, &settings.queue_name)
+                .await
+                .context("embedded queue")
         }
     }
 }

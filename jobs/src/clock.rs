@@ -19,26 +19,34 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that starts at the real time and moves only when told to.
-#[derive(Debug)]
-pub struct ManualClock {
-    now: AtomicI64,
+/// The real time plus a shift that tests move forward ("48 hours later")
+/// without sleeping; between jumps it runs like the real clock.
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset_ms: AtomicI64,
 }
 
-impl ManualClock {
-    pub fn new(start_ms: i64) -> Self {
-        Self {
-            now: AtomicI64::new(start_ms),
-        }
-    }
-
+impl OffsetClock {
     pub fn advance_ms(&self, ms: i64) {
-        self.now.fetch_add(ms, Ordering::SeqCst);
+        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
     }
 }
 
-impl Clock for ManualClock {
+impl Clock for OffsetClock {
     fn now_ms(&self) -> i64 {
-        self.now.load(Ordering::SeqCst)
+        SystemClock.now_ms() + self.offset_ms.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_clock_jumps_forward() {
+        let clock = OffsetClock::default();
+        let before = clock.now_ms();
+        clock.advance_ms(3_600_000);
+        assert!(clock.now_ms() - before >= 3_600_000);
     }
 }

@@ -13,7 +13,7 @@ pub mod relay;
 pub mod tuning;
 pub mod worker;
 
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use clock::{Clock, OffsetClock, SharedClock, SystemClock};
 pub use crypto::Sealer;
 pub use email::EmailKind;
 pub use error::JobsError;

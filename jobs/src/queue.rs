@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::JobsError;
 
+/// The queue name when nothing else is configured.
 pub const QUEUE_NAME: &str = "authd-email";
 /// A push that takes longer than this (Redis unreachable) is given up and retried.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,7 +42,7 @@ impl std::fmt::Debug for Queue {
 
 impl Queue {
     /// Opens (and creates) the embedded queue in `path`.
-    pub async fn sqlite(path: &Path) -> Result<Self, JobsError> {
+    pub async fn sqlite(path: &Path, name: &str) -> Result<Self, JobsError> {
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let pool = SqlitePool::connect(&url)
             .await
@@ -49,18 +50,18 @@ impl Queue {
         SqliteStorage::setup(&pool)
             .await
             .map_err(|e| JobsError::Queue(e.to_string()))?;
-        let config = apalis_sqlite::Config::default().queue(QUEUE_NAME);
+        let config = apalis_sqlite::Config::default().queue(name);
         Ok(Queue::Sqlite(SqliteStorage::new(&pool).with_config(config)))
     }
 
     /// Connects to Redis. The connection manager reconnects by itself after
     /// Redis restarts.
-    pub async fn redis(url: &str) -> Result<Self, JobsError> {
+    pub async fn redis(url: &str, name: &str) -> Result<Self, JobsError> {
         let conn = apalis_redis::connect(url)
             .await
             .map_err(|e| JobsError::Queue(format!("cannot connect to Redis: {e}")))?;
         let config = apalis_redis::Config::default()
-            .queue(QUEUE_NAME)
+            .queue(name)
             .idempotency_ttl(Some(Duration::from_secs(24 * 3600)));
         Ok(Queue::Redis(RedisStorage::new(conn).with_config(config)))
     }

@@ -11,7 +11,9 @@ pub mod reply;
 
 use std::sync::Arc;
 
+use poem::endpoint::make_sync;
 use poem::middleware::CatchPanic;
+use poem::web::Html;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
@@ -46,7 +48,30 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
 
 /// The OpenAPI document, as committed in `openapi/openapi.json`.
 pub fn spec_json() -> String {
-    api_service().spec()
+    canonical_paths(&api_service().spec())
+}
+
+/// poem-openapi cannot spell a trailing slash in a path, and API.md's
+/// `/api/v1/auth/...` paths have one; both spellings are served, and the
+/// document shows the one API.md lists.
+fn canonical_paths(spec: &str) -> String {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(spec) else {
+        return spec.to_owned();
+    };
+    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        let renamed = std::mem::take(paths)
+            .into_iter()
+            .map(|(path, item)| {
+                if path.starts_with("/api/v1/auth/") && !path.ends_with('/') {
+                    (format!("{path}/"), item)
+                } else {
+                    (path, item)
+                }
+            })
+            .collect();
+        *paths = renamed;
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_owned())
 }
 
 fn documented_paths(spec: &str) -> Vec<String> {
@@ -63,15 +88,38 @@ fn documented_paths(spec: &str) -> Vec<String> {
 /// The whole HTTP application.
 pub fn app(state: Arc<ApiState>) -> impl Endpoint<Output = poem::Response> {
     let service = api_service();
-    let mut paths = documented_paths(&service.spec());
+    let raw_spec = service.spec();
+    let spec = canonical_paths(&raw_spec);
+    // Requests are routed on poem-openapi's own (slash-less) paths.
+    let mut paths = documented_paths(&raw_spec);
     paths.extend(["/openapi.json".to_owned(), "/docs".to_owned()]);
     let known = middleware::KnownPaths::new(paths);
+    let docs_html = service.swagger_ui_html().replace(&raw_spec, &spec);
     let routes = Route::new()
-        .nest("/docs", service.swagger_ui())
-        .at("/openapi.json", service.spec_endpoint())
+        .at("/docs", make_sync(move |_| Html(docs_html.clone())))
+        .at(
+            "/openapi.json",
+            make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json; charset=utf-8")
+                    .body(spec.clone())
+            }),
+        )
         .nest("/", service);
+    with_middleware(routes.data(state), known)
+}
+
+/// The middleware every request goes through, outermost last: slash
+/// normalisation, the body limit, panic catching, the error envelope, and
+/// the request id with its span.
+pub fn with_middleware<E>(
+    routes: E,
+    known: middleware::KnownPaths,
+) -> impl Endpoint<Output = poem::Response>
+where
+    E: Endpoint + 'static,
+{
     routes
-        .data(state)
         .around(move |ep, req| middleware::normalize_slash(ep, req, known.clone()))
         .around(middleware::body_limit)
         .with(CatchPanic::new())

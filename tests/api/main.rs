@@ -1,1 +1,12 @@
-fn main() {}
+//! The one integration test binary: every test drives the real application
+//! over HTTP. Set AUTH_TEST_DATABASE_URL (PostgreSQL) and AUTH_TEST_REDIS_URL
+//! to run the same suite on the production backends.
+
+mod delivery;
+mod envelope;
+mod helpers;
+mod openapi_doc;
+mod register;
+mod smtp;
+mod startup;
+mod verification;

@@ -28,9 +28,12 @@ impl Email {
         if given.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(vec!["must be a valid email address".into()]);
         }
+        // Validate the composed (NFC) form: a decomposed accent is the same
+        // address as the composed one.
+        let composed: String = given.nfc().collect();
         let options = Options::default().without_display_text();
-        if EmailAddress::parse_with_options(given, options).is_err()
-            || EmailAddress::from_str(given).is_err()
+        if EmailAddress::parse_with_options(&composed, options).is_err()
+            || EmailAddress::from_str(&composed).is_err()
         {
             return Err(vec!["must be a valid email address".into()]);
         }
