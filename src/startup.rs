@@ -51,20 +51,22 @@ struct Core {
 
 /// Creates the SQLite file's directory, if the database is SQLite.
 fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {
-    if let Some(rest) = url
+    let Some(rest) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Ok(());
+    };
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
     {
-        let path = rest.split('?').next().unwrap_or(rest);
-        if !path.is_empty() && path != ":memory:" {
-            if let Some(parent) = Path::new(path)
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create {}", parent.display()))?;
-            }
-        }
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     Ok(())
 }

@@ -97,11 +97,13 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+type Tweak = Box<dyn FnOnce(&mut Settings)>;
+
 pub struct TestAppBuilder {
     smtp: Option<SmtpServer>,
     smtp_url: Option<String>,
     worker: RunWorker,
-    tweak: Option<Box<dyn FnOnce(&mut Settings)>>,
+    tweak: Option<Tweak>,
 }
 
 pub fn builder() -> TestAppBuilder {

@@ -2,6 +2,8 @@
 //! over HTTP. Set AUTH_TEST_DATABASE_URL (PostgreSQL) and AUTH_TEST_REDIS_URL
 //! to run the same suite on the production backends.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod delivery;
 mod envelope;
 mod helpers;
