@@ -1,0 +1,191 @@
+//! Account lockout as a pure state machine: the state and `now` go in, the
+//! next state comes out. No clock, no I/O; the UserSession actor persists the
+//! state with conditional updates and tests move time by hand.
+//!
+//! Rules: after `threshold` consecutive failures the account is locked for
+//! one minute; each further failure doubles the lock, up to 15 minutes; a
+//! completed login resets everything. An attempt while locked is refused
+//! before any check and does not extend the lock.
+
+/// How strict the lockout is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Consecutive failures that trigger the first lock.
+    pub threshold: u32,
+    /// The first lock, in milliseconds.
+    pub base_lock_ms: i64,
+    /// The longest lock, in milliseconds.
+    pub max_lock_ms: i64,
+}
+
+impl LockoutPolicy {
+    pub fn new(threshold: u32) -> Self {
+        Self {
+            threshold: threshold.max(1),
+            base_lock_ms: 60_000,
+            max_lock_ms: 15 * 60_000,
+        }
+    }
+}
+
+/// What is persisted per account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockState {
+    /// Consecutive failed attempts since the last completed login.
+    pub failures: u32,
+    /// Unix ms until which attempts are refused.
+    pub locked_until: Option<i64>,
+}
+
+/// Whether an attempt may be checked now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Open,
+    /// Refused unchecked; try again after this many whole seconds (>= 1).
+    Locked {
+        retry_after_secs: u64,
+    },
+}
+
+impl LockoutPolicy {
+    pub fn gate(&self, state: LockState, now_ms: i64) -> Gate {
+        match state.locked_until {
+            Some(until) if until > now_ms => Gate::Locked {
+                retry_after_secs: u64::try_from((until - now_ms + 999) / 1000)
+                    .unwrap_or(1)
+                    .max(1),
+            },
+            _ => Gate::Open,
+        }
+    }
+
+    /// The state after one more failed attempt at `now_ms` (only called
+    /// when the gate was open).
+    pub fn after_failure(&self, state: LockState, now_ms: i64) -> LockState {
+        let failures = state.failures.saturating_add(1);
+        let locked_until = if failures >= self.threshold {
+            Some(now_ms.saturating_add(self.lock_ms(failures)))
+        } else {
+            state.locked_until
+        };
+        LockState {
+            failures,
+            locked_until,
+        }
+    }
+
+    /// The state after a completed login.
+    pub fn after_success(&self) -> LockState {
+        LockState::default()
+    }
+
+    /// The lock that `failures` consecutive failures earn.
+    pub fn lock_ms(&self, failures: u32) -> i64 {
+        let doublings = failures.saturating_sub(self.threshold).min(20);
+        self.base_lock_ms
+            .saturating_mul(1i64 << doublings)
+            .min(self.max_lock_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    fn fail_n(p: &LockoutPolicy, mut s: LockState, n: u32, now: i64) -> LockState {
+        for _ in 0..n {
+            assert_eq!(p.gate(s, now), Gate::Open);
+            s = p.after_failure(s, now);
+        }
+        s
+    }
+
+    #[test]
+    fn four_failures_do_not_lock() {
+        let p = LockoutPolicy::new(5);
+        let s = fail_n(&p, LockState::default(), 4, 0);
+        assert_eq!(s.failures, 4);
+        assert_eq!(p.gate(s, 0), Gate::Open);
+    }
+
+    #[test]
+    fn the_fifth_failure_locks_for_one_minute() {
+        let p = LockoutPolicy::new(5);
+        let s = fail_n(&p, LockState::default(), 5, 1_000);
+        assert_eq!(s.locked_until, Some(1_000 + MIN));
+        assert_eq!(
+            p.gate(s, 1_000),
+            Gate::Locked {
+                retry_after_secs: 60
+            }
+        );
+        assert_eq!(
+            p.gate(s, 1_000 + MIN - 1),
+            Gate::Locked {
+                retry_after_secs: 1
+            }
+        );
+        assert_eq!(p.gate(s, 1_000 + MIN), Gate::Open);
+    }
+
+    #[test]
+    fn each_further_failure_doubles_the_lock_up_to_fifteen_minutes() {
+        let p = LockoutPolicy::new(5);
+        let mut s = fail_n(&p, LockState::default(), 5, 0);
+        let mut now = 0;
+        let mut locks = Vec::new();
+        for _ in 0..6 {
+            now = s.locked_until.unwrap();
+            s = p.after_failure(s, now);
+            locks.push(s.locked_until.unwrap() - now);
+        }
+        assert_eq!(
+            locks,
+            vec![2 * MIN, 4 * MIN, 8 * MIN, 15 * MIN, 15 * MIN, 15 * MIN]
+        );
+        assert!(now > 0);
+    }
+
+    #[test]
+    fn attempts_while_locked_are_refused_and_do_not_extend_the_lock() {
+        let p = LockoutPolicy::new(5);
+        let s = fail_n(&p, LockState::default(), 5, 0);
+        // The caller checks the gate first; a locked gate means no state change.
+        for t in [1, 10_000, 59_999] {
+            assert!(matches!(p.gate(s, t), Gate::Locked { .. }));
+        }
+        assert_eq!(s.locked_until, Some(MIN));
+    }
+
+    #[test]
+    fn a_completed_login_resets_the_count() {
+        let p = LockoutPolicy::new(5);
+        let s = fail_n(&p, LockState::default(), 4, 0);
+        assert_eq!(s.failures, 4);
+        let s = p.after_success();
+        assert_eq!(s, LockState::default());
+        let s = fail_n(&p, s, 4, 0);
+        assert_eq!(p.gate(s, 0), Gate::Open);
+    }
+
+    #[test]
+    fn the_threshold_is_configurable() {
+        let p = LockoutPolicy::new(3);
+        let s = fail_n(&p, LockState::default(), 3, 0);
+        assert!(matches!(p.gate(s, 0), Gate::Locked { .. }));
+    }
+
+    #[test]
+    fn huge_failure_counts_do_not_overflow() {
+        let p = LockoutPolicy::new(5);
+        let s = LockState {
+            failures: u32::MAX,
+            locked_until: None,
+        };
+        let next = p.after_failure(s, i64::MAX - 10);
+        assert_eq!(next.failures, u32::MAX);
+        assert_eq!(p.lock_ms(u32::MAX), 15 * MIN);
+    }
+}
