@@ -1,0 +1,348 @@
+//! Access tokens (API.md): short-lived JWTs naming the user (`sub`) and the
+//! login session (`sid`), signed HS256 by default or EdDSA (Ed25519, with a
+//! `kid` header and the public key published as a JWKS).
+//!
+//! The time is always passed in (`now_secs`, unix seconds); nothing here reads
+//! the clock. Errors never carry key material or tokens.
+
+mod keys;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use zeroize::Zeroize;
+
+pub use keys::{MIN_HS256_SECRET_LEN, generate_ed25519_pem};
+
+/// Clock skew tolerated on `exp` and `iat`, in seconds.
+pub const LEEWAY_SECS: i64 = 5;
+/// Longest token accepted; anything longer is refused before any parsing.
+pub const MAX_TOKEN_LEN: usize = 4096;
+/// The `typ` claim of access tokens.
+pub const ACCESS_TYP: &str = "access";
+
+/// The key access tokens are signed with. Its `Debug` hides the key, and the
+/// key bytes are wiped when it is dropped.
+#[derive(Clone)]
+pub enum SigningKey {
+    /// HMAC-SHA256 with a shared secret of at least 32 bytes.
+    Hs256(Vec<u8>),
+    /// Ed25519 (EdDSA) with a private key.
+    EdDsa {
+        /// The private key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+        pkcs8_pem: Vec<u8>,
+    },
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hs256(_) => f.write_str("Hs256(<redacted>)"),
+            Self::EdDsa { .. } => f.write_str("EdDsa(<redacted>)"),
+        }
+    }
+}
+
+impl Drop for SigningKey {
+    fn drop(&mut self) {
+        match self {
+            Self::Hs256(secret) => secret.zeroize(),
+            Self::EdDsa { pkcs8_pem } => pkcs8_pem.zeroize(),
+        }
+    }
+}
+
+/// Everything needed to issue and verify access tokens.
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    /// The signing key; it also fixes the only algorithm accepted.
+    pub key: SigningKey,
+    /// `iss` written and required.
+    pub issuer: String,
+    /// `aud` written and required.
+    pub audience: String,
+    /// Lifetime of an access token, in seconds (> 0).
+    pub access_ttl_secs: i64,
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    /// The user id (uuid).
+    pub sub: String,
+    /// The token id (uuid).
+    pub jti: String,
+    /// Issued at, unix seconds.
+    pub iat: i64,
+    /// Expires at, unix seconds.
+    pub exp: i64,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Always `"access"`.
+    pub typ: String,
+    /// The login session id (uuid).
+    pub sid: String,
+}
+
+impl AccessClaims {
+    /// `sub` as a uuid.
+    pub fn user_id(&self) -> Result<Uuid, JwtError> {
+        parse_uuid(&self.sub)
+    }
+
+    /// `sid` as a uuid.
+    pub fn session_id(&self) -> Result<Uuid, JwtError> {
+        parse_uuid(&self.sid)
+    }
+
+    /// `jti` as a uuid.
+    pub fn token_id(&self) -> Result<Uuid, JwtError> {
+        parse_uuid(&self.jti)
+    }
+}
+
+fn parse_uuid(value: &str) -> Result<Uuid, JwtError> {
+    Uuid::parse_str(value).map_err(|_| JwtError::Invalid("claim is not a uuid"))
+}
+
+/// A freshly signed access token. Its `Debug` hides the token.
+#[derive(Clone)]
+pub struct IssuedToken {
+    /// The compact JWT.
+    pub token: String,
+    /// Its `jti`.
+    pub jti: Uuid,
+    /// Its `iat`, unix seconds.
+    pub issued_at: i64,
+    /// Its `exp`, unix seconds.
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token", &"<redacted>")
+            .field("jti", &self.jti)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Why a token or a key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    /// A presented token is refused. The reason is for logs only; it never
+    /// contains token or key material.
+    #[error("invalid access token: {0}")]
+    Invalid(&'static str),
+    /// The configured key or settings are unusable, or signing failed.
+    #[error("jwt configuration: {0}")]
+    Key(String),
+}
+
+/// Issues and verifies access tokens with one pinned algorithm and key.
+/// Cheap to clone; its `Debug` shows no key material.
+#[derive(Clone)]
+pub struct Jwt {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: keys::KeyMaterial,
+    algorithm_name: &'static str,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    access_ttl_secs: i64,
+    jwks: serde_json::Value,
+}
+
+impl fmt::Debug for Jwt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("Jwt")
+            .field("algorithm", &inner.algorithm_name)
+            .field("kid", &inner.keys.kid)
+            .field("issuer", &inner.issuer)
+            .field("audience", &inner.audience)
+            .field("access_ttl_secs", &inner.access_ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Jwt {
+    /// Loads the key and fixes algorithm, issuer, audience and lifetime.
+    pub fn new(settings: JwtSettings) -> Result<Self, JwtError> {
+        if settings.issuer.is_empty() || settings.audience.is_empty() {
+            return Err(JwtError::Key(
+                "issuer and audience must not be empty".to_owned(),
+            ));
+        }
+        if settings.access_ttl_secs <= 0 {
+            return Err(JwtError::Key(
+                "access token lifetime must be positive".to_owned(),
+            ));
+        }
+        let keys = keys::load(&settings.key)?;
+        let algorithm_name = match keys.algorithm {
+            Algorithm::HS256 => "HS256",
+            _ => "EdDSA",
+        };
+
+        let mut validation = Validation::new(keys.algorithm);
+        validation.algorithms = vec![keys.algorithm];
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Time is checked in `verify` against the injected clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = true;
+        validation.leeway = LEEWAY_SECS.unsigned_abs();
+
+        let jwks = serde_json::json!({ "keys": keys.jwk.iter().collect::<Vec<_>>() });
+        Ok(Self {
+            inner: Arc::new(Inner {
+                keys,
+                algorithm_name,
+                validation,
+                issuer: settings.issuer,
+                audience: settings.audience,
+                access_ttl_secs: settings.access_ttl_secs,
+                jwks,
+            }),
+        })
+    }
+
+    /// Signs a new access token for `user_id` in login session `session_id`,
+    /// valid from `now_secs` for the configured lifetime.
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        now_secs: i64,
+    ) -> Result<IssuedToken, JwtError> {
+        let inner = &self.inner;
+        let jti = Uuid::new_v4();
+        let expires_at = now_secs
+            .checked_add(inner.access_ttl_secs)
+            .ok_or_else(|| JwtError::Key("token expiry out of range".to_owned()))?;
+        let claims = AccessClaims {
+            sub: user_id.to_string(),
+            jti: jti.to_string(),
+            iat: now_secs,
+            exp: expires_at,
+            iss: inner.issuer.clone(),
+            aud: inner.audience.clone(),
+            typ: ACCESS_TYP.to_owned(),
+            sid: session_id.to_string(),
+        };
+        let mut header = Header::new(inner.keys.algorithm);
+        header.kid = inner.keys.kid.clone();
+        let token = jsonwebtoken::encode(&header, &claims, &inner.keys.encoding)
+            .map_err(|_| JwtError::Key("signing failed".to_owned()))?;
+        Ok(IssuedToken {
+            token,
+            jti,
+            issued_at: now_secs,
+            expires_at,
+        })
+    }
+
+    /// Verifies the signature with the pinned algorithm and key, then `kid`,
+    /// `typ == "access"`, `iss`, `aud`, the uuids, and `exp`/`iat` against
+    /// `now_secs` with a leeway of [`LEEWAY_SECS`].
+    pub fn verify(&self, token: &str, now_secs: i64) -> Result<AccessClaims, JwtError> {
+        let inner = &self.inner;
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(JwtError::Invalid("malformed"));
+        }
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, &inner.keys.decoding, &inner.validation)
+                .map_err(refusal)?;
+
+        let header = data.header;
+        if header.alg != inner.keys.algorithm {
+            return Err(JwtError::Invalid("algorithm not allowed"));
+        }
+        if header.crit.is_some() {
+            return Err(JwtError::Invalid("unsupported critical header"));
+        }
+        if header.kid != inner.keys.kid {
+            return Err(JwtError::Invalid("unknown key id"));
+        }
+
+        let claims = data.claims;
+        if claims.typ != ACCESS_TYP {
+            return Err(JwtError::Invalid("not an access token"));
+        }
+        if claims.iss != inner.issuer {
+            return Err(JwtError::Invalid("wrong issuer"));
+        }
+        if claims.aud != inner.audience {
+            return Err(JwtError::Invalid("wrong audience"));
+        }
+        if now_secs > claims.exp.saturating_add(LEEWAY_SECS) {
+            return Err(JwtError::Invalid("expired"));
+        }
+        if claims.iat > now_secs.saturating_add(LEEWAY_SECS) {
+            return Err(JwtError::Invalid("issued in the future"));
+        }
+        if claims.exp < claims.iat {
+            return Err(JwtError::Invalid("expires before issued"));
+        }
+        claims.user_id()?;
+        claims.session_id()?;
+        claims.token_id()?;
+        Ok(claims)
+    }
+
+    /// The public keys as a JWKS: the Ed25519 key for EdDSA, none for HS256.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.inner.jwks.clone()
+    }
+
+    /// `"HS256"` or `"EdDSA"`.
+    pub fn algorithm_name(&self) -> &'static str {
+        self.inner.algorithm_name
+    }
+
+    /// The `kid` written into token headers (EdDSA only).
+    pub fn kid(&self) -> Option<&str> {
+        self.inner.keys.kid.as_deref()
+    }
+
+    /// Lifetime of an access token, in seconds.
+    pub fn access_ttl_secs(&self) -> i64 {
+        self.inner.access_ttl_secs
+    }
+}
+
+/// A non-secret reason for a refusal by jsonwebtoken.
+fn refusal(error: jsonwebtoken::errors::Error) -> JwtError {
+    JwtError::Invalid(match error.kind() {
+        ErrorKind::InvalidSignature => "bad signature",
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::InvalidAlgorithmName
+        | ErrorKind::UnsupportedAlgorithm
+        | ErrorKind::MissingAlgorithm
+        | ErrorKind::InvalidKeyFormat
+        | ErrorKind::InvalidEddsaKey => "algorithm not allowed",
+        ErrorKind::InvalidIssuer => "wrong issuer",
+        ErrorKind::InvalidAudience => "wrong audience",
+        ErrorKind::ExpiredSignature => "expired",
+        ErrorKind::MissingRequiredClaim(_)
+        | ErrorKind::InvalidClaimFormat(_)
+        | ErrorKind::InvalidSubject => "bad claims",
+        _ => "malformed",
+    })
+}
