@@ -141,6 +141,9 @@ impl Accounts {
             is_active: Set(true),
             created_at: Set(now),
             updated_at: Set(now),
+            failed_attempts: Set(0),
+            locked_until: Set(None),
+            tokens_invalid_before: Set(None),
         };
         if let Err(e) = users::Entity::insert(user)
             .exec_without_returning(&txn)

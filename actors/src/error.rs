@@ -15,6 +15,21 @@ pub enum DomainError {
     EmailTaken,
     #[error("invalid or expired token")]
     InvalidToken,
+    /// Wrong email or password (one answer for both).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Right password, email not verified yet.
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// Too many consecutive failures.
+    #[error("account locked")]
+    Locked { retry_after_secs: u64 },
+    /// A missing, malformed, forged, expired or revoked access or refresh token.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Too many requests from one client.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
     #[error("too busy")]
     Busy,
     #[error("internal error: {0}")]

@@ -2,11 +2,21 @@
 //! actors that own every rule with state.
 
 pub mod accounts;
+pub mod auth;
+pub mod broadcast;
 pub mod domain;
 pub mod error;
 pub mod hasher;
+pub mod jwt;
+pub mod lockout;
 pub mod one_time;
+pub mod rate_limit;
+pub mod sessions;
 pub mod store;
+pub mod supervisor;
+pub mod token_registry;
+pub mod user_session;
+pub mod user_supervisor;
 
 pub use accounts::{Accounts, Links, RegisterInput};
 pub use error::{DomainError, FieldErrors};

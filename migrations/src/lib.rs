@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_users;
 mod m20261122_000002_one_time_tokens;
 mod m20261122_000003_email_outbox;
+mod m20261122_000004_sessions;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_users::Migration),
             Box::new(m20261122_000002_one_time_tokens::Migration),
             Box::new(m20261122_000003_email_outbox::Migration),
+            Box::new(m20261122_000004_sessions::Migration),
         ]
     }
 }

@@ -2,6 +2,9 @@
 //! milliseconds.
 
 pub mod one_time_tokens;
+pub mod refresh_tokens;
+pub mod revoked_tokens;
+pub mod sessions;
 pub mod users;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};

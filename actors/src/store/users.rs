@@ -15,6 +15,10 @@ pub struct Model {
     pub is_active: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub failed_attempts: i32,
+    pub locked_until: Option<i64>,
+    /// Access tokens issued before this (Unix ms) are refused.
+    pub tokens_invalid_before: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

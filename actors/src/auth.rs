@@ -1,0 +1,197 @@
+//! Login, refresh, logout and token checks: the facade the HTTP handlers
+//! call. Password attempts go through the user's UserSession actor; token
+//! revocations through the TokenRegistry actor.
+
+use std::sync::Arc;
+
+use jobs::SharedClock;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::domain::Email;
+use crate::jwt::{AccessClaims, Jwt};
+use crate::sessions::{Revoked, RotateError, SessionStore, TokenPair};
+use crate::store::users;
+use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
+use crate::token_registry::{RegistryMsg, Revocations};
+use crate::user_session::Attempt;
+use crate::user_supervisor::UsersMsg;
+use crate::{DomainError, Hasher};
+
+/// A completed login.
+#[derive(Debug)]
+pub struct LoggedIn {
+    pub tokens: TokenPair,
+    pub user: Box<users::Model>,
+}
+
+/// The caller of an authenticated endpoint.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: Arc<users::Model>,
+    pub claims: AccessClaims,
+    pub jti: Uuid,
+    pub session_id: Uuid,
+}
+
+#[derive(Clone)]
+pub struct Auth {
+    pub hasher: Hasher,
+    pub clock: SharedClock,
+    pub actors: Actors,
+    pub revocations: Revocations,
+    pub sessions: SessionStore,
+    pub jwt: Jwt,
+    /// A hash of a random password with the configured cost: unknown emails
+    /// are checked against it so they take as long as known ones.
+    pub dummy_hash: Arc<str>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Auth")
+    }
+}
+
+impl Auth {
+    /// Makes the dummy hash (one Argon2 run at startup).
+    pub async fn dummy_hash(hasher: &Hasher) -> Result<Arc<str>, DomainError> {
+        let random: [u8; 16] = rand::random();
+        Ok(Arc::from(hasher.hash(&hex::encode(random)).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id), err(Display))]
+    pub async fn login(&self, email: &str, password: &str) -> Result<LoggedIn, DomainError> {
+        let user = match Email::parse(email) {
+            Ok(email) => {
+                users::find_by_normalized_email(&self.sessions.db, email.normalized()).await?
+            }
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            // Same work as a real check, same answer.
+            let _ = self.hasher.verify(password, &self.dummy_hash).await?;
+            return Err(DomainError::InvalidCredentials);
+        };
+        tracing::Span::current().record("user_id", tracing::field::display(user.id));
+        let users = self.actors.users()?;
+        let password = Zeroizing::new(password.to_owned());
+        let outcome = unavailable(
+            users
+                .call(
+                    |reply| UsersMsg::Password {
+                        user_id: user.id,
+                        password,
+                        reply,
+                    },
+                    Some(CALL_TIMEOUT),
+                )
+                .await,
+        )??;
+        match outcome {
+            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
+            Attempt::Wrong => Err(DomainError::InvalidCredentials),
+            Attempt::Unverified => Err(DomainError::EmailNotVerified),
+            Attempt::Accepted(user) => {
+                let tokens = self.sessions.start(user.id, self.clock.now_ms()).await?;
+                tracing::info!("login completed");
+                Ok(LoggedIn { tokens, user })
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, err(Display))]
+    pub async fn refresh(&self, presented: &str) -> Result<TokenPair, DomainError> {
+        let now = self.clock.now_ms();
+        match self.sessions.rotate(presented, now).await {
+            Ok((pair, user_id)) => match self.revocations.user(user_id).await? {
+                Some(u) if u.is_active => Ok(pair),
+                _ => Err(DomainError::Unauthorized),
+            },
+            Err(RotateError::Invalid) => Err(DomainError::Unauthorized),
+            Err(RotateError::Reused(revoked)) => {
+                self.revoke(revoked, now).await?;
+                Err(DomainError::Unauthorized)
+            }
+            Err(RotateError::Domain(e)) => Err(e),
+        }
+    }
+
+    /// Checks a bearer access token: signature, claims, revocation, user.
+    pub async fn authenticate(&self, token: &str) -> Result<Authenticated, DomainError> {
+        let now_ms = self.clock.now_ms();
+        let claims = self
+            .jwt
+            .verify(token, now_ms / 1000)
+            .map_err(|_| DomainError::Unauthorized)?;
+        let parse = |s: &str| Uuid::parse_str(s).map_err(|_| DomainError::Unauthorized);
+        let (jti, user_id, session_id) = (
+            parse(&claims.jti)?,
+            parse(&claims.sub)?,
+            parse(&claims.sid)?,
+        );
+        if self.revocations.is_revoked(jti).await? {
+            return Err(DomainError::Unauthorized);
+        }
+        let user = match self.revocations.user(user_id).await? {
+            Some(u) if u.is_active => u,
+            _ => return Err(DomainError::Unauthorized),
+        };
+        if user
+            .tokens_invalid_before
+            .is_some_and(|t| claims.iat.saturating_mul(1000) < t)
+        {
+            return Err(DomainError::Unauthorized);
+        }
+        Ok(Authenticated {
+            user,
+            claims,
+            jti,
+            session_id,
+        })
+    }
+
+    /// Revokes the caller's session (its access and refresh tokens), and the
+    /// session of `refresh_token` when one of the caller's is given.
+    #[tracing::instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    pub async fn logout(
+        &self,
+        who: &Authenticated,
+        refresh_token: Option<&str>,
+    ) -> Result<(), DomainError> {
+        let now = self.clock.now_ms();
+        let mut revoked = self.sessions.revoke_session(who.session_id, now).await?;
+        if let Some(token) = refresh_token
+            && let Some(other) = self.sessions.session_of_refresh(token, who.user.id).await?
+            && other != who.session_id
+        {
+            revoked
+                .tokens
+                .extend(self.sessions.revoke_session(other, now).await?.tokens);
+        }
+        revoked
+            .tokens
+            .push((who.jti, who.user.id, who.claims.exp.saturating_mul(1000)));
+        self.revoke(revoked, now).await
+    }
+
+    async fn revoke(&self, revoked: Revoked, now: i64) -> Result<(), DomainError> {
+        if revoked.tokens.is_empty() {
+            return Ok(());
+        }
+        let registry = self.actors.registry()?;
+        let tokens = revoked.tokens;
+        unavailable(
+            registry
+                .call(
+                    |reply| RegistryMsg::Revoke {
+                        tokens,
+                        now_ms: now,
+                        reply,
+                    },
+                    Some(CALL_TIMEOUT),
+                )
+                .await,
+        )?
+    }
+}
