@@ -68,6 +68,44 @@ pub fn resolve(
     }
 }
 
+/// The Ed25519 signing key (PKCS#8 PEM): from `AUTH_JWT_PRIVATE_KEY_FILE`,
+/// or generated into `data_dir/jwt_ed25519.pem` (mode 0600) on first start.
+pub fn ed25519_pem(configured: Option<&Path>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Some(path) = configured {
+        return std::fs::read(path).map_err(|e| {
+            anyhow::anyhow!(
+                "AUTH_JWT_PRIVATE_KEY_FILE: cannot read {}: {e}",
+                path.display()
+            )
+        });
+    }
+    let path = data_dir.join("jwt_ed25519.pem");
+    if let Ok(pem) = std::fs::read(&path) {
+        return Ok(pem);
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let pem = actors::jwt::generate_ed25519_pem().map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_private(&path, &pem)?;
+    tracing::warn!(
+        file = %path.display(),
+        "AUTH_JWT_PRIVATE_KEY_FILE is not set: generated an Ed25519 key into the data directory; \
+         set AUTH_JWT_PRIVATE_KEY_FILE (the same on every node) in production"
+    );
+    Ok(pem)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,13 +17,22 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use actors::auth::Auth;
+use actors::broadcast::Broadcast;
+use actors::jwt::{Jwt, JwtSettings, SigningKey};
+use actors::lockout::LockoutPolicy;
+use actors::rate_limit::{RateLimiter, TrustedProxies};
+use actors::sessions::SessionStore;
+use actors::supervisor::Actors;
+use actors::token_registry::Revocations;
+use actors::user_session::SessionDeps;
 use actors::{Accounts, Hasher, Links};
 use jobs::relay::Relay;
 use jobs::worker::Delivery;
 use jobs::{Mailer, Queue, Sealer, SharedClock, SystemClock};
 use openapi::ApiState;
 
-use crate::config::Settings;
+use crate::config::{JwtAlgorithm, Settings};
 use crate::keys;
 
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,6 +45,7 @@ pub enum RunWorker {
 
 pub struct Application {
     port: u16,
+    actors: Actors,
     acceptor: poem::listener::BoxAcceptor,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
     background: Vec<JoinHandle<()>>,
@@ -136,6 +146,36 @@ fn mailer(settings: &Settings) -> anyhow::Result<Mailer> {
     })
 }
 
+/// The access-token signer: the configured key, or one generated into the
+/// data directory on first start.
+fn jwt(settings: &Settings) -> anyhow::Result<Jwt> {
+    let key = match settings.jwt_algorithm {
+        JwtAlgorithm::Hs256 => SigningKey::Hs256(
+            keys::resolve(
+                settings.jwt_secret.as_ref(),
+                &settings.data_dir,
+                "jwt_secret",
+                "AUTH_JWT_SECRET",
+                64,
+            )?
+            .0,
+        ),
+        JwtAlgorithm::EdDsa => SigningKey::EdDsa {
+            pkcs8_pem: keys::ed25519_pem(
+                settings.jwt_private_key_file.as_deref(),
+                &settings.data_dir,
+            )?,
+        },
+    };
+    Jwt::new(JwtSettings {
+        key,
+        issuer: settings.jwt_issuer.clone(),
+        audience: settings.jwt_audience.clone(),
+        access_ttl_secs: i64::try_from(settings.access_ttl_secs).unwrap_or(3600),
+    })
+    .map_err(|e| anyhow::anyhow!("AUTH_JWT_*: {e}"))
+}
+
 /// Starts the relay and the queue worker on `shutdown`.
 fn spawn_worker(
     settings: &Settings,
@@ -202,8 +242,68 @@ impl Application {
             links: Links::new(&settings.public_url),
             outbox_wake: wake,
         };
+        let jwt = jwt(&settings)?;
+        let revocations = Revocations::new(
+            core.db.clone(),
+            Duration::from_secs(settings.access_ttl_secs),
+        );
+        let deps = SessionDeps {
+            db: core.db.clone(),
+            hasher: accounts.hasher.clone(),
+            clock: core.clock.clone(),
+            policy: LockoutPolicy::new(settings.lockout_threshold),
+        };
+        let broadcast = match &settings.redis_url {
+            Some(url) => {
+                let b = Broadcast::connect(url.as_str(), &settings.queue_name)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("AUTH_REDIS_URL (revocations): {e}"))?;
+                let r = revocations.clone();
+                background.push(b.subscribe(shutdown.clone(), move |event| {
+                    let r = r.clone();
+                    async move { r.apply(event).await }
+                }));
+                Some(b)
+            }
+            None => None,
+        };
+        let actors = Actors::start(deps, revocations.clone(), broadcast)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let auth = Auth {
+            hasher: accounts.hasher.clone(),
+            clock: core.clock.clone(),
+            actors: actors.clone(),
+            revocations,
+            sessions: SessionStore {
+                db: core.db.clone(),
+                jwt: jwt.clone(),
+                refresh_ttl_ms: i64::try_from(settings.refresh_ttl_secs)
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000),
+            },
+            jwt,
+            dummy_hash: Auth::dummy_hash(&accounts.hasher)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        };
+        let limiter = match &settings.redis_url {
+            Some(url) => RateLimiter::redis(
+                url.as_str(),
+                settings.rate_limit_per_minute,
+                &settings.queue_name,
+            )
+            .await
+            .context("AUTH_REDIS_URL (rate limits)")?,
+            None => RateLimiter::local(settings.rate_limit_per_minute),
+        };
+        let proxies =
+            TrustedProxies::parse(&settings.trusted_proxies).context("AUTH_TRUSTED_PROXIES")?;
         let state = Arc::new(ApiState {
             accounts,
+            auth,
+            limiter,
+            proxies,
             readiness_queue: external_queue.filter(|_| settings.redis_url.is_some()),
         });
 
@@ -219,6 +319,7 @@ impl Application {
         info!(addr = %settings.bind, port, "authd listening");
         Ok(Self {
             port,
+            actors,
             acceptor: acceptor.boxed(),
             endpoint: poem::EndpointExt::boxed(openapi::app(state)),
             background,
@@ -228,6 +329,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The live actors (tests kill them to watch the supervisor at work).
+    pub fn actors(&self) -> Actors {
+        self.actors.clone()
     }
 
     /// Cancelling this token stops the server gracefully.
@@ -245,6 +351,7 @@ impl Application {
             )
             .await?;
         self.shutdown.cancel();
+        self.actors.stop();
         drain(self.background).await;
         info!("authd stopped");
         Ok(())

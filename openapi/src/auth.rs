@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use poem::Request;
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, Tags};
 use serde::Deserialize;
@@ -12,6 +13,7 @@ use actors::domain::Email;
 
 use crate::ApiState;
 use crate::body::JsonBody;
+use crate::client::rate_limit;
 use crate::error::ApiError;
 use crate::outcomes;
 use crate::reply::{NoData, Reply};
@@ -68,9 +70,9 @@ pub struct EmailRequest {
     pub email: String,
 }
 
-outcomes!(RegisterOutcomes: 201, [400, 409, 413, 500, 503]);
-outcomes!(VerifyEmailOutcomes: 200, [400, 413, 500]);
-outcomes!(ResendOutcomes: 200, [400, 413, 500]);
+outcomes!(RegisterOutcomes: 201, [400, 409, 413, 429, 500, 503]);
+outcomes!(VerifyEmailOutcomes: 200, [400, 413, 429, 500]);
+outcomes!(ResendOutcomes: 200, [400, 413, 429, 500]);
 
 pub struct AuthApi;
 
@@ -85,8 +87,10 @@ impl AuthApi {
     async fn register(
         &self,
         state: Data<&Arc<ApiState>>,
+        req: &Request,
         body: JsonBody<RegisterRequest>,
     ) -> Result<Reply<RegisteredUser, RegisterOutcomes>, ApiError> {
+        rate_limit(&state, req, "register").await?;
         let b = body.0;
         let input = RegisterInput::parse(
             &b.email,
@@ -115,8 +119,10 @@ impl AuthApi {
     async fn verify_email(
         &self,
         state: Data<&Arc<ApiState>>,
+        req: &Request,
         body: JsonBody<TokenRequest>,
     ) -> Result<Reply<NoData, VerifyEmailOutcomes>, ApiError> {
+        rate_limit(&state, req, "verify-email").await?;
         state.accounts.verify_email(&body.0.token).await?;
         Ok(Reply::message("Email verified. You can now log in."))
     }
@@ -135,8 +141,10 @@ impl AuthApi {
     async fn resend_verification(
         &self,
         state: Data<&Arc<ApiState>>,
+        req: &Request,
         body: JsonBody<EmailRequest>,
     ) -> Result<Reply<NoData, ResendOutcomes>, ApiError> {
+        rate_limit(&state, req, "resend-verification").await?;
         let email = Email::parse(&body.0.email)
             .map_err(|m| ApiError::invalid(actors::FieldErrors::from([("email".to_owned(), m)])))?;
         state.accounts.resend_verification(&email).await?;

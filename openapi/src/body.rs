@@ -16,6 +16,9 @@ use crate::error::ApiError;
 
 pub struct JsonBody<T>(pub T);
 
+/// Like `JsonBody`, but an absent or empty body is `T::default()`.
+pub struct OptionalJsonBody<T>(pub T);
+
 /// A request body that could not be read as the operation's JSON object.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -79,6 +82,9 @@ impl BodyError {
 
     /// Turns any request parse failure into the 400 envelope.
     pub fn into_api_error(err: poem::Error) -> ApiError {
+        if let Some(e) = err.downcast_ref::<ApiError>() {
+            return e.clone();
+        }
         if let Some(b) = err.downcast_ref::<BodyError>() {
             let message = if b.field == "body" {
                 format!("Request body {}", b.message)
@@ -135,26 +141,67 @@ where
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        if let Some(ct) = request.content_type() {
-            let json = ct.parse::<mime::Mime>().is_ok_and(|m| {
-                m.type_() == "application"
-                    && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
-            });
-            if !json {
-                return Err(BodyError::body("must be sent as application/json").into());
-            }
-        }
-        let bytes = <Vec<u8> as FromRequest>::from_request(request, body).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(BodyError::body("is required").into());
-        }
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value: T = serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| poem::Error::from(BodyError::from_serde(&e)))?;
-        de.end()
-            .map_err(|_| poem::Error::from(BodyError::body("is not valid JSON")))?;
-        Ok(Self(value))
+        Ok(Self(parse(request, body, None).await?))
     }
+}
+
+impl<'a, T> ApiExtractor<'a> for OptionalJsonBody<T>
+where
+    T: Type + DeserializeOwned + Default + Send,
+{
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: schema::<T>(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        Ok(Self(parse(request, body, Some(T::default())).await?))
+    }
+}
+
+/// Reads and parses the body; an empty body is `empty` or a 400.
+async fn parse<T: DeserializeOwned>(
+    request: &Request,
+    body: &mut RequestBody,
+    empty: Option<T>,
+) -> poem::Result<T> {
+    let bytes = <Vec<u8> as FromRequest>::from_request(request, body).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return empty.ok_or_else(|| BodyError::body("is required").into());
+    }
+    if let Some(ct) = request.content_type() {
+        let json = ct.parse::<mime::Mime>().is_ok_and(|m| {
+            m.type_() == "application"
+                && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+        });
+        if !json {
+            return Err(BodyError::body("must be sent as application/json").into());
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| poem::Error::from(BodyError::from_serde(&e)))?;
+    de.end()
+        .map_err(|_| poem::Error::from(BodyError::body("is not valid JSON")))?;
+    Ok(value)
 }
 
 fn schema<T: Type>() -> MetaSchemaRef {

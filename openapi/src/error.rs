@@ -9,7 +9,7 @@ use actors::{DomainError, FieldErrors};
 
 use crate::envelope::{ErrorEnvelope, RetryAfter, phrase};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{status}: {message}")]
 pub struct ApiError {
     pub status: StatusCode,
@@ -81,6 +81,30 @@ impl From<DomainError> for ApiError {
                     vec!["is invalid or expired".to_owned()],
                 )])),
                 ..ApiError::new(StatusCode::BAD_REQUEST, "Invalid or expired token")
+            },
+            DomainError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "Invalid email or password")
+            }
+            DomainError::EmailNotVerified => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Email not verified: use the link we sent, or ask for a new one",
+            ),
+            DomainError::Locked { retry_after_secs } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed attempts: the account is locked for a while",
+                )
+            },
+            DomainError::Unauthorized => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "Invalid or expired token")
+            }
+            DomainError::RateLimited { retry_after_secs } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many requests: slow down",
+                )
             },
             DomainError::Busy => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

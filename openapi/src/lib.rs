@@ -3,11 +3,14 @@
 
 pub mod auth;
 pub mod body;
+pub mod client;
 pub mod envelope;
 pub mod error;
 pub mod health;
 pub mod middleware;
 pub mod reply;
+pub mod security;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -18,6 +21,8 @@ use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
 use actors::Accounts;
+use actors::auth::Auth;
+use actors::rate_limit::{RateLimiter, TrustedProxies};
 use jobs::Queue;
 
 pub use error::ApiError;
@@ -26,15 +31,28 @@ pub use error::ApiError;
 #[derive(Debug)]
 pub struct ApiState {
     pub accounts: Accounts,
+    pub auth: Auth,
+    pub limiter: RateLimiter,
+    pub proxies: TrustedProxies,
     /// Checked by `/readyz` (set when the queue is an external service).
     pub readiness_queue: Option<Queue>,
 }
 
-type Apis = (auth::AuthApi, health::HealthApi);
+type Apis = (
+    auth::AuthApi,
+    session::SessionApi,
+    session::KeysApi,
+    health::HealthApi,
+);
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (auth::AuthApi, health::HealthApi),
+        (
+            auth::AuthApi,
+            session::SessionApi,
+            session::KeysApi,
+            health::HealthApi,
+        ),
         "authd",
         env!("CARGO_PKG_VERSION"),
     )

@@ -1,0 +1,264 @@
+//! Login, refresh, logout and token verification.
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::{Object, OpenApi, Tags};
+use serde::Deserialize;
+use tracing::instrument;
+
+use actors::store::users;
+
+use crate::ApiState;
+use crate::body::{JsonBody, OptionalJsonBody};
+use crate::client::rate_limit;
+use crate::error::ApiError;
+use crate::outcomes;
+use crate::reply::{NoData, Reply};
+use crate::security::BearerAuth;
+
+#[derive(Tags)]
+enum Tag {
+    /// Accounts, sessions and passwords.
+    Auth,
+}
+
+/// Email and password.
+#[derive(Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The address the account was registered with (any letter case).
+    pub email: String,
+    /// The account's password.
+    #[oai(write_only)]
+    pub password: String,
+}
+
+/// A refresh token from login or an earlier refresh.
+#[derive(Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The opaque refresh token; each one works once.
+    #[oai(write_only)]
+    pub refresh_token: String,
+}
+
+/// Optionally, the refresh token to revoke with the access token.
+#[derive(Object, Deserialize, Default)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutRequest {
+    /// The refresh token of this session (the one issued with the access
+    /// token is revoked in any case).
+    #[oai(write_only)]
+    pub refresh_token: Option<String>,
+    /// Synonym of `refresh_token`.
+    #[oai(write_only)]
+    pub token: Option<String>,
+}
+
+/// A user.
+#[derive(Object, Debug)]
+pub struct UserView {
+    /// The user's id.
+    pub id: uuid::Uuid,
+    /// The address as registered.
+    pub email: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// Company, if given.
+    pub company_name: Option<String>,
+    /// Whether the email address has been verified.
+    pub is_email_verified: bool,
+    /// Whether two-factor authentication is on.
+    pub mfa_enabled: bool,
+    /// When the account was created (RFC 3339).
+    pub created_at: String,
+}
+
+impl From<&users::Model> for UserView {
+    fn from(u: &users::Model) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            company_name: u.company_name.clone(),
+            is_email_verified: u.email_verified_at.is_some(),
+            mfa_enabled: false,
+            created_at: chrono::DateTime::from_timestamp_millis(u.created_at)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Tokens of a completed login.
+#[derive(Object, Debug)]
+pub struct LoginData {
+    /// The access token (JWT), for `Authorization: Bearer`.
+    pub token: String,
+    /// The refresh token: opaque, single use, rotated on every refresh.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The user who logged in.
+    pub user: UserView,
+}
+
+/// A new token pair.
+#[derive(Object, Debug)]
+pub struct TokenData {
+    /// The new access token (JWT).
+    pub token: String,
+    /// The new refresh token; the one presented no longer works.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+/// The owner of a valid access token.
+#[derive(Object, Debug)]
+pub struct VerifiedToken {
+    /// The user the token belongs to.
+    pub user: UserView,
+    /// When the token expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+outcomes!(LoginOutcomes: 200, [400, 401, 403, 413, 429, 500, 503]);
+outcomes!(RefreshOutcomes: 200, [400, 401, 413, 500]);
+outcomes!(LogoutOutcomes: 200, [400, 401, 413, 500]);
+outcomes!(VerifyTokenOutcomes: 200, [401, 500]);
+
+pub struct SessionApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Auth")]
+impl SessionApi {
+    /// Log in
+    ///
+    /// Checks the email and password and returns an access token (JWT, 60
+    /// minutes) and a refresh token. Wrong email and wrong password get the
+    /// same 401. After 5 consecutive failures the account is locked (429
+    /// with `retry_after`); an unverified email gets 403.
+    #[oai(path = "/auth/login/", method = "post", operation_id = "login")]
+    #[instrument(skip_all)]
+    async fn login(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        req: &Request,
+        body: JsonBody<LoginRequest>,
+    ) -> Result<Reply<LoginData, LoginOutcomes>, ApiError> {
+        rate_limit(&state, req, "login").await?;
+        let done = state.auth.login(&body.0.email, &body.0.password).await?;
+        Ok(Reply::ok(
+            "Login successful",
+            LoginData {
+                token: done.tokens.access_token,
+                refresh_token: done.tokens.refresh_token.to_string(),
+                token_type: "Bearer".into(),
+                expires_in: done.tokens.expires_in,
+                user: UserView::from(done.user.as_ref()),
+            },
+        ))
+    }
+
+    /// Refresh tokens
+    ///
+    /// Exchanges a refresh token for a new access and refresh token. Each
+    /// refresh token works once: presenting one again revokes every token
+    /// of its login session.
+    #[oai(
+        path = "/auth/token/refresh/",
+        method = "post",
+        operation_id = "refreshToken"
+    )]
+    #[instrument(skip_all)]
+    async fn refresh(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        body: JsonBody<RefreshRequest>,
+    ) -> Result<Reply<TokenData, RefreshOutcomes>, ApiError> {
+        let pair = state.auth.refresh(&body.0.refresh_token).await?;
+        Ok(Reply::ok(
+            "Token refreshed",
+            TokenData {
+                token: pair.access_token,
+                refresh_token: pair.refresh_token.to_string(),
+                token_type: "Bearer".into(),
+                expires_in: pair.expires_in,
+            },
+        ))
+    }
+
+    /// Log out
+    ///
+    /// Revokes this access token and the refresh tokens of its session, on
+    /// every node.
+    #[oai(path = "/auth/logout/", method = "post", operation_id = "logout")]
+    #[instrument(skip_all)]
+    async fn logout(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        auth: BearerAuth,
+        body: OptionalJsonBody<LogoutRequest>,
+    ) -> Result<Reply<NoData, LogoutOutcomes>, ApiError> {
+        let refresh = body.0.refresh_token.or(body.0.token);
+        state.auth.logout(&auth.0, refresh.as_deref()).await?;
+        Ok(Reply::message("Logged out"))
+    }
+
+    /// Verify a token
+    ///
+    /// For other services: checks the bearer access token (signature,
+    /// expiry, revocation, user still active) and returns its user.
+    #[oai(
+        path = "/auth/verify-token/",
+        method = "get",
+        operation_id = "verifyToken"
+    )]
+    async fn verify_token(&self, auth: BearerAuth) -> Reply<VerifiedToken, VerifyTokenOutcomes> {
+        Reply::ok(
+            "Token is valid",
+            VerifiedToken {
+                user: UserView::from(auth.0.user.as_ref()),
+                expires_at: auth.0.claims.exp,
+            },
+        )
+    }
+}
+
+/// Public signing keys.
+pub struct KeysApi;
+
+/// A JSON Web Key Set.
+#[derive(Object, Debug)]
+pub struct Jwks {
+    /// The public keys access tokens are signed with (empty with HS256).
+    pub keys: Vec<serde_json::Value>,
+}
+
+#[OpenApi]
+impl KeysApi {
+    /// Signing keys (JWKS)
+    ///
+    /// The public keys that verify access tokens when authd signs with
+    /// EdDSA; empty with HS256, whose secret is never published.
+    #[oai(path = "/.well-known/jwks.json", method = "get", operation_id = "jwks")]
+    async fn jwks(&self, state: Data<&Arc<ApiState>>) -> poem_openapi::payload::Json<Jwks> {
+        let keys = state.auth.jwt.jwks()["keys"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        poem_openapi::payload::Json(Jwks { keys })
+    }
+}
