@@ -20,12 +20,45 @@ pub const PASSWORD: &str = "Correct-Horse-42";
 
 static TELEMETRY: Once = Once::new();
 
+/// Logs of the test process. With `AUTH_TEST_LOG_DIR` set, they go to a file
+/// there, and every secret a test handles is listed beside it, so CI can
+/// check that no log line holds a password or token.
 pub fn init_logs() {
     TELEMETRY.call_once(|| {
-        let filter = std::env::var("TEST_LOG")
-            .unwrap_or_else(|_| "warn,authd=info,actors=info,jobs=info".into());
-        authd::telemetry::init(&filter, false);
+        let filter =
+            std::env::var("TEST_LOG").unwrap_or_else(|_| "info,sqlx=warn,hyper=warn".into());
+        match log_dir() {
+            Some(dir) => {
+                let file =
+                    std::fs::File::create(dir.join(format!("log-{}.txt", std::process::id())))
+                        .expect("test log file");
+                let _ = tracing_subscriber::fmt()
+                    .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(file))
+                    .try_init();
+                remember_secret(PASSWORD);
+            }
+            None => authd::telemetry::init(&filter, false),
+        }
     });
+}
+
+fn log_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("AUTH_TEST_LOG_DIR").map(std::path::PathBuf::from)
+}
+
+/// Notes a secret the test used (password, token) for the log check.
+pub fn remember_secret(secret: &str) {
+    use std::io::Write;
+    if let Some(dir) = log_dir()
+        && let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(format!("secrets-{}.txt", std::process::id())))
+    {
+        let _ = writeln!(f, "{secret}");
+    }
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -72,6 +105,10 @@ pub async fn test_settings(dir: &std::path::Path, smtp_url: Option<String>) -> S
         argon2_memory_kib: 1024,
         argon2_iterations: 1,
         argon2_parallelism: 1,
+        // Tests log in and register many times from one address; the rate
+        // limit tests set the real figure.
+        rate_limit_per_minute: 10_000,
+        trusted_proxies: Some("127.0.0.1,::1".into()),
         ..RawSettings::default()
     };
     let mut settings = Settings::check(raw).expect("test settings");
@@ -93,6 +130,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub clock: Arc<OffsetClock>,
     pub dir: Arc<tempfile::TempDir>,
+    pub actors: actors::supervisor::Actors,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -156,6 +194,7 @@ impl TestAppBuilder {
             .expect("application failed to build");
         let address = format!("http://127.0.0.1:{}", app.port());
         let shutdown = app.shutdown_token();
+        let actors = app.actors();
         let server = tokio::spawn(app.run_until_stopped());
         let db = actors::store::connect(&settings.database_url)
             .await
@@ -171,6 +210,7 @@ impl TestAppBuilder {
             settings,
             clock,
             dir,
+            actors,
             shutdown,
             server: Some(server),
         }
@@ -224,7 +264,88 @@ impl TestApp {
         let (status, body) = self.register(email).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let mails = self.smtp.wait_for(email, 1, Duration::from_secs(10)).await;
-        mails[0].token()
+        let token = mails[0].token();
+        remember_secret(&token);
+        token
+    }
+
+    /// Registers and verifies `email`; returns the login response data.
+    pub async fn verified_user(&self, email: &str) {
+        let token = self.register_and_get_token(email).await;
+        let (status, body) = self.verify_email(&token).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        self.post(
+            "/api/v1/auth/login/",
+            &json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Logs in from the client address `ip` (through the trusted local proxy).
+    pub async fn login_from(&self, ip: &str, email: &str, password: &str) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .post(self.url("/api/v1/auth/login/"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("request failed");
+        read(resp).await
+    }
+
+    /// A verified user, logged in: (access token, refresh token).
+    pub async fn logged_in(&self) -> (String, String) {
+        let email = unique_email();
+        self.verified_user(&email).await;
+        let (status, body) = self.login(&email, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let access = body["data"]["token"].as_str().unwrap().to_owned();
+        let refresh = body["data"]["refresh_token"].as_str().unwrap().to_owned();
+        remember_secret(&access);
+        remember_secret(&refresh);
+        (access, refresh)
+    }
+
+    pub async fn verify_token(&self, token: &str) -> (StatusCode, Value) {
+        read(
+            self.client
+                .get(self.url("/api/v1/auth/verify-token/"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request failed"),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/token/refresh/",
+                &json!({ "refresh_token": refresh_token }),
+            )
+            .await;
+        for key in ["token", "refresh_token"] {
+            if let Some(secret) = body["data"][key].as_str() {
+                remember_secret(secret);
+            }
+        }
+        (status, body)
+    }
+
+    pub async fn logout(&self, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .post(self.url("/api/v1/auth/logout/"))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        read(req.send().await.expect("request failed")).await
     }
 
     pub async fn verify_email(&self, token: &str) -> (StatusCode, Value) {

@@ -7,8 +7,11 @@
 mod delivery;
 mod envelope;
 mod helpers;
+mod lockout;
 mod openapi_doc;
 mod register;
+mod sessions;
 mod smtp;
 mod startup;
+mod two_nodes;
 mod verification;

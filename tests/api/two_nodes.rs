@@ -1,0 +1,104 @@
+//! Two application instances on one database (PostgreSQL + Redis in CI).
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{PASSWORD, TestApp, builder, redis_url, unique_email};
+
+async fn two_nodes(rate_limit: u32) -> (TestApp, TestApp) {
+    let a = builder()
+        .settings(move |s| s.rate_limit_per_minute = rate_limit)
+        .spawn()
+        .await;
+    let settings = a.settings.clone();
+    let b = builder()
+        .smtp(a.smtp.clone())
+        .settings(move |s| *s = settings)
+        .spawn()
+        .await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn a_logout_on_one_node_is_refused_on_the_other_within_a_second() {
+    let (a, b) = two_nodes(10_000).await;
+    let (access, _) = a.logged_in().await;
+    assert_eq!(
+        b.verify_token(&access).await.0,
+        StatusCode::OK,
+        "node B has seen the token valid"
+    );
+    assert_eq!(a.logout(&access, None).await.0, StatusCode::OK);
+    let started = Instant::now();
+    loop {
+        if b.verify_token(&access).await.0 == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "node B still accepts the token after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn failures_on_both_nodes_add_up_to_one_lock() {
+    let (a, b) = two_nodes(10_000).await;
+    let email = unique_email();
+    a.verified_user(&email).await;
+    for i in 0..5 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(
+            node.login(&email, "Wrong-Password-9").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        a.login(&email, PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        b.login(&email, PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn parallel_failures_on_two_nodes_check_at_most_five_passwords() {
+    let (a, b) = two_nodes(10_000).await;
+    let email = unique_email();
+    a.verified_user(&email).await;
+    let attempts = (0..20).map(|i| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let email = email.clone();
+        async move { node.login(&email, "Wrong-Password-9").await.0 }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(checked, 5, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn the_rate_limit_holds_across_both_nodes() {
+    if redis_url().is_none() {
+        eprintln!("skipped: the shared rate limit needs AUTH_TEST_REDIS_URL");
+        return;
+    }
+    let (a, b) = two_nodes(5).await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        statuses.push(
+            node.login_from("192.0.2.77", &unique_email(), PASSWORD)
+                .await
+                .0,
+        );
+    }
+    assert_eq!(&statuses[..5], &[StatusCode::UNAUTHORIZED; 5]);
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
+}
