@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use apalis::prelude::*;
 use apalis_core::backend::ext::BackendExt;
-use apalis_core::backend::ext::poll_strategy::Strategy;
+use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy};
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
@@ -102,6 +102,38 @@ async fn handle(job: EmailJob, delivery: Data<Arc<Delivery>>) -> Result<(), BoxD
 /// How often an idle worker asks the queue for work.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
+/// Wakes the worker every period. apalis' own `IntervalStrategy` arms its
+/// next delay without polling it, so a worker whose fetch completes at once
+/// can park with nothing left to wake it (seen as a stalled queue under CPU
+/// load); this timer is always left armed with the current waker.
+struct Tick(tokio::time::Interval);
+
+impl Tick {
+    fn new(period: Duration) -> Self {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self(interval)
+    }
+}
+
+impl PollStrategy for Tick {
+    fn poll_drive(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        _snapshot: &PollSnapshot,
+    ) -> std::task::Poll<Option<()>> {
+        let mut fired = false;
+        while self.0.poll_tick(cx).is_ready() {
+            fired = true;
+        }
+        if fired {
+            std::task::Poll::Ready(Some(()))
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
 macro_rules! run_one {
     ($storage:expr, $delivery:expr, $shutdown:expr, $concurrency:expr) => {{
         let name = worker_name();
@@ -111,7 +143,7 @@ macro_rules! run_one {
             .backend(
                 $storage
                     .clone()
-                    .poll_with_strategy(Strategy::new().interval(POLL_INTERVAL)),
+                    .poll_with_strategy(Tick::new(POLL_INTERVAL)),
             )
             .data($delivery.clone())
             .concurrency($concurrency)
