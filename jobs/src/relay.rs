@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{info, warn};
 
 use crate::{DeliveryTuning, JobsError, Queue, SharedClock, outbox};
 
@@ -53,7 +53,7 @@ impl Relay {
             }
             taken += 1;
             match self.queue.push(id, redispatch_at).await {
-                Ok(()) => debug!(outbox_id = %id, "outbox row dispatched"),
+                Ok(()) => info!(outbox_id = %id, "outbox row dispatched"),
                 Err(e) => {
                     warn!(outbox_id = %id, error = %e, "could not push email job; will retry");
                     outbox::dispatch_failed(&self.db, id, now + PUSH_RETRY_MS).await?;
