@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::{Object, OpenApi, Tags};
+use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 use tracing::instrument;
 
@@ -17,12 +17,7 @@ use crate::client::rate_limit;
 use crate::error::ApiError;
 use crate::outcomes;
 use crate::reply::{NoData, Reply};
-
-#[derive(Tags)]
-enum Tag {
-    /// Accounts, sessions and passwords.
-    Auth,
-}
+use crate::tags::ApiTag;
 
 /// A new account.
 #[derive(Object, Deserialize)]
@@ -76,7 +71,7 @@ outcomes!(ResendOutcomes: 200, [400, 413, 429, 500]);
 
 pub struct AuthApi;
 
-#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Auth")]
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTag::Auth")]
 impl AuthApi {
     /// Register
     ///

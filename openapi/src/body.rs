@@ -5,7 +5,7 @@
 
 use poem::http::StatusCode;
 use poem::{FromRequest, Request, RequestBody};
-use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde::de::DeserializeOwned;
@@ -126,14 +126,7 @@ where
     }
 
     fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: None,
-            content: vec![MetaMediaType {
-                content_type: "application/json",
-                schema: schema::<T>(),
-            }],
-            required: true,
-        })
+        json_request::<T>(true)
     }
 
     async fn from_request(
@@ -158,14 +151,7 @@ where
     }
 
     fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: None,
-            content: vec![MetaMediaType {
-                content_type: "application/json",
-                schema: schema::<T>(),
-            }],
-            required: false,
-        })
+        json_request::<T>(false)
     }
 
     async fn from_request(
@@ -204,6 +190,14 @@ async fn parse<T: DeserializeOwned>(
     Ok(value)
 }
 
-fn schema<T: Type>() -> MetaSchemaRef {
-    T::schema_ref()
+/// The OpenAPI entry of a JSON body of type `T`.
+fn json_request<T: Type>(required: bool) -> Option<MetaRequest> {
+    Some(MetaRequest {
+        description: None,
+        content: vec![MetaMediaType {
+            content_type: "application/json",
+            schema: T::schema_ref(),
+        }],
+        required,
+    })
 }

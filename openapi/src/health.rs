@@ -4,18 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::web::Data;
-use poem_openapi::{OpenApi, Tags};
+use poem_openapi::OpenApi;
 
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::outcomes;
 use crate::reply::{NoData, Reply};
-
-#[derive(Tags)]
-enum Tag {
-    /// Probes for load balancers and orchestrators.
-    Health,
-}
+use crate::tags::ApiTag;
 
 outcomes!(HealthOutcomes: 200, []);
 outcomes!(ReadyOutcomes: 200, [503]);
@@ -24,7 +19,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct HealthApi;
 
-#[OpenApi(tag = "Tag::Health")]
+#[OpenApi(tag = "ApiTag::Health")]
 impl HealthApi {
     /// Liveness
     ///

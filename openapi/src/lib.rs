@@ -11,6 +11,7 @@ pub mod middleware;
 pub mod reply;
 pub mod security;
 pub mod session;
+pub mod tags;
 
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::{Object, OpenApi, Tags};
+use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 use tracing::instrument;
 
@@ -17,12 +17,7 @@ use crate::error::ApiError;
 use crate::outcomes;
 use crate::reply::{NoData, Reply};
 use crate::security::BearerAuth;
-
-#[derive(Tags)]
-enum Tag {
-    /// Accounts, sessions and passwords.
-    Auth,
-}
+use crate::tags::ApiTag;
 
 /// Email and password.
 #[derive(Object, Deserialize)]
@@ -142,7 +137,7 @@ outcomes!(VerifyTokenOutcomes: 200, [401, 500]);
 
 pub struct SessionApi;
 
-#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Auth")]
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTag::Auth")]
 impl SessionApi {
     /// Log in
     ///

@@ -1,0 +1,11 @@
+//! The tags that group operations in the Swagger UI.
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTag {
+    /// Accounts, sessions and passwords.
+    Auth,
+    /// Probes for load balancers and orchestrators.
+    Health,
+}
