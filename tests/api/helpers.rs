@@ -366,6 +366,22 @@ impl TestApp {
             .expect("user query")
     }
 
+    /// Stops this instance and starts a new one on the same database, data
+    /// directory and SMTP server, with a worker: a process restart.
+    pub async fn restart(self) -> TestApp {
+        let settings = self.settings.clone();
+        let smtp = self.smtp.clone();
+        let dir = self.dir.clone();
+        self.stop().await;
+        let mut next = builder()
+            .smtp(smtp)
+            .settings(move |s| *s = settings)
+            .spawn()
+            .await;
+        next.dir = dir;
+        next
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         self.shutdown.cancel();

@@ -89,20 +89,11 @@ async fn a_lock_survives_a_restart() {
     for _ in 0..5 {
         first.login(&email, "Wrong-Password-9").await;
     }
-    let settings = first.settings.clone();
-    let smtp = first.smtp.clone();
-    let dir = first.dir.clone();
-    first.stop().await;
-    let second = builder()
-        .smtp(smtp)
-        .settings(move |s| *s = settings)
-        .spawn()
-        .await;
+    let second = first.restart().await;
     assert_eq!(
         second.login(&email, PASSWORD).await.0,
         StatusCode::TOO_MANY_REQUESTS
     );
-    drop(dir);
 }
 
 #[tokio::test]

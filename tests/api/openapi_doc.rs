@@ -67,3 +67,29 @@ fn every_operation_and_field_is_documented() {
         }
     }
 }
+
+#[test]
+fn authenticated_operations_use_the_bearer_scheme() {
+    let spec: Value = serde_json::from_str(&openapi::spec_json()).unwrap();
+    assert_eq!(
+        spec["components"]["securitySchemes"]["BearerAuth"]["scheme"],
+        "bearer"
+    );
+    for (path, method) in [
+        ("/api/v1/auth/logout/", "post"),
+        ("/api/v1/auth/verify-token/", "get"),
+    ] {
+        let security = &spec["paths"][path][method]["security"];
+        assert!(
+            security[0]["BearerAuth"].is_array(),
+            "{method} {path}: {security}"
+        );
+        assert!(spec["paths"][path][method]["responses"]["401"].is_object());
+    }
+    for path in ["/api/v1/auth/login/", "/api/v1/auth/register/"] {
+        assert!(
+            spec["paths"][path]["post"]["responses"]["429"].is_object(),
+            "{path}"
+        );
+    }
+}

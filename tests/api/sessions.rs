@@ -225,20 +225,11 @@ async fn a_revoked_token_stays_revoked_after_a_restart() {
     let first = builder().spawn().await;
     let (access, _) = first.logged_in().await;
     assert_eq!(first.logout(&access, None).await.0, StatusCode::OK);
-    let settings = first.settings.clone();
-    let smtp = first.smtp.clone();
-    let dir = first.dir.clone();
-    first.stop().await;
-    let second = builder()
-        .smtp(smtp)
-        .settings(move |s| *s = settings)
-        .spawn()
-        .await;
+    let second = first.restart().await;
     assert_eq!(
         second.verify_token(&access).await.0,
         StatusCode::UNAUTHORIZED
     );
-    drop(dir);
 }
 
 #[tokio::test]
@@ -378,4 +369,25 @@ async fn a_dead_actor_costs_at_most_a_prompt_500_and_is_replaced() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_deactivated_users_token_gets_401() {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = spawn_app().await;
+    let (access, refresh) = app.logged_in().await;
+    let (_, body) = app.verify_token(&access).await;
+    let id = uuid::Uuid::parse_str(body["data"]["user"]["id"].as_str().unwrap()).unwrap();
+    actors::store::users::Entity::update_many()
+        .col_expr(actors::store::users::Column::IsActive, Expr::value(false))
+        .filter(actors::store::users::Column::Id.eq(id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    crate::helpers::eventually("the token refused", Duration::from_secs(2), || async {
+        app.verify_token(&access).await.0 == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert_eq!(app.refresh(&refresh).await.0, StatusCode::UNAUTHORIZED);
 }

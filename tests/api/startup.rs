@@ -21,18 +21,13 @@ async fn mail_queued_before_a_restart_is_sent_after_it_with_the_same_generated_k
     assert_eq!(first.register(&email).await.0, StatusCode::CREATED);
     let key_file = first.dir.path().join("encryption_key");
     let key = std::fs::read(&key_file).unwrap();
-    let settings = first.settings.clone();
-    let smtp = first.smtp.clone();
-    let dir = first.dir.clone();
-    first.stop().await;
 
     // Second start on the same data directory and database, with a worker.
-    let second = builder()
-        .smtp(smtp.clone())
-        .settings(move |s| *s = settings)
-        .spawn()
+    let second = first.restart().await;
+    let mails = second
+        .smtp
+        .wait_for(&email, 1, Duration::from_secs(15))
         .await;
-    let mails = smtp.wait_for(&email, 1, Duration::from_secs(15)).await;
     assert_eq!(
         std::fs::read(&key_file).unwrap(),
         key,
@@ -42,7 +37,6 @@ async fn mail_queued_before_a_restart_is_sent_after_it_with_the_same_generated_k
         second.verify_email(&mails[0].token()).await.0,
         StatusCode::OK
     );
-    drop(dir);
 }
 
 #[test]
