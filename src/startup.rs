@@ -252,6 +252,7 @@ impl Application {
             hasher: accounts.hasher.clone(),
             clock: core.clock.clone(),
             policy: LockoutPolicy::new(settings.lockout_threshold),
+            idle_after: settings.session_idle,
         };
         let broadcast = match &settings.redis_url {
             Some(url) => {

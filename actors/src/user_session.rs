@@ -19,7 +19,7 @@ use crate::lockout::{Gate, LockState, LockoutPolicy};
 use crate::store::users;
 use crate::{DomainError, Hasher};
 
-/// A session with no message for this long stops itself.
+/// By default a session with no message for this long stops itself.
 pub const IDLE_AFTER: Duration = Duration::from_secs(300);
 const CAS_RETRIES: usize = 8;
 
@@ -30,6 +30,8 @@ pub struct SessionDeps {
     pub hasher: Hasher,
     pub clock: SharedClock,
     pub policy: LockoutPolicy,
+    /// A session with no message for this long stops itself.
+    pub idle_after: Duration,
 }
 
 /// The outcome of one password attempt.
@@ -71,7 +73,7 @@ impl Actor for UserSession {
         myself: ActorRef<Self::Msg>,
         (user_id, deps): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        myself.send_interval(IDLE_AFTER / 2, || SessionMsg::IdleCheck);
+        myself.send_interval(deps.idle_after / 2, || SessionMsg::IdleCheck);
         Ok(SessionState {
             user_id,
             deps,
@@ -92,7 +94,7 @@ impl Actor for UserSession {
                 let _ = reply.send(outcome);
             }
             SessionMsg::IdleCheck => {
-                if state.last_message.elapsed() >= IDLE_AFTER {
+                if state.last_message.elapsed() >= state.deps.idle_after {
                     myself.stop(Some("idle".into()));
                 }
             }

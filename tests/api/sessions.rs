@@ -391,3 +391,36 @@ async fn a_deactivated_users_token_gets_401() {
     .await;
     assert_eq!(app.refresh(&refresh).await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_idle_user_session_actor_stops_and_a_new_one_starts_on_demand() {
+    use actors::user_supervisor::UsersMsg;
+    let app = builder()
+        .settings(|s| s.session_idle = Duration::from_millis(200))
+        .spawn()
+        .await;
+    let count = || async {
+        app.actors
+            .users()
+            .unwrap()
+            .call(
+                |reply| UsersMsg::Count { reply },
+                Some(Duration::from_secs(5)),
+            )
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let email = unique_email();
+    app.verified_user(&email).await;
+    assert_eq!(app.login(&email, PASSWORD).await.0, StatusCode::OK);
+    assert_eq!(count().await, 1);
+    crate::helpers::eventually(
+        "the idle session to stop",
+        Duration::from_secs(3),
+        || async { count().await == 0 },
+    )
+    .await;
+    assert_eq!(app.login(&email, PASSWORD).await.0, StatusCode::OK);
+    assert_eq!(count().await, 1);
+}
