@@ -1,0 +1,464 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run (standard library only).
+
+Subcommands:
+  port                                   print a free TCP port on 127.0.0.1
+  wait-health BASE SECONDS PID           wait for GET BASE/healthz -> 200
+  register BASE N SUFFIX USERS_OUT       register N users (8 in parallel)
+  verify BASE OUTBOX USERS SECONDS       verify them from the .eml files
+  login BASE USERS COUNT PARALLEL ACCESS_OUT REFRESH_OUT
+                                         COUNT logins round-robin over USERS
+  wait-done DIR N PID SECONDS            wait for N done-* files, SIGINT PID
+  report RESULTS_DIR RUNS                parse the wrk outputs, print the table
+"""
+
+import email
+import email.policy
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import sys
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+TOKEN_RE = re.compile(r"verify-email\?token=([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])")
+
+
+def die(msg):
+    print(f"bench: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection per thread."""
+
+    local = threading.local()
+
+    def __init__(self, base):
+        u = urllib.parse.urlsplit(base)
+        self.host, self.port = u.hostname, u.port
+
+    def conn(self):
+        c = getattr(self.local, "conn", None)
+        if c is None:
+            c = http.client.HTTPConnection(self.host, self.port, timeout=60)
+            self.local.conn = c
+        return c
+
+    def call(self, method, path, body=None, token=None):
+        headers = {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        for attempt in range(2):
+            c = self.conn()
+            try:
+                c.request(method, path, body=data, headers=headers)
+                r = c.getresponse()
+                raw = r.read()
+                break
+            except (http.client.HTTPException, OSError):
+                c.close()
+                self.local.conn = None
+                if attempt == 1:
+                    raise
+        try:
+            doc = json.loads(raw) if raw else None
+        except ValueError:
+            doc = None
+        return r.status, doc, raw
+
+
+def cmd_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+    s.close()
+
+
+def cmd_wait_health(base, seconds, pid):
+    deadline = time.monotonic() + float(seconds)
+    client = Client(base)
+    while time.monotonic() < deadline:
+        try:
+            os.kill(int(pid), 0)
+        except OSError:
+            die("authd exited during startup (see its log above)")
+        try:
+            status, doc, _ = client.call("GET", "/healthz")
+            if status == 200 and doc and doc.get("success") is True:
+                return
+        except OSError:
+            client.local.conn = None
+        time.sleep(0.1)
+    die(f"GET {base}/healthz did not answer 200 within {seconds} s")
+
+
+def read_users(path):
+    users = []
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line:
+                email_addr, password = line.split("\t")
+                users.append((email_addr, password))
+    return users
+
+
+def cmd_register(base, n, suffix, out):
+    n = int(n)
+    users = [
+        (f"bench{i}{suffix}@example.org", f"Bench-Passw0rd-{i}") for i in range(n)
+    ]
+    client = Client(base)
+
+    def one(u):
+        status, doc, raw = client.call(
+            "POST",
+            "/api/v1/auth/register/",
+            {"email": u[0], "password": u[1], "first_name": "Bench", "last_name": "User"},
+        )
+        if status != 201:
+            die(f"register {u[0]}: {status} {raw[:300]!r}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, users))
+    with open(out, "w") as f:
+        for e, p in users:
+            f.write(f"{e}\t{p}\n")
+
+
+def eml_tokens(outbox):
+    """{recipient address (lower case): verification token} from the .eml files."""
+    found = {}
+    if not os.path.isdir(outbox):
+        return found
+    for root, _, files in os.walk(outbox):
+        for name in files:
+            if not name.endswith(".eml"):
+                continue
+            try:
+                with open(os.path.join(root, name), "rb") as f:
+                    msg = email.message_from_binary_file(f, policy=email.policy.default)
+            except OSError:
+                continue
+            to = str(msg.get("To", "")).strip()
+            m = re.search(r"<([^>]+)>", to)
+            addr = (m.group(1) if m else to).strip().lower()
+            for part in msg.walk():
+                if part.get_content_type() != "text/plain":
+                    continue
+                try:
+                    text = part.get_content()
+                except (LookupError, ValueError):
+                    continue
+                t = TOKEN_RE.search(text)
+                if t:
+                    found[addr] = t.group(1)
+    return found
+
+
+def cmd_verify(base, outbox, users_file, seconds):
+    users = read_users(users_file)
+    wanted = {e.lower() for e, _ in users}
+    deadline = time.monotonic() + float(seconds)
+    while True:
+        tokens = eml_tokens(outbox)
+        missing = wanted - tokens.keys()
+        if not missing:
+            break
+        if time.monotonic() > deadline:
+            die(f"no verification email for {len(missing)} of {len(wanted)} users "
+                f"in {outbox} after {seconds} s")
+        time.sleep(0.2)
+    client = Client(base)
+
+    def one(addr):
+        status, _, raw = client.call(
+            "POST", "/api/v1/auth/verify-email/", {"token": tokens[addr]})
+        if status != 200:
+            die(f"verify-email {addr}: {status} {raw[:300]!r}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, sorted(wanted)))
+
+
+def cmd_login(base, users_file, count, parallel, access_out, refresh_out):
+    users = read_users(users_file)
+    count, parallel = int(count), int(parallel)
+    client = Client(base)
+    results = [None] * count
+    failures = []
+
+    def one(i):
+        e, p = users[i % len(users)]
+        status, doc, raw = client.call(
+            "POST", "/api/v1/auth/login/", {"email": e, "password": p})
+        if status != 200:
+            failures.append(f"{status} {raw[:200]!r}")
+            return
+        results[i] = (doc["data"]["token"], doc["data"]["refresh_token"])
+
+    # Indexes are handed out in order, so the PARALLEL logins in flight are
+    # on different users (authd serialises one user's password checks).
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(one, range(count)))
+    if failures:
+        die(f"{len(failures)} of {count} logins failed, first: {failures[0]}")
+    with open(access_out, "w") as a, open(refresh_out, "w") as r:
+        for tok, ref in results:
+            a.write(tok + "\n")
+            r.write(ref + "\n")
+
+
+def cmd_wait_done(directory, n, pid, seconds):
+    n, pid = int(n), int(pid)
+    deadline = time.monotonic() + float(seconds)
+    while time.monotonic() < deadline:
+        try:
+            done = [f for f in os.listdir(directory) if f.startswith("done-")]
+        except OSError:
+            done = []
+        if len(done) >= n:
+            break
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.002)
+    try:
+        os.kill(pid, signal.SIGINT)
+    except OSError:
+        pass
+
+
+# ----------------------------------------------------------------- report
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
+
+
+def to_ms(text):
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text)
+    if not m:
+        return None
+    return float(m.group(1)) * UNITS[m.group(2)]
+
+
+def parse_wrk(path):
+    """The figures of one wrk output file (None when it is missing)."""
+    if not os.path.exists(path):
+        return None
+    text = open(path, errors="replace").read()
+    r = {"rps": None, "p50": None, "p99": None, "requests": None,
+         "non200": 0, "socket": None, "first_error": None, "extra": {}}
+    m = re.search(r"^Requests/sec:\s+([0-9.]+)", text, re.M)
+    if m:
+        r["rps"] = float(m.group(1))
+    for pct, key in (("50", "p50"), ("99", "p99")):
+        m = re.search(rf"^\s+{pct}%\s+(\S+)", text, re.M)
+        if m:
+            r[key] = to_ms(m.group(1))
+    m = re.search(r"^\s+(\d+) requests in", text, re.M)
+    if m:
+        r["requests"] = int(m.group(1))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    wrk_status = int(m.group(1)) if m else 0
+    m = re.search(r"^bench non200=(\d+)", text, re.M)
+    r["non200"] = int(m.group(1)) if m else wrk_status
+    m = re.search(r"Socket errors: (.*)", text)
+    if m:
+        r["socket"] = m.group(1).strip()
+    m = re.search(r"^bench first_error=(.*)", text, re.M)
+    if m:
+        r["first_error"] = m.group(1)[:160]
+    for k, v in re.findall(r"^bench (\w+)=([0-9.]+)$", text, re.M):
+        if k != "non200":
+            r["extra"][k] = float(v)
+    m = re.search(r"^bench cpu_ticks_before=(\d+) argon2_ticks_before=(\d+) "
+                  r"cpu_ticks_after=(\d+) argon2_ticks_after=(\d+) clk_tck=(\d+)", text, re.M)
+    r["cpu_ms"] = r["argon2_ms"] = None
+    n = r["extra"].get("logouts") or r["requests"]
+    if m and n:
+        b, ab, a, aa, hz = (int(x) for x in m.groups())
+        r["cpu_ms"] = (a - b) * 1000.0 / hz / n
+        r["argon2_ms"] = (aa - ab) * 1000.0 / hz / n
+    if "logout_rps" in r["extra"]:
+        r["rps"] = r["extra"]["logout_rps"]
+    return r
+
+
+def parse_bound(path):
+    if not os.path.exists(path):
+        return None
+    m = re.search(r"argon2 bound: cores=(\d+) hash_ms=([0-9.]+) bound_rps=([0-9.]+)",
+                  open(path).read())
+    if not m:
+        return None
+    return {"cores": int(m.group(1)), "hash_ms": float(m.group(2)),
+            "bound": float(m.group(3))}
+
+
+def med(values):
+    v = [x for x in values if x is not None]
+    return statistics.median(v) if v else None
+
+
+def fmt(x, digits=1):
+    if x is None:
+        return "n/a"
+    return f"{x:.{digits}f}"
+
+
+FIGURES = [
+    # key, label, connections
+    ("login8", "login", 8),
+    ("login32", "login", 32),
+    ("healthz64", "GET /healthz (bare)", 64),
+    ("verify64", "verify-token", 64),
+    ("loaded_verify64", "verify-token while login@32 runs", 64),
+    ("loaded_login32", "(login@32 running beside it)", 32),
+    ("refresh8", "token/refresh", 8),
+    ("logout8", "logout (one token per request)", 8),
+]
+
+
+def cmd_report(results, runs):
+    runs = int(runs)
+    data = {}
+    for key, _, _ in FIGURES:
+        data[key] = [parse_wrk(os.path.join(results, f"run{i}", f"{key}.txt"))
+                     for i in range(1, runs + 1)]
+    bounds = [parse_bound(os.path.join(results, f"run{i}", "bound.txt"))
+              for i in range(1, runs + 1)]
+
+    def series(key, field):
+        return [d[field] if d else None for d in data[key]]
+
+    def m(key, field):
+        return med(series(key, field))
+
+    par = []
+    for i in range(1, runs + 1):
+        files = sorted(f for f in os.listdir(os.path.join(results, f"run{i}"))
+                       if f.startswith("bound-parallel-")) \
+            if os.path.isdir(os.path.join(results, f"run{i}")) else []
+        vals = [parse_bound(os.path.join(results, f"run{i}", f)) for f in files]
+        vals = [v["hash_ms"] for v in vals if v]
+        par.append(statistics.mean(vals) if vals else None)
+    par_ms = med(par)
+    bound = med([b["bound"] if b else None for b in bounds])
+    hash_ms = med([b["hash_ms"] if b else None for b in bounds])
+    cores = next((b["cores"] for b in bounds if b), None)
+
+    out = []
+    out.append(f"## Results ({runs} run{'s' if runs != 1 else ''}; each value: "
+               f"run 1 / run 2 / ... and the median)")
+    out.append("")
+    out.append(f"Argon2id bound: cores={cores}, hash (median of the runs' medians) = "
+               f"{fmt(hash_ms)} ms, bound = cores / t_hash = **{fmt(bound)} logins/s** "
+               f"(runs: {' / '.join(fmt(b['bound'] if b else None) for b in bounds)})")
+    if par_ms is not None and cores:
+        out.append("")
+        out.append(f"For information, the same hash with all {cores} cores hashing at once: "
+                   f"{fmt(par_ms)} ms (median), i.e. {fmt(cores * 1000 / par_ms)} logins/s; "
+                   f"the targets use the bound above.")
+    out.append("")
+    out.append("| figure | conns | req/s (each run) | req/s median | p50 ms median "
+               "| p99 ms median | non-200 (total) | socket errors "
+               "| server CPU ms/req (of which Argon2) |")
+    out.append("|---|---:|---|---:|---:|---:|---:|---|---|")
+    problems = []
+    for key, label, conns in FIGURES:
+        runs_rps = " / ".join(fmt(x) for x in series(key, "rps"))
+        non200 = sum(x or 0 for x in series(key, "non200"))
+        sock = "; ".join(f"run {i + 1}: {d['socket']}" for i, d in enumerate(data[key])
+                         if d and d["socket"]) or "none"
+        cpu, a2 = m(key, "cpu_ms"), m(key, "argon2_ms")
+        cpu_txt = "n/a (shared)" if cpu is None else (
+            f"{cpu:.3f}" + (f" ({a2:.2f})" if a2 and a2 >= 0.005 else ""))
+        out.append(f"| {label} | {conns} | {runs_rps} | {fmt(m(key, 'rps'))} | "
+                   f"{fmt(m(key, 'p50'), 2)} | {fmt(m(key, 'p99'), 2)} | {non200} | {sock} "
+                   f"| {cpu_txt} |")
+        for i, d in enumerate(data[key]):
+            if d is None:
+                problems.append(f"{key}: run {i + 1}: no output")
+            elif d["non200"] or d["first_error"]:
+                problems.append(f"{key}: run {i + 1}: {d['non200']} non-200, first: "
+                                f"{d['first_error']}")
+            if d and d["extra"].get("starved"):
+                problems.append(f"{key}: run {i + 1}: {int(d['extra']['starved'])} "
+                                f"requests sent without a refresh token (pool empty)")
+    logouts = [d["extra"].get("logouts") if d else None for d in data["logout8"]]
+    if any(logouts):
+        out.append("")
+        out.append("logout: requests done per run: "
+                   + " / ".join(fmt(x, 0) for x in logouts)
+                   + " (req/s = logouts answered / wrk duration)")
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    checks = [
+        ("login@8 / bound", ratio(m("login8", "rps"), bound), ">= 0.90", lambda r: r >= 0.90),
+        ("login@32 / bound", ratio(m("login32", "rps"), bound), ">= 0.85", lambda r: r >= 0.85),
+        ("verify-token@64 / healthz@64", ratio(m("verify64", "rps"), m("healthz64", "rps")),
+         ">= 0.70", lambda r: r >= 0.70),
+        ("verify-token@64 p99 (ms)", m("verify64", "p99"), "< 5", lambda r: r < 5.0),
+        ("verify-token under login load / verify-token solo",
+         ratio(m("loaded_verify64", "rps"), m("verify64", "rps")), ">= 0.50",
+         lambda r: r >= 0.50),
+    ]
+    out.append("")
+    out.append("| target | value (medians) | target | met |")
+    out.append("|---|---:|---|---|")
+    missed = []
+    for name, value, target, ok in checks:
+        verdict = "n/a" if value is None else ("yes" if ok(value) else "**NO**")
+        if value is not None and not ok(value):
+            missed.append(f"{name} = {fmt(value, 2 if name.endswith('(ms)') else 4)} "
+                          f"(target {target})")
+        digits = 2 if name.endswith("(ms)") else 4
+        out.append(f"| {name} | {fmt(value, digits)} | {target} | {verdict} |")
+    out.append(f"| token/refresh@8 | {fmt(m('refresh8', 'rps'))} req/s, p99 "
+               f"{fmt(m('refresh8', 'p99'), 2)} ms | reported | - |")
+    out.append(f"| logout@8 | {fmt(m('logout8', 'rps'))} req/s, p99 "
+               f"{fmt(m('logout8', 'p99'), 2)} ms | reported | - |")
+    out.append("")
+    out.append("Targets missed: " + ("; ".join(missed) if missed else "none"))
+    out.append("Errors: " + ("; ".join(problems) if problems else
+                             "none (every response was 200, no socket errors)"
+                             if not any(d and d["socket"] for k in data for d in data[k])
+                             else "see socket errors above"))
+    print("\n".join(out))
+    return 0
+
+
+def main(argv):
+    if len(argv) < 2:
+        die(__doc__)
+    cmd, args = argv[1], argv[2:]
+    table = {
+        "port": cmd_port,
+        "wait-health": cmd_wait_health,
+        "register": cmd_register,
+        "verify": cmd_verify,
+        "login": cmd_login,
+        "wait-done": cmd_wait_done,
+        "report": cmd_report,
+    }
+    if cmd not in table:
+        die(f"unknown subcommand {cmd}\n{__doc__}")
+    table[cmd](*args)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
