@@ -121,7 +121,25 @@ impl Hasher {
     }
 }
 
+/// Hashing threads yield to everything else: when the CPU is saturated
+/// with logins, the async reactor (verify-token, health checks) still runs
+/// first. Alone, they still get every idle cycle.
+const HASHING_NICENESS: libc::c_int = 10;
+
+fn lower_priority() {
+    // On Linux, PRIO_PROCESS with id 0 applies to the calling thread only.
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority only reads its integer arguments.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICENESS) };
+        if rc != 0 {
+            tracing::debug!("could not lower the hashing thread's priority");
+        }
+    }
+}
+
 fn work(rx: &Receiver<Job>, params: &Params) {
+    lower_priority();
     let mut memory = vec![Block::default(); params.block_count()];
     while let Ok(job) = rx.recv() {
         match job {
