@@ -9,7 +9,18 @@ use crate::JobsError;
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EmailKind {
-    VerifyEmail { first_name: String, link: String },
+    VerifyEmail {
+        first_name: String,
+        link: String,
+    },
+    PasswordReset {
+        first_name: String,
+        link: String,
+    },
+    /// A security notice: no link, no token.
+    PasswordChanged {
+        first_name: String,
+    },
 }
 
 impl std::fmt::Debug for EmailKind {
@@ -29,6 +40,8 @@ impl EmailKind {
     pub fn name(&self) -> &'static str {
         match self {
             EmailKind::VerifyEmail { .. } => "verify_email",
+            EmailKind::PasswordReset { .. } => "password_reset",
+            EmailKind::PasswordChanged { .. } => "password_changed",
         }
     }
 
@@ -38,6 +51,14 @@ impl EmailKind {
             EmailKind::VerifyEmail { first_name, link } => (
                 "Verify your email address",
                 context! { first_name => first_name, link => link },
+            ),
+            EmailKind::PasswordReset { first_name, link } => (
+                "Reset your password",
+                context! { first_name => first_name, link => link },
+            ),
+            EmailKind::PasswordChanged { first_name } => (
+                "Your password was changed",
+                context! { first_name => first_name },
             ),
         };
         let render = |ext: &str| -> Result<String, JobsError> {
@@ -64,6 +85,22 @@ fn templates() -> &'static Environment<'static> {
             (
                 "verify_email.html",
                 include_str!("../templates/verify_email.html"),
+            ),
+            (
+                "password_reset.txt",
+                include_str!("../templates/password_reset.txt"),
+            ),
+            (
+                "password_reset.html",
+                include_str!("../templates/password_reset.html"),
+            ),
+            (
+                "password_changed.txt",
+                include_str!("../templates/password_changed.txt"),
+            ),
+            (
+                "password_changed.html",
+                include_str!("../templates/password_changed.html"),
             ),
         ];
         for (name, source) in sources {
@@ -94,5 +131,32 @@ mod tests {
         assert!(r.html.contains("verify-email?token=abc"));
         assert!(r.html.contains("&lt;b&gt;Ann"));
         assert_eq!(format!("{email:?}"), "verify_email");
+    }
+
+    #[test]
+    fn every_kind_renders_both_bodies() {
+        let kinds = [
+            EmailKind::PasswordReset {
+                first_name: "Ann".into(),
+                link: "http://localhost:3000/reset-password?token=xyz".into(),
+            },
+            EmailKind::PasswordChanged {
+                first_name: "Ann".into(),
+            },
+        ];
+        for kind in kinds {
+            let r = kind.render().unwrap();
+            assert!(r.text.contains("Hello Ann"), "{}", kind.name());
+            assert!(r.html.contains("Hello Ann"), "{}", kind.name());
+            assert!(!r.subject.is_empty());
+        }
+        let reset = EmailKind::PasswordReset {
+            first_name: "Ann".into(),
+            link: "http://localhost:3000/reset-password?token=xyz".into(),
+        }
+        .render()
+        .unwrap();
+        assert!(reset.text.contains("reset-password?token=xyz"));
+        assert!(reset.html.contains("reset-password?token=xyz"));
     }
 }
