@@ -10,14 +10,13 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
     sea_query::Expr,
 };
-use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 use tracing::{info, instrument};
 use uuid::Uuid;
 
 use crate::domain::{CompanyName, Email, Password, PersonName};
 use crate::error::FieldErrors;
-use crate::one_time::{self, NewToken, VERIFY_EMAIL};
+use crate::one_time::VERIFY_EMAIL;
 use crate::store::{self, one_time_tokens, users};
 use crate::{DomainError, Hasher};
 
@@ -98,6 +97,10 @@ impl Links {
     pub fn verify_email(&self, token: &str) -> String {
         format!("{}/verify-email?token={token}", self.base)
     }
+
+    pub fn reset_password(&self, token: &str) -> String {
+        format!("{}/reset-password?token={token}", self.base)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -172,16 +175,8 @@ impl Accounts {
     /// Activates the account whose verification token this is.
     #[instrument(skip_all, fields(user_id), err(Display))]
     pub async fn verify_email(&self, token: &str) -> Result<(), DomainError> {
-        if !one_time::well_formed(token) {
-            return Err(DomainError::InvalidToken);
-        }
-        let hash = one_time::hash_token(token);
-        let row = one_time_tokens::Entity::find()
-            .filter(one_time_tokens::Column::TokenHash.eq(hash.as_str()))
-            .filter(one_time_tokens::Column::Purpose.eq(VERIFY_EMAIL))
-            .one(&self.db)
+        let row = one_time_tokens::find(&self.db, token, VERIFY_EMAIL)
             .await?
-            .filter(|row| bool::from(row.token_hash.as_bytes().ct_eq(hash.as_bytes())))
             .ok_or(DomainError::InvalidToken)?;
         tracing::Span::current().record("user_id", tracing::field::display(row.user_id));
         let now = self.clock.now_ms();
@@ -215,12 +210,8 @@ impl Accounts {
         let now = self.clock.now_ms();
         let txn = self.db.begin().await?;
         // Touching the user row first serialises concurrent resends for one
-        // user (a row lock on PostgreSQL), so the last link voids all others.
-        users::Entity::update_many()
-            .col_expr(users::Column::UpdatedAt, Expr::value(now))
-            .filter(users::Column::Id.eq(user.id))
-            .exec(&txn)
-            .await?;
+        // user, so the last link voids all others.
+        users::touch(&txn, user.id, now).await?;
         one_time_tokens::void_all(&txn, user.id, VERIFY_EMAIL, now).await?;
         self.queue_verification(&txn, user.id, &user.email, &user.first_name, now)
             .await?;
@@ -238,18 +229,8 @@ impl Accounts {
         first_name: &str,
         now: i64,
     ) -> Result<(), DomainError> {
-        let token = NewToken::generate();
-        one_time_tokens::Entity::insert(one_time_tokens::ActiveModel {
-            id: Set(Uuid::new_v4()),
-            user_id: Set(user_id),
-            purpose: Set(VERIFY_EMAIL.to_owned()),
-            token_hash: Set(token.hash.clone()),
-            expires_at: Set(now + VERIFY_EMAIL_TTL_MS),
-            used_at: Set(None),
-            created_at: Set(now),
-        })
-        .exec_without_returning(txn)
-        .await?;
+        let token =
+            one_time_tokens::issue(txn, user_id, VERIFY_EMAIL, VERIFY_EMAIL_TTL_MS, now).await?;
         outbox::enqueue(
             txn,
             &self.sealer,

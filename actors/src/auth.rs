@@ -74,20 +74,7 @@ impl Auth {
             return Err(DomainError::InvalidCredentials);
         };
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
-        let users = self.actors.users()?;
-        let password = Zeroizing::new(password.to_owned());
-        let outcome = unavailable(
-            users
-                .call(
-                    |reply| UsersMsg::Password {
-                        user_id: user.id,
-                        password,
-                        reply,
-                    },
-                    Some(CALL_TIMEOUT),
-                )
-                .await,
-        )??;
+        let outcome = self.check_password(user.id, password).await?;
         match outcome {
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Wrong => Err(DomainError::InvalidCredentials),
@@ -98,6 +85,48 @@ impl Auth {
                 Ok(LoggedIn { tokens, user })
             }
         }
+    }
+
+    /// One password attempt for `user_id`, through the user's session actor
+    /// (lockout rules, one attempt at a time per user).
+    pub async fn check_password(
+        &self,
+        user_id: Uuid,
+        password: &str,
+    ) -> Result<Attempt, DomainError> {
+        let users = self.actors.users()?;
+        let password = Zeroizing::new(password.to_owned());
+        unavailable(
+            users
+                .call(
+                    |reply| UsersMsg::Password {
+                        user_id,
+                        password,
+                        reply,
+                    },
+                    Some(CALL_TIMEOUT),
+                )
+                .await,
+        )?
+    }
+
+    /// Tells the TokenRegistry about revocations a committed transaction
+    /// stored and a user row it changed: caches here, broadcast elsewhere.
+    pub async fn announce(&self, revoked: Revoked, user_id: Uuid) -> Result<(), DomainError> {
+        let registry = self.actors.registry()?;
+        let jtis = revoked.tokens.into_iter().map(|(jti, _, _)| jti).collect();
+        unavailable(
+            registry
+                .call(
+                    |reply| RegistryMsg::Committed {
+                        jtis,
+                        user_id,
+                        reply,
+                    },
+                    Some(CALL_TIMEOUT),
+                )
+                .await,
+        )
     }
 
     #[tracing::instrument(skip_all, err(Display))]

@@ -18,6 +18,9 @@ pub enum DomainError {
     /// Wrong email or password (one answer for both).
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The current password given to an authenticated endpoint is wrong.
+    #[error("wrong password")]
+    WrongPassword,
     /// Right password, email not verified yet.
     #[error("email not verified")]
     EmailNotVerified,

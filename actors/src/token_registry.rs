@@ -136,6 +136,14 @@ pub enum RegistryMsg {
     },
     /// A user row changed (cache drop).
     UserChanged { user_id: Uuid },
+    /// A transaction already stored these revocations and changed this
+    /// user's row (password reset or change): update the caches and tell
+    /// the other nodes.
+    Committed {
+        jtis: Vec<Uuid>,
+        user_id: Uuid,
+        reply: RpcReplyPort<()>,
+    },
 }
 
 impl Actor for TokenRegistry {
@@ -198,6 +206,19 @@ impl Actor for TokenRegistry {
             RegistryMsg::UserChanged { user_id } => {
                 state.revocations.note_user_changed(user_id).await;
                 state.publish(Event::User(user_id)).await;
+            }
+            RegistryMsg::Committed {
+                jtis,
+                user_id,
+                reply,
+            } => {
+                for jti in jtis {
+                    state.revocations.note_revoked(jti).await;
+                    state.publish(Event::Token(jti)).await;
+                }
+                state.revocations.note_user_changed(user_id).await;
+                state.publish(Event::User(user_id)).await;
+                let _ = reply.send(());
             }
         }
         Ok(())

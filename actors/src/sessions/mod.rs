@@ -4,8 +4,8 @@
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, TransactionTrait,
 };
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -159,30 +159,13 @@ impl SessionStore {
         now_ms: i64,
     ) -> Result<Revoked, DomainError> {
         let txn = self.db.begin().await?;
-        sessions::Entity::update_many()
-            .col_expr(sessions::Column::RevokedAt, Expr::value(now_ms))
-            .filter(sessions::Column::Id.eq(session_id))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-        refresh_tokens::Entity::update_many()
-            .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now_ms))
-            .filter(refresh_tokens::Column::SessionId.eq(session_id))
-            .filter(refresh_tokens::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-        let rows = refresh_tokens::Entity::find()
-            .filter(refresh_tokens::Column::SessionId.eq(session_id))
-            .filter(refresh_tokens::Column::AccessExpiresAt.gt(now_ms))
-            .all(&txn)
-            .await?;
-        let mut revoked = Revoked::default();
-        for r in rows {
-            insert_revoked(&txn, r.access_jti, r.user_id, r.access_expires_at, now_ms).await?;
-            revoked
-                .tokens
-                .push((r.access_jti, r.user_id, r.access_expires_at));
-        }
+        let revoked = revoke_where(
+            &txn,
+            Condition::all().add(sessions::Column::Id.eq(session_id)),
+            Condition::all().add(refresh_tokens::Column::SessionId.eq(session_id)),
+            now_ms,
+        )
+        .await?;
         txn.commit().await?;
         info!(%session_id, tokens = revoked.tokens.len(), "session revoked");
         Ok(revoked)
@@ -206,6 +189,60 @@ impl SessionStore {
             .await?
             .map(|r| r.session_id))
     }
+}
+
+/// Revokes every session of `user_id` but `keep` (the caller's, when a
+/// password change keeps it), inside the caller's transaction.
+pub async fn revoke_user_sessions<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    now_ms: i64,
+) -> Result<Revoked, DomainError> {
+    let mut of_sessions = Condition::all().add(sessions::Column::UserId.eq(user_id));
+    let mut of_tokens = Condition::all().add(refresh_tokens::Column::UserId.eq(user_id));
+    if let Some(keep) = keep {
+        of_sessions = of_sessions.add(sessions::Column::Id.ne(keep));
+        of_tokens = of_tokens.add(refresh_tokens::Column::SessionId.ne(keep));
+    }
+    let revoked = revoke_where(conn, of_sessions, of_tokens, now_ms).await?;
+    info!(%user_id, tokens = revoked.tokens.len(), "sessions of the user revoked");
+    Ok(revoked)
+}
+
+/// Marks the matching sessions and their refresh tokens revoked and records
+/// the unexpired access tokens issued with them as revoked.
+async fn revoke_where<C: ConnectionTrait>(
+    conn: &C,
+    of_sessions: Condition,
+    of_tokens: Condition,
+    now_ms: i64,
+) -> Result<Revoked, DomainError> {
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now_ms))
+        .filter(of_sessions)
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now_ms))
+        .filter(of_tokens.clone())
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    let rows = refresh_tokens::Entity::find()
+        .filter(of_tokens)
+        .filter(refresh_tokens::Column::AccessExpiresAt.gt(now_ms))
+        .all(conn)
+        .await?;
+    let mut revoked = Revoked::default();
+    for r in rows {
+        insert_revoked(conn, r.access_jti, r.user_id, r.access_expires_at, now_ms).await?;
+        revoked
+            .tokens
+            .push((r.access_jti, r.user_id, r.access_expires_at));
+    }
+    Ok(revoked)
 }
 
 /// Records a revoked access token; revoking twice is fine.

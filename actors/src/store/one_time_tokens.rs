@@ -1,5 +1,9 @@
+use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
+use subtle::ConstantTimeEq;
+
+use crate::one_time::{self, NewToken};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "one_time_tokens")]
@@ -48,4 +52,47 @@ pub async fn consume<C: ConnectionTrait>(conn: &C, id: Uuid, now_ms: i64) -> Res
         .exec(conn)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Stores a new token of `purpose` for `user_id`, valid for `ttl_ms`, and
+/// returns it (the secret goes in an email, only its hash is stored).
+pub async fn issue<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    purpose: &str,
+    ttl_ms: i64,
+    now_ms: i64,
+) -> Result<NewToken, DbErr> {
+    let token = NewToken::generate();
+    Entity::insert(ActiveModel {
+        id: Set(Uuid::new_v4()),
+        user_id: Set(user_id),
+        purpose: Set(purpose.to_owned()),
+        token_hash: Set(token.hash.clone()),
+        expires_at: Set(now_ms.saturating_add(ttl_ms)),
+        used_at: Set(None),
+        created_at: Set(now_ms),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(token)
+}
+
+/// The stored token of `purpose` whose secret is `presented`, used or not.
+/// Malformed input is refused before the database is asked.
+pub async fn find<C: ConnectionTrait>(
+    conn: &C,
+    presented: &str,
+    purpose: &str,
+) -> Result<Option<Model>, DbErr> {
+    if !one_time::well_formed(presented) {
+        return Ok(None);
+    }
+    let hash = one_time::hash_token(presented);
+    Ok(Entity::find()
+        .filter(Column::TokenHash.eq(hash.as_str()))
+        .filter(Column::Purpose.eq(purpose))
+        .one(conn)
+        .await?
+        .filter(|row| bool::from(row.token_hash.as_bytes().ct_eq(hash.as_bytes()))))
 }

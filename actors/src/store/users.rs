@@ -1,4 +1,5 @@
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -34,4 +35,15 @@ pub async fn find_by_normalized_email<C: ConnectionTrait>(
         .filter(Column::EmailNormalized.eq(normalized))
         .one(conn)
         .await
+}
+
+/// Bumps `updated_at`. Done first in a transaction, it serialises concurrent
+/// writers for one user (a row lock on PostgreSQL).
+pub async fn touch<C: ConnectionTrait>(conn: &C, id: Uuid, now_ms: i64) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
 }

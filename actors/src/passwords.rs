@@ -1,0 +1,232 @@
+//! Password reset by emailed token, password change, and the "your password
+//! was changed" notice. Any change of the password, by either route, voids
+//! the outstanding reset tokens and revokes the user's other sessions in the
+//! same transaction; the TokenRegistry is told after the commit.
+
+use jobs::EmailKind;
+use jobs::outbox::{self, NewEmail};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use tokio_util::task::TaskTracker;
+use tracing::{info, instrument};
+use uuid::Uuid;
+
+use crate::auth::{Auth, Authenticated};
+use crate::domain::{Email, Password};
+use crate::one_time::PASSWORD_RESET;
+use crate::sessions::{Revoked, revoke_user_sessions};
+use crate::store::{one_time_tokens, users};
+use crate::user_session::Attempt;
+use crate::{Accounts, DomainError};
+
+pub const RESET_TTL_MS: i64 = 24 * 3600 * 1000;
+const SAME_AS_CURRENT: &str = "must be different from the current password";
+
+#[derive(Debug, Clone)]
+pub struct Passwords {
+    pub accounts: Accounts,
+    pub auth: Auth,
+    /// Reset requests finish in the background; shutdown waits for them.
+    pub tasks: TaskTracker,
+}
+
+impl Passwords {
+    /// Queues a reset email if `email` belongs to an active account. The
+    /// lookup and the writes happen after the caller has its answer, so the
+    /// answer takes the same time whatever the address.
+    pub fn request_reset(&self, email: Email) {
+        let this = self.clone();
+        self.tasks.spawn(async move {
+            // Errors are logged by `instrument`; the client's answer is the
+            // same in any case.
+            let _ = this.queue_reset(&email).await;
+        });
+    }
+
+    #[instrument(skip_all, fields(user_id), err(Display))]
+    async fn queue_reset(&self, email: &Email) -> Result<(), DomainError> {
+        let db = &self.accounts.db;
+        let Some(user) = users::find_by_normalized_email(db, email.normalized()).await? else {
+            return Ok(());
+        };
+        tracing::Span::current().record("user_id", tracing::field::display(user.id));
+        if !user.is_active {
+            return Ok(());
+        }
+        let now = self.accounts.clock.now_ms();
+        let txn = db.begin().await?;
+        // Touching the user row first serialises concurrent requests for
+        // one user, so the last link voids every earlier one.
+        users::touch(&txn, user.id, now).await?;
+        one_time_tokens::void_all(&txn, user.id, PASSWORD_RESET, now).await?;
+        let token =
+            one_time_tokens::issue(&txn, user.id, PASSWORD_RESET, RESET_TTL_MS, now).await?;
+        let kind = EmailKind::PasswordReset {
+            first_name: user.first_name.clone(),
+            link: self.accounts.links.reset_password(&token.secret),
+        };
+        self.notify(&txn, &user, kind, now).await?;
+        txn.commit().await?;
+        self.accounts.outbox_wake.notify_one();
+        info!("password reset email queued");
+        Ok(())
+    }
+
+    /// Sets a new password with an emailed reset token: the token used, the
+    /// email verified, the lock cleared, every session and every access
+    /// token issued so far revoked, in one transaction.
+    #[instrument(skip_all, fields(user_id), err(Display))]
+    pub async fn confirm_reset(&self, token: &str, new_password: &str) -> Result<(), DomainError> {
+        let db = &self.accounts.db;
+        let now = self.accounts.clock.now_ms();
+        let row = one_time_tokens::find(db, token, PASSWORD_RESET)
+            .await?
+            .filter(|r| r.used_at.is_none() && r.expires_at > now)
+            .ok_or(DomainError::InvalidToken)?;
+        tracing::Span::current().record("user_id", tracing::field::display(row.user_id));
+        let user = users::Entity::find_by_id(row.user_id)
+            .one(db)
+            .await?
+            .filter(|u| u.is_active)
+            .ok_or(DomainError::InvalidToken)?;
+        let password = parse_new(new_password, &user)?;
+        let hasher = &self.accounts.hasher;
+        if hasher
+            .verify(password.expose(), &user.password_hash)
+            .await?
+        {
+            return Err(DomainError::field("new_password", SAME_AS_CURRENT));
+        }
+        let hash = hasher.hash(password.expose()).await?;
+
+        let now = self.accounts.clock.now_ms();
+        let txn = db.begin().await?;
+        if !one_time_tokens::consume(&txn, row.id, now).await? {
+            return Err(DomainError::InvalidToken);
+        }
+        // Tokens issued in this second before now are revoked one by one
+        // below; the mark (whole seconds, as `iat`) covers every older one.
+        let mark = now - now.rem_euclid(1000);
+        users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(hash))
+            .col_expr(
+                users::Column::EmailVerifiedAt,
+                Expr::value(user.email_verified_at.unwrap_or(now)),
+            )
+            .col_expr(users::Column::FailedAttempts, Expr::value(0))
+            .col_expr(users::Column::LockedUntil, Expr::value(Option::<i64>::None))
+            .col_expr(users::Column::TokensInvalidBefore, Expr::value(mark))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(user.id))
+            .exec(&txn)
+            .await?;
+        let revoked = self.after_change(&txn, &user, None, now).await?;
+        txn.commit().await?;
+        self.finish(revoked, user.id).await?;
+        info!("password reset");
+        Ok(())
+    }
+
+    /// Changes the caller's password. A wrong current password counts
+    /// toward the lockout; on success every other session is revoked and
+    /// the caller's stays valid.
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    pub async fn change(
+        &self,
+        who: &Authenticated,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<(), DomainError> {
+        let password = parse_new(new_password, &who.user)?;
+        if password.expose() == current_password {
+            return Err(DomainError::field("new_password", SAME_AS_CURRENT));
+        }
+        let user = match self
+            .auth
+            .check_password(who.user.id, current_password)
+            .await?
+        {
+            Attempt::Accepted(user) => user,
+            Attempt::Locked { retry_after_secs } => {
+                return Err(DomainError::Locked { retry_after_secs });
+            }
+            Attempt::Wrong => return Err(DomainError::WrongPassword),
+            Attempt::Unverified => return Err(DomainError::EmailNotVerified),
+        };
+        let hash = self.accounts.hasher.hash(password.expose()).await?;
+
+        let now = self.accounts.clock.now_ms();
+        let txn = self.accounts.db.begin().await?;
+        // Only from the hash that was just checked: of two concurrent
+        // changes, the second finds its current password gone.
+        let changed = users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(hash))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(user.id))
+            .filter(users::Column::PasswordHash.eq(user.password_hash.as_str()))
+            .exec(&txn)
+            .await?;
+        if changed.rows_affected != 1 {
+            return Err(DomainError::WrongPassword);
+        }
+        let revoked = self
+            .after_change(&txn, &user, Some(who.session_id), now)
+            .await?;
+        txn.commit().await?;
+        self.finish(revoked, user.id).await?;
+        info!("password changed");
+        Ok(())
+    }
+
+    /// What every password change does in its transaction: void the reset
+    /// tokens, revoke the sessions but `keep`, queue the notice.
+    async fn after_change<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        user: &users::Model,
+        keep: Option<Uuid>,
+        now: i64,
+    ) -> Result<Revoked, DomainError> {
+        one_time_tokens::void_all(txn, user.id, PASSWORD_RESET, now).await?;
+        let revoked = revoke_user_sessions(txn, user.id, keep, now).await?;
+        let kind = EmailKind::PasswordChanged {
+            first_name: user.first_name.clone(),
+        };
+        self.notify(txn, user, kind, now).await?;
+        Ok(revoked)
+    }
+
+    async fn finish(&self, revoked: Revoked, user_id: Uuid) -> Result<(), DomainError> {
+        self.accounts.outbox_wake.notify_one();
+        self.auth.announce(revoked, user_id).await
+    }
+
+    /// Queues an email to the account's stored address (never an address
+    /// as typed in a request).
+    async fn notify<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        user: &users::Model,
+        kind: EmailKind,
+        now: i64,
+    ) -> Result<(), DomainError> {
+        let email = NewEmail {
+            user_id: Some(user.id),
+            recipient: user.email.clone(),
+            kind,
+        };
+        outbox::enqueue(txn, &self.accounts.sealer, now, email).await?;
+        Ok(())
+    }
+}
+
+/// The new password, checked against the rules of registration.
+fn parse_new(raw: &str, user: &users::Model) -> Result<Password, DomainError> {
+    let email = Email::parse(&user.email).ok();
+    Password::parse(raw, email.as_ref()).map_err(|messages| {
+        DomainError::Validation(crate::FieldErrors::from([(
+            "new_password".to_owned(),
+            messages,
+        )]))
+    })
+}
