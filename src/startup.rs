@@ -15,6 +15,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::info;
 
 use actors::auth::Auth;
@@ -26,7 +27,7 @@ use actors::sessions::SessionStore;
 use actors::supervisor::Actors;
 use actors::token_registry::Revocations;
 use actors::user_session::SessionDeps;
-use actors::{Accounts, Hasher, Links};
+use actors::{Accounts, Hasher, Links, Passwords};
 use jobs::relay::Relay;
 use jobs::worker::Delivery;
 use jobs::{Mailer, Queue, Sealer, SharedClock, SystemClock};
@@ -49,6 +50,8 @@ pub struct Application {
     acceptor: poem::listener::BoxAcceptor,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
     background: Vec<JoinHandle<()>>,
+    /// Work that finishes after its request was answered (reset requests).
+    tasks: TaskTracker,
     shutdown: CancellationToken,
 }
 
@@ -300,9 +303,16 @@ impl Application {
         };
         let proxies =
             TrustedProxies::parse(&settings.trusted_proxies).context("AUTH_TRUSTED_PROXIES")?;
+        let tasks = TaskTracker::new();
+        let passwords = Passwords {
+            accounts: accounts.clone(),
+            auth: auth.clone(),
+            tasks: tasks.clone(),
+        };
         let state = Arc::new(ApiState {
             accounts,
             auth,
+            passwords,
             limiter,
             proxies,
             readiness_queue: external_queue.filter(|_| settings.redis_url.is_some()),
@@ -324,6 +334,7 @@ impl Application {
             acceptor: acceptor.boxed(),
             endpoint: poem::EndpointExt::boxed(openapi::app(state)),
             background,
+            tasks,
             shutdown,
         })
     }
@@ -351,6 +362,13 @@ impl Application {
                 Some(DRAIN_TIMEOUT),
             )
             .await?;
+        self.tasks.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("requests' background work did not finish in time");
+        }
         self.shutdown.cancel();
         self.actors.stop();
         drain(self.background).await;

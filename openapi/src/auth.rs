@@ -65,6 +65,12 @@ pub struct EmailRequest {
     pub email: String,
 }
 
+/// An address typed in a request: 400 naming `email` when malformed.
+pub fn parse_email(raw: &str) -> Result<Email, ApiError> {
+    Email::parse(raw)
+        .map_err(|m| ApiError::invalid(actors::FieldErrors::from([("email".to_owned(), m)])))
+}
+
 outcomes!(RegisterOutcomes: 201, [400, 409, 413, 429, 500, 503]);
 outcomes!(VerifyEmailOutcomes: 200, [400, 413, 429, 500]);
 outcomes!(ResendOutcomes: 200, [400, 413, 429, 500]);
@@ -140,8 +146,7 @@ impl AuthApi {
         body: JsonBody<EmailRequest>,
     ) -> Result<Reply<NoData, ResendOutcomes>, ApiError> {
         rate_limit(&state, req, "resend-verification").await?;
-        let email = Email::parse(&body.0.email)
-            .map_err(|m| ApiError::invalid(actors::FieldErrors::from([("email".to_owned(), m)])))?;
+        let email = parse_email(&body.0.email)?;
         state.accounts.resend_verification(&email).await?;
         Ok(Reply::message(
             "If that address belongs to an unverified account, a new verification link is on its way.",

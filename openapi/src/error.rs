@@ -85,6 +85,13 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidCredentials => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "Invalid email or password")
             }
+            DomainError::WrongPassword => ApiError {
+                errors: Some(FieldErrors::from([(
+                    "current_password".to_owned(),
+                    vec!["is incorrect".to_owned()],
+                )])),
+                ..ApiError::new(StatusCode::UNAUTHORIZED, "Current password is incorrect")
+            },
             DomainError::EmailNotVerified => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "Email not verified: use the link we sent, or ask for a new one",

@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod error;
 pub mod health;
 pub mod middleware;
+pub mod password;
 pub mod reply;
 pub mod security;
 pub mod session;
@@ -21,9 +22,9 @@ use poem::web::Html;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
-use actors::Accounts;
 use actors::auth::Auth;
 use actors::rate_limit::{RateLimiter, TrustedProxies};
+use actors::{Accounts, Passwords};
 use jobs::Queue;
 
 pub use error::ApiError;
@@ -33,6 +34,7 @@ pub use error::ApiError;
 pub struct ApiState {
     pub accounts: Accounts,
     pub auth: Auth,
+    pub passwords: Passwords,
     pub limiter: RateLimiter,
     pub proxies: TrustedProxies,
     /// Checked by `/readyz` (set when the queue is an external service).
@@ -42,6 +44,7 @@ pub struct ApiState {
 type Apis = (
     auth::AuthApi,
     session::SessionApi,
+    password::PasswordApi,
     session::KeysApi,
     health::HealthApi,
 );
@@ -51,6 +54,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         (
             auth::AuthApi,
             session::SessionApi,
+            password::PasswordApi,
             session::KeysApi,
             health::HealthApi,
         ),
