@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::smtp::SmtpServer;
 
 pub const PASSWORD: &str = "Correct-Horse-42";
+pub const RESET_SUBJECT: &str = "Reset your password";
+pub const CHANGED_SUBJECT: &str = "Your password was changed";
 
 static TELEMETRY: Once = Once::new();
 
@@ -299,9 +301,21 @@ impl TestApp {
 
     /// A verified user, logged in: (access token, refresh token).
     pub async fn logged_in(&self) -> (String, String) {
+        let (_, access, refresh) = self.logged_in_user().await;
+        (access, refresh)
+    }
+
+    /// A verified user, logged in: (email, access token, refresh token).
+    pub async fn logged_in_user(&self) -> (String, String, String) {
         let email = unique_email();
         self.verified_user(&email).await;
-        let (status, body) = self.login(&email, PASSWORD).await;
+        let (access, refresh) = self.tokens_for(&email, PASSWORD).await;
+        (email, access, refresh)
+    }
+
+    /// Logs `email` in (it must succeed): (access token, refresh token).
+    pub async fn tokens_for(&self, email: &str, password: &str) -> (String, String) {
+        let (status, body) = self.login(email, password).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let access = body["data"]["token"].as_str().unwrap().to_owned();
         let refresh = body["data"]["refresh_token"].as_str().unwrap().to_owned();
@@ -351,6 +365,58 @@ impl TestApp {
     pub async fn verify_email(&self, token: &str) -> (StatusCode, Value) {
         self.post("/api/v1/auth/verify-email/", &json!({ "token": token }))
             .await
+    }
+
+    /// Asks for a password reset; returns the status and the raw body.
+    pub async fn request_reset(&self, email: &str) -> (StatusCode, String) {
+        let resp = self
+            .client
+            .post(self.url("/api/v1/auth/password-reset/"))
+            .json(&json!({ "email": email }))
+            .send()
+            .await
+            .expect("request failed");
+        let status = resp.status();
+        (status, resp.text().await.expect("body"))
+    }
+
+    /// Waits for the `n`th (1-based) reset email to `email`; returns its token.
+    pub async fn reset_token(&self, email: &str, n: usize) -> String {
+        let mails = self
+            .smtp
+            .wait_for_subject(email, RESET_SUBJECT, n, Duration::from_secs(10))
+            .await;
+        let token = mails[n - 1].token();
+        remember_secret(&token);
+        token
+    }
+
+    pub async fn confirm_reset(&self, token: &str, new_password: &str) -> (StatusCode, Value) {
+        remember_secret(new_password);
+        self.post(
+            "/api/v1/auth/password-reset-confirm/",
+            &json!({ "token": token, "new_password": new_password }),
+        )
+        .await
+    }
+
+    pub async fn change_password(
+        &self,
+        access: &str,
+        current: &str,
+        new: &str,
+    ) -> (StatusCode, Value) {
+        remember_secret(current);
+        remember_secret(new);
+        let resp = self
+            .client
+            .post(self.url("/api/v1/auth/change-password/"))
+            .bearer_auth(access)
+            .json(&json!({ "current_password": current, "new_password": new }))
+            .send()
+            .await
+            .expect("request failed");
+        read(resp).await
     }
 
     pub async fn outbox(&self) -> Vec<jobs::outbox::OutboxRow> {
@@ -448,4 +514,20 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Runs the requests concurrently; their statuses, in order.
+pub async fn parallel_statuses<T>(
+    requests: impl IntoIterator<Item = impl std::future::Future<Output = (StatusCode, T)>>,
+) -> Vec<StatusCode> {
+    futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// How many of `statuses` are `status`.
+pub fn count(statuses: &[StatusCode], status: StatusCode) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
 }

@@ -4,11 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod change_password;
 mod delivery;
 mod envelope;
 mod helpers;
 mod lockout;
 mod openapi_doc;
+mod password_reset;
 mod register;
 mod sessions;
 mod smtp;

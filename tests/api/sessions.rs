@@ -7,7 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, assert_error, builder, spawn_app, unique_email};
+use crate::helpers::{
+    PASSWORD, assert_error, builder, count, parallel_statuses, spawn_app, unique_email,
+};
 
 #[tokio::test]
 async fn login_returns_an_access_token_a_refresh_token_and_the_user() {
@@ -268,23 +270,9 @@ async fn ten_parallel_refreshes_with_one_token_have_one_winner() {
     let app = spawn_app().await;
     let (_, refresh) = app.logged_in().await;
     let attempts = (0..10).map(|_| app.refresh(&refresh));
-    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|(s, _)| s)
-        .collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::UNAUTHORIZED)
-            .count(),
-        9
-    );
+    let statuses = parallel_statuses(attempts).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 1, "{statuses:?}");
+    assert_eq!(count(&statuses, StatusCode::UNAUTHORIZED), 9);
 }
 
 #[tokio::test]

@@ -157,17 +157,43 @@ impl SmtpServer {
             .collect()
     }
 
+    /// Waits until `count` mails to `address` with `subject` have arrived.
+    pub async fn wait_for_subject(
+        &self,
+        address: &str,
+        subject: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<Mail> {
+        self.wait_matching(address, Some(subject), count, timeout)
+            .await
+    }
+
     /// Waits until `count` mails to `address` have arrived.
     pub async fn wait_for(&self, address: &str, count: usize, timeout: Duration) -> Vec<Mail> {
+        self.wait_matching(address, None, count, timeout).await
+    }
+
+    async fn wait_matching(
+        &self,
+        address: &str,
+        subject: Option<&str>,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<Mail> {
         let deadline = Instant::now() + timeout;
         loop {
-            let mails = self.mails_to(address);
+            let mails: Vec<Mail> = self
+                .mails_to(address)
+                .into_iter()
+                .filter(|m| subject.is_none_or(|s| m.subject == s))
+                .collect();
             if mails.len() >= count {
                 return mails;
             }
             assert!(
                 Instant::now() < deadline,
-                "expected {count} mail(s) to {address} within {timeout:?}, got {}",
+                "expected {count} mail(s) ({subject:?}) to {address} within {timeout:?}, got {}",
                 mails.len()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -102,3 +102,29 @@ async fn the_rate_limit_holds_across_both_nodes() {
     assert_eq!(&statuses[..5], &[StatusCode::UNAUTHORIZED; 5]);
     assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn a_reset_on_one_node_signs_the_account_out_on_the_other() {
+    let (a, b) = two_nodes(10_000).await;
+    let (email, access, refresh) = a.logged_in_user().await;
+    assert_eq!(b.verify_token(&access).await.0, StatusCode::OK);
+    a.request_reset(&email).await;
+    let token = a.reset_token(&email, 1).await;
+    let new_password = "Brand-New-Secret-77";
+    assert_eq!(
+        a.confirm_reset(&token, new_password).await.0,
+        StatusCode::OK
+    );
+    let started = Instant::now();
+    while b.verify_token(&access).await.0 != StatusCode::UNAUTHORIZED {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "node B still accepts the old access token after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(b.refresh(&refresh).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(b.login(&email, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
+    let (new_access, _) = b.tokens_for(&email, new_password).await;
+    assert_eq!(a.verify_token(&new_access).await.0, StatusCode::OK);
+}

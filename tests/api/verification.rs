@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{assert_error, builder, spawn_app, unique_email};
+use crate::helpers::{assert_error, builder, count, parallel_statuses, spawn_app, unique_email};
 
 #[tokio::test]
 async fn the_link_verifies_the_account_once() {
@@ -36,23 +36,9 @@ async fn parallel_uses_of_one_link_succeed_once() {
     let app = spawn_app().await;
     let token = app.register_and_get_token(&unique_email()).await;
     let attempts = (0..10).map(|_| app.verify_email(&token));
-    let statuses: Vec<_> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|(s, _)| s)
-        .collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::BAD_REQUEST)
-            .count(),
-        9
-    );
+    let statuses = parallel_statuses(attempts).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 1, "{statuses:?}");
+    assert_eq!(count(&statuses, StatusCode::BAD_REQUEST), 9);
 }
 
 #[tokio::test]
