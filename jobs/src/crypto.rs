@@ -13,6 +13,8 @@ use crate::JobsError;
 pub struct Sealer {
     key_id: String,
     cipher: Aes256Gcm,
+    /// SHA-256 of the key under a fixed label: the root of derived keys.
+    derive_root: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -26,14 +28,28 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     pub fn new(key: &[u8; 32]) -> Self {
         let key_id = hex::encode(&Sha256::digest(key)[..4]);
+        let mut root = Sha256::new();
+        root.update(b"authd derived keys v1\0");
+        root.update(key);
         Self {
             key_id,
             cipher: Aes256Gcm::new(key.into()),
+            derive_root: root.finalize().into(),
         }
     }
 
     pub fn key_id(&self) -> &str {
         &self.key_id
+    }
+
+    /// A 32-byte key for another purpose (e.g. keyed hashes of backup
+    /// codes), derived from the encryption key and `label`: different
+    /// labels give unrelated keys, and none reveals the encryption key.
+    pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.derive_root);
+        h.update(label.as_bytes());
+        h.finalize().into()
     }
 
     /// Encrypts `plaintext`, binding it to `context` (e.g. the row id) so a
@@ -98,6 +114,16 @@ mod tests {
         assert_eq!(sealer.open(&sealed, b"row-1").unwrap(), b"secret link");
         assert!(sealer.open(&sealed, b"row-2").is_err());
         assert!(Sealer::new(&[8u8; 32]).open(&sealed, b"row-1").is_err());
+        assert_ne!(sealer.derive_key("a"), sealer.derive_key("b"));
+        assert_eq!(
+            sealer.derive_key("a"),
+            Sealer::new(&[7u8; 32]).derive_key("a")
+        );
+        assert_ne!(
+            sealer.derive_key("a"),
+            Sealer::new(&[8u8; 32]).derive_key("a")
+        );
+        assert_ne!(sealer.derive_key("a"), [7u8; 32]);
         assert!(sealer.open("v1.zz.garbage", b"row-1").is_err());
         assert!(sealer.open("", b"row-1").is_err());
     }

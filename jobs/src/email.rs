@@ -21,6 +21,16 @@ pub enum EmailKind {
     PasswordChanged {
         first_name: String,
     },
+    MfaEnabled {
+        first_name: String,
+    },
+    MfaDisabled {
+        first_name: String,
+    },
+    BackupCodeUsed {
+        first_name: String,
+        remaining: u64,
+    },
 }
 
 impl std::fmt::Debug for EmailKind {
@@ -42,6 +52,9 @@ impl EmailKind {
             EmailKind::VerifyEmail { .. } => "verify_email",
             EmailKind::PasswordReset { .. } => "password_reset",
             EmailKind::PasswordChanged { .. } => "password_changed",
+            EmailKind::MfaEnabled { .. } => "mfa_enabled",
+            EmailKind::MfaDisabled { .. } => "mfa_disabled",
+            EmailKind::BackupCodeUsed { .. } => "backup_code_used",
         }
     }
 
@@ -60,6 +73,21 @@ impl EmailKind {
                 "Your password was changed",
                 context! { first_name => first_name },
             ),
+            EmailKind::MfaEnabled { first_name } => (
+                "Two-factor authentication is on",
+                context! { first_name => first_name },
+            ),
+            EmailKind::MfaDisabled { first_name } => (
+                "Two-factor authentication is off",
+                context! { first_name => first_name },
+            ),
+            EmailKind::BackupCodeUsed {
+                first_name,
+                remaining,
+            } => (
+                "A backup code was used",
+                context! { first_name => first_name, remaining => remaining },
+            ),
         };
         let render = |ext: &str| -> Result<String, JobsError> {
             env.get_template(&format!("{}.{ext}", self.name()))
@@ -77,31 +105,21 @@ impl EmailKind {
 fn templates() -> &'static Environment<'static> {
     static ENV: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock::new(|| {
         let mut env = Environment::new();
-        let sources = [
-            (
-                "verify_email.txt",
-                include_str!("../templates/verify_email.txt"),
-            ),
-            (
-                "verify_email.html",
-                include_str!("../templates/verify_email.html"),
-            ),
-            (
-                "password_reset.txt",
-                include_str!("../templates/password_reset.txt"),
-            ),
-            (
-                "password_reset.html",
-                include_str!("../templates/password_reset.html"),
-            ),
-            (
-                "password_changed.txt",
-                include_str!("../templates/password_changed.txt"),
-            ),
-            (
-                "password_changed.html",
-                include_str!("../templates/password_changed.html"),
-            ),
+        macro_rules! sources {
+            ($($name:literal),* $(,)?) => {
+                [$(
+                    (concat!($name, ".txt"), include_str!(concat!("../templates/", $name, ".txt"))),
+                    (concat!($name, ".html"), include_str!(concat!("../templates/", $name, ".html"))),
+                )*]
+            };
+        }
+        let sources = sources![
+            "verify_email",
+            "password_reset",
+            "password_changed",
+            "mfa_enabled",
+            "mfa_disabled",
+            "backup_code_used",
         ];
         for (name, source) in sources {
             if let Err(e) = env.add_template(name, source) {
@@ -142,6 +160,16 @@ mod tests {
             },
             EmailKind::PasswordChanged {
                 first_name: "Ann".into(),
+            },
+            EmailKind::MfaEnabled {
+                first_name: "Ann".into(),
+            },
+            EmailKind::MfaDisabled {
+                first_name: "Ann".into(),
+            },
+            EmailKind::BackupCodeUsed {
+                first_name: "Ann".into(),
+                remaining: 7,
             },
         ];
         for kind in kinds {

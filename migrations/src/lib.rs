@@ -7,6 +7,7 @@ mod m20261122_000001_users;
 mod m20261122_000002_one_time_tokens;
 mod m20261122_000003_email_outbox;
 mod m20261122_000004_sessions;
+mod m20261123_000005_mfa;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_one_time_tokens::Migration),
             Box::new(m20261122_000003_email_outbox::Migration),
             Box::new(m20261122_000004_sessions::Migration),
+            Box::new(m20261123_000005_mfa::Migration),
         ]
     }
 }

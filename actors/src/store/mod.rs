@@ -1,6 +1,9 @@
 //! sea-orm entities and the queries the actors run. Timestamps are Unix
 //! milliseconds.
 
+pub mod backup_codes;
+pub mod mfa_challenges;
+pub mod mfa_secrets;
 pub mod one_time_tokens;
 pub mod refresh_tokens;
 pub mod revoked_tokens;

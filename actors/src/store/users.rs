@@ -20,6 +20,8 @@ pub struct Model {
     pub locked_until: Option<i64>,
     /// Access tokens issued before this (Unix ms) are refused.
     pub tokens_invalid_before: Option<i64>,
+    /// Two-factor authentication is on (a confirmed TOTP secret exists).
+    pub mfa_enabled: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
