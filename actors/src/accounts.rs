@@ -147,6 +147,7 @@ impl Accounts {
             failed_attempts: Set(0),
             locked_until: Set(None),
             tokens_invalid_before: Set(None),
+            mfa_enabled: Set(false),
         };
         if let Err(e) = users::Entity::insert(user)
             .exec_without_returning(&txn)

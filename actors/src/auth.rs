@@ -5,16 +5,19 @@
 use std::sync::Arc;
 
 use jobs::SharedClock;
+use ractor::RpcReplyPort;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::domain::Email;
 use crate::jwt::{AccessClaims, Jwt};
+use crate::mfa::challenges;
+use crate::mfa::codes::CodeCheck;
 use crate::sessions::{Revoked, RotateError, SessionStore, TokenPair};
 use crate::store::users;
 use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
 use crate::token_registry::{RegistryMsg, Revocations};
-use crate::user_session::Attempt;
+use crate::user_session::{Attempt, Purpose, SessionMsg};
 use crate::user_supervisor::UsersMsg;
 use crate::{DomainError, Hasher};
 
@@ -23,6 +26,16 @@ use crate::{DomainError, Hasher};
 pub struct LoggedIn {
     pub tokens: TokenPair,
     pub user: Box<users::Model>,
+}
+
+/// A right password: tokens, or (2FA on) a challenge for the second step.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    Done(LoggedIn),
+    MfaRequired {
+        mfa_token: Zeroizing<String>,
+        expires_in: i64,
+    },
 }
 
 /// The caller of an authenticated endpoint.
@@ -61,7 +74,7 @@ impl Auth {
     }
 
     #[tracing::instrument(skip_all, fields(user_id), err(Display))]
-    pub async fn login(&self, email: &str, password: &str) -> Result<LoggedIn, DomainError> {
+    pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutcome, DomainError> {
         let user = match Email::parse(email) {
             Ok(email) => {
                 users::find_by_normalized_email(&self.sessions.db, email.normalized()).await?
@@ -74,17 +87,31 @@ impl Auth {
             return Err(DomainError::InvalidCredentials);
         };
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
-        let outcome = self.check_password(user.id, password).await?;
+        let outcome = self
+            .check_password(user.id, password, Purpose::Login)
+            .await?;
         match outcome {
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Wrong => Err(DomainError::InvalidCredentials),
             Attempt::Unverified => Err(DomainError::EmailNotVerified),
-            Attempt::Accepted(user) => {
-                let tokens = self.sessions.start(user.id, self.clock.now_ms()).await?;
-                tracing::info!("login completed");
-                Ok(LoggedIn { tokens, user })
+            Attempt::MfaRequired(user) => {
+                let now = self.clock.now_ms();
+                let mfa_token = challenges::start(&self.sessions.db, user.id, now).await?;
+                tracing::info!("password right; second factor required");
+                Ok(LoginOutcome::MfaRequired {
+                    mfa_token,
+                    expires_in: challenges::TTL_MS / 1000,
+                })
             }
+            Attempt::Accepted(user) => Ok(LoginOutcome::Done(self.complete(user).await?)),
         }
+    }
+
+    /// Starts a session for a user whose login is complete.
+    pub async fn complete(&self, user: Box<users::Model>) -> Result<LoggedIn, DomainError> {
+        let tokens = self.sessions.start(user.id, self.clock.now_ms()).await?;
+        tracing::info!(user_id = %user.id, "login completed");
+        Ok(LoggedIn { tokens, user })
     }
 
     /// One password attempt for `user_id`, through the user's session actor
@@ -93,16 +120,39 @@ impl Auth {
         &self,
         user_id: Uuid,
         password: &str,
+        purpose: Purpose,
+    ) -> Result<Attempt, DomainError> {
+        let password = Zeroizing::new(password.to_owned());
+        self.to_session(user_id, |reply| SessionMsg::Password {
+            password,
+            purpose,
+            reply,
+        })
+        .await
+    }
+
+    /// One TOTP or backup code attempt, through the user's session actor.
+    pub async fn check_code(
+        &self,
+        user_id: Uuid,
+        check: CodeCheck,
+    ) -> Result<Attempt, DomainError> {
+        self.to_session(user_id, |reply| SessionMsg::Code { check, reply })
+            .await
+    }
+
+    async fn to_session(
+        &self,
+        user_id: Uuid,
+        msg: impl FnOnce(RpcReplyPort<Result<Attempt, DomainError>>) -> SessionMsg,
     ) -> Result<Attempt, DomainError> {
         let users = self.actors.users()?;
-        let password = Zeroizing::new(password.to_owned());
         unavailable(
             users
                 .call(
-                    |reply| UsersMsg::Password {
+                    |reply| UsersMsg::ToSession {
                         user_id,
-                        password,
-                        reply,
+                        msg: msg(reply),
                     },
                     Some(CALL_TIMEOUT),
                 )

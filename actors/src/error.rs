@@ -21,6 +21,18 @@ pub enum DomainError {
     /// The current password given to an authenticated endpoint is wrong.
     #[error("wrong password")]
     WrongPassword,
+    /// A wrong TOTP or backup code.
+    #[error("wrong code")]
+    InvalidCode,
+    /// An unknown, used, expired or voided `mfa_token`.
+    #[error("invalid mfa token")]
+    MfaTokenInvalid,
+    #[error("2FA already enabled")]
+    MfaAlreadyEnabled,
+    #[error("no 2FA setup pending")]
+    MfaNotPending,
+    #[error("2FA not enabled")]
+    MfaNotEnabled,
     /// Right password, email not verified yet.
     #[error("email not verified")]
     EmailNotVerified,

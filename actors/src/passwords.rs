@@ -4,7 +4,6 @@
 //! same transaction; the TokenRegistry is told after the commit.
 
 use jobs::EmailKind;
-use jobs::outbox::{self, NewEmail};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use tokio_util::task::TaskTracker;
@@ -13,10 +12,11 @@ use uuid::Uuid;
 
 use crate::auth::{Auth, Authenticated};
 use crate::domain::{Email, Password};
+use crate::notices;
 use crate::one_time::PASSWORD_RESET;
 use crate::sessions::{Revoked, revoke_user_sessions};
 use crate::store::{one_time_tokens, users};
-use crate::user_session::Attempt;
+use crate::user_session::{Attempt, Purpose};
 use crate::{Accounts, DomainError};
 
 pub const RESET_TTL_MS: i64 = 24 * 3600 * 1000;
@@ -65,7 +65,7 @@ impl Passwords {
             first_name: user.first_name.clone(),
             link: self.accounts.links.reset_password(&token.secret),
         };
-        self.notify(&txn, &user, kind, now).await?;
+        notices::queue(&txn, &self.accounts.sealer, &user, kind, now).await?;
         txn.commit().await?;
         self.accounts.outbox_wake.notify_one();
         info!("password reset email queued");
@@ -143,10 +143,10 @@ impl Passwords {
         }
         let user = match self
             .auth
-            .check_password(who.user.id, current_password)
+            .check_password(who.user.id, current_password, Purpose::Reauth)
             .await?
         {
-            Attempt::Accepted(user) => user,
+            Attempt::Accepted(user) | Attempt::MfaRequired(user) => user,
             Attempt::Locked { retry_after_secs } => {
                 return Err(DomainError::Locked { retry_after_secs });
             }
@@ -192,31 +192,13 @@ impl Passwords {
         let kind = EmailKind::PasswordChanged {
             first_name: user.first_name.clone(),
         };
-        self.notify(txn, user, kind, now).await?;
+        notices::queue(txn, &self.accounts.sealer, user, kind, now).await?;
         Ok(revoked)
     }
 
     async fn finish(&self, revoked: Revoked, user_id: Uuid) -> Result<(), DomainError> {
         self.accounts.outbox_wake.notify_one();
         self.auth.announce(revoked, user_id).await
-    }
-
-    /// Queues an email to the account's stored address (never an address
-    /// as typed in a request).
-    async fn notify<C: ConnectionTrait>(
-        &self,
-        txn: &C,
-        user: &users::Model,
-        kind: EmailKind,
-        now: i64,
-    ) -> Result<(), DomainError> {
-        let email = NewEmail {
-            user_id: Some(user.id),
-            recipient: user.email.clone(),
-            kind,
-        };
-        outbox::enqueue(txn, &self.accounts.sealer, now, email).await?;
-        Ok(())
     }
 }
 

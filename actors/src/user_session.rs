@@ -1,5 +1,5 @@
 //! UserSession: one actor per active user. It takes that user's password
-//! attempts one at a time, applies the lockout state machine, and persists
+//! and code attempts one at a time, applies the lockout state machine, and persists
 //! the count with compare-and-swap updates so that restarts and other nodes
 //! see the same state. An attempt claims its failure *before* the password
 //! is checked, so concurrent attempts on any number of nodes never check
@@ -16,6 +16,8 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::lockout::{Gate, LockState, LockoutPolicy};
+use crate::mfa::MfaDeps;
+use crate::mfa::codes::{self, CodeCheck};
 use crate::store::users;
 use crate::{DomainError, Hasher};
 
@@ -32,6 +34,17 @@ pub struct SessionDeps {
     pub policy: LockoutPolicy,
     /// A session with no message for this long stops itself.
     pub idle_after: Duration,
+    pub mfa: std::sync::Arc<MfaDeps>,
+}
+
+/// What a right password is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A login: completes it (count reset), or asks for a code with 2FA on.
+    Login,
+    /// A logged-in user confirming a sensitive change: the count is left
+    /// as it was (only a completed login resets it).
+    Reauth,
 }
 
 /// The outcome of one password attempt.
@@ -43,7 +56,11 @@ pub enum Attempt {
     Wrong,
     /// Right password, email not verified yet (not counted).
     Unverified,
-    /// Right password: the login is complete and the count reset.
+    /// Right password for a login with 2FA on: a code must follow; the
+    /// count is left as it was.
+    MfaRequired(Box<users::Model>),
+    /// Right password or code: for a login, it is complete and the count
+    /// reset.
     Accepted(Box<users::Model>),
 }
 
@@ -58,6 +75,12 @@ pub struct SessionState {
 pub enum SessionMsg {
     Password {
         password: Zeroizing<String>,
+        purpose: Purpose,
+        reply: RpcReplyPort<Result<Attempt, DomainError>>,
+    },
+    /// A TOTP or backup code (login step two, setup, re-authentication).
+    Code {
+        check: CodeCheck,
         reply: RpcReplyPort<Result<Attempt, DomainError>>,
     },
     IdleCheck,
@@ -88,9 +111,18 @@ impl Actor for UserSession {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SessionMsg::Password { password, reply } => {
+            SessionMsg::Password {
+                password,
+                purpose,
+                reply,
+            } => {
                 state.last_message = tokio::time::Instant::now();
-                let outcome = attempt(state.user_id, &state.deps, &password).await;
+                let outcome = attempt(state.user_id, &state.deps, &password, purpose).await;
+                let _ = reply.send(outcome);
+            }
+            SessionMsg::Code { check, reply } => {
+                state.last_message = tokio::time::Instant::now();
+                let outcome = code_attempt(state.user_id, &state.deps, &check).await;
                 let _ = reply.send(outcome);
             }
             SessionMsg::IdleCheck => {
@@ -133,49 +165,122 @@ async fn compare_and_set(
     Ok(update.exec(db).await?.rows_affected == 1)
 }
 
-async fn attempt(
-    user_id: Uuid,
-    deps: &SessionDeps,
-    password: &str,
-) -> Result<Attempt, DomainError> {
-    // Claim one failure (or learn that the account is locked).
-    let mut claimed = None;
+/// A failure claimed before the secret is checked.
+struct Claimed {
+    user: users::Model,
+    before: LockState,
+    after: LockState,
+}
+
+impl Claimed {
+    /// A right answer that does not complete a login: the claim is given
+    /// back (if nothing moved meanwhile; otherwise the failure stands).
+    async fn give_back(&self, deps: &SessionDeps) -> Result<(), DomainError> {
+        compare_and_set(&deps.db, self.user.id, self.after, self.before).await?;
+        Ok(())
+    }
+
+    /// A completed login: the count starts again.
+    async fn reset(&self, deps: &SessionDeps) -> Result<(), DomainError> {
+        users::Entity::update_many()
+            .col_expr(users::Column::FailedAttempts, Expr::value(0))
+            .col_expr(users::Column::LockedUntil, Expr::value(Option::<i64>::None))
+            .filter(users::Column::Id.eq(self.user.id))
+            .exec(&deps.db)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Claims one failure, or says why the attempt ends here (locked, or no
+/// such user).
+async fn claim(user_id: Uuid, deps: &SessionDeps) -> Result<Result<Claimed, Attempt>, DomainError> {
     for _ in 0..CAS_RETRIES {
         let Some(user) = users::Entity::find_by_id(user_id).one(&deps.db).await? else {
-            return Ok(Attempt::Wrong);
+            return Ok(Err(Attempt::Wrong));
         };
         let before = lock_state(&user);
         let now = deps.clock.now_ms();
         if let Gate::Locked { retry_after_secs } = deps.policy.gate(before, now) {
-            return Ok(Attempt::Locked { retry_after_secs });
+            return Ok(Err(Attempt::Locked { retry_after_secs }));
         }
         let after = deps.policy.after_failure(before, now);
         if compare_and_set(&deps.db, user_id, before, after).await? {
-            claimed = Some((user, before, after));
-            break;
+            return Ok(Ok(Claimed {
+                user,
+                before,
+                after,
+            }));
         }
     }
-    let Some((user, before, after)) = claimed else {
-        return Err(DomainError::Internal("lockout state kept changing".into()));
-    };
+    Err(DomainError::Internal("lockout state kept changing".into()))
+}
 
-    if !deps.hasher.verify(password, &user.password_hash).await? {
-        tracing::info!(%user_id, failures = after.failures, "wrong password");
+async fn attempt(
+    user_id: Uuid,
+    deps: &SessionDeps,
+    password: &str,
+    purpose: Purpose,
+) -> Result<Attempt, DomainError> {
+    let claimed = match claim(user_id, deps).await? {
+        Ok(c) => c,
+        Err(ended) => return Ok(ended),
+    };
+    if !deps
+        .hasher
+        .verify(password, &claimed.user.password_hash)
+        .await?
+    {
+        tracing::info!(%user_id, failures = claimed.after.failures, "wrong password");
         return Ok(Attempt::Wrong);
     }
-    if !user.is_active {
+    if !claimed.user.is_active {
         return Ok(Attempt::Wrong);
     }
-    if user.email_verified_at.is_none() {
+    if claimed.user.email_verified_at.is_none() {
         // A right password is not a failure; it is not a login either.
-        let _ = compare_and_set(&deps.db, user_id, after, before).await?;
+        claimed.give_back(deps).await?;
         return Ok(Attempt::Unverified);
     }
-    users::Entity::update_many()
-        .col_expr(users::Column::FailedAttempts, Expr::value(0))
-        .col_expr(users::Column::LockedUntil, Expr::value(Option::<i64>::None))
-        .filter(users::Column::Id.eq(user_id))
-        .exec(&deps.db)
-        .await?;
-    Ok(Attempt::Accepted(Box::new(user)))
+    match purpose {
+        Purpose::Reauth => {
+            claimed.give_back(deps).await?;
+            Ok(Attempt::Accepted(Box::new(claimed.user)))
+        }
+        Purpose::Login if claimed.user.mfa_enabled => {
+            claimed.give_back(deps).await?;
+            Ok(Attempt::MfaRequired(Box::new(claimed.user)))
+        }
+        Purpose::Login => {
+            claimed.reset(deps).await?;
+            Ok(Attempt::Accepted(Box::new(claimed.user)))
+        }
+    }
+}
+
+async fn code_attempt(
+    user_id: Uuid,
+    deps: &SessionDeps,
+    check: &CodeCheck,
+) -> Result<Attempt, DomainError> {
+    // A void mfa_token or a missing setup is not a guess at a code: it is
+    // refused before anything is counted.
+    codes::precheck(&deps.mfa, user_id, check).await?;
+    let claimed = match claim(user_id, deps).await? {
+        Ok(c) => c,
+        Err(ended) => return Ok(ended),
+    };
+    if !claimed.user.is_active {
+        return Ok(Attempt::Wrong);
+    }
+    if !codes::check(&deps.mfa, &claimed.user, check).await? {
+        tracing::info!(%user_id, failures = claimed.after.failures, "wrong code");
+        return Ok(Attempt::Wrong);
+    }
+    if check.completes_login() {
+        claimed.reset(deps).await?;
+    } else {
+        claimed.give_back(deps).await?;
+    }
+    Ok(Attempt::Accepted(Box::new(claimed.user)))
 }

@@ -6,10 +6,8 @@ use std::collections::HashMap;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
-use crate::DomainError;
-use crate::user_session::{Attempt, SessionDeps, SessionMsg, UserSession};
+use crate::user_session::{SessionDeps, SessionMsg, UserSession};
 
 pub struct UserSupervisor;
 
@@ -20,11 +18,8 @@ pub struct SupervisorState {
 }
 
 pub enum UsersMsg {
-    Password {
-        user_id: Uuid,
-        password: Zeroizing<String>,
-        reply: RpcReplyPort<Result<Attempt, DomainError>>,
-    },
+    /// Hands `msg` to the user's session, starting one when needed.
+    ToSession { user_id: Uuid, msg: SessionMsg },
     /// How many sessions are alive (for tests and metrics).
     Count { reply: RpcReplyPort<usize> },
 }
@@ -53,11 +48,7 @@ impl Actor for UserSupervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            UsersMsg::Password {
-                user_id,
-                password,
-                reply,
-            } => {
+            UsersMsg::ToSession { user_id, msg } => {
                 let session = match state.sessions.get(&user_id) {
                     Some(s) => s.clone(),
                     None => {
@@ -75,7 +66,7 @@ impl Actor for UserSupervisor {
                 };
                 // If the session is gone, the reply port drops and the caller
                 // gets an error at once.
-                let _ = session.cast(SessionMsg::Password { password, reply });
+                let _ = session.cast(msg);
             }
             UsersMsg::Count { reply } => {
                 let _ = reply.send(state.sessions.len());

@@ -1,0 +1,243 @@
+//! Checking a TOTP or backup code, run by the user's session actor after it
+//! has claimed a failure. Single use is decided by conditional updates: the
+//! last used time step only moves forward, a backup code's `used_at` is set
+//! once, an `mfa_token` is consumed once.
+
+use jobs::EmailKind;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    TransactionTrait,
+};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::{MfaDeps, backup, challenges, totp};
+use crate::store::{backup_codes, mfa_challenges, mfa_secrets, users};
+use crate::{DomainError, notices};
+
+/// The second factor presented at login.
+pub enum Factor {
+    Totp(Zeroizing<String>),
+    Backup(Zeroizing<String>),
+}
+
+/// What a code is checked for.
+pub enum CodeCheck {
+    /// The second login step, answering the challenge `challenge_id`.
+    Login { challenge_id: Uuid, factor: Factor },
+    /// The first code of a pending setup: turns 2FA on.
+    Setup { code: Zeroizing<String> },
+    /// A logged-in user with 2FA on confirming a sensitive change.
+    Reauth { code: Zeroizing<String> },
+}
+
+impl CodeCheck {
+    pub fn completes_login(&self) -> bool {
+        matches!(self, CodeCheck::Login { .. })
+    }
+}
+
+/// Refuses, uncounted, a check that cannot succeed whatever the code: a
+/// void `mfa_token`, no setup pending, 2FA off.
+pub async fn precheck(deps: &MfaDeps, user_id: Uuid, check: &CodeCheck) -> Result<(), DomainError> {
+    let now = deps.clock.now_ms();
+    match check {
+        CodeCheck::Login { challenge_id, .. } => {
+            let usable = mfa_challenges::Entity::find_by_id(*challenge_id)
+                .one(&deps.db)
+                .await?
+                .is_some_and(|c| c.user_id == user_id && challenges::usable(&c, now));
+            if !usable {
+                return Err(DomainError::MfaTokenInvalid);
+            }
+        }
+        CodeCheck::Setup { .. } => {
+            if secret(&deps.db, user_id, false).await?.is_none() {
+                return Err(DomainError::MfaNotPending);
+            }
+        }
+        CodeCheck::Reauth { .. } => {
+            if secret(&deps.db, user_id, true).await?.is_none() {
+                return Err(DomainError::MfaNotEnabled);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the code is right (and now used up).
+pub async fn check(
+    deps: &MfaDeps,
+    user: &users::Model,
+    check: &CodeCheck,
+) -> Result<bool, DomainError> {
+    let now = deps.clock.now_ms();
+    match check {
+        CodeCheck::Setup { code } => confirm_setup(deps, user, code, now).await,
+        CodeCheck::Reauth { code } => use_totp(&deps.db, deps, user, code, now).await,
+        CodeCheck::Login {
+            challenge_id,
+            factor,
+        } => {
+            let txn = deps.db.begin().await?;
+            if !challenges::consume(&txn, *challenge_id, user.id, now).await? {
+                return Ok(false);
+            }
+            let right = match factor {
+                Factor::Totp(code) => use_totp(&txn, deps, user, code, now).await?,
+                Factor::Backup(code) => use_backup(&txn, deps, user, code, now).await?,
+            };
+            if right {
+                txn.commit().await?;
+                deps.outbox_wake.notify_one();
+            } else {
+                drop(txn);
+                challenges::failed(&deps.db, *challenge_id).await?;
+            }
+            Ok(right)
+        }
+    }
+}
+
+/// The user's TOTP secret row, confirmed or pending.
+pub async fn secret<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    confirmed: bool,
+) -> Result<Option<mfa_secrets::Model>, DomainError> {
+    Ok(mfa_secrets::Entity::find_by_id(user_id)
+        .one(conn)
+        .await?
+        .filter(|row| row.confirmed_at.is_some() == confirmed))
+}
+
+fn matching_step(
+    deps: &MfaDeps,
+    user: &users::Model,
+    row: &mfa_secrets::Model,
+    code: &str,
+    now_ms: i64,
+) -> Result<Option<i64>, DomainError> {
+    let secret = deps.open_secret(user.id, &row.secret_sealed)?;
+    let totp = totp::totp(&secret, super::ISSUER, &user.email)?;
+    let now_secs = u64::try_from(now_ms / 1000).unwrap_or(0);
+    Ok(totp::matching_step(
+        &totp,
+        code,
+        now_secs,
+        row.last_used_step,
+    ))
+}
+
+/// Moves the last used step of a confirmed secret to `step`, if it is later.
+async fn use_totp<C: ConnectionTrait>(
+    conn: &C,
+    deps: &MfaDeps,
+    user: &users::Model,
+    code: &str,
+    now_ms: i64,
+) -> Result<bool, DomainError> {
+    let Some(row) = secret(conn, user.id, true).await? else {
+        return Ok(false);
+    };
+    let Some(step) = matching_step(deps, user, &row, code, now_ms)? else {
+        return Ok(false);
+    };
+    let res = mfa_secrets::Entity::update_many()
+        .col_expr(mfa_secrets::Column::LastUsedStep, Expr::value(step))
+        .filter(mfa_secrets::Column::UserId.eq(user.id))
+        .filter(mfa_secrets::Column::ConfirmedAt.is_not_null())
+        .filter(
+            Condition::any()
+                .add(mfa_secrets::Column::LastUsedStep.is_null())
+                .add(mfa_secrets::Column::LastUsedStep.lt(step)),
+        )
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+async fn confirm_setup(
+    deps: &MfaDeps,
+    user: &users::Model,
+    code: &str,
+    now_ms: i64,
+) -> Result<bool, DomainError> {
+    let Some(row) = secret(&deps.db, user.id, false).await? else {
+        return Ok(false);
+    };
+    let Some(step) = matching_step(deps, user, &row, code, now_ms)? else {
+        return Ok(false);
+    };
+    let txn = deps.db.begin().await?;
+    // Only the pending secret the code was checked against.
+    let res = mfa_secrets::Entity::update_many()
+        .col_expr(mfa_secrets::Column::ConfirmedAt, Expr::value(now_ms))
+        .col_expr(mfa_secrets::Column::LastUsedStep, Expr::value(step))
+        .filter(mfa_secrets::Column::UserId.eq(user.id))
+        .filter(mfa_secrets::Column::ConfirmedAt.is_null())
+        .filter(mfa_secrets::Column::SecretSealed.eq(row.secret_sealed.as_str()))
+        .exec(&txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(false);
+    }
+    set_enabled(&txn, user.id, true, now_ms).await?;
+    let kind = EmailKind::MfaEnabled {
+        first_name: user.first_name.clone(),
+    };
+    notices::queue(&txn, &deps.sealer, user, kind, now_ms).await?;
+    txn.commit().await?;
+    deps.outbox_wake.notify_one();
+    Ok(true)
+}
+
+/// Uses a backup code once and queues the notice with how many remain.
+async fn use_backup<C: ConnectionTrait>(
+    conn: &C,
+    deps: &MfaDeps,
+    user: &users::Model,
+    typed: &str,
+    now_ms: i64,
+) -> Result<bool, DomainError> {
+    let Some(code) = backup::normalize(typed) else {
+        return Ok(false);
+    };
+    let res = backup_codes::Entity::update_many()
+        .col_expr(backup_codes::Column::UsedAt, Expr::value(now_ms))
+        .filter(backup_codes::Column::UserId.eq(user.id))
+        .filter(backup_codes::Column::CodeHash.eq(deps.backup_key.hash(&code)))
+        .filter(backup_codes::Column::UsedAt.is_null())
+        .exec(conn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(false);
+    }
+    let remaining = backup_codes::Entity::find()
+        .filter(backup_codes::Column::UserId.eq(user.id))
+        .filter(backup_codes::Column::UsedAt.is_null())
+        .count(conn)
+        .await?;
+    let kind = EmailKind::BackupCodeUsed {
+        first_name: user.first_name.clone(),
+        remaining,
+    };
+    notices::queue(conn, &deps.sealer, user, kind, now_ms).await?;
+    Ok(true)
+}
+
+pub async fn set_enabled<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    enabled: bool,
+    now_ms: i64,
+) -> Result<(), DomainError> {
+    users::Entity::update_many()
+        .col_expr(users::Column::MfaEnabled, Expr::value(enabled))
+        .col_expr(users::Column::UpdatedAt, Expr::value(now_ms))
+        .filter(users::Column::Id.eq(user_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! TOTP two-factor authentication: setup with a QR code, backup codes,
+//! the second login step, and turning it off. Code attempts go through the
+//! user's session actor (one at a time, counted toward the lockout); what
+//! must hold across nodes is decided by conditional updates.
+
+pub mod backup;
+pub mod challenges;
+pub mod codes;
+pub mod totp;
+
+use std::sync::Arc;
+
+use jobs::{EmailKind, Sealer, SharedClock};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+};
+use tokio::sync::Notify;
+use tracing::{info, instrument};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::auth::{Auth, Authenticated, LoggedIn};
+use crate::sessions::Revoked;
+use crate::store::{backup_codes, mfa_secrets, users};
+use crate::user_session::{Attempt, Purpose};
+use crate::{DomainError, notices};
+use backup::BackupKey;
+use codes::{CodeCheck, Factor};
+
+/// The issuer shown in authenticator apps.
+pub const ISSUER: &str = "authd";
+
+/// What code checks need: the database, the keys, the clock.
+#[derive(Debug)]
+pub struct MfaDeps {
+    pub db: DatabaseConnection,
+    pub sealer: Arc<Sealer>,
+    pub backup_key: BackupKey,
+    pub clock: SharedClock,
+    pub outbox_wake: Arc<Notify>,
+}
+
+impl MfaDeps {
+    pub fn new(
+        db: DatabaseConnection,
+        sealer: Arc<Sealer>,
+        clock: SharedClock,
+        outbox_wake: Arc<Notify>,
+    ) -> Self {
+        let backup_key = BackupKey::new(sealer.derive_key("backup codes"));
+        Self {
+            db,
+            sealer,
+            backup_key,
+            clock,
+            outbox_wake,
+        }
+    }
+
+    fn context(user_id: Uuid) -> Vec<u8> {
+        [b"totp:".as_slice(), user_id.as_bytes()].concat()
+    }
+
+    pub fn seal_secret(&self, user_id: Uuid, secret: &[u8]) -> Result<String, DomainError> {
+        Ok(self.sealer.seal(secret, &Self::context(user_id))?)
+    }
+
+    pub fn open_secret(
+        &self,
+        user_id: Uuid,
+        sealed: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, DomainError> {
+        Ok(Zeroizing::new(
+            self.sealer.open(sealed, &Self::context(user_id))?,
+        ))
+    }
+
+    /// Stores a new set of backup codes in place of the old; returns them.
+    async fn replace_backup_codes<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        user_id: Uuid,
+        now_ms: i64,
+    ) -> Result<Vec<Zeroizing<String>>, DomainError> {
+        backup_codes::Entity::delete_many()
+            .filter(backup_codes::Column::UserId.eq(user_id))
+            .exec(conn)
+            .await?;
+        let set = backup::new_set();
+        let rows = set.iter().filter_map(|code| {
+            backup::normalize(code).map(|normalized| backup_codes::ActiveModel {
+                id: Set(Uuid::new_v4()),
+                user_id: Set(user_id),
+                code_hash: Set(self.backup_key.hash(&normalized)),
+                used_at: Set(None),
+                created_at: Set(now_ms),
+            })
+        });
+        backup_codes::Entity::insert_many(rows)
+            .exec_without_returning(conn)
+            .await?;
+        Ok(set)
+    }
+}
+
+/// A setup in progress: shown once, in the response of `2fa/enable`.
+pub struct Enrollment {
+    pub secret_key: Zeroizing<String>,
+    pub otpauth_url: Zeroizing<String>,
+    pub qr_code_url: String,
+    pub backup_codes: Vec<Zeroizing<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mfa {
+    pub deps: Arc<MfaDeps>,
+    pub auth: Auth,
+}
+
+impl Mfa {
+    /// Starts (or restarts) a setup after checking the password.
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    pub async fn enable(
+        &self,
+        who: &Authenticated,
+        password: &str,
+    ) -> Result<Enrollment, DomainError> {
+        if codes::secret(&self.deps.db, who.user.id, true)
+            .await?
+            .is_some()
+        {
+            return Err(DomainError::MfaAlreadyEnabled);
+        }
+        let user = self.reauth_password(who, password).await?;
+        let secret = totp::new_secret();
+        let totp = totp::totp(&secret, ISSUER, &user.email)?;
+        let qr = totp
+            .get_qr_base64()
+            .map_err(|e| DomainError::Internal(format!("qr: {e}")))?;
+        let sealed = self.deps.seal_secret(user.id, &secret)?;
+        let now = self.deps.clock.now_ms();
+
+        let txn = self.deps.db.begin().await?;
+        mfa_secrets::Entity::delete_many()
+            .filter(mfa_secrets::Column::UserId.eq(user.id))
+            .filter(mfa_secrets::Column::ConfirmedAt.is_null())
+            .exec(&txn)
+            .await?;
+        // A confirmed secret (set meanwhile) keeps its row: the insert fails.
+        let inserted = mfa_secrets::Entity::insert(mfa_secrets::ActiveModel {
+            user_id: Set(user.id),
+            key_id: Set(self.deps.sealer.key_id().to_owned()),
+            secret_sealed: Set(sealed),
+            confirmed_at: Set(None),
+            last_used_step: Set(None),
+            created_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if crate::store::is_unique_violation(&e) => {
+                return Err(DomainError::MfaAlreadyEnabled);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let backup_codes = self.deps.replace_backup_codes(&txn, user.id, now).await?;
+        txn.commit().await?;
+        info!("2FA setup started");
+        Ok(Enrollment {
+            secret_key: Zeroizing::new(totp.get_secret_base32()),
+            otpauth_url: Zeroizing::new(totp.get_url()),
+            qr_code_url: format!("data:image/png;base64,{qr}"),
+            backup_codes,
+        })
+    }
+
+    /// Confirms the pending setup with a first code: 2FA is on.
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    pub async fn confirm(&self, who: &Authenticated, code: &str) -> Result<(), DomainError> {
+        let check = CodeCheck::Setup {
+            code: Zeroizing::new(code.to_owned()),
+        };
+        self.code(who.user.id, check).await?;
+        self.auth.announce(Revoked::default(), who.user.id).await?;
+        info!("2FA enabled");
+        Ok(())
+    }
+
+    /// Turns 2FA off after checking the password and a current code.
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    pub async fn disable(
+        &self,
+        who: &Authenticated,
+        password: &str,
+        code: &str,
+    ) -> Result<(), DomainError> {
+        let user = self.reauth_both(who, password, code).await?;
+        let now = self.deps.clock.now_ms();
+        let txn = self.deps.db.begin().await?;
+        mfa_secrets::Entity::delete_many()
+            .filter(mfa_secrets::Column::UserId.eq(user.id))
+            .exec(&txn)
+            .await?;
+        backup_codes::Entity::delete_many()
+            .filter(backup_codes::Column::UserId.eq(user.id))
+            .exec(&txn)
+            .await?;
+        challenges::void_all(&txn, user.id, now).await?;
+        codes::set_enabled(&txn, user.id, false, now).await?;
+        let kind = EmailKind::MfaDisabled {
+            first_name: user.first_name.clone(),
+        };
+        notices::queue(&txn, &self.deps.sealer, &user, kind, now).await?;
+        txn.commit().await?;
+        self.deps.outbox_wake.notify_one();
+        self.auth.announce(Revoked::default(), user.id).await?;
+        info!("2FA disabled");
+        Ok(())
+    }
+
+    /// Replaces the backup codes after checking the password and a code.
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    pub async fn new_backup_codes(
+        &self,
+        who: &Authenticated,
+        password: &str,
+        code: &str,
+    ) -> Result<Vec<Zeroizing<String>>, DomainError> {
+        let user = self.reauth_both(who, password, code).await?;
+        let now = self.deps.clock.now_ms();
+        let txn = self.deps.db.begin().await?;
+        let set = self.deps.replace_backup_codes(&txn, user.id, now).await?;
+        txn.commit().await?;
+        info!("backup codes replaced");
+        Ok(set)
+    }
+
+    /// The second login step: a TOTP or backup code for an `mfa_token`.
+    #[instrument(skip_all, fields(user_id), err(Display))]
+    pub async fn complete_login(
+        &self,
+        mfa_token: &str,
+        factor: Factor,
+    ) -> Result<LoggedIn, DomainError> {
+        let now = self.deps.clock.now_ms();
+        let challenge = challenges::find_usable(&self.deps.db, mfa_token, now)
+            .await?
+            .ok_or(DomainError::MfaTokenInvalid)?;
+        tracing::Span::current().record("user_id", tracing::field::display(challenge.user_id));
+        let check = CodeCheck::Login {
+            challenge_id: challenge.id,
+            factor,
+        };
+        let user = self.code(challenge.user_id, check).await?;
+        self.auth.complete(user).await
+    }
+
+    async fn code(
+        &self,
+        user_id: Uuid,
+        check: CodeCheck,
+    ) -> Result<Box<users::Model>, DomainError> {
+        match self.auth.check_code(user_id, check).await? {
+            Attempt::Accepted(user) | Attempt::MfaRequired(user) => Ok(user),
+            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
+            Attempt::Wrong | Attempt::Unverified => Err(DomainError::InvalidCode),
+        }
+    }
+
+    async fn reauth_password(
+        &self,
+        who: &Authenticated,
+        password: &str,
+    ) -> Result<Box<users::Model>, DomainError> {
+        match self
+            .auth
+            .check_password(who.user.id, password, Purpose::Reauth)
+            .await?
+        {
+            Attempt::Accepted(user) | Attempt::MfaRequired(user) => Ok(user),
+            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
+            Attempt::Wrong => Err(DomainError::WrongPassword),
+            Attempt::Unverified => Err(DomainError::EmailNotVerified),
+        }
+    }
+
+    async fn reauth_both(
+        &self,
+        who: &Authenticated,
+        password: &str,
+        code: &str,
+    ) -> Result<Box<users::Model>, DomainError> {
+        if codes::secret(&self.deps.db, who.user.id, true)
+            .await?
+            .is_none()
+        {
+            return Err(DomainError::MfaNotEnabled);
+        }
+        self.reauth_password(who, password).await?;
+        let check = CodeCheck::Reauth {
+            code: Zeroizing::new(code.to_owned()),
+        };
+        self.code(who.user.id, check).await
+    }
+}

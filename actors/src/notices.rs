@@ -1,0 +1,26 @@
+//! Emails about an account, queued in the caller's transaction and sent
+//! to the account's stored address, never to an address as typed in a
+//! request.
+
+use jobs::outbox::{self, NewEmail};
+use jobs::{EmailKind, Sealer};
+use sea_orm::ConnectionTrait;
+
+use crate::DomainError;
+use crate::store::users;
+
+pub async fn queue<C: ConnectionTrait>(
+    conn: &C,
+    sealer: &Sealer,
+    user: &users::Model,
+    kind: EmailKind,
+    now_ms: i64,
+) -> Result<(), DomainError> {
+    let email = NewEmail {
+        user_id: Some(user.id),
+        recipient: user.email.clone(),
+        kind,
+    };
+    outbox::enqueue(conn, sealer, now_ms, email).await?;
+    Ok(())
+}
