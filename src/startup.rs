@@ -22,12 +22,13 @@ use actors::auth::Auth;
 use actors::broadcast::Broadcast;
 use actors::jwt::{Jwt, JwtSettings, SigningKey};
 use actors::lockout::LockoutPolicy;
+use actors::mfa::MfaDeps;
 use actors::rate_limit::{RateLimiter, TrustedProxies};
 use actors::sessions::SessionStore;
 use actors::supervisor::Actors;
 use actors::token_registry::Revocations;
 use actors::user_session::SessionDeps;
-use actors::{Accounts, Hasher, Links, Passwords};
+use actors::{Accounts, Hasher, Links, Mfa, Passwords};
 use jobs::relay::Relay;
 use jobs::worker::Delivery;
 use jobs::{Mailer, Queue, Sealer, SharedClock, SystemClock};
@@ -250,12 +251,19 @@ impl Application {
             core.db.clone(),
             Duration::from_secs(settings.access_ttl_secs),
         );
+        let mfa_deps = Arc::new(MfaDeps::new(
+            core.db.clone(),
+            core.sealer.clone(),
+            core.clock.clone(),
+            accounts.outbox_wake.clone(),
+        ));
         let deps = SessionDeps {
             db: core.db.clone(),
             hasher: accounts.hasher.clone(),
             clock: core.clock.clone(),
             policy: LockoutPolicy::new(settings.lockout_threshold),
             idle_after: settings.session_idle,
+            mfa: mfa_deps.clone(),
         };
         let broadcast = match &settings.redis_url {
             Some(url) => {
@@ -309,10 +317,15 @@ impl Application {
             auth: auth.clone(),
             tasks: tasks.clone(),
         };
+        let mfa = Mfa {
+            deps: mfa_deps,
+            auth: auth.clone(),
+        };
         let state = Arc::new(ApiState {
             accounts,
             auth,
             passwords,
+            mfa,
             limiter,
             proxies,
             readiness_queue: external_queue.filter(|_| settings.redis_url.is_some()),

@@ -92,6 +92,33 @@ impl From<DomainError> for ApiError {
                 )])),
                 ..ApiError::new(StatusCode::UNAUTHORIZED, "Current password is incorrect")
             },
+            DomainError::InvalidCode => ApiError {
+                errors: Some(FieldErrors::from([(
+                    "code".to_owned(),
+                    vec!["is invalid or already used".to_owned()],
+                )])),
+                ..ApiError::new(StatusCode::UNAUTHORIZED, "Invalid code")
+            },
+            DomainError::MfaTokenInvalid => ApiError {
+                errors: Some(FieldErrors::from([(
+                    "mfa_token".to_owned(),
+                    vec!["is invalid or expired".to_owned()],
+                )])),
+                ..ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "Invalid or expired MFA token: log in again",
+                )
+            },
+            DomainError::MfaAlreadyEnabled => {
+                ApiError::new(StatusCode::CONFLICT, "2FA is already enabled")
+            }
+            DomainError::MfaNotPending => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "No 2FA setup in progress: call 2fa/enable first",
+            ),
+            DomainError::MfaNotEnabled => {
+                ApiError::new(StatusCode::BAD_REQUEST, "2FA is not enabled")
+            }
             DomainError::EmailNotVerified => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "Email not verified: use the link we sent, or ask for a new one",

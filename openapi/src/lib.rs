@@ -7,6 +7,7 @@ pub mod client;
 pub mod envelope;
 pub mod error;
 pub mod health;
+pub mod mfa;
 pub mod middleware;
 pub mod password;
 pub mod reply;
@@ -24,7 +25,7 @@ use poem_openapi::OpenApiService;
 
 use actors::auth::Auth;
 use actors::rate_limit::{RateLimiter, TrustedProxies};
-use actors::{Accounts, Passwords};
+use actors::{Accounts, Mfa, Passwords};
 use jobs::Queue;
 
 pub use error::ApiError;
@@ -35,6 +36,7 @@ pub struct ApiState {
     pub accounts: Accounts,
     pub auth: Auth,
     pub passwords: Passwords,
+    pub mfa: Mfa,
     pub limiter: RateLimiter,
     pub proxies: TrustedProxies,
     /// Checked by `/readyz` (set when the queue is an external service).
@@ -45,6 +47,7 @@ type Apis = (
     auth::AuthApi,
     session::SessionApi,
     password::PasswordApi,
+    mfa::MfaApi,
     session::KeysApi,
     health::HealthApi,
 );
@@ -55,6 +58,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             auth::AuthApi,
             session::SessionApi,
             password::PasswordApi,
+            mfa::MfaApi,
             session::KeysApi,
             health::HealthApi,
         ),

@@ -8,6 +8,7 @@ use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 use tracing::instrument;
 
+use actors::auth::LoginOutcome;
 use actors::store::users;
 
 use crate::ApiState;
@@ -85,7 +86,7 @@ impl From<&users::Model> for UserView {
             last_name: u.last_name.clone(),
             company_name: u.company_name.clone(),
             is_email_verified: u.email_verified_at.is_some(),
-            mfa_enabled: false,
+            mfa_enabled: u.mfa_enabled,
             created_at: chrono::DateTime::from_timestamp_millis(u.created_at)
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                 .unwrap_or_default(),
@@ -106,6 +107,37 @@ pub struct LoginData {
     pub expires_in: i64,
     /// The user who logged in.
     pub user: UserView,
+}
+
+/// The first login step passed; a code must follow (2FA is on).
+#[derive(Object, Debug)]
+pub struct MfaChallenge {
+    /// Always `true`.
+    pub mfa_required: bool,
+    /// For `auth/mfa/verify` or `2fa/recover`: single use, 5 minutes, void
+    /// after 5 wrong codes.
+    pub mfa_token: String,
+    /// Seconds until the `mfa_token` expires.
+    pub expires_in: i64,
+}
+
+/// What a right password gets: tokens, or with 2FA on a challenge.
+#[derive(poem_openapi::Union, Debug)]
+pub enum LoginResult {
+    Tokens(LoginData),
+    Mfa(MfaChallenge),
+}
+
+impl From<actors::auth::LoggedIn> for LoginData {
+    fn from(done: actors::auth::LoggedIn) -> Self {
+        LoginData {
+            token: done.tokens.access_token,
+            refresh_token: done.tokens.refresh_token.to_string(),
+            token_type: "Bearer".into(),
+            expires_in: done.tokens.expires_in,
+            user: UserView::from(done.user.as_ref()),
+        }
+    }
 }
 
 /// A new token pair.
@@ -142,7 +174,8 @@ impl SessionApi {
     /// Log in
     ///
     /// Checks the email and password and returns an access token (JWT, 60
-    /// minutes) and a refresh token. Wrong email and wrong password get the
+    /// minutes) and a refresh token; with 2FA on, `mfa_required` and an
+    /// `mfa_token` for `auth/mfa/verify` or `2fa/recover` instead. Wrong email and wrong password get the
     /// same 401. After 5 consecutive failures the account is locked (429
     /// with `retry_after`); an unverified email gets 403.
     #[oai(path = "/auth/login/", method = "post", operation_id = "login")]
@@ -152,19 +185,25 @@ impl SessionApi {
         state: Data<&Arc<ApiState>>,
         req: &Request,
         body: JsonBody<LoginRequest>,
-    ) -> Result<Reply<LoginData, LoginOutcomes>, ApiError> {
+    ) -> Result<Reply<LoginResult, LoginOutcomes>, ApiError> {
         rate_limit(&state, req, "login").await?;
-        let done = state.auth.login(&body.0.email, &body.0.password).await?;
-        Ok(Reply::ok(
-            "Login successful",
-            LoginData {
-                token: done.tokens.access_token,
-                refresh_token: done.tokens.refresh_token.to_string(),
-                token_type: "Bearer".into(),
-                expires_in: done.tokens.expires_in,
-                user: UserView::from(done.user.as_ref()),
-            },
-        ))
+        let reply = match state.auth.login(&body.0.email, &body.0.password).await? {
+            LoginOutcome::Done(done) => {
+                Reply::ok("Login successful", LoginResult::Tokens(done.into()))
+            }
+            LoginOutcome::MfaRequired {
+                mfa_token,
+                expires_in,
+            } => Reply::ok(
+                "Enter the code from your authenticator app",
+                LoginResult::Mfa(MfaChallenge {
+                    mfa_required: true,
+                    mfa_token: mfa_token.to_string(),
+                    expires_in,
+                }),
+            ),
+        };
+        Ok(reply)
     }
 
     /// Refresh tokens

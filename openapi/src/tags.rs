@@ -6,6 +6,8 @@ use poem_openapi::Tags;
 pub enum ApiTag {
     /// Accounts, sessions and passwords.
     Auth,
+    /// Two-factor authentication (TOTP) and backup codes.
+    TwoFactor,
     /// Probes for load balancers and orchestrators.
     Health,
 }
