@@ -419,6 +419,19 @@ impl TestApp {
         read(resp).await
     }
 
+    /// POSTs JSON with a bearer token.
+    pub async fn post_bearer(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request failed");
+        read(resp).await
+    }
+
     pub async fn outbox(&self) -> Vec<jobs::outbox::OutboxRow> {
         jobs::outbox::Outbox::find()
             .all(&self.db)

@@ -9,6 +9,8 @@ mod delivery;
 mod envelope;
 mod helpers;
 mod lockout;
+mod mfa;
+mod mfa_helpers;
 mod openapi_doc;
 mod password_reset;
 mod register;
