@@ -128,3 +128,29 @@ async fn a_reset_on_one_node_signs_the_account_out_on_the_other() {
     let (new_access, _) = b.tokens_for(&email, new_password).await;
     assert_eq!(a.verify_token(&new_access).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_second_step_started_on_one_node_finishes_on_the_other_and_codes_stay_used() {
+    let (a, b) = two_nodes(10_000).await;
+    let user = a.mfa_user().await;
+    let code = a.code_now(&user.secret);
+    let token = a.mfa_token(&user.email).await;
+    assert_eq!(b.mfa_verify(&token, &code).await.0, StatusCode::OK);
+    let again = b.mfa_token(&user.email).await;
+    assert_eq!(
+        a.mfa_verify(&again, &code).await.0,
+        StatusCode::UNAUTHORIZED,
+        "a code used on B is refused on A"
+    );
+    let recovery = b.mfa_token(&user.email).await;
+    assert_eq!(
+        a.recover(&recovery, &user.backup_codes[0]).await.0,
+        StatusCode::OK
+    );
+    let last = a.mfa_token(&user.email).await;
+    assert_eq!(
+        b.recover(&last, &user.backup_codes[0]).await.0,
+        StatusCode::UNAUTHORIZED,
+        "a backup code used on A is refused on B"
+    );
+}
