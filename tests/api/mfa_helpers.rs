@@ -29,11 +29,11 @@ impl TestApp {
         u64::try_from(jobs::Clock::now_ms(self.clock.as_ref()) / 1000).unwrap()
     }
 
-    /// The code the app shows now.
+    /// The code the app shows now. (Six digits are too short for the log
+    /// check to tell from timestamps, so codes are not listed there; the
+    /// secret they come from is.)
     pub fn code_now(&self, secret: &str) -> String {
-        let code = code_at(secret, self.now_secs());
-        remember_secret(&code);
-        code
+        code_at(secret, self.now_secs())
     }
 
     /// Moves the clock to the next 30-second step, so a new code is due.
