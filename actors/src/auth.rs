@@ -131,6 +131,25 @@ impl Auth {
         .await
     }
 
+    /// A logged-in user confirming a sensitive change with the password:
+    /// a wrong one is 401 and counts toward the lockout; a right one leaves
+    /// the count as it was.
+    pub async fn reauthenticate(
+        &self,
+        user_id: Uuid,
+        password: &str,
+    ) -> Result<Box<users::Model>, DomainError> {
+        match self
+            .check_password(user_id, password, Purpose::Reauth)
+            .await?
+        {
+            Attempt::Accepted(user) | Attempt::MfaRequired(user) => Ok(user),
+            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
+            Attempt::Wrong => Err(DomainError::WrongPassword),
+            Attempt::Unverified => Err(DomainError::EmailNotVerified),
+        }
+    }
+
     /// One TOTP or backup code attempt, through the user's session actor.
     pub async fn check_code(
         &self,

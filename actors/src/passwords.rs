@@ -16,7 +16,6 @@ use crate::notices;
 use crate::one_time::PASSWORD_RESET;
 use crate::sessions::{Revoked, revoke_user_sessions};
 use crate::store::{one_time_tokens, users};
-use crate::user_session::{Attempt, Purpose};
 use crate::{Accounts, DomainError};
 
 pub const RESET_TTL_MS: i64 = 24 * 3600 * 1000;
@@ -141,18 +140,10 @@ impl Passwords {
         if password.expose() == current_password {
             return Err(DomainError::field("new_password", SAME_AS_CURRENT));
         }
-        let user = match self
+        let user = self
             .auth
-            .check_password(who.user.id, current_password, Purpose::Reauth)
-            .await?
-        {
-            Attempt::Accepted(user) | Attempt::MfaRequired(user) => user,
-            Attempt::Locked { retry_after_secs } => {
-                return Err(DomainError::Locked { retry_after_secs });
-            }
-            Attempt::Wrong => return Err(DomainError::WrongPassword),
-            Attempt::Unverified => return Err(DomainError::EmailNotVerified),
-        };
+            .reauthenticate(who.user.id, current_password)
+            .await?;
         let hash = self.accounts.hasher.hash(password.expose()).await?;
 
         let now = self.accounts.clock.now_ms();

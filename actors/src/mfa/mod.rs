@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use crate::auth::{Auth, Authenticated, LoggedIn};
 use crate::sessions::Revoked;
 use crate::store::{backup_codes, mfa_secrets, users};
-use crate::user_session::{Attempt, Purpose};
+use crate::user_session::Attempt;
 use crate::{DomainError, notices};
 use backup::BackupKey;
 use codes::{CodeCheck, Factor};
@@ -132,7 +132,7 @@ impl Mfa {
         {
             return Err(DomainError::MfaAlreadyEnabled);
         }
-        let user = self.reauth_password(who, password).await?;
+        let user = self.auth.reauthenticate(who.user.id, password).await?;
         let secret = totp::new_secret();
         let totp = totp::totp(&secret, ISSUER, &user.email)?;
         let qr = totp
@@ -269,23 +269,6 @@ impl Mfa {
         }
     }
 
-    async fn reauth_password(
-        &self,
-        who: &Authenticated,
-        password: &str,
-    ) -> Result<Box<users::Model>, DomainError> {
-        match self
-            .auth
-            .check_password(who.user.id, password, Purpose::Reauth)
-            .await?
-        {
-            Attempt::Accepted(user) | Attempt::MfaRequired(user) => Ok(user),
-            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
-            Attempt::Wrong => Err(DomainError::WrongPassword),
-            Attempt::Unverified => Err(DomainError::EmailNotVerified),
-        }
-    }
-
     async fn reauth_both(
         &self,
         who: &Authenticated,
@@ -298,7 +281,7 @@ impl Mfa {
         {
             return Err(DomainError::MfaNotEnabled);
         }
-        self.reauth_password(who, password).await?;
+        self.auth.reauthenticate(who.user.id, password).await?;
         let check = CodeCheck::Reauth {
             code: Zeroizing::new(code.to_owned()),
         };
