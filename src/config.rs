@@ -29,6 +29,8 @@ pub struct RawSettings {
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub encryption_key: Option<String>,
+    /// Comma-separated base64 keys that sealed data before a rotation.
+    pub encryption_keys_previous: Option<String>,
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
     pub rate_limit_per_minute: u32,
@@ -60,6 +62,7 @@ impl Default for RawSettings {
             jwt_issuer: "authd".into(),
             jwt_audience: "authd".into(),
             encryption_key: None,
+            encryption_keys_previous: None,
             access_ttl_secs: 3600,
             refresh_ttl_secs: 1_209_600,
             rate_limit_per_minute: 5,
@@ -110,6 +113,8 @@ pub struct Settings {
     pub jwt_audience: String,
     /// `None`: generated into the data directory on first start.
     pub encryption_key: Option<Secret>,
+    /// Earlier encryption keys: what they sealed can still be opened.
+    pub encryption_keys_previous: Vec<Secret>,
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
     pub rate_limit_per_minute: u32,
@@ -233,6 +238,23 @@ impl Settings {
                     .ok_or_else(|| bad("encryption_key", "must be 32 bytes, base64-encoded"))
             })
             .transpose()?;
+        let encryption_keys_previous = raw
+            .encryption_keys_previous
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| {
+                crate::keys::decode_key(k)
+                    .map(|k| Secret(k.to_vec()))
+                    .ok_or_else(|| {
+                        bad(
+                            "encryption_keys_previous",
+                            "must be 32-byte base64 keys, comma-separated",
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         if raw.jwt_issuer.trim().is_empty() {
             return Err(bad("jwt_issuer", "must not be empty"));
         }
@@ -307,6 +329,7 @@ impl Settings {
             jwt_issuer: raw.jwt_issuer,
             jwt_audience: raw.jwt_audience,
             encryption_key,
+            encryption_keys_previous,
             access_ttl_secs: raw.access_ttl_secs,
             refresh_ttl_secs: raw.refresh_ttl_secs,
             rate_limit_per_minute: raw.rate_limit_per_minute,
@@ -351,6 +374,11 @@ mod tests {
             ("public_url", "ftp://x", "AUTH_PUBLIC_URL"),
             ("jwt_secret", "short", "AUTH_JWT_SECRET"),
             ("encryption_key", "c2hvcnQ=", "AUTH_ENCRYPTION_KEY"),
+            (
+                "encryption_keys_previous",
+                "c2hvcnQ=",
+                "AUTH_ENCRYPTION_KEYS_PREVIOUS",
+            ),
             ("jwt_algorithm", "none", "AUTH_JWT_ALGORITHM"),
             ("log", "info,[[[", "AUTH_LOG"),
             ("log_format", "xml", "AUTH_LOG_FORMAT"),

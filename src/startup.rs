@@ -115,9 +115,14 @@ async fn core(settings: &Settings, clock: SharedClock) -> anyhow::Result<Core> {
         .as_slice()
         .try_into()
         .context("AUTH_ENCRYPTION_KEY: must be 32 bytes")?;
+    let previous: Vec<[u8; 32]> = settings
+        .encryption_keys_previous
+        .iter()
+        .filter_map(|k| k.0.as_slice().try_into().ok())
+        .collect();
     Ok(Core {
         db,
-        sealer: Arc::new(Sealer::new(&key)),
+        sealer: Arc::new(Sealer::with_previous(&key, &previous)),
         clock,
     })
 }

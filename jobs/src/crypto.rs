@@ -10,53 +10,102 @@ use sha2::{Digest, Sha256};
 
 use crate::JobsError;
 
-pub struct Sealer {
-    key_id: String,
+/// One key: its id (first 4 bytes of its SHA-256, hex), the cipher, and
+/// the root its derived keys come from.
+struct SealKey {
+    id: String,
     cipher: Aes256Gcm,
-    /// SHA-256 of the key under a fixed label: the root of derived keys.
     derive_root: [u8; 32],
+}
+
+impl SealKey {
+    fn new(key: &[u8; 32]) -> Self {
+        let mut root = Sha256::new();
+        root.update(b"authd derived keys v1\0");
+        root.update(key);
+        Self {
+            id: hex::encode(&Sha256::digest(key)[..4]),
+            cipher: Aes256Gcm::new(key.into()),
+            derive_root: root.finalize().into(),
+        }
+    }
+
+    fn derive(&self, label: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.derive_root);
+        h.update(label.as_bytes());
+        h.finalize().into()
+    }
+}
+
+/// Seals with the current key; opens with whichever known key (current or
+/// previous) the ciphertext names.
+pub struct Sealer {
+    current: SealKey,
+    previous: Vec<SealKey>,
 }
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sealer")
-            .field("key_id", &self.key_id)
+            .field("key_id", &self.current.id)
+            .field(
+                "previous",
+                &self.previous.iter().map(|k| &k.id).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
 
 impl Sealer {
     pub fn new(key: &[u8; 32]) -> Self {
-        let key_id = hex::encode(&Sha256::digest(key)[..4]);
-        let mut root = Sha256::new();
-        root.update(b"authd derived keys v1\0");
-        root.update(key);
-        Self {
-            key_id,
-            cipher: Aes256Gcm::new(key.into()),
-            derive_root: root.finalize().into(),
+        Self::with_previous(key, &[])
+    }
+
+    /// A sealer that still opens what `previous` keys sealed (rotation).
+    pub fn with_previous(key: &[u8; 32], previous: &[[u8; 32]]) -> Self {
+        let current = SealKey::new(key);
+        let previous = previous
+            .iter()
+            .map(SealKey::new)
+            .filter(|k| k.id != current.id)
+            .collect();
+        Self { current, previous }
+    }
+
+    /// The id of the key new seals are made with.
+    pub fn key_id(&self) -> &str {
+        &self.current.id
+    }
+
+    /// The key id a sealed text names, if it is well formed.
+    pub fn key_id_of(sealed: &str) -> Option<&str> {
+        let mut parts = sealed.splitn(3, '.');
+        match (parts.next(), parts.next()) {
+            (Some("v1"), Some(kid)) => Some(kid),
+            _ => None,
         }
     }
 
-    pub fn key_id(&self) -> &str {
-        &self.key_id
-    }
-
     /// A 32-byte key for another purpose (e.g. keyed hashes of backup
-    /// codes), derived from the encryption key and `label`: different
-    /// labels give unrelated keys, and none reveals the encryption key.
+    /// codes), derived from the current encryption key and `label`:
+    /// different labels give unrelated keys, and none reveals the key.
     pub fn derive_key(&self, label: &str) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(self.derive_root);
-        h.update(label.as_bytes());
-        h.finalize().into()
+        self.current.derive(label)
     }
 
-    /// Encrypts `plaintext`, binding it to `context` (e.g. the row id) so a
-    /// ciphertext copied to another row does not open.
+    /// The same, from the current key and then each previous one.
+    pub fn derive_keys(&self, label: &str) -> Vec<[u8; 32]> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|k| k.derive(label))
+            .collect()
+    }
+
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<String, JobsError> {
         let nonce_bytes: [u8; 12] = rand::random();
         let ciphertext = self
+            .current
             .cipher
             .encrypt(
                 Nonce::from_slice(&nonce_bytes),
@@ -70,7 +119,7 @@ impl Sealer {
         out.extend_from_slice(&ciphertext);
         Ok(format!(
             "v1.{}.{}",
-            self.key_id,
+            self.current.id,
             URL_SAFE_NO_PAD.encode(out)
         ))
     }
@@ -80,9 +129,10 @@ impl Sealer {
         let (Some("v1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(JobsError::Crypto);
         };
-        if kid != self.key_id {
-            return Err(JobsError::Crypto);
-        }
+        let key = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|k| k.id == kid)
+            .ok_or(JobsError::Crypto)?;
         let raw = URL_SAFE_NO_PAD
             .decode(body)
             .map_err(|_| JobsError::Crypto)?;
@@ -90,7 +140,7 @@ impl Sealer {
             return Err(JobsError::Crypto);
         }
         let (nonce, ciphertext) = raw.split_at(12);
-        self.cipher
+        key.cipher
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
@@ -126,6 +176,27 @@ mod tests {
         assert_ne!(sealer.derive_key("a"), [7u8; 32]);
         assert!(sealer.open("v1.zz.garbage", b"row-1").is_err());
         assert!(sealer.open("", b"row-1").is_err());
+    }
+
+    #[test]
+    fn a_rotated_sealer_opens_what_the_previous_key_sealed() {
+        let old = Sealer::new(&[1u8; 32]);
+        let sealed = old.seal(b"totp secret", b"user-1").unwrap();
+        let rotated = Sealer::with_previous(&[2u8; 32], &[[1u8; 32]]);
+        assert_ne!(rotated.key_id(), old.key_id());
+        assert_eq!(Sealer::key_id_of(&sealed), Some(old.key_id()));
+        assert_eq!(rotated.open(&sealed, b"user-1").unwrap(), b"totp secret");
+        let resealed = rotated.seal(b"totp secret", b"user-1").unwrap();
+        assert_eq!(Sealer::key_id_of(&resealed), Some(rotated.key_id()));
+        assert!(old.open(&resealed, b"user-1").is_err());
+        assert_eq!(
+            rotated.derive_key("a"),
+            Sealer::new(&[2u8; 32]).derive_key("a")
+        );
+        assert_eq!(
+            rotated.derive_keys("a"),
+            vec![rotated.derive_key("a"), old.derive_key("a")]
+        );
     }
 
     #[test]

@@ -448,7 +448,13 @@ impl TestApp {
     /// Stops this instance and starts a new one on the same database, data
     /// directory and SMTP server, with a worker: a process restart.
     pub async fn restart(self) -> TestApp {
-        let settings = self.settings.clone();
+        self.restart_with(|_| {}).await
+    }
+
+    /// Like `restart`, with settings changed by `change`.
+    pub async fn restart_with(self, change: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.settings.clone();
+        change(&mut settings);
         let smtp = self.smtp.clone();
         let dir = self.dir.clone();
         self.stop().await;

@@ -401,3 +401,60 @@ async fn the_code_endpoints_are_rate_limited_per_ip() {
         assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS, "{path}");
     }
 }
+
+#[tokio::test]
+async fn after_a_key_rotation_old_secrets_and_backup_codes_work_and_secrets_are_sealed_again() {
+    use authd::config::Secret;
+    let app = builder()
+        .settings(|s| s.encryption_key = Some(Secret(vec![1; 32])))
+        .spawn()
+        .await;
+    let user = app.mfa_user().await;
+    let before = mfa_secrets::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let app = app
+        .restart_with(|s| {
+            s.encryption_key = Some(Secret(vec![2; 32]));
+            s.encryption_keys_previous = vec![Secret(vec![1; 32])];
+        })
+        .await;
+    app.clock.advance_ms(60_000);
+    let token = app.mfa_token(&user.email).await;
+    let (status, body) = app.mfa_verify(&token, &app.code_now(&user.secret)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let after = mfa_secrets::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(
+        after.key_id, before.key_id,
+        "sealed again under the new key"
+    );
+    assert!(
+        after
+            .secret_sealed
+            .starts_with(&format!("v1.{}.", after.key_id))
+    );
+
+    let token = app.mfa_token(&user.email).await;
+    let (status, body) = app.recover(&token, &user.backup_codes[0]).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a code hashed under the old key: {body}"
+    );
+
+    // Without the old key, the re-sealed secret still opens.
+    let app = app
+        .restart_with(|s| s.encryption_keys_previous = vec![])
+        .await;
+    app.clock.advance_ms(120_000);
+    let token = app.mfa_token(&user.email).await;
+    let (status, body) = app.mfa_verify(&token, &app.code_now(&user.secret)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

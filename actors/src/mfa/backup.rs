@@ -11,9 +11,10 @@ pub const CODES_PER_SET: usize = 10;
 pub const CODE_CHARS: usize = 10;
 const ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 
-/// The key backup codes are hashed under.
+/// The keys backup codes are hashed under: the current one first, then
+/// those of earlier encryption keys (codes made before a rotation).
 #[derive(Clone)]
-pub struct BackupKey([u8; 32]);
+pub struct BackupKey(Vec<[u8; 32]>);
 
 impl std::fmt::Debug for BackupKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -22,17 +23,40 @@ impl std::fmt::Debug for BackupKey {
 }
 
 impl BackupKey {
-    pub fn new(key: [u8; 32]) -> Self {
-        Self(key)
+    pub fn new(current: [u8; 32]) -> Self {
+        Self(vec![current])
     }
 
-    /// The stored form of a normalised code.
+    pub fn with_previous(keys: Vec<[u8; 32]>) -> Self {
+        Self(keys)
+    }
+
+    /// The stored form of a normalised code, under the current key.
     pub fn hash(&self, normalized: &str) -> String {
-        // HMAC takes keys of any length: this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        mac.update(normalized.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        self.0
+            .first()
+            .map(|key| mac(key, normalized))
+            .unwrap_or_default()
+    }
+
+    /// Every form a stored code may have (current and earlier keys).
+    pub fn candidates(&self, normalized: &str) -> Vec<String> {
+        self.0.iter().map(|key| mac(key, normalized)).collect()
+    }
+}
+
+fn mac(key: &[u8; 32], normalized: &str) -> String {
+    // HMAC takes keys of any length: this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(normalized.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+impl BackupKey {
+    #[cfg(test)]
+    fn current(&self) -> Option<&[u8; 32]> {
+        self.0.first()
     }
 }
 
@@ -117,5 +141,11 @@ mod tests {
         assert_ne!(a.hash("ABCDEFGH23"), b.hash("ABCDEFGH23"));
         assert_ne!(a.hash("ABCDEFGH23"), a.hash("ABCDEFGH24"));
         assert_eq!(a.hash("ABCDEFGH23").len(), 64);
+        let rotated = BackupKey::with_previous(vec![[2; 32], [1; 32]]);
+        assert_eq!(rotated.current(), Some(&[2; 32]));
+        assert_eq!(
+            rotated.candidates("ABCDEFGH23"),
+            vec![b.hash("ABCDEFGH23"), a.hash("ABCDEFGH23")]
+        );
     }
 }

@@ -112,25 +112,25 @@ pub async fn secret<C: ConnectionTrait>(
         .filter(|row| row.confirmed_at.is_some() == confirmed))
 }
 
+/// A matched time step and the opened secret.
+type Matched = (i64, Zeroizing<Vec<u8>>);
+
+/// The step `code` is valid for, with the opened secret.
 fn matching_step(
     deps: &MfaDeps,
     user: &users::Model,
     row: &mfa_secrets::Model,
     code: &str,
     now_ms: i64,
-) -> Result<Option<i64>, DomainError> {
+) -> Result<Option<Matched>, DomainError> {
     let secret = deps.open_secret(user.id, &row.secret_sealed)?;
     let totp = totp::totp(&secret, super::ISSUER, &user.email)?;
     let now_secs = u64::try_from(now_ms / 1000).unwrap_or(0);
-    Ok(totp::matching_step(
-        &totp,
-        code,
-        now_secs,
-        row.last_used_step,
-    ))
+    Ok(totp::matching_step(&totp, code, now_secs, row.last_used_step).map(|step| (step, secret)))
 }
 
-/// Moves the last used step of a confirmed secret to `step`, if it is later.
+/// Moves the last used step of a confirmed secret to `step`, if it is later;
+/// a secret sealed under an earlier key is sealed again under the current one.
 async fn use_totp<C: ConnectionTrait>(
     conn: &C,
     deps: &MfaDeps,
@@ -141,11 +141,23 @@ async fn use_totp<C: ConnectionTrait>(
     let Some(row) = secret(conn, user.id, true).await? else {
         return Ok(false);
     };
-    let Some(step) = matching_step(deps, user, &row, code, now_ms)? else {
+    let Some((step, plain)) = matching_step(deps, user, &row, code, now_ms)? else {
         return Ok(false);
     };
-    let res = mfa_secrets::Entity::update_many()
-        .col_expr(mfa_secrets::Column::LastUsedStep, Expr::value(step))
+    let mut update = mfa_secrets::Entity::update_many()
+        .col_expr(mfa_secrets::Column::LastUsedStep, Expr::value(step));
+    if row.key_id != deps.sealer.key_id() {
+        update = update
+            .col_expr(
+                mfa_secrets::Column::SecretSealed,
+                Expr::value(deps.seal_secret(user.id, &plain)?),
+            )
+            .col_expr(
+                mfa_secrets::Column::KeyId,
+                Expr::value(deps.sealer.key_id().to_owned()),
+            );
+    }
+    let res = update
         .filter(mfa_secrets::Column::UserId.eq(user.id))
         .filter(mfa_secrets::Column::ConfirmedAt.is_not_null())
         .filter(
@@ -167,7 +179,7 @@ async fn confirm_setup(
     let Some(row) = secret(&deps.db, user.id, false).await? else {
         return Ok(false);
     };
-    let Some(step) = matching_step(deps, user, &row, code, now_ms)? else {
+    let Some((step, _)) = matching_step(deps, user, &row, code, now_ms)? else {
         return Ok(false);
     };
     let txn = deps.db.begin().await?;
@@ -207,7 +219,7 @@ async fn use_backup<C: ConnectionTrait>(
     let res = backup_codes::Entity::update_many()
         .col_expr(backup_codes::Column::UsedAt, Expr::value(now_ms))
         .filter(backup_codes::Column::UserId.eq(user.id))
-        .filter(backup_codes::Column::CodeHash.eq(deps.backup_key.hash(&code)))
+        .filter(backup_codes::Column::CodeHash.is_in(deps.backup_key.candidates(&code)))
         .filter(backup_codes::Column::UsedAt.is_null())
         .exec(conn)
         .await?;
