@@ -42,7 +42,7 @@ pub enum LoginOutcome {
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub user: Arc<users::Model>,
-    pub claims: AccessClaims,
+    pub claims: Arc<AccessClaims>,
     pub jti: Uuid,
     pub session_id: Uuid,
 }
@@ -220,7 +220,7 @@ impl Auth {
         let now_ms = self.clock.now_ms();
         let claims = self
             .jwt
-            .verify(token, now_ms / 1000)
+            .verify_cached(token, now_ms / 1000)
             .map_err(|_| DomainError::Unauthorized)?;
         let parse = |s: &str| Uuid::parse_str(s).map_err(|_| DomainError::Unauthorized);
         let (jti, user_id, session_id) = (
