@@ -432,6 +432,22 @@ def cmd_report(results, runs):
                f"{fmt(m('refresh8', 'p99'), 2)} ms | reported | - |")
     out.append(f"| logout@8 | {fmt(m('logout8', 'rps'))} req/s, p99 "
                f"{fmt(m('logout8', 'p99'), 2)} ms | reported | - |")
+    # The same ratios taken within each run (both figures from one run),
+    # for the reader to weigh against the ratio of medians above, which
+    # can pair figures from different runs on a noisy machine.
+    bound_runs = [b["bound"] if b else None for b in bounds]
+    per_run = [
+        ("login@8 / bound", series("login8", "rps"), bound_runs),
+        ("login@32 / bound", series("login32", "rps"), bound_runs),
+        ("verify-token@64 / healthz@64", series("verify64", "rps"), series("healthz64", "rps")),
+        ("verify-token under login load / solo", series("loaded_verify64", "rps"),
+         series("verify64", "rps")),
+    ]
+    out.append("")
+    out.append("Ratios within each run (run 1 / run 2 / ...; median):")
+    for name, num, den in per_run:
+        rs = [ratio(a, b) for a, b in zip(num, den)]
+        out.append(f"- {name}: {' / '.join(fmt(r, 3) for r in rs)}; median {fmt(med(rs), 3)}")
     out.append("")
     out.append("Targets missed: " + ("; ".join(missed) if missed else "none"))
     out.append("Errors: " + ("; ".join(problems) if problems else
