@@ -262,6 +262,13 @@ impl Application {
             core.clock.clone(),
             accounts.outbox_wake.clone(),
         ));
+        let sessions = SessionStore {
+            db: core.db.clone(),
+            jwt: jwt.clone(),
+            refresh_ttl_ms: i64::try_from(settings.refresh_ttl_secs)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
+        };
         let deps = SessionDeps {
             db: core.db.clone(),
             hasher: accounts.hasher.clone(),
@@ -269,6 +276,7 @@ impl Application {
             policy: LockoutPolicy::new(settings.lockout_threshold),
             idle_after: settings.session_idle,
             mfa: mfa_deps.clone(),
+            sessions: sessions.clone(),
         };
         let broadcast = match &settings.redis_url {
             Some(url) => {
@@ -292,13 +300,7 @@ impl Application {
             clock: core.clock.clone(),
             actors: actors.clone(),
             revocations,
-            sessions: SessionStore {
-                db: core.db.clone(),
-                jwt: jwt.clone(),
-                refresh_ttl_ms: i64::try_from(settings.refresh_ttl_secs)
-                    .unwrap_or(i64::MAX / 1000)
-                    .saturating_mul(1000),
-            },
+            sessions: sessions.clone(),
             jwt,
             dummy_hash: Auth::dummy_hash(&accounts.hasher)
                 .await

@@ -103,15 +103,14 @@ impl Auth {
                     expires_in: challenges::TTL_MS / 1000,
                 })
             }
-            Attempt::Accepted(user) => Ok(LoginOutcome::Done(self.complete(user).await?)),
+            Attempt::LoggedIn(done) => {
+                tracing::info!("login completed");
+                Ok(LoginOutcome::Done(*done))
+            }
+            Attempt::Accepted(_) => Err(DomainError::Internal(
+                "a login attempt was answered as a re-authentication".into(),
+            )),
         }
-    }
-
-    /// Starts a session for a user whose login is complete.
-    pub async fn complete(&self, user: Box<users::Model>) -> Result<LoggedIn, DomainError> {
-        let tokens = self.sessions.start(user.id, self.clock.now_ms()).await?;
-        tracing::info!(user_id = %user.id, "login completed");
-        Ok(LoggedIn { tokens, user })
     }
 
     /// One password attempt for `user_id`, through the user's session actor
@@ -144,6 +143,7 @@ impl Auth {
             .await?
         {
             Attempt::Accepted(user) | Attempt::MfaRequired(user) => Ok(user),
+            Attempt::LoggedIn(done) => Ok(done.user),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Wrong => Err(DomainError::WrongPassword),
             Attempt::Unverified => Err(DomainError::EmailNotVerified),

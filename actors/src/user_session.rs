@@ -15,9 +15,11 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::auth::LoggedIn;
 use crate::lockout::{Gate, LockState, LockoutPolicy};
 use crate::mfa::MfaDeps;
 use crate::mfa::codes::{self, CodeCheck};
+use crate::sessions::SessionStore;
 use crate::store::users;
 use crate::{DomainError, Hasher};
 
@@ -35,6 +37,9 @@ pub struct SessionDeps {
     /// A session with no message for this long stops itself.
     pub idle_after: Duration,
     pub mfa: std::sync::Arc<MfaDeps>,
+    /// A completed login starts its session here, in the transaction that
+    /// resets the failure count.
+    pub sessions: SessionStore,
 }
 
 /// What a right password is for.
@@ -59,9 +64,11 @@ pub enum Attempt {
     /// Right password for a login with 2FA on: a code must follow; the
     /// count is left as it was.
     MfaRequired(Box<users::Model>),
-    /// Right password or code: for a login, it is complete and the count
-    /// reset.
+    /// Right password or code confirming a change (the count as it was).
     Accepted(Box<users::Model>),
+    /// Right password or code completing a login: the count is reset and
+    /// the session started, in one transaction.
+    LoggedIn(Box<LoggedIn>),
 }
 
 pub struct UserSession;
@@ -180,15 +187,16 @@ impl Claimed {
         Ok(())
     }
 
-    /// A completed login: the count starts again.
-    async fn reset(&self, deps: &SessionDeps) -> Result<(), DomainError> {
-        users::Entity::update_many()
-            .col_expr(users::Column::FailedAttempts, Expr::value(0))
-            .col_expr(users::Column::LockedUntil, Expr::value(Option::<i64>::None))
-            .filter(users::Column::Id.eq(self.user.id))
-            .exec(&deps.db)
+    /// A completed login: the session starts and the count starts again.
+    async fn complete_login(self, deps: &SessionDeps) -> Result<Attempt, DomainError> {
+        let tokens = deps
+            .sessions
+            .start(self.user.id, deps.clock.now_ms())
             .await?;
-        Ok(())
+        Ok(Attempt::LoggedIn(Box::new(LoggedIn {
+            tokens,
+            user: Box::new(self.user),
+        })))
     }
 }
 
@@ -251,10 +259,7 @@ async fn attempt(
             claimed.give_back(deps).await?;
             Ok(Attempt::MfaRequired(Box::new(claimed.user)))
         }
-        Purpose::Login => {
-            claimed.reset(deps).await?;
-            Ok(Attempt::Accepted(Box::new(claimed.user)))
-        }
+        Purpose::Login => claimed.complete_login(deps).await,
     }
 }
 
@@ -278,9 +283,8 @@ async fn code_attempt(
         return Ok(Attempt::Wrong);
     }
     if check.completes_login() {
-        claimed.reset(deps).await?;
-    } else {
-        claimed.give_back(deps).await?;
+        return claimed.complete_login(deps).await;
     }
+    claimed.give_back(deps).await?;
     Ok(Attempt::Accepted(Box::new(claimed.user)))
 }

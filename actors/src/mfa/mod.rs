@@ -253,10 +253,17 @@ impl Mfa {
             challenge_id: challenge.id,
             factor,
         };
-        let user = self.code(challenge.user_id, check).await?;
-        self.auth.complete(user).await
+        match self.auth.check_code(challenge.user_id, check).await? {
+            Attempt::LoggedIn(done) => Ok(*done),
+            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
+            Attempt::Accepted(_)
+            | Attempt::MfaRequired(_)
+            | Attempt::Wrong
+            | Attempt::Unverified => Err(DomainError::InvalidCode),
+        }
     }
 
+    /// A code confirming a change (setup, disable, new backup codes).
     async fn code(
         &self,
         user_id: Uuid,
@@ -264,6 +271,7 @@ impl Mfa {
     ) -> Result<Box<users::Model>, DomainError> {
         match self.auth.check_code(user_id, check).await? {
             Attempt::Accepted(user) | Attempt::MfaRequired(user) => Ok(user),
+            Attempt::LoggedIn(done) => Ok(done.user),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Wrong | Attempt::Unverified => Err(DomainError::InvalidCode),
         }

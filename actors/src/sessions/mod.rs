@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::DomainError;
 use crate::jwt::Jwt;
 use crate::one_time::{self, NewToken};
-use crate::store::{refresh_tokens, revoked_tokens, sessions};
+use crate::store::{refresh_tokens, revoked_tokens, sessions, users};
 
 /// What a completed login or refresh hands to the client.
 #[derive(Debug)]
@@ -39,10 +39,17 @@ pub struct SessionStore {
 }
 
 impl SessionStore {
-    /// Starts a session for a user who just completed a login.
+    /// Starts a session for a user who just completed a login, and in the
+    /// same transaction starts their failure count again.
     pub async fn start(&self, user_id: Uuid, now_ms: i64) -> Result<TokenPair, DomainError> {
         let session_id = Uuid::new_v4();
         let txn = self.db.begin().await?;
+        users::Entity::update_many()
+            .col_expr(users::Column::FailedAttempts, Expr::value(0))
+            .col_expr(users::Column::LockedUntil, Expr::value(Option::<i64>::None))
+            .filter(users::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
         sessions::Entity::insert(sessions::ActiveModel {
             id: Set(session_id),
             user_id: Set(user_id),
