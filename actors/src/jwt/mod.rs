@@ -320,6 +320,9 @@ impl Jwt {
     /// `verify`, remembering tokens that passed: a token seen before only
     /// has its expiry checked again. Revocation is not decided here.
     pub fn verify_cached(&self, token: &str, now_secs: i64) -> Result<Arc<AccessClaims>, JwtError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(JwtError::Invalid("malformed"));
+        }
         if let Some(claims) = self.inner.verified.get(token) {
             if now_secs > claims.exp.saturating_add(LEEWAY_SECS) {
                 return Err(JwtError::Invalid("expired"));
