@@ -458,3 +458,96 @@ async fn after_a_key_rotation_old_secrets_and_backup_codes_work_and_secrets_are_
     let (status, body) = app.mfa_verify(&token, &app.code_now(&user.secret)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+/// Builds a request body around one hostile value.
+type BodyFor = Box<dyn Fn(&str) -> serde_json::Value>;
+
+#[tokio::test]
+async fn hostile_values_on_the_new_endpoints_get_4xx_never_500() {
+    let app = spawn_app().await;
+    let user = app.mfa_user().await;
+    let long = "9".repeat(70_000);
+    let hostile = [
+        "",
+        " ",
+        "\u{0}",
+        "' OR 1=1 --",
+        "ＡＢＣＤＥ-ＦＧＨＪＫ",
+        "💥💥💥💥💥💥",
+        "-----------",
+        "12345\n",
+        &long[..5000],
+    ];
+    let posts: Vec<(&str, BodyFor, bool)> = vec![
+        (
+            "/api/v1/auth/mfa/verify/",
+            Box::new(|v| json!({"mfa_token": v, "code": v})),
+            false,
+        ),
+        (
+            "/api/v1/2fa/recover",
+            Box::new(|v| json!({"mfa_token": v, "backup_code": v})),
+            false,
+        ),
+        (
+            "/api/v1/auth/password-reset/",
+            Box::new(|v| json!({"email": v})),
+            false,
+        ),
+        (
+            "/api/v1/auth/password-reset-confirm/",
+            Box::new(|v| json!({"token": v, "new_password": v})),
+            false,
+        ),
+        (
+            "/api/v1/2fa/verify",
+            Box::new(|v| json!({"totp_code": v})),
+            true,
+        ),
+        (
+            "/api/v1/2fa/disable",
+            Box::new(|v| json!({"password": v, "totp_code": v})),
+            true,
+        ),
+        (
+            "/api/v1/2fa/backup-codes",
+            Box::new(|v| json!({"password": v, "totp_code": v})),
+            true,
+        ),
+        (
+            "/api/v1/2fa/enable",
+            Box::new(|v| json!({"password": v})),
+            true,
+        ),
+        (
+            "/api/v1/auth/change-password/",
+            Box::new(|v| json!({"current_password": v, "new_password": v})),
+            true,
+        ),
+    ];
+    for (path, body, bearer) in &posts {
+        for value in hostile {
+            let (status, reply) = if *bearer {
+                app.post_bearer(path, &user.access, &body(value)).await
+            } else {
+                app.post(path, &body(value)).await
+            };
+            assert!(
+                status.is_client_error(),
+                "{path} with {:?}: {status} {reply}",
+                value.chars().take(20).collect::<String>()
+            );
+            assert_eq!(reply["success"], json!(false));
+        }
+        // The right shape with wrong types is a 400 too.
+        let (status, _) = app.post(path, &json!({"mfa_token": 1, "code": []})).await;
+        assert!(status.is_client_error(), "{path}: {status}");
+    }
+    // Wrong passwords and codes above may have locked the account; it
+    // still answers, with 200 or 429, never a 500.
+    let status = app.login(&user.email, PASSWORD).await.0;
+    assert!(
+        status == StatusCode::OK || status == StatusCode::TOO_MANY_REQUESTS,
+        "{status}"
+    );
+}
