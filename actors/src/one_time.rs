@@ -4,6 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 pub const VERIFY_EMAIL: &str = "verify_email";
@@ -26,6 +27,17 @@ impl NewToken {
 
 pub fn hash_token(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The stored form of a presented token, or `None` if it cannot be one of
+/// ours (refused before the database is asked).
+pub fn lookup_hash(presented: &str) -> Option<String> {
+    well_formed(presented).then(|| hash_token(presented))
+}
+
+/// Compares a stored hash with a computed one in constant time.
+pub fn same_hash(stored: &str, computed: &str) -> bool {
+    bool::from(stored.as_bytes().ct_eq(computed.as_bytes()))
 }
 
 /// Whether `presented` has the shape of one of our tokens (43 base64url
@@ -53,6 +65,10 @@ mod tests {
         assert_ne!(*a.secret, *b.secret);
         assert_eq!(a.hash, hash_token(&a.secret));
         assert_eq!(a.hash.len(), 64);
+        assert_eq!(lookup_hash(&a.secret), Some(a.hash.clone()));
+        assert!(same_hash(&a.hash, &hash_token(&a.secret)));
+        assert!(!same_hash(&a.hash, &b.hash));
+        assert_eq!(lookup_hash("not a token"), None);
     }
 
     #[test]

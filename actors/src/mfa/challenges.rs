@@ -5,7 +5,6 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -43,15 +42,14 @@ pub async fn find_usable<C: ConnectionTrait>(
     presented: &str,
     now_ms: i64,
 ) -> Result<Option<mfa_challenges::Model>, DomainError> {
-    if !one_time::well_formed(presented) {
+    let Some(hash) = one_time::lookup_hash(presented) else {
         return Ok(None);
-    }
-    let hash = one_time::hash_token(presented);
+    };
     Ok(Entity::find()
         .filter(Column::TokenHash.eq(hash.as_str()))
         .one(conn)
         .await?
-        .filter(|c| bool::from(c.token_hash.as_bytes().ct_eq(hash.as_bytes())))
+        .filter(|c| one_time::same_hash(&c.token_hash, &hash))
         .filter(|c| usable(c, now_ms)))
 }
 

@@ -104,10 +104,9 @@ impl SessionStore {
         presented: &str,
         now_ms: i64,
     ) -> Result<(TokenPair, Uuid), RotateError> {
-        if !one_time::well_formed(presented) {
+        let Some(hash) = one_time::lookup_hash(presented) else {
             return Err(RotateError::Invalid);
-        }
-        let hash = one_time::hash_token(presented);
+        };
         let Some(row) = refresh_tokens::Entity::find()
             .filter(refresh_tokens::Column::TokenHash.eq(hash.as_str()))
             .one(&self.db)
@@ -185,10 +184,9 @@ impl SessionStore {
         presented: &str,
         user_id: Uuid,
     ) -> Result<Option<Uuid>, DomainError> {
-        if !one_time::well_formed(presented) {
+        let Some(hash) = one_time::lookup_hash(presented) else {
             return Ok(None);
-        }
-        let hash = one_time::hash_token(presented);
+        };
         Ok(refresh_tokens::Entity::find()
             .filter(refresh_tokens::Column::TokenHash.eq(hash.as_str()))
             .filter(refresh_tokens::Column::UserId.eq(user_id))

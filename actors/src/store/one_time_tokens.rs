@@ -1,7 +1,6 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use subtle::ConstantTimeEq;
 
 use crate::one_time::{self, NewToken};
 
@@ -85,14 +84,13 @@ pub async fn find<C: ConnectionTrait>(
     presented: &str,
     purpose: &str,
 ) -> Result<Option<Model>, DbErr> {
-    if !one_time::well_formed(presented) {
+    let Some(hash) = one_time::lookup_hash(presented) else {
         return Ok(None);
-    }
-    let hash = one_time::hash_token(presented);
+    };
     Ok(Entity::find()
         .filter(Column::TokenHash.eq(hash.as_str()))
         .filter(Column::Purpose.eq(purpose))
         .one(conn)
         .await?
-        .filter(|row| bool::from(row.token_hash.as_bytes().ct_eq(hash.as_bytes()))))
+        .filter(|row| one_time::same_hash(&row.token_hash, &hash)))
 }
