@@ -23,11 +23,8 @@ impl std::fmt::Debug for BackupKey {
 }
 
 impl BackupKey {
-    pub fn new(current: [u8; 32]) -> Self {
-        Self(vec![current])
-    }
-
-    pub fn with_previous(keys: Vec<[u8; 32]>) -> Self {
+    /// The current key first, then earlier ones.
+    pub fn new(keys: Vec<[u8; 32]>) -> Self {
         Self(keys)
     }
 
@@ -51,13 +48,6 @@ fn mac(key: &[u8; 32], normalized: &str) -> String {
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     mac.update(normalized.as_bytes());
     hex::encode(mac.finalize().into_bytes())
-}
-
-impl BackupKey {
-    #[cfg(test)]
-    fn current(&self) -> Option<&[u8; 32]> {
-        self.0.first()
-    }
 }
 
 /// A new set of codes, grouped for display.
@@ -135,14 +125,14 @@ mod tests {
 
     #[test]
     fn hashes_are_keyed() {
-        let a = BackupKey::new([1; 32]);
-        let b = BackupKey::new([2; 32]);
+        let a = BackupKey::new(vec![[1; 32]]);
+        let b = BackupKey::new(vec![[2; 32]]);
         assert_eq!(a.hash("ABCDEFGH23"), a.hash("ABCDEFGH23"));
         assert_ne!(a.hash("ABCDEFGH23"), b.hash("ABCDEFGH23"));
         assert_ne!(a.hash("ABCDEFGH23"), a.hash("ABCDEFGH24"));
         assert_eq!(a.hash("ABCDEFGH23").len(), 64);
-        let rotated = BackupKey::with_previous(vec![[2; 32], [1; 32]]);
-        assert_eq!(rotated.current(), Some(&[2; 32]));
+        let rotated = BackupKey::new(vec![[2; 32], [1; 32]]);
+        assert_eq!(rotated.hash("ABCDEFGH23"), b.hash("ABCDEFGH23"));
         assert_eq!(
             rotated.candidates("ABCDEFGH23"),
             vec![b.hash("ABCDEFGH23"), a.hash("ABCDEFGH23")]

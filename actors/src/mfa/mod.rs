@@ -48,7 +48,7 @@ impl MfaDeps {
         clock: SharedClock,
         outbox_wake: Arc<Notify>,
     ) -> Self {
-        let backup_key = BackupKey::with_previous(sealer.derive_keys("backup codes"));
+        let backup_key = BackupKey::new(sealer.derive_keys("backup codes"));
         Self {
             db,
             sealer,
