@@ -148,6 +148,7 @@ impl Accounts {
             locked_until: Set(None),
             tokens_invalid_before: Set(None),
             mfa_enabled: Set(false),
+            credential_version: Set(0),
         };
         if let Err(e) = users::Entity::insert(user)
             .exec_without_returning(&txn)

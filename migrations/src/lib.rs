@@ -8,6 +8,8 @@ mod m20261122_000002_one_time_tokens;
 mod m20261122_000003_email_outbox;
 mod m20261122_000004_sessions;
 mod m20261123_000005_mfa;
+mod m20261123_000006_credential_version;
+mod m20261123_000007_address_failures;
 
 pub struct Migrator;
 
@@ -20,6 +22,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_email_outbox::Migration),
             Box::new(m20261122_000004_sessions::Migration),
             Box::new(m20261123_000005_mfa::Migration),
+            Box::new(m20261123_000006_credential_version::Migration),
+            Box::new(m20261123_000007_address_failures::Migration),
         ]
     }
 }

@@ -3,8 +3,6 @@
 //! without separators and in any case, stored only as HMAC-SHA256 under a
 //! server key.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 pub const CODES_PER_SET: usize = 10;
@@ -43,11 +41,7 @@ impl BackupKey {
 }
 
 fn mac(key: &[u8; 32], normalized: &str) -> String {
-    // HMAC takes keys of any length: this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    mac.update(normalized.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    hex::encode(crate::keyed::hmac_sha256(key, normalized.as_bytes()))
 }
 
 /// A new set of codes, grouped for display.

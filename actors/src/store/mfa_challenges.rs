@@ -14,6 +14,9 @@ pub struct Model {
     pub used_at: Option<i64>,
     pub failures: i32,
     pub created_at: i64,
+    /// The user's credential version when the password was checked: the
+    /// second step completes only if it has not moved since.
+    pub credential_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! sea-orm entities and the queries the actors run. Timestamps are Unix
 //! milliseconds.
 
+pub mod address_failures;
 pub mod backup_codes;
 pub mod mfa_challenges;
 pub mod mfa_secrets;

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
+
+use crate::lockout::LockState;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -22,6 +24,9 @@ pub struct Model {
     pub tokens_invalid_before: Option<i64>,
     /// Two-factor authentication is on (a confirmed TOTP secret exists).
     pub mfa_enabled: bool,
+    /// Moves on with every password or factor change: a login checked
+    /// against an earlier version cannot start a session.
+    pub credential_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -45,6 +50,106 @@ pub async fn touch<C: ConnectionTrait>(conn: &C, id: Uuid, now_ms: i64) -> Resul
     Entity::update_many()
         .col_expr(Column::UpdatedAt, Expr::value(now_ms))
         .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves the credential version on, in the transaction that changes a
+/// password or a factor: every login checked against the old credentials
+/// (in flight, or waiting for its second step) can no longer start.
+pub async fn bump_credentials<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(
+            Column::CredentialVersion,
+            Expr::col(Column::CredentialVersion).add(1),
+        )
+        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The lockout columns: written only here, with states from the lockout
+/// state machine. Moves the state from `from` to `to` only if it is still
+/// `from`; returns whether it did.
+pub async fn swap_lock_state<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    from: LockState,
+    to: LockState,
+) -> Result<bool, DbErr> {
+    let mut update = lock_update(to)
+        .filter(Column::Id.eq(id))
+        .filter(Column::FailedAttempts.eq(i32::try_from(from.failures).unwrap_or(i32::MAX)));
+    update = match from.locked_until {
+        Some(t) => update.filter(Column::LockedUntil.eq(t)),
+        None => update.filter(Column::LockedUntil.is_null()),
+    };
+    Ok(update.exec(conn).await?.rows_affected == 1)
+}
+
+/// Sets the lock state `to` if the credentials are still at `version`
+/// (a completed login, whose check saw that version); returns whether
+/// they were.
+pub async fn set_lock_state_at_version<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    version: i64,
+    to: LockState,
+) -> Result<bool, DbErr> {
+    let res = lock_update(to)
+        .filter(Column::Id.eq(id))
+        .filter(Column::CredentialVersion.eq(version))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Sets the lock state whatever it was (a password reset clears it).
+pub async fn set_lock_state<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    to: LockState,
+) -> Result<(), DbErr> {
+    lock_update(to).filter(Column::Id.eq(id)).exec(conn).await?;
+    Ok(())
+}
+
+fn lock_update(to: LockState) -> sea_orm::UpdateMany<Entity> {
+    Entity::update_many()
+        .col_expr(
+            Column::FailedAttempts,
+            Expr::value(i32::try_from(to.failures).unwrap_or(i32::MAX)),
+        )
+        .col_expr(Column::LockedUntil, Expr::value(to.locked_until))
+}
+
+/// The stored lock state of a user.
+pub fn lock_state(user: &Model) -> LockState {
+    LockState {
+        failures: u32::try_from(user.failed_attempts).unwrap_or(0),
+        locked_until: user.locked_until,
+    }
+}
+
+/// Replaces a stored hash by one of the same password at today's cost,
+/// only if it is still `old` (a password change meanwhile wins).
+pub async fn rehash<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    old: &str,
+    new: String,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::PasswordHash, Expr::value(new))
+        .filter(Column::Id.eq(id))
+        .filter(Column::PasswordHash.eq(old))
         .exec(conn)
         .await?;
     Ok(())

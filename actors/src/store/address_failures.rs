@@ -1,0 +1,78 @@
+//! Failed logins for addresses with no account: the same lock state as an
+//! account's, keyed by a keyed hash of the normalised address. Written only
+//! through the lockout state machine, by the address's session actor.
+
+use sea_orm::ActiveValue::Set;
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::OnConflict;
+
+use crate::lockout::LockState;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "address_failures")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub failed_attempts: i32,
+    pub locked_until: Option<i64>,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+fn failures(state: LockState) -> i32 {
+    i32::try_from(state.failures).unwrap_or(i32::MAX)
+}
+
+/// The lock state of the address `id` (nothing stored: no failures).
+pub async fn lock_state<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<LockState, DbErr> {
+    Ok(Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .map(|row| LockState {
+            failures: u32::try_from(row.failed_attempts).unwrap_or(0),
+            locked_until: row.locked_until,
+        })
+        .unwrap_or_default())
+}
+
+/// Moves the state of `id` from `from` to `to` only if it is still `from`
+/// (no row counts as the empty state); returns whether it did.
+pub async fn swap_lock_state<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    from: LockState,
+    to: LockState,
+    now_ms: i64,
+) -> Result<bool, DbErr> {
+    if from == LockState::default() {
+        let inserted = Entity::insert(ActiveModel {
+            id: Set(id),
+            failed_attempts: Set(failures(to)),
+            locked_until: Set(to.locked_until),
+            updated_at: Set(now_ms),
+        })
+        .on_conflict(OnConflict::column(Column::Id).do_nothing().to_owned())
+        .exec_without_returning(conn)
+        .await;
+        match inserted {
+            Ok(n) if n == 1 => return Ok(true),
+            Ok(_) | Err(DbErr::RecordNotInserted) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut update = Entity::update_many()
+        .col_expr(Column::FailedAttempts, Expr::value(failures(to)))
+        .col_expr(Column::LockedUntil, Expr::value(to.locked_until))
+        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id))
+        .filter(Column::FailedAttempts.eq(failures(from)));
+    update = match from.locked_until {
+        Some(t) => update.filter(Column::LockedUntil.eq(t)),
+        None => update.filter(Column::LockedUntil.is_null()),
+    };
+    Ok(update.exec(conn).await?.rows_affected == 1)
+}
