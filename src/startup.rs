@@ -18,8 +18,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+use actors::auth::AddressIds;
 use actors::auth::Auth;
 use actors::broadcast::Broadcast;
+use actors::hooks::Hooks;
 use actors::jwt::{Jwt, JwtSettings, SigningKey};
 use actors::lockout::LockoutPolicy;
 use actors::mfa::MfaDeps;
@@ -224,6 +226,16 @@ impl Application {
         worker: RunWorker,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
+        Self::build_with_hooks(settings, worker, clock, Hooks::default()).await
+    }
+
+    /// With a moved clock and pause points (tests).
+    pub async fn build_with_hooks(
+        settings: Settings,
+        worker: RunWorker,
+        clock: SharedClock,
+        hooks: Hooks,
+    ) -> anyhow::Result<Self> {
         let core = core(&settings, clock).await?;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let hasher = Hasher::start(settings.hash_cost, threads).map_err(anyhow::Error::msg)?;
@@ -269,6 +281,9 @@ impl Application {
                 .unwrap_or(i64::MAX / 1000)
                 .saturating_mul(1000),
         };
+        let dummy_hash = Auth::dummy_hash(&accounts.hasher)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let deps = SessionDeps {
             db: core.db.clone(),
             hasher: accounts.hasher.clone(),
@@ -277,6 +292,8 @@ impl Application {
             idle_after: settings.session_idle,
             mfa: mfa_deps.clone(),
             sessions: sessions.clone(),
+            hooks,
+            dummy_hash,
         };
         let broadcast = match &settings.redis_url {
             Some(url) => {
@@ -302,9 +319,13 @@ impl Application {
             revocations,
             sessions: sessions.clone(),
             jwt,
-            dummy_hash: Auth::dummy_hash(&accounts.hasher)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            addresses: AddressIds::new(
+                core.sealer
+                    .derive_keys("login addresses")
+                    .first()
+                    .copied()
+                    .context("no encryption key")?,
+            ),
         };
         let limiter = match &settings.redis_url {
             Some(url) => RateLimiter::redis(

@@ -55,9 +55,37 @@ pub struct Auth {
     pub revocations: Revocations,
     pub sessions: SessionStore,
     pub jwt: Jwt,
-    /// A hash of a random password with the configured cost: unknown emails
-    /// are checked against it so they take as long as known ones.
-    pub dummy_hash: Arc<str>,
+    /// Ids for the lock states of addresses with no account.
+    pub addresses: AddressIds,
+}
+
+/// The id of an address with no account: a keyed hash of its normalised
+/// form, so the failure table holds no address and cannot be checked
+/// against a list of addresses without the key.
+#[derive(Clone)]
+pub struct AddressIds {
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl AddressIds {
+    pub fn new(key: [u8; 32]) -> Self {
+        Self {
+            key: Zeroizing::new(key),
+        }
+    }
+
+    pub fn id(&self, normalized: &str) -> Uuid {
+        let digest = crate::keyed::hmac_sha256(&self.key, normalized.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+}
+
+impl std::fmt::Debug for AddressIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AddressIds(..)")
+    }
 }
 
 impl std::fmt::Debug for Auth {
@@ -75,28 +103,35 @@ impl Auth {
 
     #[tracing::instrument(skip_all, fields(user_id), err(Display))]
     pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutcome, DomainError> {
-        let user = match Email::parse(email) {
-            Ok(email) => {
-                users::find_by_normalized_email(&self.sessions.db, email.normalized()).await?
+        let normalized = match Email::parse(email) {
+            Ok(email) => email.normalized().to_owned(),
+            Err(_) => email.to_owned(),
+        };
+        let user = users::find_by_normalized_email(&self.sessions.db, &normalized).await?;
+        let outcome = match user {
+            Some(user) => {
+                tracing::Span::current().record("user_id", tracing::field::display(user.id));
+                self.check_password(user.id, password, Purpose::Login)
+                    .await?
             }
-            Err(_) => None,
+            // The same gate, writes, work and answers as for an account.
+            None => {
+                let password = Zeroizing::new(password.to_owned());
+                self.to_session(self.addresses.id(&normalized), |reply| {
+                    SessionMsg::UnknownAddress { password, reply }
+                })
+                .await?
+            }
         };
-        let Some(user) = user else {
-            // Same work as a real check, same answer.
-            let _ = self.hasher.verify(password, &self.dummy_hash).await?;
-            return Err(DomainError::InvalidCredentials);
-        };
-        tracing::Span::current().record("user_id", tracing::field::display(user.id));
-        let outcome = self
-            .check_password(user.id, password, Purpose::Login)
-            .await?;
         match outcome {
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Wrong => Err(DomainError::InvalidCredentials),
             Attempt::Unverified => Err(DomainError::EmailNotVerified),
             Attempt::MfaRequired(user) => {
                 let now = self.clock.now_ms();
-                let mfa_token = challenges::start(&self.sessions.db, user.id, now).await?;
+                let mfa_token =
+                    challenges::start(&self.sessions.db, user.id, user.credential_version, now)
+                        .await?;
                 tracing::info!("password right; second factor required");
                 Ok(LoginOutcome::MfaRequired {
                     mfa_token,

@@ -65,6 +65,7 @@ enum Job {
 #[derive(Clone)]
 pub struct Hasher {
     tx: Sender<Job>,
+    params: Params,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -86,7 +87,27 @@ impl Hasher {
                 .spawn(move || work(&rx, &params))
                 .map_err(|e| e.to_string())?;
         }
-        Ok(Self { tx })
+        Ok(Self { tx, params })
+    }
+
+    /// Whether a stored PHC string was made with today's algorithm and
+    /// cost. One that was not is hashed again at the next right password,
+    /// so raising the cost upgrades users as they log in, and a wrong
+    /// password costs the same for every account as for none.
+    pub fn is_current(&self, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        parsed.algorithm.as_str() == "argon2id"
+            && parsed.version == Some(19)
+            && Params::try_from(&parsed).is_ok_and(|p| {
+                (p.m_cost(), p.t_cost(), p.p_cost())
+                    == (
+                        self.params.m_cost(),
+                        self.params.t_cost(),
+                        self.params.p_cost(),
+                    )
+            })
     }
 
     /// Hashes a new password into a PHC string.
@@ -239,6 +260,25 @@ mod tests {
             iterations: 1,
             parallelism: 1,
         }
+    }
+
+    #[tokio::test]
+    async fn a_hash_is_current_only_at_the_configured_cost() {
+        let hasher = Hasher::start(cheap(), 1).unwrap();
+        let phc = hasher.hash("Correct-Horse-1").await.unwrap();
+        assert!(hasher.is_current(&phc));
+        let dearer = Hasher::start(
+            HashCost {
+                memory_kib: 128,
+                ..cheap()
+            },
+            1,
+        )
+        .unwrap();
+        assert!(!dearer.is_current(&phc));
+        assert!(dearer.verify("Correct-Horse-1", &phc).await.unwrap());
+        assert!(!hasher.is_current("$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA"));
+        assert!(!hasher.is_current("not a hash"));
     }
 
     #[tokio::test]

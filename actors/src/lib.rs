@@ -4,10 +4,13 @@
 pub mod accounts;
 pub mod auth;
 pub mod broadcast;
+pub mod credentials;
 pub mod domain;
 pub mod error;
 pub mod hasher;
+pub mod hooks;
 pub mod jwt;
+pub mod keyed;
 pub mod lockout;
 pub mod mfa;
 pub mod notices;

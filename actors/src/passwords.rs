@@ -11,10 +11,12 @@ use tracing::{info, instrument};
 use uuid::Uuid;
 
 use crate::auth::{Auth, Authenticated};
+use crate::credentials;
 use crate::domain::{Email, Password};
+use crate::lockout::LockState;
 use crate::notices;
 use crate::one_time::PASSWORD_RESET;
-use crate::sessions::{Revoked, revoke_user_sessions};
+use crate::sessions::Revoked;
 use crate::store::{one_time_tokens, users};
 use crate::{Accounts, DomainError};
 
@@ -88,15 +90,11 @@ impl Passwords {
             .await?
             .filter(|u| u.is_active)
             .ok_or(DomainError::InvalidToken)?;
+        // No "must differ from the current password" rule here: answered
+        // before the token is used, it would make a leaked link an
+        // uncounted oracle for the current password.
         let password = parse_new(new_password, &user)?;
-        let hasher = &self.accounts.hasher;
-        if hasher
-            .verify(password.expose(), &user.password_hash)
-            .await?
-        {
-            return Err(DomainError::field("new_password", SAME_AS_CURRENT));
-        }
-        let hash = hasher.hash(password.expose()).await?;
+        let hash = self.accounts.hasher.hash(password.expose()).await?;
 
         let now = self.accounts.clock.now_ms();
         let txn = db.begin().await?;
@@ -112,13 +110,13 @@ impl Passwords {
                 users::Column::EmailVerifiedAt,
                 Expr::value(user.email_verified_at.unwrap_or(now)),
             )
-            .col_expr(users::Column::FailedAttempts, Expr::value(0))
-            .col_expr(users::Column::LockedUntil, Expr::value(Option::<i64>::None))
             .col_expr(users::Column::TokensInvalidBefore, Expr::value(mark))
             .col_expr(users::Column::UpdatedAt, Expr::value(now))
             .filter(users::Column::Id.eq(user.id))
             .exec(&txn)
             .await?;
+        // A reset clears the lock, as a completed login does.
+        users::set_lock_state(&txn, user.id, LockState::default()).await?;
         let revoked = self.after_change(&txn, &user, None, now).await?;
         txn.commit().await?;
         self.finish(revoked, user.id).await?;
@@ -148,13 +146,13 @@ impl Passwords {
 
         let now = self.accounts.clock.now_ms();
         let txn = self.accounts.db.begin().await?;
-        // Only from the hash that was just checked: of two concurrent
-        // changes, the second finds its current password gone.
+        // Only from the credentials that were just checked: of two
+        // concurrent changes, the second finds them changed.
         let changed = users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(hash))
             .col_expr(users::Column::UpdatedAt, Expr::value(now))
             .filter(users::Column::Id.eq(user.id))
-            .filter(users::Column::PasswordHash.eq(user.password_hash.as_str()))
+            .filter(users::Column::CredentialVersion.eq(user.credential_version))
             .exec(&txn)
             .await?;
         if changed.rows_affected != 1 {
@@ -170,7 +168,8 @@ impl Passwords {
     }
 
     /// What every password change does in its transaction: void the reset
-    /// tokens, revoke the sessions but `keep`, queue the notice.
+    /// tokens, what every credential change does (version moved on,
+    /// `mfa_token`s void, sessions but `keep` revoked), queue the notice.
     async fn after_change<C: ConnectionTrait>(
         &self,
         txn: &C,
@@ -179,7 +178,7 @@ impl Passwords {
         now: i64,
     ) -> Result<Revoked, DomainError> {
         one_time_tokens::void_all(txn, user.id, PASSWORD_RESET, now).await?;
-        let revoked = revoke_user_sessions(txn, user.id, keep, now).await?;
+        let revoked = credentials::changed(txn, user.id, keep, now).await?;
         let kind = EmailKind::PasswordChanged {
             first_name: user.first_name.clone(),
         };

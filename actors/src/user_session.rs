@@ -10,17 +10,17 @@ use std::time::Duration;
 
 use jobs::SharedClock;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::auth::LoggedIn;
+use crate::hooks::Hooks;
 use crate::lockout::{Gate, LockState, LockoutPolicy};
 use crate::mfa::MfaDeps;
 use crate::mfa::codes::{self, CodeCheck};
 use crate::sessions::SessionStore;
-use crate::store::users;
+use crate::store::{address_failures, users};
 use crate::{DomainError, Hasher};
 
 /// By default a session with no message for this long stops itself.
@@ -40,6 +40,11 @@ pub struct SessionDeps {
     /// A completed login starts its session here, in the transaction that
     /// resets the failure count.
     pub sessions: SessionStore,
+    /// Pause points for tests.
+    pub hooks: Hooks,
+    /// A hash of a random password with the configured cost: passwords
+    /// for addresses with no account are checked against it.
+    pub dummy_hash: std::sync::Arc<str>,
 }
 
 /// What a right password is for.
@@ -85,6 +90,12 @@ pub enum SessionMsg {
         purpose: Purpose,
         reply: RpcReplyPort<Result<Attempt, DomainError>>,
     },
+    /// A login password for an address with no account (the actor's id is
+    /// the address's keyed hash).
+    UnknownAddress {
+        password: Zeroizing<String>,
+        reply: RpcReplyPort<Result<Attempt, DomainError>>,
+    },
     /// A TOTP or backup code (login step two, setup, re-authentication).
     Code {
         check: CodeCheck,
@@ -127,6 +138,11 @@ impl Actor for UserSession {
                 let outcome = attempt(state.user_id, &state.deps, &password, purpose).await;
                 let _ = reply.send(outcome);
             }
+            SessionMsg::UnknownAddress { password, reply } => {
+                state.last_message = tokio::time::Instant::now();
+                let outcome = address_attempt(state.user_id, &state.deps, &password).await;
+                let _ = reply.send(outcome);
+            }
             SessionMsg::Code { check, reply } => {
                 state.last_message = tokio::time::Instant::now();
                 let outcome = code_attempt(state.user_id, &state.deps, &check).await;
@@ -142,36 +158,6 @@ impl Actor for UserSession {
     }
 }
 
-fn lock_state(user: &users::Model) -> LockState {
-    LockState {
-        failures: u32::try_from(user.failed_attempts).unwrap_or(0),
-        locked_until: user.locked_until,
-    }
-}
-
-/// Moves the stored lock state from `from` to `to` only if it is still
-/// `from`. Returns whether it did.
-async fn compare_and_set(
-    db: &DatabaseConnection,
-    user_id: Uuid,
-    from: LockState,
-    to: LockState,
-) -> Result<bool, DomainError> {
-    let mut update = users::Entity::update_many()
-        .col_expr(
-            users::Column::FailedAttempts,
-            Expr::value(i32::try_from(to.failures).unwrap_or(i32::MAX)),
-        )
-        .col_expr(users::Column::LockedUntil, Expr::value(to.locked_until))
-        .filter(users::Column::Id.eq(user_id))
-        .filter(users::Column::FailedAttempts.eq(i32::try_from(from.failures).unwrap_or(i32::MAX)));
-    update = match from.locked_until {
-        Some(t) => update.filter(users::Column::LockedUntil.eq(t)),
-        None => update.filter(users::Column::LockedUntil.is_null()),
-    };
-    Ok(update.exec(db).await?.rows_affected == 1)
-}
-
 /// A failure claimed before the secret is checked.
 struct Claimed {
     user: users::Model,
@@ -183,45 +169,135 @@ impl Claimed {
     /// A right answer that does not complete a login: the claim is given
     /// back (if nothing moved meanwhile; otherwise the failure stands).
     async fn give_back(&self, deps: &SessionDeps) -> Result<(), DomainError> {
-        compare_and_set(&deps.db, self.user.id, self.after, self.before).await?;
+        users::swap_lock_state(&deps.db, self.user.id, self.after, self.before).await?;
         Ok(())
     }
 
-    /// A completed login: the session starts and the count starts again.
-    async fn complete_login(self, deps: &SessionDeps) -> Result<Attempt, DomainError> {
-        let tokens = deps
+    /// A completed login, checked against credential version `version`:
+    /// the session starts and the count starts again, only if the
+    /// credentials have not changed since (else it is a wrong attempt, and
+    /// the claimed failure stands).
+    async fn complete_login(
+        self,
+        deps: &SessionDeps,
+        version: i64,
+    ) -> Result<Attempt, DomainError> {
+        deps.hooks.before_session_start.pass().await;
+        let cleared = deps.policy.after_success();
+        let now = deps.clock.now_ms();
+        match deps
             .sessions
-            .start(self.user.id, deps.clock.now_ms())
-            .await?;
-        Ok(Attempt::LoggedIn(Box::new(LoggedIn {
-            tokens,
-            user: Box::new(self.user),
-        })))
+            .start(self.user.id, version, cleared, now)
+            .await?
+        {
+            Some(tokens) => Ok(Attempt::LoggedIn(Box::new(LoggedIn {
+                tokens,
+                user: Box::new(self.user),
+            }))),
+            None => {
+                tracing::info!(user_id = %self.user.id, "credentials changed during the attempt");
+                Ok(Attempt::Wrong)
+            }
+        }
     }
 }
 
-/// Claims one failure, or says why the attempt ends here (locked, or no
-/// such user).
-async fn claim(user_id: Uuid, deps: &SessionDeps) -> Result<Result<Claimed, Attempt>, DomainError> {
+/// Whose lock state an attempt claims a failure on.
+#[derive(Debug, Clone, Copy)]
+enum Lock {
+    User(Uuid),
+    /// An address with no account, by its keyed hash.
+    Address(Uuid),
+}
+
+impl Lock {
+    /// The state, and the user it belongs to (`None` for an address);
+    /// `None` outright when the user is gone.
+    async fn read(
+        self,
+        db: &DatabaseConnection,
+    ) -> Result<Option<(Option<users::Model>, LockState)>, DomainError> {
+        Ok(match self {
+            Lock::User(id) => users::Entity::find_by_id(id).one(db).await?.map(|u| {
+                let state = users::lock_state(&u);
+                (Some(u), state)
+            }),
+            Lock::Address(id) => Some((None, address_failures::lock_state(db, id).await?)),
+        })
+    }
+
+    async fn swap(
+        self,
+        db: &DatabaseConnection,
+        from: LockState,
+        to: LockState,
+        now_ms: i64,
+    ) -> Result<bool, DomainError> {
+        Ok(match self {
+            Lock::User(id) => users::swap_lock_state(db, id, from, to).await?,
+            Lock::Address(id) => {
+                address_failures::swap_lock_state(db, id, from, to, now_ms).await?
+            }
+        })
+    }
+}
+
+/// A failure claimed on a lock state (before anything is checked).
+type ClaimedOn = (Option<users::Model>, LockState, LockState);
+
+/// Claims one failure on `lock`, or says why the attempt ends here
+/// (locked, or no such user).
+async fn claim_on(
+    deps: &SessionDeps,
+    lock: Lock,
+) -> Result<Result<ClaimedOn, Attempt>, DomainError> {
     for _ in 0..CAS_RETRIES {
-        let Some(user) = users::Entity::find_by_id(user_id).one(&deps.db).await? else {
+        let Some((user, before)) = lock.read(&deps.db).await? else {
             return Ok(Err(Attempt::Wrong));
         };
-        let before = lock_state(&user);
         let now = deps.clock.now_ms();
         if let Gate::Locked { retry_after_secs } = deps.policy.gate(before, now) {
             return Ok(Err(Attempt::Locked { retry_after_secs }));
         }
         let after = deps.policy.after_failure(before, now);
-        if compare_and_set(&deps.db, user_id, before, after).await? {
-            return Ok(Ok(Claimed {
-                user,
-                before,
-                after,
-            }));
+        if lock.swap(&deps.db, before, after, now).await? {
+            return Ok(Ok((user, before, after)));
         }
     }
     Err(DomainError::Internal("lockout state kept changing".into()))
+}
+
+/// Claims one failure of a user's.
+async fn claim(user_id: Uuid, deps: &SessionDeps) -> Result<Result<Claimed, Attempt>, DomainError> {
+    Ok(match claim_on(deps, Lock::User(user_id)).await? {
+        Ok((Some(user), before, after)) => Ok(Claimed {
+            user,
+            before,
+            after,
+        }),
+        Ok((None, _, _)) => Err(Attempt::Wrong),
+        Err(ended) => Err(ended),
+    })
+}
+
+/// A password for an address with no account: the same gate, the same
+/// kind of write and the same hashing work as for an account, and the
+/// same answers (wrong, then locked).
+async fn address_attempt(
+    id: Uuid,
+    deps: &SessionDeps,
+    password: &str,
+) -> Result<Attempt, DomainError> {
+    let after = match claim_on(deps, Lock::Address(id)).await? {
+        Ok((_, _, after)) => after,
+        Err(ended) => return Ok(ended),
+    };
+    let _ = deps.hasher.verify(password, &deps.dummy_hash).await?;
+    tracing::info!(
+        failures = after.failures,
+        "password for an address with no account"
+    );
+    Ok(Attempt::Wrong)
 }
 
 async fn attempt(
@@ -245,6 +321,7 @@ async fn attempt(
     if !claimed.user.is_active {
         return Ok(Attempt::Wrong);
     }
+    rehash_if_outdated(deps, &claimed.user, password).await?;
     if claimed.user.email_verified_at.is_none() {
         // A right password is not a failure; it is not a login either.
         claimed.give_back(deps).await?;
@@ -259,8 +336,26 @@ async fn attempt(
             claimed.give_back(deps).await?;
             Ok(Attempt::MfaRequired(Box::new(claimed.user)))
         }
-        Purpose::Login => claimed.complete_login(deps).await,
+        Purpose::Login => {
+            let version = claimed.user.credential_version;
+            claimed.complete_login(deps, version).await
+        }
     }
+}
+
+/// A right password whose stored hash has an older cost is hashed again.
+async fn rehash_if_outdated(
+    deps: &SessionDeps,
+    user: &users::Model,
+    password: &str,
+) -> Result<(), DomainError> {
+    if deps.hasher.is_current(&user.password_hash) {
+        return Ok(());
+    }
+    let new = deps.hasher.hash(password).await?;
+    users::rehash(&deps.db, user.id, &user.password_hash, new).await?;
+    tracing::info!(user_id = %user.id, "password hash upgraded to the configured cost");
+    Ok(())
 }
 
 async fn code_attempt(
@@ -270,7 +365,7 @@ async fn code_attempt(
 ) -> Result<Attempt, DomainError> {
     // A void mfa_token or a missing setup is not a guess at a code: it is
     // refused before anything is counted.
-    codes::precheck(&deps.mfa, user_id, check).await?;
+    let checked_at = codes::precheck(&deps.mfa, user_id, check).await?;
     let claimed = match claim(user_id, deps).await? {
         Ok(c) => c,
         Err(ended) => return Ok(ended),
@@ -282,8 +377,8 @@ async fn code_attempt(
         tracing::info!(%user_id, failures = claimed.after.failures, "wrong code");
         return Ok(Attempt::Wrong);
     }
-    if check.completes_login() {
-        return claimed.complete_login(deps).await;
+    if let Some(version) = checked_at {
+        return claimed.complete_login(deps, version).await;
     }
     claimed.give_back(deps).await?;
     Ok(Attempt::Accepted(Box::new(claimed.user)))

@@ -15,10 +15,12 @@ use crate::store::mfa_challenges::{self, Column, Entity};
 pub const TTL_MS: i64 = 5 * 60 * 1000;
 pub const MAX_FAILURES: i32 = 5;
 
-/// Stores a new challenge for `user_id`; returns the token for the client.
+/// Stores a new challenge for `user_id`, whose password was checked against
+/// credential version `version`; returns the token for the client.
 pub async fn start<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
+    version: i64,
     now_ms: i64,
 ) -> Result<Zeroizing<String>, DomainError> {
     let token = NewToken::generate();
@@ -30,6 +32,7 @@ pub async fn start<C: ConnectionTrait>(
         used_at: Set(None),
         failures: Set(0),
         created_at: Set(now_ms),
+        credential_version: Set(version),
     })
     .exec_without_returning(conn)
     .await?;
@@ -87,7 +90,7 @@ pub async fn failed<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), Domain
     Ok(())
 }
 
-/// Voids every open challenge of a user (2FA turned off).
+/// Voids every open challenge of a user (a credential changed).
 pub async fn void_all<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,

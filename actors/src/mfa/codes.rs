@@ -32,25 +32,25 @@ pub enum CodeCheck {
     Reauth { code: Zeroizing<String> },
 }
 
-impl CodeCheck {
-    pub fn completes_login(&self) -> bool {
-        matches!(self, CodeCheck::Login { .. })
-    }
-}
-
 /// Refuses, uncounted, a check that cannot succeed whatever the code: a
-/// void `mfa_token`, no setup pending, 2FA off.
-pub async fn precheck(deps: &MfaDeps, user_id: Uuid, check: &CodeCheck) -> Result<(), DomainError> {
+/// void `mfa_token`, no setup pending, 2FA off. For the second login step,
+/// returns the credential version the password was checked against.
+pub async fn precheck(
+    deps: &MfaDeps,
+    user_id: Uuid,
+    check: &CodeCheck,
+) -> Result<Option<i64>, DomainError> {
     let now = deps.clock.now_ms();
     match check {
         CodeCheck::Login { challenge_id, .. } => {
-            let usable = mfa_challenges::Entity::find_by_id(*challenge_id)
+            return match mfa_challenges::Entity::find_by_id(*challenge_id)
                 .one(&deps.db)
                 .await?
-                .is_some_and(|c| c.user_id == user_id && challenges::usable(&c, now));
-            if !usable {
-                return Err(DomainError::MfaTokenInvalid);
-            }
+                .filter(|c| c.user_id == user_id && challenges::usable(c, now))
+            {
+                Some(c) => Ok(Some(c.credential_version)),
+                None => Err(DomainError::MfaTokenInvalid),
+            };
         }
         CodeCheck::Setup { .. } => {
             if secret(&deps.db, user_id, false).await?.is_none() {
@@ -63,7 +63,7 @@ pub async fn precheck(deps: &MfaDeps, user_id: Uuid, check: &CodeCheck) -> Resul
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Whether the code is right (and now used up).
@@ -196,6 +196,7 @@ async fn confirm_setup(
         return Ok(false);
     }
     set_enabled(&txn, user.id, true, now_ms).await?;
+    users::bump_credentials(&txn, user.id, now_ms).await?;
     let kind = EmailKind::MfaEnabled {
         first_name: user.first_name.clone(),
     };

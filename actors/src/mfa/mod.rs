@@ -21,10 +21,9 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::auth::{Auth, Authenticated, LoggedIn};
-use crate::sessions::Revoked;
 use crate::store::{backup_codes, mfa_secrets, users};
 use crate::user_session::Attempt;
-use crate::{DomainError, notices};
+use crate::{DomainError, credentials, notices};
 use backup::BackupKey;
 use codes::{CodeCheck, Factor};
 
@@ -183,7 +182,13 @@ impl Mfa {
             code: Zeroizing::new(code.to_owned()),
         };
         self.code(who.user.id, check).await?;
-        self.auth.announce(Revoked::default(), who.user.id).await?;
+        // The confirming transaction moved the credential version on, so
+        // no login checked before it can finish; now end the others.
+        let now = self.deps.clock.now_ms();
+        let revoked =
+            credentials::end_other_logins(&self.deps.db, who.user.id, Some(who.session_id), now)
+                .await?;
+        self.auth.announce(revoked, who.user.id).await?;
         info!("2FA enabled");
         Ok(())
     }
@@ -207,15 +212,15 @@ impl Mfa {
             .filter(backup_codes::Column::UserId.eq(user.id))
             .exec(&txn)
             .await?;
-        challenges::void_all(&txn, user.id, now).await?;
         codes::set_enabled(&txn, user.id, false, now).await?;
+        let revoked = credentials::changed(&txn, user.id, Some(who.session_id), now).await?;
         let kind = EmailKind::MfaDisabled {
             first_name: user.first_name.clone(),
         };
         notices::queue(&txn, &self.deps.sealer, &user, kind, now).await?;
         txn.commit().await?;
         self.deps.outbox_wake.notify_one();
-        self.auth.announce(Revoked::default(), user.id).await?;
+        self.auth.announce(revoked, user.id).await?;
         info!("2FA disabled");
         Ok(())
     }
@@ -232,7 +237,9 @@ impl Mfa {
         let now = self.deps.clock.now_ms();
         let txn = self.deps.db.begin().await?;
         let set = self.deps.replace_backup_codes(&txn, user.id, now).await?;
+        let revoked = credentials::changed(&txn, user.id, Some(who.session_id), now).await?;
         txn.commit().await?;
+        self.auth.announce(revoked, user.id).await?;
         info!("backup codes replaced");
         Ok(set)
     }

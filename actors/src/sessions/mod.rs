@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::DomainError;
 use crate::jwt::Jwt;
+use crate::lockout::LockState;
 use crate::one_time::{self, NewToken};
 use crate::store::{refresh_tokens, revoked_tokens, sessions, users};
 
@@ -39,17 +40,22 @@ pub struct SessionStore {
 }
 
 impl SessionStore {
-    /// Starts a session for a user who just completed a login, and in the
-    /// same transaction starts their failure count again.
-    pub async fn start(&self, user_id: Uuid, now_ms: i64) -> Result<TokenPair, DomainError> {
+    /// Starts a session for a user who just completed a login checked
+    /// against credential version `version`, and in the same transaction
+    /// clears their lock state (`cleared`, from the lockout state machine).
+    /// `None` when the credentials changed since the check: no session.
+    pub async fn start(
+        &self,
+        user_id: Uuid,
+        version: i64,
+        cleared: LockState,
+        now_ms: i64,
+    ) -> Result<Option<TokenPair>, DomainError> {
         let session_id = Uuid::new_v4();
         let txn = self.db.begin().await?;
-        users::Entity::update_many()
-            .col_expr(users::Column::FailedAttempts, Expr::value(0))
-            .col_expr(users::Column::LockedUntil, Expr::value(Option::<i64>::None))
-            .filter(users::Column::Id.eq(user_id))
-            .exec(&txn)
-            .await?;
+        if !users::set_lock_state_at_version(&txn, user_id, version, cleared).await? {
+            return Ok(None);
+        }
         sessions::Entity::insert(sessions::ActiveModel {
             id: Set(session_id),
             user_id: Set(user_id),
@@ -60,7 +66,7 @@ impl SessionStore {
         .await?;
         let pair = self.issue(&txn, user_id, session_id, now_ms).await?;
         txn.commit().await?;
-        Ok(pair)
+        Ok(Some(pair))
     }
 
     async fn issue<C: ConnectionTrait>(
