@@ -133,6 +133,8 @@ pub struct TestApp {
     pub clock: Arc<OffsetClock>,
     pub dir: Arc<tempfile::TempDir>,
     pub actors: actors::supervisor::Actors,
+    /// Pause points inside the application (deterministic race tests).
+    pub hooks: actors::hooks::Hooks,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -191,9 +193,15 @@ impl TestAppBuilder {
             f(&mut settings);
         }
         let clock = Arc::new(OffsetClock::default());
-        let app = Application::build_with_clock(settings.clone(), self.worker, clock.clone())
-            .await
-            .expect("application failed to build");
+        let hooks = actors::hooks::Hooks::default();
+        let app = Application::build_with_hooks(
+            settings.clone(),
+            self.worker,
+            clock.clone(),
+            hooks.clone(),
+        )
+        .await
+        .expect("application failed to build");
         let address = format!("http://127.0.0.1:{}", app.port());
         let shutdown = app.shutdown_token();
         let actors = app.actors();
@@ -213,6 +221,7 @@ impl TestAppBuilder {
             clock,
             dir,
             actors,
+            hooks,
             shutdown,
             server: Some(server),
         }

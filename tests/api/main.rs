@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod change_password;
+mod credential_changes;
 mod delivery;
+mod enumeration;
 mod envelope;
 mod helpers;
 mod lockout;

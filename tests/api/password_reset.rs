@@ -192,12 +192,6 @@ async fn the_new_password_follows_the_rules_and_a_refusal_keeps_the_token() {
     let (status, body) = app.confirm_reset(&token, &email).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["errors"]["new_password"].is_array(), "{body}");
-    let (status, body) = app.confirm_reset(&token, PASSWORD).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        body["errors"]["new_password"],
-        json!(["must be different from the current password"])
-    );
     for bad in ["", "x", &"a".repeat(5000), "not-a-token-at-all!!"] {
         let (status, body) = app.confirm_reset(bad, NEW_PASSWORD).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
