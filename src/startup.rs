@@ -262,6 +262,7 @@ impl Application {
             clock: core.clock.clone(),
             links: Links::new(&settings.public_url),
             outbox_wake: wake,
+            tasks: TaskTracker::new(),
         };
         let jwt = jwt(&settings)?;
         let revocations = Revocations::new(
@@ -339,11 +340,10 @@ impl Application {
         };
         let proxies =
             TrustedProxies::parse(&settings.trusted_proxies).context("AUTH_TRUSTED_PROXIES")?;
-        let tasks = TaskTracker::new();
+        let tasks = accounts.tasks.clone();
         let passwords = Passwords {
             accounts: accounts.clone(),
             auth: auth.clone(),
-            tasks: tasks.clone(),
         };
         let mfa = Mfa {
             deps: mfa_deps,

@@ -11,6 +11,7 @@ use sea_orm::{
     sea_query::Expr,
 };
 use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
 use tracing::{info, instrument};
 use uuid::Uuid;
 
@@ -112,9 +113,22 @@ pub struct Accounts {
     pub links: Links,
     /// Wakes the outbox relay after a commit that queued an email.
     pub outbox_wake: Arc<Notify>,
+    /// Mail requests finish after their answer; shutdown waits for them.
+    pub tasks: TaskTracker,
 }
 
 impl Accounts {
+    /// Asks for a new verification link for `email`. The lookup and the
+    /// writes happen after the caller has its answer, so the answer takes
+    /// the same time whatever the address.
+    pub fn request_resend(&self, email: Email) {
+        let this = self.clone();
+        self.tasks.spawn(async move {
+            // Errors are logged by `instrument`; the answer is the same.
+            let _ = this.resend_verification(&email).await;
+        });
+    }
+
     /// Creates an unverified user and queues the verification email, in one
     /// transaction.
     #[instrument(skip_all, fields(user_id), err(Display))]
@@ -201,7 +215,7 @@ impl Accounts {
     /// Emails a new link to an existing, unverified account and voids the
     /// earlier ones. Says nothing about whether the account exists.
     #[instrument(skip_all, err(Display))]
-    pub async fn resend_verification(&self, email: &Email) -> Result<(), DomainError> {
+    async fn resend_verification(&self, email: &Email) -> Result<(), DomainError> {
         let Some(user) = users::find_by_normalized_email(&self.db, email.normalized()).await?
         else {
             return Ok(());

@@ -6,7 +6,6 @@
 use jobs::EmailKind;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
-use tokio_util::task::TaskTracker;
 use tracing::{info, instrument};
 use uuid::Uuid;
 
@@ -27,8 +26,6 @@ const SAME_AS_CURRENT: &str = "must be different from the current password";
 pub struct Passwords {
     pub accounts: Accounts,
     pub auth: Auth,
-    /// Reset requests finish in the background; shutdown waits for them.
-    pub tasks: TaskTracker,
 }
 
 impl Passwords {
@@ -37,7 +34,7 @@ impl Passwords {
     /// answer takes the same time whatever the address.
     pub fn request_reset(&self, email: Email) {
         let this = self.clone();
-        self.tasks.spawn(async move {
+        self.accounts.tasks.spawn(async move {
             // Errors are logged by `instrument`; the client's answer is the
             // same in any case.
             let _ = this.queue_reset(&email).await;

@@ -147,7 +147,7 @@ impl AuthApi {
     ) -> Result<Reply<NoData, ResendOutcomes>, ApiError> {
         rate_limit(&state, req, "resend-verification").await?;
         let email = parse_email(&body.0.email)?;
-        state.accounts.resend_verification(&email).await?;
+        state.accounts.request_resend(email);
         Ok(Reply::message(
             "If that address belongs to an unverified account, a new verification link is on its way.",
         ))
