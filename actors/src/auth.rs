@@ -9,12 +9,13 @@ use ractor::RpcReplyPort;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::attempts::Budget;
 use crate::domain::Email;
 use crate::jwt::{AccessClaims, Jwt};
 use crate::mfa::challenges;
 use crate::mfa::codes::CodeCheck;
 use crate::sessions::{Revoked, RotateError, SessionStore, TokenPair};
-use crate::store::users;
+use crate::store::{devices, users};
 use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
 use crate::token_registry::{RegistryMsg, Revocations};
 use crate::user_session::{Attempt, Purpose, SessionMsg};
@@ -25,6 +26,8 @@ use crate::{DomainError, Hasher};
 #[derive(Debug)]
 pub struct LoggedIn {
     pub tokens: TokenPair,
+    /// Marks the client as a known device of the account (see `Budget`).
+    pub device_token: Zeroizing<String>,
     pub user: Box<users::Model>,
 }
 
@@ -102,16 +105,29 @@ impl Auth {
     }
 
     #[tracing::instrument(skip_all, fields(user_id), err(Display))]
-    pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutcome, DomainError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        device_token: Option<&str>,
+    ) -> Result<LoginOutcome, DomainError> {
         let normalized = match Email::parse(email) {
             Ok(email) => email.normalized().to_owned(),
             Err(_) => email.to_owned(),
         };
-        let user = users::find_by_normalized_email(&self.sessions.db, &normalized).await?;
+        let db = &self.sessions.db;
+        let user = users::find_by_normalized_email(db, &normalized).await?;
+        // A device token of another account (or none) finds nothing.
+        let owner = user.as_ref().map_or(Uuid::nil(), |u| u.id);
+        let device = match device_token {
+            Some(token) => devices::find_live(db, owner, token).await?,
+            None => None,
+        };
+        let budget = device.map_or(Budget::Account, |d| Budget::Device(d.id));
         let outcome = match user {
             Some(user) => {
                 tracing::Span::current().record("user_id", tracing::field::display(user.id));
-                self.check_password(user.id, password, Purpose::Login)
+                self.check_password_with(user.id, password, Purpose::Login, budget)
                     .await?
             }
             // The same gate, writes, work and answers as for an account.
@@ -129,9 +145,8 @@ impl Auth {
             Attempt::Unverified => Err(DomainError::EmailNotVerified),
             Attempt::MfaRequired(user) => {
                 let now = self.clock.now_ms();
-                let mfa_token =
-                    challenges::start(&self.sessions.db, user.id, user.credential_version, now)
-                        .await?;
+                let version = user.credential_version;
+                let mfa_token = challenges::start(db, user.id, version, budget, now).await?;
                 tracing::info!("password right; second factor required");
                 Ok(LoginOutcome::MfaRequired {
                     mfa_token,
@@ -149,17 +164,30 @@ impl Auth {
     }
 
     /// One password attempt for `user_id`, through the user's session actor
-    /// (lockout rules, one attempt at a time per user).
+    /// (lockout rules, one attempt at a time per user), on the account's
+    /// failure budget.
     pub async fn check_password(
         &self,
         user_id: Uuid,
         password: &str,
         purpose: Purpose,
     ) -> Result<Attempt, DomainError> {
+        self.check_password_with(user_id, password, purpose, Budget::Account)
+            .await
+    }
+
+    async fn check_password_with(
+        &self,
+        user_id: Uuid,
+        password: &str,
+        purpose: Purpose,
+        budget: Budget,
+    ) -> Result<Attempt, DomainError> {
         let password = Zeroizing::new(password.to_owned());
         self.to_session(user_id, |reply| SessionMsg::Password {
             password,
             purpose,
+            budget,
             reply,
         })
         .await

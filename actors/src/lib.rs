@@ -2,6 +2,7 @@
 //! actors that own every rule with state.
 
 pub mod accounts;
+pub mod attempts;
 pub mod auth;
 pub mod broadcast;
 pub mod credentials;

@@ -14,13 +14,14 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::attempts::Budget;
 use crate::auth::LoggedIn;
 use crate::hooks::Hooks;
 use crate::lockout::{Gate, LockState, LockoutPolicy};
 use crate::mfa::MfaDeps;
 use crate::mfa::codes::{self, CodeCheck};
 use crate::sessions::SessionStore;
-use crate::store::{address_failures, users};
+use crate::store::{address_failures, devices, users};
 use crate::{DomainError, Hasher};
 
 /// By default a session with no message for this long stops itself.
@@ -88,6 +89,7 @@ pub enum SessionMsg {
     Password {
         password: Zeroizing<String>,
         purpose: Purpose,
+        budget: Budget,
         reply: RpcReplyPort<Result<Attempt, DomainError>>,
     },
     /// A login password for an address with no account (the actor's id is
@@ -132,10 +134,12 @@ impl Actor for UserSession {
             SessionMsg::Password {
                 password,
                 purpose,
+                budget,
                 reply,
             } => {
                 state.last_message = tokio::time::Instant::now();
-                let outcome = attempt(state.user_id, &state.deps, &password, purpose).await;
+                let lock = Lock::of(state.user_id, budget);
+                let outcome = attempt(lock, &state.deps, &password, purpose).await;
                 let _ = reply.send(outcome);
             }
             SessionMsg::UnknownAddress { password, reply } => {
@@ -161,6 +165,7 @@ impl Actor for UserSession {
 /// A failure claimed before the secret is checked.
 struct Claimed {
     user: users::Model,
+    lock: Lock,
     before: LockState,
     after: LockState,
 }
@@ -169,7 +174,8 @@ impl Claimed {
     /// A right answer that does not complete a login: the claim is given
     /// back (if nothing moved meanwhile; otherwise the failure stands).
     async fn give_back(&self, deps: &SessionDeps) -> Result<(), DomainError> {
-        users::swap_lock_state(&deps.db, self.user.id, self.after, self.before).await?;
+        let now = deps.clock.now_ms();
+        self.lock.swap(deps, self.after, self.before, now).await?;
         Ok(())
     }
 
@@ -185,13 +191,15 @@ impl Claimed {
         deps.hooks.before_session_start.pass().await;
         let cleared = deps.policy.after_success();
         let now = deps.clock.now_ms();
+        let budget = self.lock.budget();
         match deps
             .sessions
-            .start(self.user.id, version, cleared, now)
+            .start(self.user.id, version, budget, cleared, now)
             .await?
         {
-            Some(tokens) => Ok(Attempt::LoggedIn(Box::new(LoggedIn {
+            Some((tokens, device_token)) => Ok(Attempt::LoggedIn(Box::new(LoggedIn {
                 tokens,
+                device_token,
                 user: Box::new(self.user),
             }))),
             None => {
@@ -206,11 +214,30 @@ impl Claimed {
 #[derive(Debug, Clone, Copy)]
 enum Lock {
     User(Uuid),
+    /// A known device of a user.
+    Device {
+        user_id: Uuid,
+        device_id: Uuid,
+    },
     /// An address with no account, by its keyed hash.
     Address(Uuid),
 }
 
 impl Lock {
+    fn of(user_id: Uuid, budget: Budget) -> Self {
+        match budget {
+            Budget::Account => Lock::User(user_id),
+            Budget::Device(device_id) => Lock::Device { user_id, device_id },
+        }
+    }
+
+    fn budget(self) -> Budget {
+        match self {
+            Lock::Device { device_id, .. } => Budget::Device(device_id),
+            Lock::User(_) | Lock::Address(_) => Budget::Account,
+        }
+    }
+
     /// The state, and the user it belongs to (`None` for an address);
     /// `None` outright when the user is gone.
     async fn read(
@@ -222,19 +249,32 @@ impl Lock {
                 let state = users::lock_state(&u);
                 (Some(u), state)
             }),
+            Lock::Device { user_id, device_id } => {
+                let device = devices::live(db, device_id, user_id).await?;
+                let user = users::Entity::find_by_id(user_id).one(db).await?;
+                match (user, device) {
+                    (Some(u), Some(d)) => Some((Some(u), devices::lock_state(&d))),
+                    _ => None,
+                }
+            }
             Lock::Address(id) => Some((None, address_failures::lock_state(db, id).await?)),
         })
     }
 
     async fn swap(
         self,
-        db: &DatabaseConnection,
+        deps: &SessionDeps,
         from: LockState,
         to: LockState,
         now_ms: i64,
     ) -> Result<bool, DomainError> {
+        let db = &deps.db;
         Ok(match self {
             Lock::User(id) => users::swap_lock_state(db, id, from, to).await?,
+            Lock::Device { device_id, .. } => {
+                let void_at = deps.policy.threshold;
+                devices::swap_lock_state(db, device_id, from, to, void_at, now_ms).await?
+            }
             Lock::Address(id) => {
                 address_failures::swap_lock_state(db, id, from, to, now_ms).await?
             }
@@ -260,18 +300,19 @@ async fn claim_on(
             return Ok(Err(Attempt::Locked { retry_after_secs }));
         }
         let after = deps.policy.after_failure(before, now);
-        if lock.swap(&deps.db, before, after, now).await? {
+        if lock.swap(deps, before, after, now).await? {
             return Ok(Ok((user, before, after)));
         }
     }
     Err(DomainError::Internal("lockout state kept changing".into()))
 }
 
-/// Claims one failure of a user's.
-async fn claim(user_id: Uuid, deps: &SessionDeps) -> Result<Result<Claimed, Attempt>, DomainError> {
-    Ok(match claim_on(deps, Lock::User(user_id)).await? {
+/// Claims one failure of a user's, on the account or on a device.
+async fn claim(lock: Lock, deps: &SessionDeps) -> Result<Result<Claimed, Attempt>, DomainError> {
+    Ok(match claim_on(deps, lock).await? {
         Ok((Some(user), before, after)) => Ok(Claimed {
             user,
+            lock,
             before,
             after,
         }),
@@ -301,12 +342,12 @@ async fn address_attempt(
 }
 
 async fn attempt(
-    user_id: Uuid,
+    lock: Lock,
     deps: &SessionDeps,
     password: &str,
     purpose: Purpose,
 ) -> Result<Attempt, DomainError> {
-    let claimed = match claim(user_id, deps).await? {
+    let claimed = match claim(lock, deps).await? {
         Ok(c) => c,
         Err(ended) => return Ok(ended),
     };
@@ -315,7 +356,7 @@ async fn attempt(
         .verify(password, &claimed.user.password_hash)
         .await?
     {
-        tracing::info!(%user_id, failures = claimed.after.failures, "wrong password");
+        tracing::info!(user_id = %claimed.user.id, budget = ?claimed.lock.budget(), failures = claimed.after.failures, "wrong password");
         return Ok(Attempt::Wrong);
     }
     if !claimed.user.is_active {
@@ -365,8 +406,9 @@ async fn code_attempt(
 ) -> Result<Attempt, DomainError> {
     // A void mfa_token or a missing setup is not a guess at a code: it is
     // refused before anything is counted.
-    let checked_at = codes::precheck(&deps.mfa, user_id, check).await?;
-    let claimed = match claim(user_id, deps).await? {
+    let login = codes::precheck(&deps.mfa, user_id, check).await?;
+    let budget = login.map_or(Budget::Account, |l| l.budget);
+    let claimed = match claim(Lock::of(user_id, budget), deps).await? {
         Ok(c) => c,
         Err(ended) => return Ok(ended),
     };
@@ -377,8 +419,8 @@ async fn code_attempt(
         tracing::info!(%user_id, failures = claimed.after.failures, "wrong code");
         return Ok(Attempt::Wrong);
     }
-    if let Some(version) = checked_at {
-        return claimed.complete_login(deps, version).await;
+    if let Some(login) = login {
+        return claimed.complete_login(deps, login.version).await;
     }
     claimed.give_back(deps).await?;
     Ok(Attempt::Accepted(Box::new(claimed.user)))

@@ -10,6 +10,7 @@ mod m20261122_000004_sessions;
 mod m20261123_000005_mfa;
 mod m20261123_000006_credential_version;
 mod m20261123_000007_address_failures;
+mod m20261123_000008_devices;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_mfa::Migration),
             Box::new(m20261123_000006_credential_version::Migration),
             Box::new(m20261123_000007_address_failures::Migration),
+            Box::new(m20261123_000008_devices::Migration),
         ]
     }
 }

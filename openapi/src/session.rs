@@ -30,6 +30,11 @@ pub struct LoginRequest {
     /// The account's password.
     #[oai(write_only)]
     pub password: String,
+    /// The `device_token` of an earlier completed login of this account,
+    /// if the client has one: this login then has its own failure budget
+    /// and is not refused because of failures from elsewhere.
+    #[oai(write_only)]
+    pub device_token: Option<String>,
 }
 
 /// A refresh token from login or an earlier refresh.
@@ -107,6 +112,9 @@ pub struct LoginData {
     pub expires_in: i64,
     /// The user who logged in.
     pub user: UserView,
+    /// Marks this client as a known device of the account: opaque,
+    /// long-lived; send it with later logins (keep the newest).
+    pub device_token: String,
 }
 
 /// The first login step passed; a code must follow (2FA is on).
@@ -136,6 +144,7 @@ impl From<actors::auth::LoggedIn> for LoginData {
             token_type: "Bearer".into(),
             expires_in: done.tokens.expires_in,
             user: UserView::from(done.user.as_ref()),
+            device_token: done.device_token.to_string(),
         }
     }
 }
@@ -177,7 +186,9 @@ impl SessionApi {
     /// minutes) and a refresh token; with 2FA on, `mfa_required` and an
     /// `mfa_token` for `auth/mfa/verify` or `2fa/recover` instead. Wrong email and wrong password get the
     /// same 401. After 5 consecutive failures the account is locked (429
-    /// with `retry_after`); an unverified email gets 403.
+    /// with `retry_after`), except for a client that presents a valid
+    /// `device_token` of the account: it has its own budget of 5, after
+    /// which its token is void. An unverified email gets 403.
     #[oai(path = "/auth/login/", method = "post", operation_id = "login")]
     #[instrument(skip_all)]
     async fn login(
@@ -187,7 +198,12 @@ impl SessionApi {
         body: JsonBody<LoginRequest>,
     ) -> Result<Reply<LoginResult, LoginOutcomes>, ApiError> {
         rate_limit(&state, req, "login").await?;
-        let reply = match state.auth.login(&body.0.email, &body.0.password).await? {
+        let b = body.0;
+        let reply = match state
+            .auth
+            .login(&b.email, &b.password, b.device_token.as_deref())
+            .await?
+        {
             LoginOutcome::Done(done) => {
                 Reply::ok("Login successful", LoginResult::Tokens(done.into()))
             }

@@ -7,6 +7,7 @@
 mod change_password;
 mod credential_changes;
 mod delivery;
+mod devices;
 mod enumeration;
 mod envelope;
 mod helpers;

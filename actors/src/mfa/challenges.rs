@@ -9,6 +9,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::DomainError;
+use crate::attempts::Budget;
 use crate::one_time::{self, NewToken};
 use crate::store::mfa_challenges::{self, Column, Entity};
 
@@ -16,11 +17,13 @@ pub const TTL_MS: i64 = 5 * 60 * 1000;
 pub const MAX_FAILURES: i32 = 5;
 
 /// Stores a new challenge for `user_id`, whose password was checked against
-/// credential version `version`; returns the token for the client.
+/// credential version `version` with the failure budget `budget`; returns
+/// the token for the client.
 pub async fn start<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
     version: i64,
+    budget: Budget,
     now_ms: i64,
 ) -> Result<Zeroizing<String>, DomainError> {
     let token = NewToken::generate();
@@ -33,6 +36,10 @@ pub async fn start<C: ConnectionTrait>(
         failures: Set(0),
         created_at: Set(now_ms),
         credential_version: Set(version),
+        device_id: Set(match budget {
+            Budget::Device(id) => Some(id),
+            Budget::Account => None,
+        }),
     })
     .exec_without_returning(conn)
     .await?;

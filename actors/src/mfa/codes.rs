@@ -13,6 +13,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::{MfaDeps, backup, challenges, totp};
+use crate::attempts::{Budget, FirstStep};
 use crate::store::{backup_codes, mfa_challenges, mfa_secrets, users};
 use crate::{DomainError, notices};
 
@@ -34,12 +35,12 @@ pub enum CodeCheck {
 
 /// Refuses, uncounted, a check that cannot succeed whatever the code: a
 /// void `mfa_token`, no setup pending, 2FA off. For the second login step,
-/// returns the credential version the password was checked against.
+/// returns what its first step was checked against.
 pub async fn precheck(
     deps: &MfaDeps,
     user_id: Uuid,
     check: &CodeCheck,
-) -> Result<Option<i64>, DomainError> {
+) -> Result<Option<FirstStep>, DomainError> {
     let now = deps.clock.now_ms();
     match check {
         CodeCheck::Login { challenge_id, .. } => {
@@ -48,7 +49,10 @@ pub async fn precheck(
                 .await?
                 .filter(|c| c.user_id == user_id && challenges::usable(c, now))
             {
-                Some(c) => Ok(Some(c.credential_version)),
+                Some(c) => Ok(Some(FirstStep {
+                    version: c.credential_version,
+                    budget: c.device_id.map_or(Budget::Account, Budget::Device),
+                })),
                 None => Err(DomainError::MfaTokenInvalid),
             };
         }

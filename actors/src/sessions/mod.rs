@@ -11,10 +11,12 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::DomainError;
+use crate::attempts::Budget;
 use crate::jwt::Jwt;
 use crate::lockout::LockState;
 use crate::one_time::{self, NewToken};
-use crate::store::{refresh_tokens, revoked_tokens, sessions, users};
+use crate::store::{devices, refresh_tokens, revoked_tokens, sessions, users};
+use zeroize::Zeroizing;
 
 /// What a completed login or refresh hands to the client.
 #[derive(Debug)]
@@ -41,21 +43,35 @@ pub struct SessionStore {
 
 impl SessionStore {
     /// Starts a session for a user who just completed a login checked
-    /// against credential version `version`, and in the same transaction
-    /// clears their lock state (`cleared`, from the lockout state machine).
-    /// `None` when the credentials changed since the check: no session.
+    /// against credential version `version` with failure budget `budget`;
+    /// in the same transaction that budget's lock state is cleared
+    /// (`cleared`, from the lockout state machine) and the client gets a
+    /// device token (its device's renewed, or a new device's). `None` when
+    /// the credentials changed since the check: no session.
     pub async fn start(
         &self,
         user_id: Uuid,
         version: i64,
+        budget: Budget,
         cleared: LockState,
         now_ms: i64,
-    ) -> Result<Option<TokenPair>, DomainError> {
+    ) -> Result<Option<(TokenPair, Zeroizing<String>)>, DomainError> {
         let session_id = Uuid::new_v4();
         let txn = self.db.begin().await?;
-        if !users::set_lock_state_at_version(&txn, user_id, version, cleared).await? {
+        if !users::touch_at_version(&txn, user_id, version, now_ms).await? {
             return Ok(None);
         }
+        let renewed = match budget {
+            Budget::Account => {
+                users::set_lock_state(&txn, user_id, cleared).await?;
+                None
+            }
+            Budget::Device(id) => devices::renew(&txn, id, cleared, now_ms).await?,
+        };
+        let device_token = match renewed {
+            Some(token) => token,
+            None => devices::create(&txn, user_id, now_ms).await?,
+        };
         sessions::Entity::insert(sessions::ActiveModel {
             id: Set(session_id),
             user_id: Set(user_id),
@@ -66,7 +82,7 @@ impl SessionStore {
         .await?;
         let pair = self.issue(&txn, user_id, session_id, now_ms).await?;
         txn.commit().await?;
-        Ok(Some(pair))
+        Ok(Some((pair, device_token)))
     }
 
     async fn issue<C: ConnectionTrait>(

@@ -17,6 +17,9 @@ pub struct Model {
     /// The user's credential version when the password was checked: the
     /// second step completes only if it has not moved since.
     pub credential_version: i64,
+    /// The known device the password step came from: the code step is
+    /// counted in its budget too.
+    pub device_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 
 pub mod address_failures;
 pub mod backup_codes;
+pub mod devices;
 pub mod mfa_challenges;
 pub mod mfa_secrets;
 pub mod one_time_tokens;

@@ -94,16 +94,18 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
     Ok(update.exec(conn).await?.rows_affected == 1)
 }
 
-/// Sets the lock state `to` if the credentials are still at `version`
-/// (a completed login, whose check saw that version); returns whether
-/// they were.
-pub async fn set_lock_state_at_version<C: ConnectionTrait>(
+/// Bumps `updated_at` only if the credentials are still at `version` (a
+/// completed login, whose check saw that version); returns whether they
+/// were. First in its transaction, it also serialises the login with any
+/// credential change (a row lock on PostgreSQL).
+pub async fn touch_at_version<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     version: i64,
-    to: LockState,
+    now_ms: i64,
 ) -> Result<bool, DbErr> {
-    let res = lock_update(to)
+    let res = Entity::update_many()
+        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
         .filter(Column::Id.eq(id))
         .filter(Column::CredentialVersion.eq(version))
         .exec(conn)
@@ -111,7 +113,8 @@ pub async fn set_lock_state_at_version<C: ConnectionTrait>(
     Ok(res.rows_affected == 1)
 }
 
-/// Sets the lock state whatever it was (a password reset clears it).
+/// Sets the lock state whatever it was (a completed login or a password
+/// reset clears it).
 pub async fn set_lock_state<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
