@@ -32,7 +32,13 @@ impl MailBudget {
     pub async fn allow(&self, to: &Email) -> bool {
         match &self.0 {
             None => true,
-            Some(limiter) => limiter.check_id("mail", to.normalized()).await.is_ok(),
+            Some(limiter) => {
+                let allowed = limiter.check_id("mail", to.normalized()).await.is_ok();
+                if !allowed {
+                    tracing::info!("mail not queued: the recipient's hourly budget is spent");
+                }
+                allowed
+            }
         }
     }
 }
