@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::domain::{CompanyName, Email, Password, PersonName};
 use crate::error::FieldErrors;
 use crate::one_time::VERIFY_EMAIL;
+use crate::rate_limit::MailBudget;
 use crate::store::{self, one_time_tokens, users};
 use crate::{DomainError, Hasher};
 
@@ -112,6 +113,8 @@ pub struct Accounts {
     pub links: Links,
     /// Wakes the outbox relay after a commit that queued an email.
     pub outbox_wake: Arc<Notify>,
+    /// Mails on request (reset, resend) per recipient address.
+    pub mail_budget: MailBudget,
 }
 
 impl Accounts {
@@ -205,7 +208,10 @@ impl Accounts {
         else {
             return Ok(());
         };
-        if user.email_verified_at.is_some() || !user.is_active {
+        if user.email_verified_at.is_some()
+            || !user.is_active
+            || !self.mail_budget.allow(email).await
+        {
             return Ok(());
         }
         let now = self.clock.now_ms();

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod broadcast;
+pub mod context;
 pub mod domain;
 pub mod error;
 pub mod hasher;
@@ -22,6 +23,7 @@ pub mod user_session;
 pub mod user_supervisor;
 
 pub use accounts::{Accounts, Links, RegisterInput};
+pub use context::RequestContext;
 pub use error::{DomainError, FieldErrors};
 pub use hasher::{HashCost, Hasher};
 pub use mfa::Mfa;
