@@ -8,6 +8,7 @@ mod change_password;
 mod delivery;
 mod envelope;
 mod helpers;
+mod limits;
 mod lockout;
 mod mfa;
 mod mfa_helpers;
