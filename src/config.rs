@@ -34,6 +34,9 @@ pub struct RawSettings {
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
     pub rate_limit_per_minute: u32,
+    pub rate_limit_ipv6_prefix: u8,
+    pub mail_per_recipient_per_hour: u32,
+    pub refresh_rate_per_minute: u32,
     pub lockout_threshold: u32,
     pub trusted_proxies: Option<String>,
     pub argon2_memory_kib: u32,
@@ -66,6 +69,9 @@ impl Default for RawSettings {
             access_ttl_secs: 3600,
             refresh_ttl_secs: 1_209_600,
             rate_limit_per_minute: 5,
+            rate_limit_ipv6_prefix: 64,
+            mail_per_recipient_per_hour: 3,
+            refresh_rate_per_minute: 60,
             lockout_threshold: 5,
             trusted_proxies: None,
             argon2_memory_kib: cost.memory_kib,
@@ -118,6 +124,12 @@ pub struct Settings {
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
     pub rate_limit_per_minute: u32,
+    /// IPv6 clients are limited per prefix of this length (1..=128).
+    pub rate_limit_ipv6_prefix: u8,
+    /// Mails one address can be sent per hour by reset and resend; 0 = off.
+    pub mail_per_recipient_per_hour: u32,
+    /// token/refresh per client IP and per session per minute; 0 = off.
+    pub refresh_rate_per_minute: u32,
     pub lockout_threshold: u32,
     pub trusted_proxies: Vec<String>,
     pub hash_cost: HashCost,
@@ -270,6 +282,9 @@ impl Settings {
         if raw.rate_limit_per_minute == 0 {
             return Err(bad("rate_limit_per_minute", "must be more than 0"));
         }
+        if !(1..=128).contains(&raw.rate_limit_ipv6_prefix) {
+            return Err(bad("rate_limit_ipv6_prefix", "must be 1 to 128"));
+        }
         if raw.lockout_threshold == 0 {
             return Err(bad("lockout_threshold", "must be more than 0"));
         }
@@ -333,6 +348,9 @@ impl Settings {
             access_ttl_secs: raw.access_ttl_secs,
             refresh_ttl_secs: raw.refresh_ttl_secs,
             rate_limit_per_minute: raw.rate_limit_per_minute,
+            rate_limit_ipv6_prefix: raw.rate_limit_ipv6_prefix,
+            mail_per_recipient_per_hour: raw.mail_per_recipient_per_hour,
+            refresh_rate_per_minute: raw.refresh_rate_per_minute,
             lockout_threshold: raw.lockout_threshold,
             trusted_proxies,
             hash_cost,
@@ -385,11 +403,53 @@ mod tests {
             ("access_ttl_secs", "soon", "AUTH_ACCESS_TTL_SECS"),
             ("trusted_proxies", "10.0.0.1,banana", "AUTH_TRUSTED_PROXIES"),
             ("argon2_memory_kib", "1", "AUTH_ARGON2_MEMORY_KIB"),
+            ("rate_limit_ipv6_prefix", "0", "AUTH_RATE_LIMIT_IPV6_PREFIX"),
+            (
+                "rate_limit_ipv6_prefix",
+                "129",
+                "AUTH_RATE_LIMIT_IPV6_PREFIX",
+            ),
+            (
+                "rate_limit_ipv6_prefix",
+                "/64",
+                "AUTH_RATE_LIMIT_IPV6_PREFIX",
+            ),
+            (
+                "mail_per_recipient_per_hour",
+                "-1",
+                "AUTH_MAIL_PER_RECIPIENT_PER_HOUR",
+            ),
+            (
+                "refresh_rate_per_minute",
+                "lots",
+                "AUTH_REFRESH_RATE_PER_MINUTE",
+            ),
         ] {
             let err = with(key, value).unwrap_err();
             assert_eq!(err.variable, variable, "{key}={value}: {err}");
             assert!(!err.to_string().contains('\n'));
         }
+    }
+
+    #[test]
+    fn limit_defaults_and_zero_meaning_off() {
+        let number = |key: &str, value: u32| {
+            Settings::from_figment(
+                Figment::from(Serialized::defaults(RawSettings::default())).merge((key, value)),
+            )
+        };
+        let s = Settings::check(RawSettings::default()).unwrap();
+        assert_eq!(s.rate_limit_ipv6_prefix, 64);
+        assert_eq!(s.mail_per_recipient_per_hour, 3);
+        assert_eq!(s.refresh_rate_per_minute, 60);
+        let s = number("rate_limit_ipv6_prefix", 128).unwrap();
+        assert_eq!(s.rate_limit_ipv6_prefix, 128);
+        let s = number("rate_limit_ipv6_prefix", 1).unwrap();
+        assert_eq!(s.rate_limit_ipv6_prefix, 1);
+        let s = number("mail_per_recipient_per_hour", 0).unwrap();
+        assert_eq!(s.mail_per_recipient_per_hour, 0);
+        let s = number("refresh_rate_per_minute", 0).unwrap();
+        assert_eq!(s.refresh_rate_per_minute, 0);
     }
 
     #[test]

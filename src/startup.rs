@@ -25,7 +25,7 @@ use actors::hooks::Hooks;
 use actors::jwt::{Jwt, JwtSettings, SigningKey};
 use actors::lockout::LockoutPolicy;
 use actors::mfa::MfaDeps;
-use actors::rate_limit::{RateLimiter, TrustedProxies};
+use actors::rate_limit::{MailBudget, RateLimiter, TrustedProxies};
 use actors::sessions::SessionStore;
 use actors::supervisor::Actors;
 use actors::token_registry::Revocations;
@@ -144,6 +144,22 @@ async fn queue(settings: &Settings) -> anyhow::Result<Queue> {
     }
 }
 
+/// The per-IP limiter of the auth endpoints (shared through Redis when it
+/// is configured); the other limits are made from it with their own quotas.
+async fn limiter(settings: &Settings) -> anyhow::Result<RateLimiter> {
+    let limiter = match &settings.redis_url {
+        Some(url) => RateLimiter::redis(
+            url.as_str(),
+            settings.rate_limit_per_minute,
+            &settings.queue_name,
+        )
+        .await
+        .context("AUTH_REDIS_URL (rate limits)")?,
+        None => RateLimiter::local(settings.rate_limit_per_minute),
+    };
+    Ok(limiter.with_ipv6_prefix(settings.rate_limit_ipv6_prefix))
+}
+
 fn mailer(settings: &Settings) -> anyhow::Result<Mailer> {
     let from = settings.mail_from.clone();
     Ok(match &settings.smtp_url {
@@ -255,6 +271,9 @@ impl Application {
             background = spawn_worker(&settings, &core, q.clone(), mailer, wake.clone(), &shutdown);
         }
 
+        let limiter = limiter(&settings).await?;
+        let refresh_limiter = (settings.refresh_rate_per_minute > 0)
+            .then(|| limiter.with_quota(settings.refresh_rate_per_minute, Duration::from_secs(60)));
         let accounts = Accounts {
             db: core.db.clone(),
             hasher,
@@ -263,6 +282,7 @@ impl Application {
             links: Links::new(&settings.public_url),
             outbox_wake: wake,
             tasks: TaskTracker::new(),
+            mail_budget: MailBudget::new(&limiter, settings.mail_per_recipient_per_hour),
         };
         let jwt = jwt(&settings)?;
         let revocations = Revocations::new(
@@ -281,6 +301,7 @@ impl Application {
             refresh_ttl_ms: i64::try_from(settings.refresh_ttl_secs)
                 .unwrap_or(i64::MAX / 1000)
                 .saturating_mul(1000),
+            refresh_limit: refresh_limiter.clone(),
         };
         let dummy_hash = Auth::dummy_hash(&accounts.hasher)
             .await
@@ -328,16 +349,6 @@ impl Application {
                     .context("no encryption key")?,
             ),
         };
-        let limiter = match &settings.redis_url {
-            Some(url) => RateLimiter::redis(
-                url.as_str(),
-                settings.rate_limit_per_minute,
-                &settings.queue_name,
-            )
-            .await
-            .context("AUTH_REDIS_URL (rate limits)")?,
-            None => RateLimiter::local(settings.rate_limit_per_minute),
-        };
         let proxies =
             TrustedProxies::parse(&settings.trusted_proxies).context("AUTH_TRUSTED_PROXIES")?;
         let tasks = accounts.tasks.clone();
@@ -355,6 +366,7 @@ impl Application {
             passwords,
             mfa,
             limiter,
+            refresh_limiter,
             proxies,
             readiness_queue: external_queue.filter(|_| settings.redis_url.is_some()),
         });

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::domain::{CompanyName, Email, Password, PersonName};
 use crate::error::FieldErrors;
 use crate::one_time::VERIFY_EMAIL;
+use crate::rate_limit::MailBudget;
 use crate::store::{self, one_time_tokens, users};
 use crate::{DomainError, Hasher};
 
@@ -115,6 +116,8 @@ pub struct Accounts {
     pub outbox_wake: Arc<Notify>,
     /// Mail requests finish after their answer; shutdown waits for them.
     pub tasks: TaskTracker,
+    /// Mails on request (reset, resend) per recipient address.
+    pub mail_budget: MailBudget,
 }
 
 impl Accounts {
@@ -220,7 +223,10 @@ impl Accounts {
         else {
             return Ok(());
         };
-        if user.email_verified_at.is_some() || !user.is_active {
+        if user.email_verified_at.is_some()
+            || !user.is_active
+            || !self.mail_budget.allow(email).await
+        {
             return Ok(());
         }
         let now = self.clock.now_ms();

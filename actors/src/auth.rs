@@ -270,6 +270,9 @@ impl Auth {
                 _ => Err(DomainError::Unauthorized),
             },
             Err(RotateError::Invalid) => Err(DomainError::Unauthorized),
+            Err(RotateError::Limited(wait)) => Err(DomainError::RateLimited {
+                retry_after_secs: wait.0,
+            }),
             Err(RotateError::Reused(revoked)) => {
                 self.revoke(revoked, now).await?;
                 Err(DomainError::Unauthorized)

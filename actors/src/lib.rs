@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod attempts;
 pub mod auth;
 pub mod broadcast;
+pub mod context;
 pub mod credentials;
 pub mod domain;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod user_session;
 pub mod user_supervisor;
 
 pub use accounts::{Accounts, Links, RegisterInput};
+pub use context::RequestContext;
 pub use error::{DomainError, FieldErrors};
 pub use hasher::{HashCost, Hasher};
 pub use mfa::Mfa;

@@ -48,7 +48,7 @@ impl Passwords {
             return Ok(());
         };
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
-        if !user.is_active {
+        if !user.is_active || !self.accounts.mail_budget.allow(email).await {
             return Ok(());
         }
         let now = self.accounts.clock.now_ms();

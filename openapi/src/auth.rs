@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use poem::Request;
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
@@ -13,7 +12,6 @@ use actors::domain::Email;
 
 use crate::ApiState;
 use crate::body::JsonBody;
-use crate::client::rate_limit;
 use crate::error::ApiError;
 use crate::outcomes;
 use crate::reply::{NoData, Reply};
@@ -88,10 +86,8 @@ impl AuthApi {
     async fn register(
         &self,
         state: Data<&Arc<ApiState>>,
-        req: &Request,
         body: JsonBody<RegisterRequest>,
     ) -> Result<Reply<RegisteredUser, RegisterOutcomes>, ApiError> {
-        rate_limit(&state, req, "register").await?;
         let b = body.0;
         let input = RegisterInput::parse(
             &b.email,
@@ -120,10 +116,8 @@ impl AuthApi {
     async fn verify_email(
         &self,
         state: Data<&Arc<ApiState>>,
-        req: &Request,
         body: JsonBody<TokenRequest>,
     ) -> Result<Reply<NoData, VerifyEmailOutcomes>, ApiError> {
-        rate_limit(&state, req, "verify-email").await?;
         state.accounts.verify_email(&body.0.token).await?;
         Ok(Reply::message("Email verified. You can now log in."))
     }
@@ -142,10 +136,8 @@ impl AuthApi {
     async fn resend_verification(
         &self,
         state: Data<&Arc<ApiState>>,
-        req: &Request,
         body: JsonBody<EmailRequest>,
     ) -> Result<Reply<NoData, ResendOutcomes>, ApiError> {
-        rate_limit(&state, req, "resend-verification").await?;
         let email = parse_email(&body.0.email)?;
         state.accounts.request_resend(email);
         Ok(Reply::message(

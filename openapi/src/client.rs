@@ -1,14 +1,18 @@
-//! The client's IP address and the per-IP rate limit check.
+//! The client of a request: its IP (the socket peer, or what a trusted
+//! proxy says), worked out once at the edge and kept in the request's
+//! [`RequestContext`].
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use poem::Request;
 
-use crate::ApiState;
-use crate::error::ApiError;
+use actors::RequestContext;
+use actors::rate_limit::TrustedProxies;
+
+use crate::middleware::RequestId;
 
 /// The socket peer, or the client named by a trusted proxy's X-Forwarded-For.
-pub fn client_ip(state: &ApiState, req: &Request) -> IpAddr {
+pub fn client_ip(proxies: &TrustedProxies, req: &Request) -> IpAddr {
     let peer = req
         .remote_addr()
         .as_socket_addr()
@@ -22,16 +26,25 @@ pub fn client_ip(state: &ApiState, req: &Request) -> IpAddr {
         .collect::<Vec<_>>()
         .join(",");
     let forwarded = (!forwarded.is_empty()).then_some(forwarded);
-    state.proxies.client_ip(peer, forwarded.as_deref())
+    proxies.client_ip(peer, forwarded.as_deref())
 }
 
-/// Counts this request against the client's budget for `endpoint`.
-pub async fn rate_limit(state: &ApiState, req: &Request, endpoint: &str) -> Result<(), ApiError> {
-    let ip = client_ip(state, req);
-    state.limiter.check(endpoint, ip).await.map_err(|retry| {
-        tracing::info!(%ip, endpoint, "rate limited");
-        ApiError::from(actors::DomainError::RateLimited {
-            retry_after_secs: retry.0,
-        })
-    })
+/// Works out the request's context (client IP, user agent, the id the
+/// `request_id` middleware gave it).
+pub fn extract(proxies: &TrustedProxies, req: &Request) -> RequestContext {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let user_agent = req
+        .headers()
+        .get(poem::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    RequestContext::new(client_ip(proxies, req), user_agent, request_id)
+}
+
+/// The context the edge middleware put on this request.
+pub fn context(req: &Request) -> Option<&RequestContext> {
+    req.extensions().get::<RequestContext>()
 }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod envelope;
 pub mod error;
 pub mod health;
+pub mod limits;
 pub mod mfa;
 pub mod middleware;
 pub mod password;
@@ -37,7 +38,11 @@ pub struct ApiState {
     pub auth: Auth,
     pub passwords: Passwords,
     pub mfa: Mfa,
+    /// Per client IP and endpoint: the auth endpoints (`AUTH_RATE_LIMIT_PER_MINUTE`).
     pub limiter: RateLimiter,
+    /// Per client IP on `token/refresh` (`AUTH_REFRESH_RATE_PER_MINUTE`);
+    /// `None`: off.
+    pub refresh_limiter: Option<RateLimiter>,
     pub proxies: TrustedProxies,
     /// Checked by `/readyz` (set when the queue is an external service).
     pub readiness_queue: Option<Queue>,
@@ -133,13 +138,28 @@ pub fn app(state: Arc<ApiState>) -> impl Endpoint<Output = poem::Response> {
             }),
         )
         .nest("/", service);
-    with_middleware(routes.data(state), known)
+    let edge_state = state.clone();
+    let inner = inner_middleware(routes.data(state), known)
+        .around(move |ep, req| limits::edge(ep, req, edge_state.clone()));
+    outer_middleware(inner)
 }
 
 /// The middleware every request goes through, outermost last: slash
 /// normalisation, the body limit, panic catching, the error envelope, and
-/// the request id with its span.
+/// the request id with its span. [`app`] adds the edge (request context and
+/// per-IP limits) between the body limit and panic catching, so a request is
+/// counted before its body is read.
 pub fn with_middleware<E>(
+    routes: E,
+    known: middleware::KnownPaths,
+) -> impl Endpoint<Output = poem::Response>
+where
+    E: Endpoint + 'static,
+{
+    outer_middleware(inner_middleware(routes, known))
+}
+
+fn inner_middleware<E>(
     routes: E,
     known: middleware::KnownPaths,
 ) -> impl Endpoint<Output = poem::Response>
@@ -149,6 +169,13 @@ where
     routes
         .around(move |ep, req| middleware::normalize_slash(ep, req, known.clone()))
         .around(middleware::body_limit)
+}
+
+fn outer_middleware<E>(inner: E) -> impl Endpoint<Output = poem::Response>
+where
+    E: Endpoint<Output = poem::Response> + 'static,
+{
+    inner
         .with(CatchPanic::new())
         .around(middleware::envelope)
         .around(middleware::request_id)

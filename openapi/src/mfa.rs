@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use poem::Request;
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
@@ -14,7 +13,6 @@ use actors::mfa::codes::Factor;
 
 use crate::ApiState;
 use crate::body::JsonBody;
-use crate::client::rate_limit;
 use crate::error::ApiError;
 use crate::outcomes;
 use crate::reply::{NoData, Reply};
@@ -130,10 +128,8 @@ impl MfaApi {
     async fn mfa_verify(
         &self,
         state: Data<&Arc<ApiState>>,
-        req: &Request,
         body: JsonBody<MfaVerifyRequest>,
     ) -> Result<Reply<LoginData, SecondStepOutcomes>, ApiError> {
-        rate_limit(&state, req, "mfa-verify").await?;
         let b = body.0;
         let factor = Factor::Totp(Zeroizing::new(b.code));
         let done = state.mfa.complete_login(&b.mfa_token, factor).await?;
@@ -149,10 +145,8 @@ impl MfaApi {
     async fn recover(
         &self,
         state: Data<&Arc<ApiState>>,
-        req: &Request,
         body: JsonBody<RecoverRequest>,
     ) -> Result<Reply<LoginData, SecondStepOutcomes>, ApiError> {
-        rate_limit(&state, req, "2fa-recover").await?;
         let b = body.0;
         let factor = Factor::Backup(Zeroizing::new(b.backup_code));
         let done = state.mfa.complete_login(&b.mfa_token, factor).await?;
@@ -193,11 +187,9 @@ impl MfaApi {
     async fn verify(
         &self,
         state: Data<&Arc<ApiState>>,
-        req: &Request,
         auth: BearerAuth,
         body: JsonBody<TotpRequest>,
     ) -> Result<Reply<NoData, SetupOutcomes>, ApiError> {
-        rate_limit(&state, req, "2fa-verify").await?;
         state.mfa.confirm(&auth.0, &body.0.totp_code).await?;
         Ok(Reply::message("2FA verified and enabled"))
     }

@@ -19,16 +19,28 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_ID: &str = "x-request-id";
 
+/// The request's id, as echoed in `X-Request-Id`; in the request's
+/// extensions for the layers inside.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// Echoes a sane `X-Request-Id` or makes one; runs the request in a span
-/// that carries it, and logs one line per request (path only, no query).
-pub async fn request_id<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+/// that carries it (and the client IP, once the edge has worked it out),
+/// and logs one line per request (path only, no query).
+pub async fn request_id<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
     let id = req
         .header(REQUEST_ID)
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let span =
-        info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        ip = tracing::field::Empty,
+    );
     async move {
         let started = Instant::now();
         let mut resp = match next.call(req).await {

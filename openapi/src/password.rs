@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use poem::Request;
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
@@ -11,7 +10,6 @@ use tracing::instrument;
 use crate::ApiState;
 use crate::auth::{EmailRequest, parse_email};
 use crate::body::JsonBody;
-use crate::client::rate_limit;
 use crate::error::ApiError;
 use crate::outcomes;
 use crate::reply::{NoData, Reply};
@@ -71,10 +69,8 @@ impl PasswordApi {
     async fn password_reset(
         &self,
         state: Data<&Arc<ApiState>>,
-        req: &Request,
         body: JsonBody<EmailRequest>,
     ) -> Result<Reply<NoData, ResetOutcomes>, ApiError> {
-        rate_limit(&state, req, "password-reset").await?;
         let email = parse_email(&body.0.email)?;
         state.passwords.request_reset(email);
         Ok(Reply::message(
@@ -96,10 +92,8 @@ impl PasswordApi {
     async fn password_reset_confirm(
         &self,
         state: Data<&Arc<ApiState>>,
-        req: &Request,
         body: JsonBody<ResetConfirmRequest>,
     ) -> Result<Reply<NoData, ResetConfirmOutcomes>, ApiError> {
-        rate_limit(&state, req, "password-reset-confirm").await?;
         let b = body.0;
         state
             .passwords

@@ -107,9 +107,11 @@ pub async fn test_settings(dir: &std::path::Path, smtp_url: Option<String>) -> S
         argon2_memory_kib: 1024,
         argon2_iterations: 1,
         argon2_parallelism: 1,
-        // Tests log in and register many times from one address; the rate
-        // limit tests set the real figure.
+        // Tests log in, register, refresh and ask for mail many times from
+        // one address; the rate limit tests (limits.rs) set the real figures.
         rate_limit_per_minute: 10_000,
+        refresh_rate_per_minute: 10_000,
+        mail_per_recipient_per_hour: 10_000,
         trusted_proxies: Some("127.0.0.1,::1".into()),
         ..RawSettings::default()
     };

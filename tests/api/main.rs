@@ -11,6 +11,7 @@ mod devices;
 mod enumeration;
 mod envelope;
 mod helpers;
+mod limits;
 mod lockout;
 mod mfa;
 mod mfa_helpers;

@@ -1,7 +1,6 @@
-//! The in-process limiter: one governor GCRA state per (endpoint, IP).
+//! The in-process limiter: one governor GCRA state per (endpoint, subject).
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use governor::clock::{Clock, DefaultClock};
@@ -10,8 +9,9 @@ use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter as Governor};
 
 use super::RetryAfter;
+use super::subject::Subject;
 
-type Key = (Box<str>, IpAddr);
+type Key = (Box<str>, Subject);
 
 /// Checks between two sweeps of stale keys, at the least; the gap grows with
 /// the number of live keys so that sweeping stays O(1) per check amortised.
@@ -42,9 +42,13 @@ impl<C: Clock> Local<C> {
     }
 
     /// Counts one request; `Err` with the wait when over budget.
-    pub(super) fn check(&self, endpoint: &str, ip: IpAddr) -> Result<(), RetryAfter> {
+    pub(super) fn check(
+        &self,
+        endpoint: &str,
+        subject: impl Into<Subject>,
+    ) -> Result<(), RetryAfter> {
         self.maybe_sweep();
-        let key = (Box::<str>::from(endpoint), ip);
+        let key = (Box::<str>::from(endpoint), subject.into());
         match self.limiter.check_key(&key) {
             Ok(()) => Ok(()),
             Err(not_until) => {

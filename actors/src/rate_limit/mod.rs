@@ -1,5 +1,7 @@
-//! Per client IP and endpoint rate limits: `N` requests per minute on each
-//! endpoint, as a GCRA (burst of `N`, then one more every `60 / N` seconds).
+//! Rate limits: `N` requests per period (a minute for the per-IP limits) on
+//! each endpoint and subject, as a GCRA (burst of `N`, then one more every
+//! `period / N`). A subject is a client network (IPv4 address or IPv6
+//! prefix) or a hashed id (a recipient address, a refresh-token session).
 //!
 //! In one process a keyed governor limiter does it; with Redis the budget is
 //! shared through an atomic Lua script so that several nodes give one budget,
@@ -7,8 +9,10 @@
 //! X-Forwarded-For.
 
 mod local;
+mod mail;
 mod proxies;
 mod shared;
+mod subject;
 #[cfg(test)]
 mod tests;
 
@@ -21,8 +25,10 @@ use std::time::Duration;
 use governor::Quota;
 
 use self::local::Local;
+pub use self::mail::MailBudget;
 pub use self::proxies::TrustedProxies;
 use self::shared::{Outcome, Shared};
+pub use self::subject::{DEFAULT_IPV6_PREFIX, Subject};
 
 /// Refused: wait this many whole seconds (>= 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,29 +65,28 @@ pub enum RateLimitError {
     RedisTimeout(Duration),
 }
 
-/// Per (endpoint, client IP) request budgets. Cheap to clone; clones share
+/// Per (endpoint, subject) request budgets. Cheap to clone; clones share
 /// the budgets.
 #[derive(Clone)]
 pub struct RateLimiter {
-    per_minute: u32,
+    count: u32,
+    period: Duration,
+    ipv6_prefix: u8,
     local: Arc<Local>,
     shared: Option<Arc<Shared>>,
 }
 
 impl RateLimiter {
-    /// In-process only (governor keyed by (endpoint, ip)); quota: `per_minute`
-    /// requests per 60 s, burst = `per_minute`. Zero counts as one.
+    /// In-process only (governor keyed by (endpoint, subject)); quota:
+    /// `per_minute` requests per 60 s, burst = `per_minute`. Zero counts as
+    /// one. IPv6 clients are counted per /64 (see [`Self::with_ipv6_prefix`]).
     pub fn local(per_minute: u32) -> Self {
-        let per_minute = per_minute.max(1);
-        Self {
-            per_minute,
-            local: Arc::new(Local::new(quota(per_minute))),
-            shared: None,
-        }
+        Self::build(per_minute, MINUTE, None)
     }
 
     /// Shared through Redis; `prefix` namespaces keys
-    /// (`{prefix}:rl:{endpoint}:{ip}`, expiring once back to a full budget).
+    /// (`{prefix}:rl:{endpoint}:{subject}`, expiring once back to a full
+    /// budget).
     ///
     /// Redis must be reachable now: a bad URL, or a Redis that cannot be
     /// reached within about a second, is an `Err` (the caller may then fall
@@ -91,32 +96,79 @@ impl RateLimiter {
     /// limiter (same quota, per node) answers, with one `tracing::warn` per
     /// outage.
     pub async fn redis(url: &str, per_minute: u32, prefix: &str) -> Result<Self, RateLimitError> {
-        let per_minute = per_minute.max(1);
-        let shared = Shared::connect(url, per_minute, prefix).await?;
-        Ok(Self {
-            per_minute,
-            local: Arc::new(Local::new(quota(per_minute))),
-            shared: Some(Arc::new(shared)),
-        })
+        let shared = Shared::connect(url, prefix).await?;
+        Ok(Self::build(per_minute, MINUTE, Some(Arc::new(shared))))
     }
 
-    /// Counts one request of `ip` to `endpoint` (a short name like "login");
-    /// `Err` with the wait when over budget.
+    /// Another limiter on the same backend (the same Redis connection and
+    /// namespace, if any) with its own quota: `count` per `period` (zero
+    /// counts as one), and budgets of its own. Endpoint names must not
+    /// collide with the other limiters' on that backend.
+    pub fn with_quota(&self, count: u32, period: Duration) -> Self {
+        let mut other = Self::build(count, period, self.shared.clone());
+        other.ipv6_prefix = self.ipv6_prefix;
+        other
+    }
+
+    /// Counts IPv6 clients per prefix of this length (1..=128; default 64).
+    /// IPv4 clients are always counted per address.
+    #[must_use]
+    pub fn with_ipv6_prefix(mut self, len: u8) -> Self {
+        self.ipv6_prefix = len.clamp(1, 128);
+        self
+    }
+
+    fn build(count: u32, period: Duration, shared: Option<Arc<Shared>>) -> Self {
+        let count = count.max(1);
+        let period = period.max(Duration::from_micros(1));
+        Self {
+            count,
+            period,
+            ipv6_prefix: DEFAULT_IPV6_PREFIX,
+            local: Arc::new(Local::new(quota(count, period))),
+            shared,
+        }
+    }
+
+    /// Counts one request of `ip` to `endpoint` (a short name like "login"):
+    /// IPv4 per address, IPv6 per configured prefix. `Err` with the wait
+    /// when over budget.
     pub async fn check(&self, endpoint: &str, ip: IpAddr) -> Result<(), RetryAfter> {
-        let ip = ip.to_canonical();
+        self.check_subject(endpoint, Subject::ip(ip, self.ipv6_prefix))
+            .await
+    }
+
+    /// Counts one use by an opaque id (a normalised address, a session id),
+    /// which is only kept (and sent to Redis) as a hash.
+    pub async fn check_id(&self, endpoint: &str, id: &str) -> Result<(), RetryAfter> {
+        self.check_subject(endpoint, Subject::hashed(id)).await
+    }
+
+    async fn check_subject(&self, endpoint: &str, subject: Subject) -> Result<(), RetryAfter> {
         if let Some(shared) = &self.shared {
-            match shared.check(endpoint, ip).await {
+            let interval_us = u64::try_from(self.period.as_micros() / u128::from(self.count))
+                .unwrap_or(u64::MAX)
+                .max(1);
+            match shared
+                .check(endpoint, &subject, interval_us, self.count)
+                .await
+            {
                 Outcome::Allowed => return Ok(()),
                 Outcome::Refused(wait) => return Err(wait),
                 Outcome::Unavailable => {}
             }
         }
-        self.local.check(endpoint, ip)
+        self.local.check(endpoint, subject)
     }
 
-    /// The configured budget per endpoint and IP per minute.
-    pub fn per_minute(&self) -> u32 {
-        self.per_minute
+    /// The configured budget: this many requests per [`Self::period`].
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The period the budget refills over.
+    pub fn period(&self) -> Duration {
+        self.period
     }
 
     /// Whether the budget is shared through Redis.
@@ -128,14 +180,22 @@ impl RateLimiter {
 impl fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimiter")
-            .field("per_minute", &self.per_minute)
+            .field("count", &self.count)
+            .field("period", &self.period)
+            .field("ipv6_prefix", &self.ipv6_prefix)
             .field("local", &self.local)
             .field("shared", &self.shared)
             .finish()
     }
 }
 
-/// `per_minute` per 60 s with a burst of `per_minute` (zero counts as one).
-fn quota(per_minute: u32) -> Quota {
-    Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN))
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// `count` per `period` with a burst of `count` (zero counts as one).
+fn quota(count: u32, period: Duration) -> Quota {
+    let burst = NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN);
+    let interval = period / burst.get();
+    Quota::with_period(interval.max(Duration::from_nanos(1)))
+        .unwrap_or_else(|| Quota::per_second(burst))
+        .allow_burst(burst)
 }

@@ -2,13 +2,13 @@
 //! atomically in a Lua script on Redis' clock so every node sees one budget.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::subject::Subject;
 use super::{RateLimitError, RetryAfter};
 
 /// The longest any single Redis call may take before the local limiter
@@ -40,12 +40,12 @@ return 0
 ";
 
 /// A connection to Redis plus what is needed to notice and ride out outages.
+/// Limiters with different quotas share one (the quota travels with each
+/// call).
 pub(super) struct Shared {
     conn: ConnectionManager,
     script: Script,
     prefix: String,
-    interval_us: u64,
-    burst: u32,
     /// Set while Redis is failing, so the outage is logged once.
     down: AtomicBool,
     /// Milliseconds since `started` before which Redis is not tried.
@@ -63,11 +63,7 @@ pub(super) enum Outcome {
 
 impl Shared {
     /// Connects and loads the script, within [`CONNECT_TIMEOUT`].
-    pub(super) async fn connect(
-        url: &str,
-        per_minute: u32,
-        prefix: &str,
-    ) -> Result<Self, RateLimitError> {
+    pub(super) async fn connect(url: &str, prefix: &str) -> Result<Self, RateLimitError> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
@@ -88,23 +84,29 @@ impl Shared {
             conn,
             script,
             prefix: prefix.to_owned(),
-            interval_us: (60_000_000 / u64::from(per_minute.max(1))).max(1),
-            burst: per_minute.max(1),
             down: AtomicBool::new(false),
             skip_until_ms: AtomicU64::new(0),
             started: Instant::now(),
         })
     }
 
-    /// Counts one request in Redis, or says Redis could not be asked.
-    pub(super) async fn check(&self, endpoint: &str, ip: IpAddr) -> Outcome {
+    /// Counts one request in Redis (`burst` at once, then one more every
+    /// `interval_us`), or says Redis could not be asked. The key is
+    /// `{prefix}:rl:{endpoint}:{subject}`.
+    pub(super) async fn check(
+        &self,
+        endpoint: &str,
+        subject: &Subject,
+        interval_us: u64,
+        burst: u32,
+    ) -> Outcome {
         if self.elapsed_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
             return Outcome::Unavailable;
         }
-        let key = format!("{}:rl:{endpoint}:{ip}", self.prefix);
+        let key = format!("{}:rl:{endpoint}:{subject}", self.prefix);
         let mut conn = self.conn.clone();
         let mut call = self.script.key(key);
-        call.arg(self.interval_us).arg(self.burst);
+        call.arg(interval_us).arg(burst);
         match tokio::time::timeout(CALL_TIMEOUT, call.invoke_async::<i64>(&mut conn)).await {
             Ok(Ok(wait_us)) => {
                 self.mark_up();
@@ -150,8 +152,6 @@ impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
             .field("prefix", &self.prefix)
-            .field("burst", &self.burst)
-            .field("interval_us", &self.interval_us)
             .field("down", &self.down.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }

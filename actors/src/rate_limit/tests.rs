@@ -71,7 +71,7 @@ async fn mapped_ipv6_counts_as_its_ipv4() {
 #[test]
 fn local_refills_one_every_interval() {
     let clock = FakeRelativeClock::default();
-    let local = Local::with_clock(quota(5), clock.clone());
+    let local = Local::with_clock(quota(5, MINUTE), clock.clone());
     let a = ip("1.2.3.4");
     for _ in 0..5 {
         assert!(local.check("login", a).is_ok());
@@ -87,7 +87,7 @@ fn local_refills_one_every_interval() {
 #[test]
 fn local_sweeps_stale_keys() {
     let clock = FakeRelativeClock::default();
-    let local = Local::with_clock(quota(5), clock.clone());
+    let local = Local::with_clock(quota(5, MINUTE), clock.clone());
     for n in 0..=255u8 {
         assert!(
             local
@@ -104,7 +104,7 @@ fn local_sweeps_stale_keys() {
 #[test]
 fn local_sweeps_by_itself_under_many_ips() {
     let clock = FakeRelativeClock::default();
-    let local = Local::with_clock(quota(5), clock.clone());
+    let local = Local::with_clock(quota(5, MINUTE), clock.clone());
     for n in 0..5000u32 {
         clock.advance(Duration::from_millis(100));
         let _ = local.check("login", IpAddr::V4(Ipv4Addr::from(n)));
@@ -427,4 +427,117 @@ async fn redis_outage_falls_back_to_the_local_limiter() {
         started.elapsed()
     );
     assert!(limiter.check("login", ip("1.2.3.5")).await.is_ok());
+}
+
+#[test]
+fn ipv6_is_keyed_by_its_prefix_and_ipv4_by_its_address() {
+    let key = |text: &str, len: u8| Subject::ip(ip(text), len).to_string();
+    assert_eq!(key("2001:db8:1:2::1", 64), "2001:db8:1:2::/64");
+    assert_eq!(
+        key("2001:db8:1:2:ffff:ffff:ffff:ffff", 64),
+        "2001:db8:1:2::/64"
+    );
+    assert_eq!(key("2001:db8:1:3::1", 64), "2001:db8:1:3::/64");
+    assert_eq!(key("2001:db8:1:2::1", 48), "2001:db8:1::/48");
+    assert_eq!(key("2001:db8:1:2::1", 128), "2001:db8:1:2::1/128");
+    assert_eq!(key("2001:db8::1", 0), key("2001:db8::1", 1), "clamped to 1");
+    assert_eq!(key("2001:db8::1", 200), "2001:db8::1/128", "clamped to 128");
+    assert_eq!(key("192.0.2.1", 64), "192.0.2.1");
+    assert_eq!(key("192.0.2.1", 1), "192.0.2.1", "IPv4 is never grouped");
+    assert_eq!(key("::ffff:192.0.2.1", 64), "192.0.2.1");
+    assert_ne!(key("192.0.2.1", 64), key("192.0.2.2", 64));
+}
+
+#[test]
+fn ids_are_keyed_by_a_hash_never_the_id() {
+    let subject = Subject::hashed("someone@example.org");
+    let shown = subject.to_string();
+    assert_eq!(shown.len(), 64);
+    assert!(!shown.contains("someone"));
+    assert_eq!(subject, Subject::hashed("someone@example.org"));
+    assert_ne!(subject, Subject::hashed("someone-else@example.org"));
+}
+
+#[tokio::test]
+async fn one_64_shares_a_budget_and_the_next_64_has_its_own() {
+    let limiter = RateLimiter::local(5);
+    for n in 1..=5 {
+        let client = ip(&format!("2001:db8:1:2::{n}"));
+        assert!(limiter.check("login", client).await.is_ok());
+    }
+    assert!(limiter.check("login", ip("2001:db8:1:2::6")).await.is_err());
+    assert!(limiter.check("login", ip("2001:db8:1:3::1")).await.is_ok());
+    let per_address = RateLimiter::local(1).with_ipv6_prefix(128);
+    assert!(per_address.check("login", ip("2001:db8::1")).await.is_ok());
+    assert!(per_address.check("login", ip("2001:db8::2")).await.is_ok());
+    assert!(per_address.check("login", ip("2001:db8::1")).await.is_err());
+}
+
+#[tokio::test]
+async fn a_quota_per_hour_refuses_with_a_long_wait_and_ids_have_their_own_budgets() {
+    let limiter = RateLimiter::local(5).with_quota(3, Duration::from_secs(3600));
+    assert_eq!(limiter.count(), 3);
+    for _ in 0..3 {
+        assert!(limiter.check_id("mail", "a@example.org").await.is_ok());
+    }
+    let RetryAfter(wait) = limiter.check_id("mail", "a@example.org").await.unwrap_err();
+    assert!(
+        (1199..=1200).contains(&wait),
+        "one more in 20 min, got {wait}"
+    );
+    assert!(limiter.check_id("mail", "b@example.org").await.is_ok());
+}
+
+#[tokio::test]
+async fn mail_budget_counts_per_normalised_address_and_zero_is_off() {
+    use crate::domain::Email;
+    let backend = RateLimiter::local(5);
+    let budget = MailBudget::new(&backend, 2);
+    let lower = Email::parse("ada@example.org").unwrap();
+    let upper = Email::parse("ADA@Example.org").unwrap();
+    assert!(budget.allow(&lower).await);
+    assert!(budget.allow(&upper).await);
+    assert!(!budget.allow(&lower).await);
+    assert!(
+        budget
+            .allow(&Email::parse("bob@example.org").unwrap())
+            .await
+    );
+    let off = MailBudget::new(&backend, 0);
+    for _ in 0..10 {
+        assert!(off.allow(&lower).await);
+    }
+}
+
+#[tokio::test]
+async fn redis_keys_ipv6_by_prefix_and_ids_by_hash() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let one = RateLimiter::redis(&url, 1, &prefix).await.unwrap();
+    let two = RateLimiter::redis(&url, 1, &prefix).await.unwrap();
+    assert!(one.check("login", ip("2001:db8:1:2::1")).await.is_ok());
+    assert!(two.check("login", ip("2001:db8:1:2::2")).await.is_err());
+    assert!(two.check("login", ip("2001:db8:1:3::1")).await.is_ok());
+    let mail_one = one.with_quota(1, Duration::from_secs(3600));
+    let mail_two = two.with_quota(1, Duration::from_secs(3600));
+    assert!(mail_one.check_id("mail", "a@example.org").await.is_ok());
+    assert!(mail_two.check_id("mail", "a@example.org").await.is_err());
+
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        keys.contains(&format!("{prefix}:rl:login:2001:db8:1:2::/64")),
+        "{keys:?}"
+    );
+    assert!(keys.iter().all(|k| !k.contains("example.org")), "{keys:?}");
+    let hashed = format!("{prefix}:rl:mail:{}", Subject::hashed("a@example.org"));
+    assert!(keys.contains(&hashed), "{keys:?}");
 }

@@ -15,6 +15,7 @@ use crate::attempts::Budget;
 use crate::jwt::Jwt;
 use crate::lockout::LockState;
 use crate::one_time::{self, NewToken};
+use crate::rate_limit::{RateLimiter, RetryAfter};
 use crate::store::{devices, refresh_tokens, revoked_tokens, sessions, users};
 use zeroize::Zeroizing;
 
@@ -39,6 +40,8 @@ pub struct SessionStore {
     pub db: DatabaseConnection,
     pub jwt: Jwt,
     pub refresh_ttl_ms: i64,
+    /// Refreshes per session (refresh-token family) per minute; `None`: off.
+    pub refresh_limit: Option<RateLimiter>,
 }
 
 impl SessionStore {
@@ -142,6 +145,13 @@ impl SessionStore {
         }
         if row.used_at.is_some() {
             return Err(self.reuse(&row, now_ms).await);
+        }
+        if let Some(limit) = &self.refresh_limit {
+            let session = row.session_id.to_string();
+            limit
+                .check_id("refresh-session", &session)
+                .await
+                .map_err(RotateError::Limited)?;
         }
         let txn = self.db.begin().await.map_err(DomainError::from)?;
         let used = refresh_tokens::Entity::update_many()
@@ -306,6 +316,8 @@ pub enum RotateError {
     Invalid,
     /// Already used: the session was revoked.
     Reused(Revoked),
+    /// The session refreshed too often: wait; the token was not used.
+    Limited(RetryAfter),
     Domain(DomainError),
 }
 
