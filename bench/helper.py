@@ -10,6 +10,7 @@ Subcommands:
                                          COUNT logins round-robin over USERS
   wait-done DIR N PID SECONDS            wait for N done-* files, SIGINT PID
   report RESULTS_DIR RUNS                parse the wrk outputs, print the table
+  enumeration BASE USERS ROUNDS          known vs unknown address timing (bench/enumeration)
 """
 
 import email
@@ -458,6 +459,72 @@ def cmd_report(results, runs):
     return 0
 
 
+def wrong_batch(base, address):
+    """4 parallel wrong logins, then 3 one at a time: ([ms by rank], [ms], statuses)."""
+    password = "Wrong-Passw0rd-x"
+    clients = [http.client.HTTPConnection(urllib.parse.urlsplit(base).hostname,
+                                          urllib.parse.urlsplit(base).port, timeout=60)
+               for _ in range(4)]
+    for c in clients:
+        c.connect()
+    body = json.dumps({"email": address, "password": password}).encode()
+    headers = {"Content-Type": "application/json"}
+    barrier = threading.Barrier(5)
+    done = [None] * 4
+
+    def one(i):
+        barrier.wait()
+        clients[i].request("POST", "/api/v1/auth/login/", body=body, headers=headers)
+        r = clients[i].getresponse()
+        r.read()
+        done[i] = (time.perf_counter(), r.status)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    ranks = sorted((end - start) * 1000 for end, _ in done)
+    statuses = [status for _, status in sorted(done)]
+    seq = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        clients[0].request("POST", "/api/v1/auth/login/", body=body, headers=headers)
+        r = clients[0].getresponse()
+        r.read()
+        seq.append((time.perf_counter() - t0) * 1000)
+        statuses.append(r.status)
+    for c in clients:
+        c.close()
+    return ranks, seq, statuses
+
+
+def cmd_enumeration(base, users_file, rounds):
+    users = read_users(users_file)
+    rounds = min(int(rounds), len(users))
+    data = {"known": ([], [], set()), "unknown": ([], [], set())}
+    for i in range(rounds):
+        pairs = [("known", users[i][0]), ("unknown", f"nobody{i}-{time.time_ns()}@example.org")]
+        if i % 2:
+            pairs.reverse()
+        for kind, address in pairs:
+            ranks, seq, statuses = wrong_batch(base, address)
+            data[kind][0].append(ranks)
+            data[kind][1].append(seq)
+            data[kind][2].add(tuple(statuses))
+    print(f"{rounds} rounds; each: 4 parallel wrong passwords, then attempts 5, 6, 7 one at a time")
+    print("medians in ms         " + "  ".join(f"{h:>8}" for h in
+          ["1st", "2nd", "3rd", "4th", "5th", "6th", "7th"]))
+    for kind in ("known", "unknown"):
+        ranks, seq, statuses = data[kind]
+        cols = [statistics.median(r[j] for r in ranks) for j in range(4)]
+        cols += [statistics.median(s[j] for s in seq) for j in range(3)]
+        print(f"{kind + ' address':<22}" + "  ".join(f"{c:8.1f}" for c in cols))
+        print(f"  statuses: {sorted(statuses)}")
+
+
 def main(argv):
     if len(argv) < 2:
         die(__doc__)
@@ -470,6 +537,7 @@ def main(argv):
         "login": cmd_login,
         "wait-done": cmd_wait_done,
         "report": cmd_report,
+        "enumeration": cmd_enumeration,
     }
     if cmd not in table:
         die(f"unknown subcommand {cmd}\n{__doc__}")
