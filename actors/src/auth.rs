@@ -242,16 +242,23 @@ impl Auth {
         )?
     }
 
-    /// Tells the TokenRegistry about revocations a committed transaction
-    /// stored and a user row it changed: caches here, broadcast elsewhere.
+    /// Tells the TokenRegistry about sessions a committed transaction
+    /// revoked and a user row it changed: caches here, broadcast elsewhere.
     pub async fn announce(&self, revoked: Revoked, user_id: Uuid) -> Result<(), DomainError> {
+        self.tell_registry(revoked, Some(user_id)).await
+    }
+
+    async fn tell_registry(
+        &self,
+        revoked: Revoked,
+        user_id: Option<Uuid>,
+    ) -> Result<(), DomainError> {
         let registry = self.actors.registry()?;
-        let jtis = revoked.tokens.into_iter().map(|(jti, _, _)| jti).collect();
         unavailable(
             registry
                 .call(
                     |reply| RegistryMsg::Committed {
-                        jtis,
+                        sessions: revoked.sessions,
                         user_id,
                         reply,
                     },
@@ -274,7 +281,7 @@ impl Auth {
                 retry_after_secs: wait.0,
             }),
             Err(RotateError::Reused(revoked)) => {
-                self.revoke(revoked, now).await?;
+                self.tell_registry(revoked, None).await?;
                 Err(DomainError::Unauthorized)
             }
             Err(RotateError::Domain(e)) => Err(e),
@@ -294,7 +301,7 @@ impl Auth {
             parse(&claims.sub)?,
             parse(&claims.sid)?,
         );
-        if self.revocations.is_revoked(jti).await? {
+        if self.revocations.is_revoked(session_id).await? {
             return Err(DomainError::Unauthorized);
         }
         let user = match self.revocations.user(user_id).await? {
@@ -330,32 +337,13 @@ impl Auth {
             && other != who.session_id
         {
             revoked
-                .tokens
-                .extend(self.sessions.revoke_session(other, now).await?.tokens);
+                .sessions
+                .extend(self.sessions.revoke_session(other, now).await?.sessions);
         }
-        revoked
-            .tokens
-            .push((who.jti, who.user.id, who.claims.exp.saturating_mul(1000)));
-        self.revoke(revoked, now).await
-    }
-
-    async fn revoke(&self, revoked: Revoked, now: i64) -> Result<(), DomainError> {
-        if revoked.tokens.is_empty() {
-            return Ok(());
+        // Already revoked (a logout racing another): still refused here.
+        if !revoked.sessions.contains(&who.session_id) {
+            revoked.sessions.push(who.session_id);
         }
-        let registry = self.actors.registry()?;
-        let tokens = revoked.tokens;
-        unavailable(
-            registry
-                .call(
-                    |reply| RegistryMsg::Revoke {
-                        tokens,
-                        now_ms: now,
-                        reply,
-                    },
-                    Some(CALL_TIMEOUT),
-                )
-                .await,
-        )?
+        self.tell_registry(revoked, None).await
     }
 }

@@ -18,8 +18,8 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_millis(500);
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
-    /// This access token is revoked.
-    Token(Uuid),
+    /// This session is revoked, with every token issued in it.
+    Session(Uuid),
     /// This user's row changed (deactivated, tokens-before mark).
     User(Uuid),
 }
@@ -27,7 +27,7 @@ pub enum Event {
 impl Event {
     fn encode(self) -> String {
         match self {
-            Event::Token(id) => format!("t:{id}"),
+            Event::Session(id) => format!("s:{id}"),
             Event::User(id) => format!("u:{id}"),
         }
     }
@@ -36,7 +36,7 @@ impl Event {
         let (kind, id) = text.split_once(':')?;
         let id = Uuid::parse_str(id).ok()?;
         match kind {
-            "t" => Some(Event::Token(id)),
+            "s" => Some(Event::Session(id)),
             "u" => Some(Event::User(id)),
             _ => None,
         }
@@ -140,8 +140,8 @@ mod tests {
     fn events_round_trip_and_garbage_is_ignored() {
         let id = Uuid::new_v4();
         assert_eq!(
-            Event::decode(&Event::Token(id).encode()),
-            Some(Event::Token(id))
+            Event::decode(&Event::Session(id).encode()),
+            Some(Event::Session(id))
         );
         assert_eq!(
             Event::decode(&Event::User(id).encode()),

@@ -1,28 +1,28 @@
 //! TokenRegistry: which access tokens are refused. The database is the
-//! authority (revoked `jti`s, the per-user "issued before" mark, the user's
-//! `is_active`); moka caches in front make `verify-token` an in-memory check
-//! in steady state. A cached "revoked" is kept until the token expires; a
-//! cached "still valid" lives half a second, so a revocation made on another
-//! node is seen within that time even without a broadcast, and a cache at
-//! capacity or a restart only costs a database read, never a revoked token
-//! coming back to life.
+//! authority (a token's session revoked, the per-user "issued before" mark,
+//! the user's `is_active`); moka caches in front make `verify-token` an
+//! in-memory check in steady state. A cached "revoked" is kept until the
+//! session's tokens have expired; a cached "still valid" lives half a
+//! second, so a revocation made on another node is seen within that time
+//! even without a broadcast, and a cache at capacity or a restart only
+//! costs a database read, never a revoked token coming back to life.
 //!
-//! Writes go through the actor, one at a time; reads use `Revocations`
-//! directly.
+//! A revocation is one write (the session row, in the transaction that
+//! decides it) and one event per session, however many tokens the session
+//! issued. The actor takes the committed revocations one at a time; reads
+//! use `Revocations` directly.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 
 use crate::DomainError;
 use crate::broadcast::{Broadcast, Event};
-use crate::sessions::insert_revoked;
-use crate::store::{revoked_tokens, users};
+use crate::store::{sessions, users};
 
 const FRESH_FOR: Duration = Duration::from_millis(500);
 const CAPACITY: u64 = 200_000;
@@ -56,26 +56,27 @@ impl Revocations {
     }
 
     /// Whether the access token `jti` has been revoked.
-    pub async fn is_revoked(&self, jti: Uuid) -> Result<bool, DomainError> {
-        if self.revoked.contains_key(&jti) {
+    /// Whether the session `id` (an access token's `sid`) is revoked; an
+    /// unknown session counts as revoked.
+    pub async fn is_revoked(&self, id: Uuid) -> Result<bool, DomainError> {
+        if self.revoked.contains_key(&id) {
             return Ok(true);
         }
-        if self.not_revoked.contains_key(&jti) {
+        if self.not_revoked.contains_key(&id) {
             return Ok(false);
         }
-        let found = revoked_tokens::Entity::find_by_id(jti)
+        let revoked = sessions::Entity::find_by_id(id)
             .one(&self.db)
             .await?
-            .is_some();
-        if found {
-            self.revoked.insert(jti, ()).await;
+            .is_none_or(|s| s.revoked_at.is_some());
+        if revoked {
+            self.revoked.insert(id, ()).await;
         } else {
-            self.not_revoked.insert(jti, ()).await;
+            self.not_revoked.insert(id, ()).await;
         }
-        Ok(found)
+        Ok(revoked)
     }
 
-    /// The user, if it exists (cached briefly).
     pub async fn user(&self, id: Uuid) -> Result<Option<Arc<users::Model>>, DomainError> {
         if let Some(u) = self.users.get(&id).await {
             return Ok(u);
@@ -88,9 +89,9 @@ impl Revocations {
         Ok(user)
     }
 
-    async fn note_revoked(&self, jti: Uuid) {
-        self.revoked.insert(jti, ()).await;
-        self.not_revoked.invalidate(&jti).await;
+    async fn note_revoked(&self, session: Uuid) {
+        self.revoked.insert(session, ()).await;
+        self.not_revoked.invalidate(&session).await;
     }
 
     async fn note_user_changed(&self, id: Uuid) {
@@ -100,7 +101,7 @@ impl Revocations {
     /// Applies a change broadcast by another node.
     pub async fn apply(&self, event: Event) {
         match event {
-            Event::Token(jti) => self.note_revoked(jti).await,
+            Event::Session(id) => self.note_revoked(id).await,
             Event::User(id) => self.note_user_changed(id).await,
         }
     }
@@ -122,26 +123,11 @@ impl RegistryState {
 }
 
 pub enum RegistryMsg {
-    /// Refuse these access tokens from now on: (jti, user, expires at ms).
-    Revoke {
-        tokens: Vec<(Uuid, Uuid, i64)>,
-        now_ms: i64,
-        reply: RpcReplyPort<Result<(), DomainError>>,
-    },
-    /// Refuse every access token of `user_id` issued before `before_ms`.
-    RevokeUserBefore {
-        user_id: Uuid,
-        before_ms: i64,
-        reply: RpcReplyPort<Result<(), DomainError>>,
-    },
-    /// A user row changed (cache drop).
-    UserChanged { user_id: Uuid },
-    /// A transaction already stored these revocations and changed this
-    /// user's row (password reset or change): update the caches and tell
-    /// the other nodes.
+    /// A committed transaction revoked these sessions (and changed this
+    /// user's row): caches here, one event per session to other nodes.
     Committed {
-        jtis: Vec<Uuid>,
-        user_id: Uuid,
+        sessions: Vec<Uuid>,
+        user_id: Option<Uuid>,
         reply: RpcReplyPort<()>,
     },
 }
@@ -169,55 +155,19 @@ impl Actor for TokenRegistry {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RegistryMsg::Revoke {
-                tokens,
-                now_ms,
-                reply,
-            } => {
-                let mut result = Ok(());
-                for (jti, user_id, exp) in tokens {
-                    if let Err(e) =
-                        insert_revoked(&state.revocations.db, jti, user_id, exp, now_ms).await
-                    {
-                        result = Err(e);
-                        break;
-                    }
-                    state.revocations.note_revoked(jti).await;
-                    state.publish(Event::Token(jti)).await;
-                }
-                let _ = reply.send(result);
-            }
-            RegistryMsg::RevokeUserBefore {
-                user_id,
-                before_ms,
-                reply,
-            } => {
-                let res = users::Entity::update_many()
-                    .col_expr(users::Column::TokensInvalidBefore, Expr::value(before_ms))
-                    .filter(users::Column::Id.eq(user_id))
-                    .exec(&state.revocations.db)
-                    .await
-                    .map(|_| ())
-                    .map_err(DomainError::from);
-                state.revocations.note_user_changed(user_id).await;
-                state.publish(Event::User(user_id)).await;
-                let _ = reply.send(res);
-            }
-            RegistryMsg::UserChanged { user_id } => {
-                state.revocations.note_user_changed(user_id).await;
-                state.publish(Event::User(user_id)).await;
-            }
             RegistryMsg::Committed {
-                jtis,
+                sessions,
                 user_id,
                 reply,
             } => {
-                for jti in jtis {
-                    state.revocations.note_revoked(jti).await;
-                    state.publish(Event::Token(jti)).await;
+                for id in sessions {
+                    state.revocations.note_revoked(id).await;
+                    state.publish(Event::Session(id)).await;
                 }
-                state.revocations.note_user_changed(user_id).await;
-                state.publish(Event::User(user_id)).await;
+                if let Some(user_id) = user_id {
+                    state.revocations.note_user_changed(user_id).await;
+                    state.publish(Event::User(user_id)).await;
+                }
                 let _ = reply.send(());
             }
         }

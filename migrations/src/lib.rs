@@ -11,6 +11,7 @@ mod m20261123_000005_mfa;
 mod m20261123_000006_credential_version;
 mod m20261123_000007_address_failures;
 mod m20261123_000008_devices;
+mod m20261123_000009_drop_revoked_tokens;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_credential_version::Migration),
             Box::new(m20261123_000007_address_failures::Migration),
             Box::new(m20261123_000008_devices::Migration),
+            Box::new(m20261123_000009_drop_revoked_tokens::Migration),
         ]
     }
 }

@@ -18,6 +18,7 @@ mod mfa_helpers;
 mod openapi_doc;
 mod password_reset;
 mod register;
+mod revocation;
 mod sessions;
 mod smtp;
 mod startup;

@@ -2,10 +2,10 @@
 //! with reuse detection, and revoking a whole session (logout, reuse).
 //! Single use is decided by conditional updates in the database.
 
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, TransactionTrait,
+    QueryFilter, QuerySelect, TransactionTrait,
 };
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -16,7 +16,7 @@ use crate::jwt::Jwt;
 use crate::lockout::LockState;
 use crate::one_time::{self, NewToken};
 use crate::rate_limit::{RateLimiter, RetryAfter};
-use crate::store::{devices, refresh_tokens, revoked_tokens, sessions, users};
+use crate::store::{devices, refresh_tokens, sessions, users};
 use zeroize::Zeroizing;
 
 /// What a completed login or refresh hands to the client.
@@ -28,11 +28,11 @@ pub struct TokenPair {
     pub session_id: Uuid,
 }
 
-/// A session family revoked: the access tokens that must now be refused,
-/// as (jti, user id, expiry in Unix ms).
+/// Sessions just revoked: every access and refresh token issued in them is
+/// refused from now on.
 #[derive(Debug, Default)]
 pub struct Revoked {
-    pub tokens: Vec<(Uuid, Uuid, i64)>,
+    pub sessions: Vec<Uuid>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,7 +205,7 @@ impl SessionStore {
         )
         .await?;
         txn.commit().await?;
-        info!(%session_id, tokens = revoked.tokens.len(), "session revoked");
+        info!(%session_id, "session revoked");
         Ok(revoked)
     }
 
@@ -243,70 +243,43 @@ pub async fn revoke_user_sessions<C: ConnectionTrait>(
         of_tokens = of_tokens.add(refresh_tokens::Column::SessionId.ne(keep));
     }
     let revoked = revoke_where(conn, of_sessions, of_tokens, now_ms).await?;
-    info!(%user_id, tokens = revoked.tokens.len(), "sessions of the user revoked");
+    info!(%user_id, sessions = revoked.sessions.len(), "sessions of the user revoked");
     Ok(revoked)
 }
 
-/// Marks the matching sessions and their refresh tokens revoked and records
-/// the unexpired access tokens issued with them as revoked.
+/// Marks the matching sessions and their refresh tokens revoked: two
+/// writes, whatever the number of tokens. An access token is accepted only
+/// while its session is live, so this revokes every access token issued in
+/// these sessions too, expired or in the leeway alike.
 async fn revoke_where<C: ConnectionTrait>(
     conn: &C,
     of_sessions: Condition,
     of_tokens: Condition,
     now_ms: i64,
 ) -> Result<Revoked, DomainError> {
+    // Write first: on SQLite a transaction that reads before it writes can
+    // fail to take the write lock when another writer went first.
     sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now_ms))
-        .filter(of_sessions)
+        .filter(of_sessions.clone())
         .filter(sessions::Column::RevokedAt.is_null())
         .exec(conn)
         .await?;
+    let ids: Vec<Uuid> = sessions::Entity::find()
+        .select_only()
+        .column(sessions::Column::Id)
+        .filter(of_sessions)
+        .filter(sessions::Column::RevokedAt.eq(now_ms))
+        .into_tuple()
+        .all(conn)
+        .await?;
     refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now_ms))
-        .filter(of_tokens.clone())
+        .filter(of_tokens)
         .filter(refresh_tokens::Column::RevokedAt.is_null())
         .exec(conn)
         .await?;
-    let rows = refresh_tokens::Entity::find()
-        .filter(of_tokens)
-        .filter(refresh_tokens::Column::AccessExpiresAt.gt(now_ms))
-        .all(conn)
-        .await?;
-    let mut revoked = Revoked::default();
-    for r in rows {
-        insert_revoked(conn, r.access_jti, r.user_id, r.access_expires_at, now_ms).await?;
-        revoked
-            .tokens
-            .push((r.access_jti, r.user_id, r.access_expires_at));
-    }
-    Ok(revoked)
-}
-
-/// Records a revoked access token; revoking twice is fine.
-pub async fn insert_revoked<C: ConnectionTrait>(
-    conn: &C,
-    jti: Uuid,
-    user_id: Uuid,
-    expires_at_ms: i64,
-    now_ms: i64,
-) -> Result<(), DomainError> {
-    let res = revoked_tokens::Entity::insert(revoked_tokens::ActiveModel {
-        jti: Set(jti),
-        user_id: Set(user_id),
-        expires_at: Set(expires_at_ms),
-        revoked_at: Set(now_ms),
-    })
-    .on_conflict(
-        OnConflict::column(revoked_tokens::Column::Jti)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(conn)
-    .await;
-    match res {
-        Ok(_) | Err(sea_orm::DbErr::RecordNotInserted) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    Ok(Revoked { sessions: ids })
 }
 
 /// Why a refresh failed.

@@ -8,7 +8,6 @@ pub mod mfa_challenges;
 pub mod mfa_secrets;
 pub mod one_time_tokens;
 pub mod refresh_tokens;
-pub mod revoked_tokens;
 pub mod sessions;
 pub mod users;
 
