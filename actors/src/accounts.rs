@@ -136,7 +136,7 @@ impl Accounts {
             id: Set(id),
             email: Set(input.email.as_str().to_owned()),
             email_normalized: Set(normalized),
-            password_hash: Set(password_hash),
+            password_hash: Set(password_hash.into()),
             first_name: Set(input.first_name.as_str().to_owned()),
             last_name: Set(input.last_name.as_str().to_owned()),
             company_name: Set(input.company_name.map(|c| c.as_str().to_owned())),

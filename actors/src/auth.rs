@@ -29,13 +29,27 @@ pub struct LoggedIn {
 }
 
 /// A right password: tokens, or (2FA on) a challenge for the second step.
-#[derive(Debug)]
+/// Its `Debug` hides the `mfa_token` (and, through `TokenPair` and
+/// `PasswordHash`, the tokens and the hash of a completed login).
 pub enum LoginOutcome {
     Done(LoggedIn),
     MfaRequired {
         mfa_token: Zeroizing<String>,
         expires_in: i64,
     },
+}
+
+impl std::fmt::Debug for LoginOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginOutcome::Done(done) => f.debug_tuple("Done").field(done).finish(),
+            LoginOutcome::MfaRequired { expires_in, .. } => f
+                .debug_struct("MfaRequired")
+                .field("mfa_token", &"<redacted>")
+                .field("expires_in", expires_in)
+                .finish(),
+        }
+    }
 }
 
 /// The caller of an authenticated endpoint.
@@ -291,5 +305,35 @@ impl Auth {
                 )
                 .await,
         )?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sessions::tests::{ACCESS, REFRESH, pair};
+    use crate::store::users::tests::{HASH, user};
+
+    #[test]
+    fn debug_of_a_login_outcome_hides_tokens_and_the_password_hash() {
+        let mfa = "Mfa-t0ken-0f-f0rty-three-characters-abcdefg";
+        let outcomes = [
+            LoginOutcome::Done(LoggedIn {
+                tokens: pair(),
+                user: Box::new(user()),
+            }),
+            LoginOutcome::MfaRequired {
+                mfa_token: Zeroizing::new(mfa.to_owned()),
+                expires_in: 300,
+            },
+        ];
+        for outcome in &outcomes {
+            for text in [format!("{outcome:?}"), format!("{outcome:#?}")] {
+                for secret in [ACCESS, REFRESH, HASH, mfa, "argon2"] {
+                    assert!(!text.contains(secret), "{secret} in {text}");
+                }
+                assert!(text.contains("<redacted>"), "{text}");
+            }
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod health;
 pub mod mfa;
 pub mod middleware;
 pub mod password;
+mod redact;
 pub mod reply;
 pub mod security;
 pub mod session;
