@@ -15,6 +15,7 @@ mod openapi_doc;
 mod password_reset;
 mod register;
 mod sessions;
+mod side_doors;
 mod smtp;
 mod startup;
 mod two_nodes;
