@@ -3,12 +3,18 @@
 //! Swagger UI page, private files on disk, and no registrant-typed text in
 //! mail to an address nobody has proven.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
 use poem::{Route, handler};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{PASSWORD, builder, registration, spawn_app, unique_email};
+use crate::helpers::{PASSWORD, builder, eventually, registration, spawn_app, unique_email};
+use crate::smtp::free_port;
 
 /// The headers API.md asks of every `/api` answer.
 fn assert_private(resp: &reqwest::Response, what: &str) {
@@ -190,5 +196,108 @@ async fn the_docs_page_runs_only_its_own_inline_script_and_style() {
             directives.contains(&format!("{directive} {}", allowed.join(" ")).as_str()),
             "{directive} should allow exactly the page's inline {tag}s: {policy}"
         );
+    }
+}
+
+/// `authd serve`, killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Every file and directory under `dir`, `dir` included.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_data_directory_and_everything_authd_writes_into_it_are_private() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let outbox = data.join("outbox");
+    let port = free_port();
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_authd"))
+            .arg("serve")
+            .current_dir(root.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AUTH_BIND", format!("127.0.0.1:{port}"))
+            .env("AUTH_DATA_DIR", &data)
+            .env(
+                "AUTH_DATABASE_URL",
+                format!("sqlite://{}/authd.db?mode=rwc", data.display()),
+            )
+            .env("AUTH_OUTBOX_DIR", &outbox)
+            .env("AUTH_ARGON2_MEMORY_KIB", "1024")
+            .env("AUTH_ARGON2_ITERATIONS", "1")
+            .env("AUTH_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start `authd serve`"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    eventually("authd serve to answer", Duration::from_secs(30), || {
+        let req = client.get(format!("{base}/healthz")).send();
+        async move { req.await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await;
+    let resp = client
+        .post(format!("{base}/api/v1/auth/register/"))
+        .json(&registration(&unique_email()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    eventually("an .eml file", Duration::from_secs(15), || {
+        let outbox = outbox.clone();
+        async move {
+            std::fs::read_dir(&outbox).is_ok_and(|d| {
+                d.flatten()
+                    .any(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            })
+        }
+    })
+    .await;
+
+    let paths = walk(&data);
+    let names: Vec<String> = paths
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+        .collect();
+    for expected in [
+        "authd.db",
+        "authd.db-wal",
+        "queue.db",
+        "outbox",
+        "encryption_key",
+        "jwt_secret",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} not in {names:?}"
+        );
+    }
+    assert!(names.iter().any(|n| n.ends_with(".eml")), "{names:?}");
+    for path in paths {
+        let meta = std::fs::metadata(&path).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        let want = if meta.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{} is {mode:o}", path.display());
     }
 }
