@@ -13,7 +13,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{PASSWORD, builder, eventually, registration, spawn_app, unique_email};
+use crate::helpers::{
+    PASSWORD, builder, eventually, registration, remember_secret, spawn_app, unique_email,
+};
 use crate::smtp::free_port;
 
 /// The headers API.md asks of every `/api` answer.
@@ -197,6 +199,43 @@ async fn the_docs_page_runs_only_its_own_inline_script_and_style() {
             "{directive} should allow exactly the page's inline {tag}s: {policy}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_verification_mail_carries_no_name_the_registrant_typed() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    let mut form = registration(&email);
+    form["first_name"] = json!("Visit evil.example now");
+    form["last_name"] = json!("Call 555-0100");
+    let (status, body) = app.post("/api/v1/auth/register/", &form).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/resend-verification/",
+            &json!({ "email": email }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let mails = app.smtp.wait_for(&email, 2, Duration::from_secs(10)).await;
+    for mail in &mails {
+        for part in [&mail.subject, &mail.text, &mail.html, &mail.raw] {
+            for typed in ["evil.example", "Visit", "555-0100", "Call"] {
+                assert!(!part.contains(typed), "{typed:?} in {part}");
+            }
+        }
+        assert!(mail.text.contains("verify-email?token="), "{}", mail.text);
+        assert!(mail.html.contains("verify-email?token="), "{}", mail.html);
+    }
+    // The resend voided the first link; the second one activates.
+    let mut statuses = Vec::new();
+    for mail in &mails {
+        let token = mail.token();
+        remember_secret(&token);
+        statuses.push(app.verify_email(&token).await.0);
+    }
+    assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
 }
 
 /// `authd serve`, killed when dropped.
