@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 use actors::HashCost;
 use jobs::DeliveryTuning;
 
-/// The settings as written by the operator, before checking.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+mod redact;
+
+/// The settings as written by the operator, before checking. `Debug`
+/// hides secrets and URL credentials (see `redact`).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RawSettings {
     pub bind: String,
@@ -101,8 +104,9 @@ pub enum JwtAlgorithm {
     EdDsa,
 }
 
-/// Checked settings.
-#[derive(Debug, Clone)]
+/// Checked settings. `Debug` hides secrets and URL credentials (see
+/// `redact`).
+#[derive(Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
     pub database_url: String,

@@ -7,6 +7,7 @@ use authd::telemetry;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    private_files();
     let cli = Cli::parse();
     if let Command::Openapi = cli.command {
         println!("{}", openapi::spec_json());
@@ -50,5 +51,19 @@ async fn main() -> std::process::ExitCode {
             eprintln!("authd: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Everything this process creates is its user's alone: the data directory
+/// and the outbox (0700), the SQLite database with its `-wal` and `-shm`
+/// files, the embedded queue, generated keys and `.eml` files (0600). A
+/// process-wide umask covers the files SQLite, apalis and lettre create on
+/// their own, from the first one on.
+fn private_files() {
+    #[cfg(unix)]
+    // SAFETY: umask(2) only replaces the process's file mode creation mask;
+    // it cannot fail and touches no memory.
+    unsafe {
+        libc::umask(0o077);
     }
 }

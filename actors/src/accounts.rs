@@ -153,7 +153,7 @@ impl Accounts {
             id: Set(id),
             email: Set(input.email.as_str().to_owned()),
             email_normalized: Set(normalized),
-            password_hash: Set(password_hash),
+            password_hash: Set(password_hash.into()),
             first_name: Set(input.first_name.as_str().to_owned()),
             last_name: Set(input.last_name.as_str().to_owned()),
             company_name: Set(input.company_name.map(|c| c.as_str().to_owned())),
@@ -177,14 +177,8 @@ impl Accounts {
                 e.into()
             });
         }
-        self.queue_verification(
-            &txn,
-            id,
-            input.email.as_str(),
-            input.first_name.as_str(),
-            now,
-        )
-        .await?;
+        self.queue_verification(&txn, id, input.email.as_str(), now)
+            .await?;
         txn.commit().await?;
         self.outbox_wake.notify_one();
         info!("user registered");
@@ -235,7 +229,7 @@ impl Accounts {
         // user, so the last link voids all others.
         users::touch(&txn, user.id, now).await?;
         one_time_tokens::void_all(&txn, user.id, VERIFY_EMAIL, now).await?;
-        self.queue_verification(&txn, user.id, &user.email, &user.first_name, now)
+        self.queue_verification(&txn, user.id, &user.email, now)
             .await?;
         txn.commit().await?;
         self.outbox_wake.notify_one();
@@ -243,12 +237,14 @@ impl Accounts {
         Ok(())
     }
 
+    /// The verification email carries no name: anyone can register any
+    /// address with any name, so a name here would be text of the
+    /// registrant's choosing sent from our domain to a stranger.
     async fn queue_verification<C: sea_orm::ConnectionTrait>(
         &self,
         txn: &C,
         user_id: Uuid,
         stored_email: &str,
-        first_name: &str,
         now: i64,
     ) -> Result<(), DomainError> {
         let token =
@@ -261,7 +257,6 @@ impl Accounts {
                 user_id: Some(user_id),
                 recipient: stored_email.to_owned(),
                 kind: EmailKind::VerifyEmail {
-                    first_name: first_name.to_owned(),
                     link: self.links.verify_email(&token.secret),
                 },
             },

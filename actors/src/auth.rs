@@ -23,7 +23,6 @@ use crate::user_supervisor::UsersMsg;
 use crate::{DomainError, Hasher};
 
 /// A completed login.
-#[derive(Debug)]
 pub struct LoggedIn {
     pub tokens: TokenPair,
     /// Marks the client as a known device of the account (see `Budget`).
@@ -31,14 +30,38 @@ pub struct LoggedIn {
     pub user: Box<users::Model>,
 }
 
+impl std::fmt::Debug for LoggedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggedIn")
+            .field("tokens", &self.tokens)
+            .field("device_token", &"<redacted>")
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
 /// A right password: tokens, or (2FA on) a challenge for the second step.
-#[derive(Debug)]
+/// Its `Debug` hides the `mfa_token` (and, through `TokenPair` and
+/// `PasswordHash`, the tokens and the hash of a completed login).
 pub enum LoginOutcome {
     Done(LoggedIn),
     MfaRequired {
         mfa_token: Zeroizing<String>,
         expires_in: i64,
     },
+}
+
+impl std::fmt::Debug for LoginOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginOutcome::Done(done) => f.debug_tuple("Done").field(done).finish(),
+            LoginOutcome::MfaRequired { expires_in, .. } => f
+                .debug_struct("MfaRequired")
+                .field("mfa_token", &"<redacted>")
+                .field("expires_in", expires_in)
+                .finish(),
+        }
+    }
 }
 
 /// The caller of an authenticated endpoint.
@@ -345,5 +368,38 @@ impl Auth {
             revoked.sessions.push(who.session_id);
         }
         self.tell_registry(revoked, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sessions::tests::{ACCESS, REFRESH, pair};
+    use crate::store::users::tests::{HASH, user};
+
+    const DEVICE: &str = "Dev1ce-t0ken-0f-f0rty-three-characters-abcd";
+
+    #[test]
+    fn debug_of_a_login_outcome_hides_tokens_and_the_password_hash() {
+        let mfa = "Mfa-t0ken-0f-f0rty-three-characters-abcdefg";
+        let outcomes = [
+            LoginOutcome::Done(LoggedIn {
+                tokens: pair(),
+                device_token: Zeroizing::new(DEVICE.to_owned()),
+                user: Box::new(user()),
+            }),
+            LoginOutcome::MfaRequired {
+                mfa_token: Zeroizing::new(mfa.to_owned()),
+                expires_in: 300,
+            },
+        ];
+        for outcome in &outcomes {
+            for text in [format!("{outcome:?}"), format!("{outcome:#?}")] {
+                for secret in [ACCESS, REFRESH, HASH, mfa, DEVICE, "argon2"] {
+                    assert!(!text.contains(secret), "{secret} in {text}");
+                }
+                assert!(text.contains("<redacted>"), "{text}");
+            }
+        }
     }
 }

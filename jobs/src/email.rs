@@ -9,8 +9,11 @@ use crate::JobsError;
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EmailKind {
+    /// Sent to an address nobody has proven yet: it carries nothing the
+    /// registrant typed (no name), only our fixed text and the link. Rows
+    /// queued before this change may still hold a `first_name`; it is
+    /// ignored.
     VerifyEmail {
-        first_name: String,
         link: String,
     },
     PasswordReset {
@@ -61,10 +64,9 @@ impl EmailKind {
     pub fn render(&self) -> Result<Rendered, JobsError> {
         let env = templates();
         let (subject, ctx) = match self {
-            EmailKind::VerifyEmail { first_name, link } => (
-                "Verify your email address",
-                context! { first_name => first_name, link => link },
-            ),
+            EmailKind::VerifyEmail { link } => {
+                ("Verify your email address", context! { link => link })
+            }
             EmailKind::PasswordReset { first_name, link } => (
                 "Reset your password",
                 context! { first_name => first_name, link => link },
@@ -136,9 +138,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn verification_email_has_the_link_in_both_bodies_and_escapes_html() {
+    fn verification_email_has_the_link_in_both_bodies_and_no_name() {
         let email = EmailKind::VerifyEmail {
-            first_name: "<b>Ann</b>".into(),
             link: "http://localhost:3000/verify-email?token=abc".into(),
         };
         let r = email.render().unwrap();
@@ -147,8 +148,29 @@ mod tests {
                 .contains("http://localhost:3000/verify-email?token=abc")
         );
         assert!(r.html.contains("verify-email?token=abc"));
-        assert!(r.html.contains("&lt;b&gt;Ann"));
+        assert!(r.text.starts_with("Hello,\n"), "{}", r.text);
+        assert!(r.html.contains("<p>Hello,</p>"), "{}", r.html);
         assert_eq!(format!("{email:?}"), "verify_email");
+    }
+
+    #[test]
+    fn a_verification_row_queued_with_a_name_still_renders_without_it() {
+        let old = r#"{"kind":"verify_email","first_name":"Visit evil.example","link":"http://x/verify-email?token=abc"}"#;
+        let email: EmailKind = serde_json::from_str(old).unwrap();
+        let r = email.render().unwrap();
+        assert!(!r.text.contains("evil.example") && !r.html.contains("evil.example"));
+        assert!(r.text.contains("verify-email?token=abc"));
+    }
+
+    #[test]
+    fn names_are_escaped_in_html() {
+        let r = EmailKind::PasswordReset {
+            first_name: "<b>Ann</b>".into(),
+            link: "http://localhost:3000/reset-password?token=xyz".into(),
+        }
+        .render()
+        .unwrap();
+        assert!(r.html.contains("&lt;b&gt;Ann"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod docs;
 pub mod envelope;
 pub mod error;
 pub mod health;
@@ -11,6 +12,7 @@ pub mod limits;
 pub mod mfa;
 pub mod middleware;
 pub mod password;
+mod redact;
 pub mod reply;
 pub mod security;
 pub mod session;
@@ -19,8 +21,8 @@ pub mod tags;
 use std::sync::Arc;
 
 use poem::endpoint::make_sync;
+use poem::http::Method;
 use poem::middleware::CatchPanic;
-use poem::web::Html;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
@@ -106,15 +108,37 @@ fn canonical_paths(spec: &str) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_owned())
 }
 
-fn documented_paths(spec: &str) -> Vec<String> {
-    serde_json::from_str::<serde_json::Value>(spec)
-        .ok()
-        .and_then(|v| {
-            v.get("paths")
-                .and_then(|p| p.as_object())
-                .map(|o| o.keys().cloned().collect())
+/// The keys of an OpenAPI path item that are operations (the others are
+/// `parameters`, `summary` ...).
+const OPERATIONS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Each documented path with the methods it is served for (a path with GET
+/// also answers HEAD).
+fn documented_paths(spec: &str) -> Vec<(String, Vec<Method>)> {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(spec) else {
+        return Vec::new();
+    };
+    let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) else {
+        return Vec::new();
+    };
+    paths
+        .iter()
+        .map(|(path, item)| {
+            let mut methods: Vec<Method> = item
+                .as_object()
+                .into_iter()
+                .flat_map(|o| o.keys())
+                .filter(|m| OPERATIONS.contains(&m.as_str()))
+                .filter_map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+                .collect();
+            if methods.contains(&Method::GET) {
+                methods.push(Method::HEAD);
+            }
+            (path.clone(), methods)
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// The whole HTTP application.
@@ -124,18 +148,20 @@ pub fn app(state: Arc<ApiState>) -> impl Endpoint<Output = poem::Response> {
     let spec = canonical_paths(&raw_spec);
     // Requests are routed on poem-openapi's own (slash-less) paths.
     let mut paths = documented_paths(&raw_spec);
-    paths.extend(["/openapi.json".to_owned(), "/docs".to_owned()]);
-    let known = middleware::KnownPaths::new(paths);
+    for page in ["/openapi.json", "/docs"] {
+        paths.push((page.to_owned(), vec![Method::GET, Method::HEAD]));
+    }
+    let known = middleware::KnownPaths::with_methods(paths);
     let docs_html = service.swagger_ui_html().replace(&raw_spec, &spec);
     let routes = Route::new()
-        .at("/docs", make_sync(move |_| Html(docs_html.clone())))
+        .at("/docs", docs::page(docs_html))
         .at(
             "/openapi.json",
-            make_sync(move |_| {
+            poem::get(make_sync(move |_| {
                 poem::Response::builder()
                     .content_type("application/json; charset=utf-8")
                     .body(spec.clone())
-            }),
+            })),
         )
         .nest("/", service);
     let edge_state = state.clone();
@@ -145,8 +171,9 @@ pub fn app(state: Arc<ApiState>) -> impl Endpoint<Output = poem::Response> {
 }
 
 /// The middleware every request goes through, outermost last: slash
-/// normalisation, the body limit, panic catching, the error envelope, and
-/// the request id with its span. [`app`] adds the edge (request context and
+/// normalisation (and `Allow` on a 405), the body limit, panic catching,
+/// the error envelope, the headers every `/api` answer carries, and the
+/// request id with its span. [`app`] adds the edge (request context and
 /// per-IP limits) between the body limit and panic catching, so a request is
 /// counted before its body is read.
 pub fn with_middleware<E>(
@@ -178,5 +205,6 @@ where
     inner
         .with(CatchPanic::new())
         .around(middleware::envelope)
+        .around(middleware::api_headers)
         .around(middleware::request_id)
 }

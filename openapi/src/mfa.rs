@@ -81,7 +81,7 @@ pub struct RecoverRequest {
 }
 
 /// A new TOTP secret to add to an authenticator app.
-#[derive(Object, Debug)]
+#[derive(Object)]
 pub struct Enrollment {
     /// The secret in base32, for typing into the app.
     pub secret_key: String,
@@ -94,7 +94,7 @@ pub struct Enrollment {
 }
 
 /// A new set of backup codes.
-#[derive(Object, Debug)]
+#[derive(Object)]
 pub struct BackupCodes {
     /// 10 single-use backup codes; shown only here. Earlier codes no longer
     /// work.

@@ -1,13 +1,14 @@
-//! HTTP middleware: request ids and the per-request span, the error envelope
-//! on every non-2xx answer, the 64 KiB body limit, and paths served with and
-//! without a trailing slash.
+//! HTTP middleware: request ids and the per-request span, the headers every
+//! `/api` answer carries, the error envelope on every non-2xx answer, the
+//! 64 KiB body limit, and paths served with and without a trailing slash
+//! (with `Allow` on a 405).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use poem::http::header::CONTENT_LENGTH;
-use poem::http::{HeaderValue, StatusCode, Uri};
+use poem::http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, X_CONTENT_TYPE_OPTIONS};
+use poem::http::{HeaderValue, Method, StatusCode, Uri};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::{Instrument, info, info_span};
 
@@ -59,6 +60,24 @@ pub async fn request_id<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
     }
     .instrument(span)
     .await
+}
+
+/// Every answer under `/api` (errors included) may not be stored by a cache
+/// (tokens and user data travel in bodies) and may not be sniffed as
+/// another type than it says; the second holds for every answer.
+pub async fn api_headers<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    let path = req.uri().path();
+    let api = path == "/api" || path.starts_with("/api/");
+    let mut resp = match next.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => error_response(e),
+    };
+    let headers = resp.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if api {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(resp)
 }
 
 /// Every error, from any layer, leaves as the JSON error envelope.
@@ -172,17 +191,36 @@ pub async fn body_limit<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
 }
 
 /// Serves every known path with and without its trailing slash by rewriting
-/// the request to the documented form.
+/// the request to the documented form, and names the methods a path is
+/// served for in the `Allow` header of a 405.
 #[derive(Clone)]
-pub struct KnownPaths(Arc<HashSet<String>>);
+pub struct KnownPaths(Arc<HashMap<String, HeaderValue>>);
 
 impl KnownPaths {
+    /// Paths whose methods are not known: a 405 on them has no `Allow`.
     pub fn new(paths: impl IntoIterator<Item = String>) -> Self {
-        Self(Arc::new(paths.into_iter().collect()))
+        Self::with_methods(paths.into_iter().map(|p| (p, Vec::new())))
+    }
+
+    /// Paths (`{name}` matches one segment) and the methods each is served for.
+    pub fn with_methods(paths: impl IntoIterator<Item = (String, Vec<Method>)>) -> Self {
+        let paths = paths
+            .into_iter()
+            .map(|(path, methods)| {
+                let allow = methods
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let allow = HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static(""));
+                (path, allow)
+            })
+            .collect();
+        Self(Arc::new(paths))
     }
 
     fn canonical(&self, path: &str) -> Option<String> {
-        if self.0.contains(path) {
+        if self.0.contains_key(path) {
             return None;
         }
         let other = match path.strip_suffix('/') {
@@ -190,7 +228,32 @@ impl KnownPaths {
             Some(_) => return None,
             None => format!("{path}/"),
         };
-        self.0.contains(&other).then_some(other)
+        self.0.contains_key(&other).then_some(other)
+    }
+
+    /// The `Allow` value for `path`, in either spelling.
+    fn allow(&self, path: &str) -> Option<HeaderValue> {
+        let trimmed = path.strip_suffix('/').unwrap_or(path);
+        let found = self.0.get(path).or_else(|| {
+            self.0.iter().find_map(|(known, allow)| {
+                let known = known.strip_suffix('/').unwrap_or(known);
+                same_template(known, trimmed).then_some(allow)
+            })
+        })?;
+        (!found.is_empty()).then(|| found.clone())
+    }
+}
+
+/// Whether `path` matches `template`, where a `{name}` segment matches any
+/// one segment.
+fn same_template(template: &str, path: &str) -> bool {
+    let (mut t, mut p) = (template.split('/'), path.split('/'));
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b || (a.starts_with('{') && a.ends_with('}')) => {}
+            _ => return false,
+        }
     }
 }
 
@@ -208,7 +271,19 @@ pub async fn normalize_slash<E: Endpoint>(
             *req.uri_mut() = uri;
         }
     }
-    next.call(req).await.map(IntoResponse::into_response)
+    let allow = known.allow(req.uri().path());
+    let mut resp = match next.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) if e.status() == StatusCode::METHOD_NOT_ALLOWED => e.into_response(),
+        Err(e) => return Err(e),
+    };
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !resp.headers().contains_key(ALLOW)
+        && let Some(allow) = allow
+    {
+        resp.headers_mut().insert(ALLOW, allow);
+    }
+    Ok(resp)
 }
 
 #[cfg(test)]
@@ -232,5 +307,28 @@ mod tests {
         );
         assert_eq!(known.canonical("/nope/"), None);
         assert_eq!(known.canonical("/"), None);
+    }
+
+    #[test]
+    fn allow_names_the_methods_of_a_path_in_either_spelling_and_with_parameters() {
+        let known = KnownPaths::with_methods([
+            ("/api/v1/auth/login".to_owned(), vec![Method::POST]),
+            ("/healthz".to_owned(), vec![Method::GET, Method::HEAD]),
+            (
+                "/api/v1/auth/sessions/{id}".to_owned(),
+                vec![Method::DELETE],
+            ),
+        ]);
+        let allow = |p: &str| known.allow(p).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(allow("/api/v1/auth/login").as_deref(), Some("POST"));
+        assert_eq!(allow("/api/v1/auth/login/").as_deref(), Some("POST"));
+        assert_eq!(allow("/healthz").as_deref(), Some("GET, HEAD"));
+        assert_eq!(
+            allow("/api/v1/auth/sessions/0b6a/").as_deref(),
+            Some("DELETE")
+        );
+        assert_eq!(allow("/api/v1/auth/sessions"), None);
+        assert_eq!(allow("/nope"), None);
+        assert_eq!(KnownPaths::new(["/boom".to_owned()]).allow("/boom"), None);
     }
 }

@@ -98,7 +98,7 @@ impl From<&users::Model> for UserView {
 }
 
 /// Tokens of a completed login.
-#[derive(Object, Debug)]
+#[derive(Object)]
 pub struct LoginData {
     /// The access token (JWT), for `Authorization: Bearer`.
     pub token: String,
@@ -116,7 +116,7 @@ pub struct LoginData {
 }
 
 /// The first login step passed; a code must follow (2FA is on).
-#[derive(Object, Debug)]
+#[derive(Object)]
 pub struct MfaChallenge {
     /// Always `true`.
     pub mfa_required: bool,
@@ -148,7 +148,7 @@ impl From<actors::auth::LoggedIn> for LoginData {
 }
 
 /// A new token pair.
-#[derive(Object, Debug)]
+#[derive(Object)]
 pub struct TokenData {
     /// The new access token (JWT).
     pub token: String,

@@ -20,6 +20,7 @@ mod password_reset;
 mod register;
 mod revocation;
 mod sessions;
+mod side_doors;
 mod smtp;
 mod startup;
 mod two_nodes;

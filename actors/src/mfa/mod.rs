@@ -103,12 +103,28 @@ impl MfaDeps {
     }
 }
 
-/// A setup in progress: shown once, in the response of `2fa/enable`.
+/// A setup in progress: shown once, in the response of `2fa/enable`. Its
+/// `Debug` hides everything in it: the secret, the URL and the QR code that
+/// both carry it, and the backup codes.
 pub struct Enrollment {
     pub secret_key: Zeroizing<String>,
     pub otpauth_url: Zeroizing<String>,
     pub qr_code_url: String,
     pub backup_codes: Vec<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for Enrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrollment")
+            .field("secret_key", &"<redacted>")
+            .field("otpauth_url", &"<redacted>")
+            .field("qr_code_url", &"<redacted>")
+            .field(
+                "backup_codes",
+                &format_args!("<{} redacted>", self.backup_codes.len()),
+            )
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -301,5 +317,36 @@ impl Mfa {
             code: Zeroizing::new(code.to_owned()),
         };
         self.code(who.user.id, check).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_an_enrollment_hides_the_secret_and_the_codes() {
+        let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+        let enrollment = Enrollment {
+            secret_key: Zeroizing::new(secret.to_owned()),
+            otpauth_url: Zeroizing::new(format!(
+                "otpauth://totp/authd:ann@example.org?secret={secret}&issuer=authd"
+            )),
+            qr_code_url: "data:image/png;base64,iVBORw0KGgoQRQRQR".to_owned(),
+            backup_codes: vec![Zeroizing::new("ABCDE-FGHJK".to_owned())],
+        };
+        for text in [format!("{enrollment:?}"), format!("{enrollment:#?}")] {
+            for leak in [
+                secret,
+                "otpauth://",
+                "ann@example.org",
+                "iVBORw0K",
+                "ABCDE",
+                "FGHJK",
+            ] {
+                assert!(!text.contains(leak), "{leak} in {text}");
+            }
+            assert!(text.contains("<1 redacted>"), "{text}");
+        }
     }
 }

@@ -19,13 +19,24 @@ use crate::rate_limit::{RateLimiter, RetryAfter};
 use crate::store::{devices, refresh_tokens, sessions, users};
 use zeroize::Zeroizing;
 
-/// What a completed login or refresh hands to the client.
-#[derive(Debug)]
+/// What a completed login or refresh hands to the client. Its `Debug`
+/// hides both tokens.
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: zeroize::Zeroizing<String>,
     pub expires_in: i64,
     pub session_id: Uuid,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("session_id", &self.session_id)
+            .finish()
+    }
 }
 
 /// Sessions just revoked: every access and refresh token issued in them is
@@ -297,5 +308,35 @@ pub enum RotateError {
 impl From<DomainError> for RotateError {
     fn from(e: DomainError) -> Self {
         RotateError::Domain(e)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) const ACCESS: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.c2lnbmF0dXJl";
+    pub(crate) const REFRESH: &str = "R3fr3sh-t0ken-0f-f0rty-three-characters-xyz";
+
+    pub(crate) fn pair() -> TokenPair {
+        TokenPair {
+            access_token: ACCESS.to_owned(),
+            refresh_token: zeroize::Zeroizing::new(REFRESH.to_owned()),
+            expires_in: 3600,
+            session_id: Uuid::nil(),
+        }
+    }
+
+    #[test]
+    fn debug_of_a_token_pair_hides_both_tokens() {
+        let pair = pair();
+        for text in [format!("{pair:?}"), format!("{pair:#?}")] {
+            assert!(!text.contains(ACCESS) && !text.contains("eyJ"), "{text}");
+            assert!(
+                !text.contains(REFRESH) && !text.contains("R3fr3sh"),
+                "{text}"
+            );
+            assert!(text.contains("3600"), "{text}");
+        }
     }
 }

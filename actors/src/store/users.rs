@@ -10,7 +10,7 @@ pub struct Model {
     pub id: Uuid,
     pub email: String,
     pub email_normalized: String,
-    pub password_hash: String,
+    pub password_hash: PasswordHash,
     pub first_name: String,
     pub last_name: String,
     pub company_name: Option<String>,
@@ -33,6 +33,38 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// An Argon2id PHC string. Its `Debug` hides it (a hash can be attacked
+/// offline), so neither `Model` nor `ActiveModel` prints it; it reads as a
+/// `&str` everywhere else.
+#[derive(Clone, PartialEq, Eq, DeriveValueType)]
+pub struct PasswordHash(pub String);
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+impl PasswordHash {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for PasswordHash {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for PasswordHash {
+    fn from(phc: String) -> Self {
+        Self(phc)
+    }
+}
 
 pub async fn find_by_normalized_email<C: ConnectionTrait>(
     conn: &C,
@@ -156,4 +188,57 @@ pub async fn rehash<C: ConnectionTrait>(
         .exec(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use sea_orm::ActiveValue::Set;
+
+    use super::*;
+
+    pub(crate) const HASH: &str =
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+
+    /// A user whose password hash is `HASH`.
+    pub(crate) fn user() -> Model {
+        Model {
+            id: Uuid::nil(),
+            email: "ann@example.org".into(),
+            email_normalized: "ann@example.org".into(),
+            password_hash: HASH.to_owned().into(),
+            first_name: "Ann".into(),
+            last_name: "Example".into(),
+            company_name: None,
+            email_verified_at: Some(1),
+            is_active: true,
+            created_at: 1,
+            updated_at: 1,
+            failed_attempts: 0,
+            locked_until: None,
+            tokens_invalid_before: None,
+            mfa_enabled: false,
+            credential_version: 0,
+        }
+    }
+
+    #[test]
+    fn debug_of_a_user_hides_the_password_hash() {
+        let user = user();
+        let active = ActiveModel {
+            password_hash: Set(HASH.to_owned().into()),
+            ..Default::default()
+        };
+        for text in [
+            format!("{user:?}"),
+            format!("{user:#?}"),
+            format!("{active:?}"),
+            format!("{active:#?}"),
+        ] {
+            assert!(!text.contains("argon2"), "{text}");
+            assert!(!text.contains("c2FsdHNhbHQ"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
+        assert!(format!("{user:?}").contains("ann@example.org"));
+        assert!(user.password_hash.starts_with("$argon2id$"));
+    }
 }

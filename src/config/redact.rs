@@ -1,0 +1,268 @@
+//! `Debug` for the settings: secrets show as `<redacted>`, and URLs that may
+//! carry credentials (`AUTH_DATABASE_URL`, `AUTH_REDIS_URL`,
+//! `AUTH_SMTP_URL`) lose their user, password and secret-looking query
+//! values but keep scheme, host, port and path, so logs stay useful. The
+//! structs are destructured in full: a new field does not compile until it
+//! is listed here.
+
+use std::fmt;
+
+use super::{RawSettings, Settings};
+
+const REDACTED: &str = "<redacted>";
+/// What replaces a URL's credentials (unescaped in every part of a URL).
+const HIDDEN: &str = "***";
+
+/// A URL as it may be shown: without userinfo or secret query values.
+fn redact_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        // Not a URL we can take apart: with an `@` in it, show no more
+        // than its scheme.
+        return match (raw.split_once("://"), raw.contains('@')) {
+            (Some((scheme, _)), true) => format!("{scheme}://{HIDDEN}"),
+            (_, true) => REDACTED.to_owned(),
+            _ => raw.to_owned(),
+        };
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = url.set_password(None);
+        let _ = url.set_username(HIDDEN);
+    }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let key = k.to_ascii_lowercase();
+                let secret = ["pass", "secret", "token", "key", "auth", "cred"]
+                    .iter()
+                    .any(|s| key.contains(s));
+                let value = if secret {
+                    HIDDEN.to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
+struct Url<'a>(&'a str);
+
+impl fmt::Debug for Url<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&redact_url(self.0), f)
+    }
+}
+
+fn secret<T>(value: &Option<T>) -> Option<&'static str> {
+    value.as_ref().map(|_| REDACTED)
+}
+
+impl fmt::Debug for RawSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let RawSettings {
+            bind,
+            database_url,
+            redis_url,
+            smtp_url,
+            outbox_dir,
+            mail_from,
+            public_url,
+            jwt_secret,
+            jwt_algorithm,
+            jwt_private_key_file,
+            jwt_issuer,
+            jwt_audience,
+            encryption_key,
+            encryption_keys_previous,
+            access_ttl_secs,
+            refresh_ttl_secs,
+            rate_limit_per_minute,
+            rate_limit_ipv6_prefix,
+            mail_per_recipient_per_hour,
+            refresh_rate_per_minute,
+            lockout_threshold,
+            trusted_proxies,
+            argon2_memory_kib,
+            argon2_iterations,
+            argon2_parallelism,
+            log,
+            log_format,
+            data_dir,
+            queue_name,
+        } = self;
+        f.debug_struct("RawSettings")
+            .field("bind", bind)
+            .field("database_url", &Url(database_url))
+            .field("redis_url", &redis_url.as_deref().map(Url))
+            .field("smtp_url", &smtp_url.as_deref().map(Url))
+            .field("outbox_dir", outbox_dir)
+            .field("mail_from", mail_from)
+            .field("public_url", public_url)
+            .field("jwt_secret", &secret(jwt_secret))
+            .field("jwt_algorithm", jwt_algorithm)
+            .field("jwt_private_key_file", jwt_private_key_file)
+            .field("jwt_issuer", jwt_issuer)
+            .field("jwt_audience", jwt_audience)
+            .field("encryption_key", &secret(encryption_key))
+            .field(
+                "encryption_keys_previous",
+                &secret(encryption_keys_previous),
+            )
+            .field("access_ttl_secs", access_ttl_secs)
+            .field("refresh_ttl_secs", refresh_ttl_secs)
+            .field("rate_limit_per_minute", rate_limit_per_minute)
+            .field("rate_limit_ipv6_prefix", rate_limit_ipv6_prefix)
+            .field("mail_per_recipient_per_hour", mail_per_recipient_per_hour)
+            .field("refresh_rate_per_minute", refresh_rate_per_minute)
+            .field("lockout_threshold", lockout_threshold)
+            .field("trusted_proxies", trusted_proxies)
+            .field("argon2_memory_kib", argon2_memory_kib)
+            .field("argon2_iterations", argon2_iterations)
+            .field("argon2_parallelism", argon2_parallelism)
+            .field("log", log)
+            .field("log_format", log_format)
+            .field("data_dir", data_dir)
+            .field("queue_name", queue_name)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Settings {
+            bind,
+            database_url,
+            redis_url,
+            smtp_url,
+            outbox_dir,
+            mail_from,
+            public_url,
+            jwt_secret,
+            jwt_algorithm,
+            jwt_private_key_file,
+            jwt_issuer,
+            jwt_audience,
+            encryption_key,
+            encryption_keys_previous,
+            access_ttl_secs,
+            refresh_ttl_secs,
+            rate_limit_per_minute,
+            rate_limit_ipv6_prefix,
+            mail_per_recipient_per_hour,
+            refresh_rate_per_minute,
+            lockout_threshold,
+            trusted_proxies,
+            hash_cost,
+            log_filter,
+            log_json,
+            data_dir,
+            delivery,
+            queue_name,
+            session_idle,
+        } = self;
+        f.debug_struct("Settings")
+            .field("bind", bind)
+            .field("database_url", &Url(database_url))
+            .field("redis_url", &redis_url.as_ref().map(|u| Url(u.as_str())))
+            .field("smtp_url", &smtp_url.as_deref().map(Url))
+            .field("outbox_dir", outbox_dir)
+            .field("mail_from", mail_from)
+            .field("public_url", &Url(public_url.as_str()))
+            .field("jwt_secret", jwt_secret)
+            .field("jwt_algorithm", jwt_algorithm)
+            .field("jwt_private_key_file", jwt_private_key_file)
+            .field("jwt_issuer", jwt_issuer)
+            .field("jwt_audience", jwt_audience)
+            .field("encryption_key", encryption_key)
+            .field("encryption_keys_previous", encryption_keys_previous)
+            .field("access_ttl_secs", access_ttl_secs)
+            .field("refresh_ttl_secs", refresh_ttl_secs)
+            .field("rate_limit_per_minute", rate_limit_per_minute)
+            .field("rate_limit_ipv6_prefix", rate_limit_ipv6_prefix)
+            .field("mail_per_recipient_per_hour", mail_per_recipient_per_hour)
+            .field("refresh_rate_per_minute", refresh_rate_per_minute)
+            .field("lockout_threshold", lockout_threshold)
+            .field("trusted_proxies", trusted_proxies)
+            .field("hash_cost", hash_cost)
+            .field("log_filter", log_filter)
+            .field("log_json", log_json)
+            .field("data_dir", data_dir)
+            .field("delivery", delivery)
+            .field("queue_name", queue_name)
+            .field("session_idle", session_idle)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_keeps_its_host_port_and_path_and_loses_its_credentials() {
+        for (raw, shown) in [
+            (
+                "postgres://authd:hunter2@db.internal:5432/authd?sslmode=require&password=hunter3",
+                "postgres://***@db.internal:5432/authd?sslmode=require&password=***",
+            ),
+            (
+                "redis://:hunter2@redis.internal:6379/0",
+                "redis://***@redis.internal:6379/0",
+            ),
+            (
+                "smtps://mailer%40example.com:hun%3Ater2@smtp.example.com:465",
+                "smtps://***@smtp.example.com:465",
+            ),
+            (
+                "sqlite://data/authd.db?mode=rwc",
+                "sqlite://data/authd.db?mode=rwc",
+            ),
+            ("smtp://127.0.0.1:1025", "smtp://127.0.0.1:1025"),
+            ("not a url:hunter2@x", "<redacted>"),
+        ] {
+            assert_eq!(redact_url(raw), shown, "{raw}");
+        }
+    }
+
+    fn raw() -> RawSettings {
+        RawSettings {
+            database_url: "postgres://authd:db-hunter2@db.internal:5432/authd".into(),
+            redis_url: Some("rediss://default:redis-hunter2@redis.internal:6380".into()),
+            smtp_url: Some("smtps://mailer:smtp-hunter2@smtp.example.com:465".into()),
+            jwt_secret: Some("jwt-hunter2-jwt-hunter2-jwt-hunter2-jwt".into()),
+            encryption_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+            encryption_keys_previous: Some("AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+            ..RawSettings::default()
+        }
+    }
+
+    #[test]
+    fn debug_of_the_settings_hides_every_secret_and_keeps_the_hosts() {
+        let raw = raw();
+        let checked = Settings::check(raw.clone()).unwrap();
+        for text in [
+            format!("{raw:?}"),
+            format!("{raw:#?}"),
+            format!("{checked:?}"),
+            format!("{checked:#?}"),
+        ] {
+            for secret in [
+                "hunter2", "AAECAwQF", "AQECAwQF", "mailer", "authd:", "default:",
+            ] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+            for kept in [
+                "db.internal:5432/authd",
+                "redis.internal:6380",
+                "smtp.example.com:465",
+                "http://localhost:3000",
+            ] {
+                assert!(text.contains(kept), "{kept} not in {text}");
+            }
+        }
+    }
+}
