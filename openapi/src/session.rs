@@ -128,6 +128,8 @@ pub struct MfaChallenge {
 }
 
 /// What a right password gets: tokens, or with 2FA on a challenge.
+// One short-lived value per login answer: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(poem_openapi::Union, Debug)]
 pub enum LoginResult {
     Tokens(LoginData),

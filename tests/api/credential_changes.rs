@@ -12,12 +12,11 @@ const NEW_PASSWORD: &str = "Another-Horse-77";
 /// A second node on the same database, clock moved alike.
 async fn second_node(a: &TestApp) -> TestApp {
     let settings = a.settings.clone();
-    let b = builder()
+    builder()
         .smtp(a.smtp.clone())
         .settings(move |s| *s = settings)
         .spawn()
-        .await;
-    b
+        .await
 }
 
 /// Sets the password to `NEW_PASSWORD` with an emailed reset token.

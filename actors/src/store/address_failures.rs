@@ -59,7 +59,7 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
         .exec_without_returning(conn)
         .await;
         match inserted {
-            Ok(n) if n == 1 => return Ok(true),
+            Ok(1) => return Ok(true),
             Ok(_) | Err(DbErr::RecordNotInserted) => {}
             Err(e) => return Err(e),
         }
