@@ -283,9 +283,6 @@ impl Settings {
         if raw.refresh_ttl_secs == 0 {
             return Err(bad("refresh_ttl_secs", "must be more than 0"));
         }
-        if raw.rate_limit_per_minute == 0 {
-            return Err(bad("rate_limit_per_minute", "must be more than 0"));
-        }
         if !(1..=128).contains(&raw.rate_limit_ipv6_prefix) {
             return Err(bad("rate_limit_ipv6_prefix", "must be 1 to 128"));
         }

@@ -365,7 +365,7 @@ impl Application {
             auth,
             passwords,
             mfa,
-            limiter,
+            limiter: (settings.rate_limit_per_minute > 0).then_some(limiter),
             refresh_limiter,
             proxies,
             readiness_queue: external_queue.filter(|_| settings.redis_url.is_some()),

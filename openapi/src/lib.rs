@@ -40,8 +40,9 @@ pub struct ApiState {
     pub auth: Auth,
     pub passwords: Passwords,
     pub mfa: Mfa,
-    /// Per client IP and endpoint: the auth endpoints (`AUTH_RATE_LIMIT_PER_MINUTE`).
-    pub limiter: RateLimiter,
+    /// Per client IP and endpoint: the auth endpoints
+    /// (`AUTH_RATE_LIMIT_PER_MINUTE`); `None`: off (0, for development).
+    pub limiter: Option<RateLimiter>,
     /// Per client IP on `token/refresh` (`AUTH_REFRESH_RATE_PER_MINUTE`);
     /// `None`: off.
     pub refresh_limiter: Option<RateLimiter>,

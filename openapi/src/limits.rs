@@ -68,7 +68,7 @@ pub async fn edge<E: Endpoint>(
     req.extensions_mut().insert(ctx);
     if let Some((endpoint, budget)) = operation(req.method(), req.uri().path()) {
         let limiter: Option<&RateLimiter> = match budget {
-            Budget::Auth => Some(&state.limiter),
+            Budget::Auth => state.limiter.as_ref(),
             Budget::Refresh => state.refresh_limiter.as_ref(),
         };
         if let Some(limiter) = limiter

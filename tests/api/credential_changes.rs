@@ -5,19 +5,9 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, assert_error, builder, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, assert_error, spawn_app};
 
 const NEW_PASSWORD: &str = "Another-Horse-77";
-
-/// A second node on the same database, clock moved alike.
-async fn second_node(a: &TestApp) -> TestApp {
-    let settings = a.settings.clone();
-    builder()
-        .smtp(a.smtp.clone())
-        .settings(move |s| *s = settings)
-        .spawn()
-        .await
-}
 
 /// Sets the password to `NEW_PASSWORD` with an emailed reset token.
 async fn reset(app: &TestApp, token: &str) {
@@ -111,7 +101,7 @@ async fn a_password_change_voids_an_open_mfa_token() {
 #[tokio::test]
 async fn a_login_checked_while_2fa_is_turned_on_elsewhere_needs_the_second_factor() {
     let a = spawn_app().await;
-    let b = second_node(&a).await;
+    let b = a.second_node().await;
     let (email, access, _) = a.logged_in_user().await;
     let (status, body) = a.enable_mfa(&access).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -140,7 +130,7 @@ async fn a_login_checked_while_2fa_is_turned_on_elsewhere_needs_the_second_facto
 #[tokio::test]
 async fn a_login_checked_before_a_password_change_elsewhere_does_not_start_a_session() {
     let a = spawn_app().await;
-    let b = second_node(&a).await;
+    let b = a.second_node().await;
     let (email, access, _) = a.logged_in_user().await;
 
     let pause = a.hooks.before_session_start.clone();

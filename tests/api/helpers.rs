@@ -456,6 +456,17 @@ impl TestApp {
             .expect("user query")
     }
 
+    /// A second node beside this one: same settings, database, queue and
+    /// SMTP server.
+    pub async fn second_node(&self) -> TestApp {
+        let settings = self.settings.clone();
+        builder()
+            .smtp(self.smtp.clone())
+            .settings(move |s| *s = settings)
+            .spawn()
+            .await
+    }
+
     /// Stops this instance and starts a new one on the same database, data
     /// directory and SMTP server, with a worker: a process restart.
     pub async fn restart(self) -> TestApp {

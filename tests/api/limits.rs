@@ -70,6 +70,33 @@ async fn with_real_limit() -> TestApp {
 // --- Counted before the body is read, once, as middleware ---------------
 
 #[tokio::test]
+async fn limits_of_zero_per_minute_are_off_and_the_lockout_stays() {
+    let app = builder()
+        .settings(|s| s.rate_limit_per_minute = 0)
+        .spawn()
+        .await;
+    let ip = "198.51.100.9";
+    for _ in 0..12 {
+        let (status, body, _) = post_from(&app, "/api/v1/auth/login/", ip, "{not json", None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    // The account lockout is not a per-IP limit: it still holds.
+    let email = unique_email();
+    app.verified_user(&email).await;
+    let wrong = json!({"email": email, "password": "Wrong-Password-9"}).to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(
+            post_from(&app, "/api/v1/auth/login/", ip, &wrong, None)
+                .await
+                .0,
+        );
+    }
+    assert_eq!(statuses[4], StatusCode::UNAUTHORIZED, "{statuses:?}");
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+}
+
+#[tokio::test]
 async fn limits_count_malformed_bodies_before_they_are_parsed() {
     let app = with_real_limit().await;
     let ip = "198.51.100.7";
@@ -300,12 +327,7 @@ async fn limits_mail_budget_is_shared_by_two_nodes() {
         return;
     }
     let a = with_mail_limit().await;
-    let settings = a.settings.clone();
-    let b = builder()
-        .smtp(a.smtp.clone())
-        .settings(move |s| *s = settings)
-        .spawn()
-        .await;
+    let b = a.second_node().await;
     let email = unique_email();
     a.verified_user(&email).await;
     for n in 1..=6 {

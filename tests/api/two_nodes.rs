@@ -11,12 +11,7 @@ async fn two_nodes(rate_limit: u32) -> (TestApp, TestApp) {
         .settings(move |s| s.rate_limit_per_minute = rate_limit)
         .spawn()
         .await;
-    let settings = a.settings.clone();
-    let b = builder()
-        .smtp(a.smtp.clone())
-        .settings(move |s| *s = settings)
-        .spawn()
-        .await;
+    let b = a.second_node().await;
     (a, b)
 }
 
