@@ -1,7 +1,13 @@
-//! What an attempt is made with and against: the failure budget it spends
-//! and, for a second login step, what its first step was checked against.
+//! The attempt types, in one place: what an attempt is for and whose
+//! failure budget it spends, what it comes to, and one mapping of each
+//! outcome to the answer of each kind of caller.
 
 use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::DomainError;
+use crate::sessions::TokenPair;
+use crate::store::users;
 
 /// Whose failure budget an attempt spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,10 +19,171 @@ pub enum Budget {
     Device(Uuid),
 }
 
-/// A second login step's first step: the credential version its password
-/// was checked against, and the budget it spent.
+/// The password step of a 2FA login, as its second step finds it: the
+/// credential version the password was checked against, and the budget it
+/// spent.
 #[derive(Debug, Clone, Copy)]
-pub struct FirstStep {
+pub struct PasswordStep {
     pub version: i64,
     pub budget: Budget,
+}
+
+/// What a right password is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A login: completes it (count reset), or asks for a code with 2FA on.
+    Login,
+    /// A logged-in user confirming a sensitive change: the count is left
+    /// as it was (only a completed login resets it).
+    Reauth,
+}
+
+/// The outcome of one password attempt.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Refused unchecked.
+    Locked { retry_after_secs: u64 },
+    /// Wrong password (counted), or the user is gone or deactivated.
+    Wrong,
+    /// Right password, email not verified yet (not counted).
+    Unverified,
+    /// Right password for a login with 2FA on: a code must follow; the
+    /// count is left as it was.
+    MfaRequired(Box<users::Model>),
+    /// Right password or code confirming a change (the count as it was).
+    Accepted(Box<users::Model>),
+    /// Right password or code completing a login: the count is reset and
+    /// the session started, in one transaction.
+    LoggedIn(Box<LoggedIn>),
+}
+
+/// A completed login.
+pub struct LoggedIn {
+    pub tokens: TokenPair,
+    /// Marks the client as a known device of the account (see `Budget`).
+    pub device_token: Zeroizing<String>,
+    pub user: Box<users::Model>,
+}
+
+impl std::fmt::Debug for LoggedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggedIn")
+            .field("tokens", &self.tokens)
+            .field("device_token", &"<redacted>")
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// A right password: tokens, or (2FA on) a challenge for the second step.
+/// Its `Debug` hides the `mfa_token` (and, through `TokenPair` and
+/// `PasswordHash`, the tokens and the hash of a completed login).
+pub enum LoginOutcome {
+    Done(LoggedIn),
+    MfaRequired {
+        mfa_token: Zeroizing<String>,
+        expires_in: i64,
+    },
+}
+
+impl std::fmt::Debug for LoginOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginOutcome::Done(done) => f.debug_tuple("Done").field(done).finish(),
+            LoginOutcome::MfaRequired { expires_in, .. } => f
+                .debug_struct("MfaRequired")
+                .field("mfa_token", &"<redacted>")
+                .field("expires_in", expires_in)
+                .finish(),
+        }
+    }
+}
+
+/// A login's password step passed.
+pub enum Passed {
+    Done(Box<LoggedIn>),
+    /// 2FA is on: a code must follow.
+    NeedsCode(Box<users::Model>),
+}
+
+impl Attempt {
+    /// A login's password step: wrong and unknown are one 401.
+    pub fn into_login(self) -> Result<Passed, DomainError> {
+        match self {
+            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
+            Attempt::Wrong => Err(DomainError::InvalidCredentials),
+            Attempt::Unverified => Err(DomainError::EmailNotVerified),
+            Attempt::MfaRequired(user) => Ok(Passed::NeedsCode(user)),
+            Attempt::LoggedIn(done) => Ok(Passed::Done(done)),
+            Attempt::Accepted(_) => Err(DomainError::Internal(
+                "a login attempt was answered as a re-authentication".into(),
+            )),
+        }
+    }
+
+    /// A logged-in user confirming a change with the password.
+    pub fn into_reauth(self) -> Result<Box<users::Model>, DomainError> {
+        match self {
+            Attempt::Accepted(user) | Attempt::MfaRequired(user) => Ok(user),
+            Attempt::LoggedIn(done) => Ok(done.user),
+            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
+            Attempt::Wrong => Err(DomainError::WrongPassword),
+            Attempt::Unverified => Err(DomainError::EmailNotVerified),
+        }
+    }
+
+    /// A logged-in user confirming a change (or 2FA setup) with a code.
+    pub fn into_code_change(self) -> Result<Box<users::Model>, DomainError> {
+        match self {
+            Attempt::Accepted(user) | Attempt::MfaRequired(user) => Ok(user),
+            Attempt::LoggedIn(done) => Ok(done.user),
+            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
+            Attempt::Wrong | Attempt::Unverified => Err(DomainError::InvalidCode),
+        }
+    }
+
+    /// The second step of a 2FA login.
+    pub fn into_second_step(self) -> Result<LoggedIn, DomainError> {
+        match self {
+            Attempt::LoggedIn(done) => Ok(*done),
+            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
+            Attempt::Accepted(_)
+            | Attempt::MfaRequired(_)
+            | Attempt::Wrong
+            | Attempt::Unverified => Err(DomainError::InvalidCode),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sessions::tests::{ACCESS, REFRESH, pair};
+    use crate::store::users::tests::{HASH, user};
+
+    const DEVICE: &str = "Dev1ce-t0ken-0f-f0rty-three-characters-abcd";
+
+    #[test]
+    fn debug_of_a_login_outcome_hides_tokens_and_the_password_hash() {
+        let mfa = "Mfa-t0ken-0f-f0rty-three-characters-abcdefg";
+        let outcomes = [
+            LoginOutcome::Done(LoggedIn {
+                tokens: pair(),
+                device_token: Zeroizing::new(DEVICE.to_owned()),
+                user: Box::new(user()),
+            }),
+            LoginOutcome::MfaRequired {
+                mfa_token: Zeroizing::new(mfa.to_owned()),
+                expires_in: 300,
+            },
+        ];
+        for outcome in &outcomes {
+            for text in [format!("{outcome:?}"), format!("{outcome:#?}")] {
+                for secret in [ACCESS, REFRESH, HASH, mfa, DEVICE, "argon2"] {
+                    assert!(!text.contains(secret), "{secret} in {text}");
+                }
+                assert!(text.contains("<redacted>"), "{text}");
+            }
+        }
+    }
 }

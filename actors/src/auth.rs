@@ -10,6 +10,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::attempts::Budget;
+use crate::attempts::{Attempt, LoginOutcome, Passed, Purpose};
 use crate::domain::Email;
 use crate::jwt::{AccessClaims, Jwt};
 use crate::mfa::challenges;
@@ -18,51 +19,9 @@ use crate::sessions::{Revoked, RotateError, SessionStore, TokenPair};
 use crate::store::{devices, users};
 use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
 use crate::token_registry::{RegistryMsg, Revocations};
-use crate::user_session::{Attempt, Purpose, SessionMsg};
+use crate::user_session::SessionMsg;
 use crate::user_supervisor::UsersMsg;
 use crate::{DomainError, Hasher};
-
-/// A completed login.
-pub struct LoggedIn {
-    pub tokens: TokenPair,
-    /// Marks the client as a known device of the account (see `Budget`).
-    pub device_token: Zeroizing<String>,
-    pub user: Box<users::Model>,
-}
-
-impl std::fmt::Debug for LoggedIn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoggedIn")
-            .field("tokens", &self.tokens)
-            .field("device_token", &"<redacted>")
-            .field("user", &self.user)
-            .finish()
-    }
-}
-
-/// A right password: tokens, or (2FA on) a challenge for the second step.
-/// Its `Debug` hides the `mfa_token` (and, through `TokenPair` and
-/// `PasswordHash`, the tokens and the hash of a completed login).
-pub enum LoginOutcome {
-    Done(LoggedIn),
-    MfaRequired {
-        mfa_token: Zeroizing<String>,
-        expires_in: i64,
-    },
-}
-
-impl std::fmt::Debug for LoginOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoginOutcome::Done(done) => f.debug_tuple("Done").field(done).finish(),
-            LoginOutcome::MfaRequired { expires_in, .. } => f
-                .debug_struct("MfaRequired")
-                .field("mfa_token", &"<redacted>")
-                .field("expires_in", expires_in)
-                .finish(),
-        }
-    }
-}
 
 /// The caller of an authenticated endpoint.
 #[derive(Debug, Clone)]
@@ -162,11 +121,8 @@ impl Auth {
                 .await?
             }
         };
-        match outcome {
-            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
-            Attempt::Wrong => Err(DomainError::InvalidCredentials),
-            Attempt::Unverified => Err(DomainError::EmailNotVerified),
-            Attempt::MfaRequired(user) => {
+        match outcome.into_login()? {
+            Passed::NeedsCode(user) => {
                 let now = self.clock.now_ms();
                 let version = user.credential_version;
                 let mfa_token = challenges::start(db, user.id, version, budget, now).await?;
@@ -176,13 +132,10 @@ impl Auth {
                     expires_in: challenges::TTL_MS / 1000,
                 })
             }
-            Attempt::LoggedIn(done) => {
+            Passed::Done(done) => {
                 tracing::info!("login completed");
                 Ok(LoginOutcome::Done(*done))
             }
-            Attempt::Accepted(_) => Err(DomainError::Internal(
-                "a login attempt was answered as a re-authentication".into(),
-            )),
         }
     }
 
@@ -224,16 +177,9 @@ impl Auth {
         user_id: Uuid,
         password: &str,
     ) -> Result<Box<users::Model>, DomainError> {
-        match self
-            .check_password(user_id, password, Purpose::Reauth)
+        self.check_password(user_id, password, Purpose::Reauth)
             .await?
-        {
-            Attempt::Accepted(user) | Attempt::MfaRequired(user) => Ok(user),
-            Attempt::LoggedIn(done) => Ok(done.user),
-            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
-            Attempt::Wrong => Err(DomainError::WrongPassword),
-            Attempt::Unverified => Err(DomainError::EmailNotVerified),
-        }
+            .into_reauth()
     }
 
     /// One TOTP or backup code attempt, through the user's session actor.
@@ -368,38 +314,5 @@ impl Auth {
             revoked.sessions.push(who.session_id);
         }
         self.tell_registry(revoked, None).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sessions::tests::{ACCESS, REFRESH, pair};
-    use crate::store::users::tests::{HASH, user};
-
-    const DEVICE: &str = "Dev1ce-t0ken-0f-f0rty-three-characters-abcd";
-
-    #[test]
-    fn debug_of_a_login_outcome_hides_tokens_and_the_password_hash() {
-        let mfa = "Mfa-t0ken-0f-f0rty-three-characters-abcdefg";
-        let outcomes = [
-            LoginOutcome::Done(LoggedIn {
-                tokens: pair(),
-                device_token: Zeroizing::new(DEVICE.to_owned()),
-                user: Box::new(user()),
-            }),
-            LoginOutcome::MfaRequired {
-                mfa_token: Zeroizing::new(mfa.to_owned()),
-                expires_in: 300,
-            },
-        ];
-        for outcome in &outcomes {
-            for text in [format!("{outcome:?}"), format!("{outcome:#?}")] {
-                for secret in [ACCESS, REFRESH, HASH, mfa, DEVICE, "argon2"] {
-                    assert!(!text.contains(secret), "{secret} in {text}");
-                }
-                assert!(text.contains("<redacted>"), "{text}");
-            }
-        }
     }
 }

@@ -14,8 +14,7 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::attempts::Budget;
-use crate::auth::LoggedIn;
+use crate::attempts::{Attempt, Budget, LoggedIn, Purpose};
 use crate::hooks::Hooks;
 use crate::lockout::{Gate, LockState, LockoutPolicy};
 use crate::mfa::MfaDeps;
@@ -46,35 +45,6 @@ pub struct SessionDeps {
     /// A hash of a random password with the configured cost: passwords
     /// for addresses with no account are checked against it.
     pub dummy_hash: std::sync::Arc<str>,
-}
-
-/// What a right password is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// A login: completes it (count reset), or asks for a code with 2FA on.
-    Login,
-    /// A logged-in user confirming a sensitive change: the count is left
-    /// as it was (only a completed login resets it).
-    Reauth,
-}
-
-/// The outcome of one password attempt.
-#[derive(Debug)]
-pub enum Attempt {
-    /// Refused unchecked.
-    Locked { retry_after_secs: u64 },
-    /// Wrong password (counted), or the user is gone or deactivated.
-    Wrong,
-    /// Right password, email not verified yet (not counted).
-    Unverified,
-    /// Right password for a login with 2FA on: a code must follow; the
-    /// count is left as it was.
-    MfaRequired(Box<users::Model>),
-    /// Right password or code confirming a change (the count as it was).
-    Accepted(Box<users::Model>),
-    /// Right password or code completing a login: the count is reset and
-    /// the session started, in one transaction.
-    LoggedIn(Box<LoggedIn>),
 }
 
 pub struct UserSession;

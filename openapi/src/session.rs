@@ -7,7 +7,7 @@ use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 use tracing::instrument;
 
-use actors::auth::LoginOutcome;
+use actors::attempts::{LoggedIn, LoginOutcome};
 use actors::store::users;
 
 use crate::ApiState;
@@ -136,8 +136,8 @@ pub enum LoginResult {
     Mfa(MfaChallenge),
 }
 
-impl From<actors::auth::LoggedIn> for LoginData {
-    fn from(done: actors::auth::LoggedIn) -> Self {
+impl From<LoggedIn> for LoginData {
+    fn from(done: LoggedIn) -> Self {
         LoginData {
             token: done.tokens.access_token,
             refresh_token: done.tokens.refresh_token.to_string(),

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::{MfaDeps, backup, challenges, totp};
-use crate::attempts::{Budget, FirstStep};
+use crate::attempts::{Budget, PasswordStep};
 use crate::store::{backup_codes, mfa_challenges, mfa_secrets, users};
 use crate::{DomainError, notices};
 
@@ -40,7 +40,7 @@ pub async fn precheck(
     deps: &MfaDeps,
     user_id: Uuid,
     check: &CodeCheck,
-) -> Result<Option<FirstStep>, DomainError> {
+) -> Result<Option<PasswordStep>, DomainError> {
     let now = deps.clock.now_ms();
     match check {
         CodeCheck::Login { challenge_id, .. } => {
@@ -49,7 +49,7 @@ pub async fn precheck(
                 .await?
                 .filter(|c| c.user_id == user_id && challenges::usable(c, now))
             {
-                Some(c) => Ok(Some(FirstStep {
+                Some(c) => Ok(Some(PasswordStep {
                     version: c.credential_version,
                     budget: c.device_id.map_or(Budget::Account, Budget::Device),
                 })),

@@ -6,102 +6,28 @@
 pub mod backup;
 pub mod challenges;
 pub mod codes;
+mod deps;
 pub mod totp;
+
+pub use deps::MfaDeps;
 
 use std::sync::Arc;
 
-use jobs::{EmailKind, Sealer, SharedClock};
+use jobs::EmailKind;
 use sea_orm::ActiveValue::Set;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
-};
-use tokio::sync::Notify;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use tracing::{info, instrument};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::auth::{Auth, Authenticated, LoggedIn};
+use crate::attempts::LoggedIn;
+use crate::auth::{Auth, Authenticated};
 use crate::store::{backup_codes, mfa_secrets, users};
-use crate::user_session::Attempt;
 use crate::{DomainError, credentials, notices};
-use backup::BackupKey;
 use codes::{CodeCheck, Factor};
 
 /// The issuer shown in authenticator apps.
 pub const ISSUER: &str = "authd";
-
-/// What code checks need: the database, the keys, the clock.
-#[derive(Debug)]
-pub struct MfaDeps {
-    pub db: DatabaseConnection,
-    pub sealer: Arc<Sealer>,
-    pub backup_key: BackupKey,
-    pub clock: SharedClock,
-    pub outbox_wake: Arc<Notify>,
-}
-
-impl MfaDeps {
-    pub fn new(
-        db: DatabaseConnection,
-        sealer: Arc<Sealer>,
-        clock: SharedClock,
-        outbox_wake: Arc<Notify>,
-    ) -> Self {
-        let backup_key = BackupKey::new(sealer.derive_keys("backup codes"));
-        Self {
-            db,
-            sealer,
-            backup_key,
-            clock,
-            outbox_wake,
-        }
-    }
-
-    fn context(user_id: Uuid) -> Vec<u8> {
-        [b"totp:".as_slice(), user_id.as_bytes()].concat()
-    }
-
-    pub fn seal_secret(&self, user_id: Uuid, secret: &[u8]) -> Result<String, DomainError> {
-        Ok(self.sealer.seal(secret, &Self::context(user_id))?)
-    }
-
-    pub fn open_secret(
-        &self,
-        user_id: Uuid,
-        sealed: &str,
-    ) -> Result<Zeroizing<Vec<u8>>, DomainError> {
-        Ok(Zeroizing::new(
-            self.sealer.open(sealed, &Self::context(user_id))?,
-        ))
-    }
-
-    /// Stores a new set of backup codes in place of the old; returns them.
-    async fn replace_backup_codes<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        user_id: Uuid,
-        now_ms: i64,
-    ) -> Result<Vec<Zeroizing<String>>, DomainError> {
-        backup_codes::Entity::delete_many()
-            .filter(backup_codes::Column::UserId.eq(user_id))
-            .exec(conn)
-            .await?;
-        let set = backup::new_set();
-        let rows = set.iter().filter_map(|code| {
-            backup::normalize(code).map(|normalized| backup_codes::ActiveModel {
-                id: Set(Uuid::new_v4()),
-                user_id: Set(user_id),
-                code_hash: Set(self.backup_key.hash(&normalized)),
-                used_at: Set(None),
-                created_at: Set(now_ms),
-            })
-        });
-        backup_codes::Entity::insert_many(rows)
-            .exec_without_returning(conn)
-            .await?;
-        Ok(set)
-    }
-}
 
 /// A setup in progress: shown once, in the response of `2fa/enable`. Its
 /// `Debug` hides everything in it: the secret, the URL and the QR code that
@@ -276,14 +202,10 @@ impl Mfa {
             challenge_id: challenge.id,
             factor,
         };
-        match self.auth.check_code(challenge.user_id, check).await? {
-            Attempt::LoggedIn(done) => Ok(*done),
-            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
-            Attempt::Accepted(_)
-            | Attempt::MfaRequired(_)
-            | Attempt::Wrong
-            | Attempt::Unverified => Err(DomainError::InvalidCode),
-        }
+        self.auth
+            .check_code(challenge.user_id, check)
+            .await?
+            .into_second_step()
     }
 
     /// A code confirming a change (setup, disable, new backup codes).
@@ -292,12 +214,10 @@ impl Mfa {
         user_id: Uuid,
         check: CodeCheck,
     ) -> Result<Box<users::Model>, DomainError> {
-        match self.auth.check_code(user_id, check).await? {
-            Attempt::Accepted(user) | Attempt::MfaRequired(user) => Ok(user),
-            Attempt::LoggedIn(done) => Ok(done.user),
-            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
-            Attempt::Wrong | Attempt::Unverified => Err(DomainError::InvalidCode),
-        }
+        self.auth
+            .check_code(user_id, check)
+            .await?
+            .into_code_change()
     }
 
     async fn reauth_both(

@@ -1,0 +1,89 @@
+//! What code checks need: the database, the keys, the clock. Apart from
+//! the `Mfa` facade, so that the user's actor can use it without depending
+//! on the facade (which depends on `Auth`, which talks to the actor).
+
+use std::sync::Arc;
+
+use jobs::{Sealer, SharedClock};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use tokio::sync::Notify;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::backup::{self, BackupKey};
+use crate::DomainError;
+use crate::store::backup_codes;
+
+/// What code checks need: the database, the keys, the clock.
+#[derive(Debug)]
+pub struct MfaDeps {
+    pub db: DatabaseConnection,
+    pub sealer: Arc<Sealer>,
+    pub backup_key: BackupKey,
+    pub clock: SharedClock,
+    pub outbox_wake: Arc<Notify>,
+}
+
+impl MfaDeps {
+    pub fn new(
+        db: DatabaseConnection,
+        sealer: Arc<Sealer>,
+        clock: SharedClock,
+        outbox_wake: Arc<Notify>,
+    ) -> Self {
+        let backup_key = BackupKey::new(sealer.derive_keys("backup codes"));
+        Self {
+            db,
+            sealer,
+            backup_key,
+            clock,
+            outbox_wake,
+        }
+    }
+
+    fn context(user_id: Uuid) -> Vec<u8> {
+        [b"totp:".as_slice(), user_id.as_bytes()].concat()
+    }
+
+    pub fn seal_secret(&self, user_id: Uuid, secret: &[u8]) -> Result<String, DomainError> {
+        Ok(self.sealer.seal(secret, &Self::context(user_id))?)
+    }
+
+    pub fn open_secret(
+        &self,
+        user_id: Uuid,
+        sealed: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, DomainError> {
+        Ok(Zeroizing::new(
+            self.sealer.open(sealed, &Self::context(user_id))?,
+        ))
+    }
+
+    /// Stores a new set of backup codes in place of the old; returns them.
+    pub(super) async fn replace_backup_codes<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        user_id: Uuid,
+        now_ms: i64,
+    ) -> Result<Vec<Zeroizing<String>>, DomainError> {
+        backup_codes::Entity::delete_many()
+            .filter(backup_codes::Column::UserId.eq(user_id))
+            .exec(conn)
+            .await?;
+        let set = backup::new_set();
+        let rows = set.iter().filter_map(|code| {
+            backup::normalize(code).map(|normalized| backup_codes::ActiveModel {
+                id: Set(Uuid::new_v4()),
+                user_id: Set(user_id),
+                code_hash: Set(self.backup_key.hash(&normalized)),
+                used_at: Set(None),
+                created_at: Set(now_ms),
+            })
+        });
+        backup_codes::Entity::insert_many(rows)
+            .exec_without_returning(conn)
+            .await?;
+        Ok(set)
+    }
+}
