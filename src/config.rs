@@ -145,9 +145,9 @@ pub struct Settings {
     /// The queue's name in its backend, so deployments (or test runs) can
     /// share one Redis.
     pub queue_name: String,
-    /// How long an idle user's session actor lives; not configurable from
+    /// How long an idle attempt gate (a user's actor) lives; not configurable from
     /// outside (tests shorten it).
-    pub session_idle: std::time::Duration,
+    pub gate_idle: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -360,7 +360,7 @@ impl Settings {
             data_dir: raw.data_dir,
             delivery: DeliveryTuning::default(),
             queue_name: raw.queue_name,
-            session_idle: actors::user_session::IDLE_AFTER,
+            gate_idle: actors::attempt_gate::IDLE_AFTER,
         })
     }
 }

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+use actors::attempt_gate::GateDeps;
 use actors::auth::AddressIds;
 use actors::auth::Auth;
 use actors::broadcast::Broadcast;
@@ -29,7 +30,6 @@ use actors::rate_limit::{MailBudget, RateLimiter, TrustedProxies};
 use actors::sessions::SessionStore;
 use actors::supervisor::Actors;
 use actors::token_registry::Revocations;
-use actors::user_session::SessionDeps;
 use actors::{Accounts, Hasher, Links, Mfa, Passwords};
 use jobs::relay::Relay;
 use jobs::worker::Delivery;
@@ -306,12 +306,12 @@ impl Application {
         let dummy_hash = Auth::dummy_hash(&accounts.hasher)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let deps = SessionDeps {
+        let deps = GateDeps {
             db: core.db.clone(),
             hasher: accounts.hasher.clone(),
             clock: core.clock.clone(),
             policy: LockoutPolicy::new(settings.lockout_threshold),
-            idle_after: settings.session_idle,
+            idle_after: settings.gate_idle,
             mfa: mfa_deps.clone(),
             sessions: sessions.clone(),
             hooks,

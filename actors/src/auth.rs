@@ -1,5 +1,5 @@
 //! Login, refresh, logout and token checks: the facade the HTTP handlers
-//! call. Password attempts go through the user's UserSession actor; token
+//! call. Password attempts go through the user's AttemptGate actor; token
 //! revocations through the TokenRegistry actor.
 
 use std::sync::Arc;
@@ -9,9 +9,11 @@ use ractor::RpcReplyPort;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::attempt_gate::GateMsg;
 use crate::attempts::Budget;
 use crate::attempts::{Attempt, LoginOutcome, Passed, Purpose};
 use crate::domain::Email;
+use crate::gate_supervisor::GatesMsg;
 use crate::jwt::{AccessClaims, Jwt};
 use crate::mfa::challenges;
 use crate::mfa::codes::CodeCheck;
@@ -19,8 +21,6 @@ use crate::sessions::{Revoked, RotateError, SessionStore, TokenPair};
 use crate::store::{devices, users};
 use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
 use crate::token_registry::{RegistryMsg, Revocations};
-use crate::user_session::SessionMsg;
-use crate::user_supervisor::UsersMsg;
 use crate::{DomainError, Hasher};
 
 /// The caller of an authenticated endpoint.
@@ -115,8 +115,8 @@ impl Auth {
             // The same gate, writes, work and answers as for an account.
             None => {
                 let password = Zeroizing::new(password.to_owned());
-                self.to_session(self.addresses.id(&normalized), |reply| {
-                    SessionMsg::UnknownAddress { password, reply }
+                self.to_gate(self.addresses.id(&normalized), |reply| {
+                    GateMsg::UnknownAddress { password, reply }
                 })
                 .await?
             }
@@ -160,7 +160,7 @@ impl Auth {
         budget: Budget,
     ) -> Result<Attempt, DomainError> {
         let password = Zeroizing::new(password.to_owned());
-        self.to_session(user_id, |reply| SessionMsg::Password {
+        self.to_gate(user_id, |reply| GateMsg::Password {
             password,
             purpose,
             budget,
@@ -188,20 +188,20 @@ impl Auth {
         user_id: Uuid,
         check: CodeCheck,
     ) -> Result<Attempt, DomainError> {
-        self.to_session(user_id, |reply| SessionMsg::Code { check, reply })
+        self.to_gate(user_id, |reply| GateMsg::Code { check, reply })
             .await
     }
 
-    async fn to_session(
+    async fn to_gate(
         &self,
         user_id: Uuid,
-        msg: impl FnOnce(RpcReplyPort<Result<Attempt, DomainError>>) -> SessionMsg,
+        msg: impl FnOnce(RpcReplyPort<Result<Attempt, DomainError>>) -> GateMsg,
     ) -> Result<Attempt, DomainError> {
-        let users = self.actors.users()?;
+        let gates = self.actors.gates()?;
         unavailable(
-            users
+            gates
                 .call(
-                    |reply| UsersMsg::ToSession {
+                    |reply| GatesMsg::ToGate {
                         user_id,
                         msg: msg(reply),
                     },

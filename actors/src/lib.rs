@@ -2,6 +2,7 @@
 //! actors that own every rule with state.
 
 pub mod accounts;
+pub mod attempt_gate;
 pub mod attempts;
 pub mod auth;
 pub mod broadcast;
@@ -9,6 +10,7 @@ pub mod context;
 pub mod credentials;
 pub mod domain;
 pub mod error;
+pub mod gate_supervisor;
 pub mod hasher;
 pub mod hooks;
 pub mod jwt;
@@ -23,8 +25,6 @@ pub mod sessions;
 pub mod store;
 pub mod supervisor;
 pub mod token_registry;
-pub mod user_session;
-pub mod user_supervisor;
 
 pub use accounts::{Accounts, Links, RegisterInput};
 pub use context::RequestContext;

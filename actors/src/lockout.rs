@@ -1,5 +1,5 @@
 //! Account lockout as a pure state machine: the state and `now` go in, the
-//! next state comes out. No clock, no I/O; the UserSession actor persists the
+//! next state comes out. No clock, no I/O; the AttemptGate actor persists the
 //! state with conditional updates and tests move time by hand.
 //!
 //! Rules: after `threshold` consecutive failures the account is locked for

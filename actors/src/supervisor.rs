@@ -1,4 +1,4 @@
-//! The root supervisor: starts the UserSupervisor and the TokenRegistry and
+//! The root supervisor: starts the GateSupervisor and the TokenRegistry and
 //! starts a new one whenever one fails. Callers hold `Actors`, whose slots
 //! always name the live actors. No global names: two applications can run
 //! in one process.
@@ -9,17 +9,17 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use crate::DomainError;
+use crate::attempt_gate::GateDeps;
 use crate::broadcast::Broadcast;
+use crate::gate_supervisor::{GateSupervisor, GatesMsg};
 use crate::token_registry::{RegistryMsg, Revocations, TokenRegistry};
-use crate::user_session::SessionDeps;
-use crate::user_supervisor::{UserSupervisor, UsersMsg};
 
 type Slot<M> = Arc<RwLock<Option<ActorRef<M>>>>;
 
 /// Handles to the live actors.
 #[derive(Clone)]
 pub struct Actors {
-    users: Slot<UsersMsg>,
+    gates: Slot<GatesMsg>,
     registry: Slot<RegistryMsg>,
     root: ActorRef<()>,
 }
@@ -53,30 +53,30 @@ fn live<M>(slot: &Slot<M>) -> Result<ActorRef<M>, DomainError> {
 
 impl Actors {
     pub async fn start(
-        deps: SessionDeps,
+        deps: GateDeps,
         revocations: Revocations,
         broadcast: Option<Broadcast>,
     ) -> Result<Self, DomainError> {
         let spawn_err = |e: ractor::SpawnErr| DomainError::Internal(format!("actor start: {e}"));
-        let users = Arc::new(RwLock::new(None));
+        let gates = Arc::new(RwLock::new(None));
         let registry = Arc::new(RwLock::new(None));
         let args = RootArgs {
             deps,
             revocations,
             broadcast,
-            users: users.clone(),
+            gates: gates.clone(),
             registry: registry.clone(),
         };
         let (root, _) = Actor::spawn(None, Root, args).await.map_err(spawn_err)?;
         Ok(Self {
-            users,
+            gates,
             registry,
             root,
         })
     }
 
-    pub fn users(&self) -> Result<ActorRef<UsersMsg>, DomainError> {
-        live(&self.users)
+    pub fn gates(&self) -> Result<ActorRef<GatesMsg>, DomainError> {
+        live(&self.gates)
     }
 
     pub fn registry(&self) -> Result<ActorRef<RegistryMsg>, DomainError> {
@@ -108,10 +108,10 @@ pub fn unavailable<T>(
 struct Root;
 
 struct RootArgs {
-    deps: SessionDeps,
+    deps: GateDeps,
     revocations: Revocations,
     broadcast: Option<Broadcast>,
-    users: Slot<UsersMsg>,
+    gates: Slot<GatesMsg>,
     registry: Slot<RegistryMsg>,
 }
 
@@ -125,9 +125,9 @@ impl Actor for Root {
         myself: ActorRef<Self::Msg>,
         args: RootArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let (users, _) =
-            Actor::spawn_linked(None, UserSupervisor, args.deps.clone(), myself.get_cell()).await?;
-        write(&args.users, users);
+        let (gates, _) =
+            Actor::spawn_linked(None, GateSupervisor, args.deps.clone(), myself.get_cell()).await?;
+        write(&args.gates, gates);
         let (registry, _) = Actor::spawn_linked(
             None,
             TokenRegistry,
@@ -168,12 +168,12 @@ async fn restart(
     error: &str,
 ) -> Result<(), ActorProcessingErr> {
     let is = |id: Option<ractor::ActorId>| id == Some(failed.get_id());
-    if is(read(&state.users).map(|a| a.get_id())) {
-        tracing::error!(%error, "UserSupervisor failed; starting a new one");
-        let (users, _) =
-            Actor::spawn_linked(None, UserSupervisor, state.deps.clone(), myself.get_cell())
+    if is(read(&state.gates).map(|a| a.get_id())) {
+        tracing::error!(%error, "GateSupervisor failed; starting a new one");
+        let (gates, _) =
+            Actor::spawn_linked(None, GateSupervisor, state.deps.clone(), myself.get_cell())
                 .await?;
-        write(&state.users, users);
+        write(&state.gates, gates);
     } else if is(read(&state.registry).map(|a| a.get_id())) {
         tracing::error!(%error, "TokenRegistry failed; starting a new one");
         let (registry, _) = Actor::spawn_linked(

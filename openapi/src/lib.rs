@@ -53,7 +53,7 @@ pub struct ApiState {
 
 type Apis = (
     auth::AuthApi,
-    session::SessionApi,
+    session::TokenApi,
     password::PasswordApi,
     mfa::MfaApi,
     session::KeysApi,
@@ -64,7 +64,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             auth::AuthApi,
-            session::SessionApi,
+            session::TokenApi,
             password::PasswordApi,
             mfa::MfaApi,
             session::KeysApi,

@@ -176,10 +176,10 @@ outcomes!(RefreshOutcomes: 200, [400, 401, 413, 429, 500]);
 outcomes!(LogoutOutcomes: 200, [400, 401, 413, 500]);
 outcomes!(VerifyTokenOutcomes: 200, [401, 500]);
 
-pub struct SessionApi;
+pub struct TokenApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTag::Auth")]
-impl SessionApi {
+impl TokenApi {
     /// Log in
     ///
     /// Checks the email and password and returns an access token (JWT, 60

@@ -162,7 +162,7 @@ impl fmt::Debug for Settings {
             data_dir,
             delivery,
             queue_name,
-            session_idle,
+            gate_idle,
         } = self;
         f.debug_struct("Settings")
             .field("bind", bind)
@@ -193,7 +193,7 @@ impl fmt::Debug for Settings {
             .field("data_dir", data_dir)
             .field("delivery", delivery)
             .field("queue_name", queue_name)
-            .field("session_idle", session_idle)
+            .field("gate_idle", gate_idle)
             .finish()
     }
 }

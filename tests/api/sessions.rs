@@ -332,7 +332,7 @@ async fn a_dead_actor_costs_at_most_a_prompt_500_and_is_replaced() {
     let app = spawn_app().await;
     let email = unique_email();
     app.verified_user(&email).await;
-    app.actors.users().unwrap().kill();
+    app.actors.gates().unwrap().kill();
     app.actors.registry().unwrap().kill();
     let started = std::time::Instant::now();
     loop {
@@ -381,18 +381,18 @@ async fn a_deactivated_users_token_gets_401() {
 }
 
 #[tokio::test]
-async fn an_idle_user_session_actor_stops_and_a_new_one_starts_on_demand() {
-    use actors::user_supervisor::UsersMsg;
+async fn an_idle_attempt_gate_stops_and_a_new_one_starts_on_demand() {
+    use actors::gate_supervisor::GatesMsg;
     let app = builder()
-        .settings(|s| s.session_idle = Duration::from_millis(200))
+        .settings(|s| s.gate_idle = Duration::from_millis(200))
         .spawn()
         .await;
     let count = || async {
         app.actors
-            .users()
+            .gates()
             .unwrap()
             .call(
-                |reply| UsersMsg::Count { reply },
+                |reply| GatesMsg::Count { reply },
                 Some(Duration::from_secs(5)),
             )
             .await

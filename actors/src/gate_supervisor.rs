@@ -1,5 +1,5 @@
-//! UserSupervisor: spawns a UserSession per user on demand, forwards
-//! attempts to it, and forgets sessions that stop (idle) or fail (the next
+//! GateSupervisor: spawns a AttemptGate per user on demand, forwards
+//! attempts to it, and forgets gates that stop (idle) or fail (the next
 //! attempt spawns a fresh one, which reads its state from the database).
 
 use std::collections::HashMap;
@@ -7,36 +7,37 @@ use std::collections::HashMap;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use uuid::Uuid;
 
-use crate::user_session::{SessionDeps, SessionMsg, UserSession};
+use crate::attempt_gate::{AttemptGate, GateDeps, GateMsg};
 
-pub struct UserSupervisor;
+pub struct GateSupervisor;
 
 pub struct SupervisorState {
-    deps: SessionDeps,
-    sessions: HashMap<Uuid, ActorRef<SessionMsg>>,
+    deps: GateDeps,
+    gates: HashMap<Uuid, ActorRef<GateMsg>>,
     by_actor: HashMap<ActorId, Uuid>,
 }
 
-pub enum UsersMsg {
-    /// Hands `msg` to the user's session, starting one when needed.
-    ToSession { user_id: Uuid, msg: SessionMsg },
-    /// How many sessions are alive (for tests and metrics).
+pub enum GatesMsg {
+    /// Hands `msg` to the gate of `user_id` (a user, or an address with no
+    /// account), starting one when needed.
+    ToGate { user_id: Uuid, msg: GateMsg },
+    /// How many gates are alive (for tests and metrics).
     Count { reply: RpcReplyPort<usize> },
 }
 
-impl Actor for UserSupervisor {
-    type Msg = UsersMsg;
+impl Actor for GateSupervisor {
+    type Msg = GatesMsg;
     type State = SupervisorState;
-    type Arguments = SessionDeps;
+    type Arguments = GateDeps;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        deps: SessionDeps,
+        deps: GateDeps,
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(SupervisorState {
             deps,
-            sessions: HashMap::new(),
+            gates: HashMap::new(),
             by_actor: HashMap::new(),
         })
     }
@@ -48,28 +49,28 @@ impl Actor for UserSupervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            UsersMsg::ToSession { user_id, msg } => {
-                let session = match state.sessions.get(&user_id) {
+            GatesMsg::ToGate { user_id, msg } => {
+                let gate = match state.gates.get(&user_id) {
                     Some(s) => s.clone(),
                     None => {
-                        let (session, _) = Actor::spawn_linked(
+                        let (gate, _) = Actor::spawn_linked(
                             None,
-                            UserSession,
+                            AttemptGate,
                             (user_id, state.deps.clone()),
                             myself.get_cell(),
                         )
                         .await?;
-                        state.by_actor.insert(session.get_id(), user_id);
-                        state.sessions.insert(user_id, session.clone());
-                        session
+                        state.by_actor.insert(gate.get_id(), user_id);
+                        state.gates.insert(user_id, gate.clone());
+                        gate
                     }
                 };
-                // If the session is gone, the reply port drops and the caller
+                // If the gate is gone, the reply port drops and the caller
                 // gets an error at once.
-                let _ = session.cast(msg);
+                let _ = gate.cast(msg);
             }
-            UsersMsg::Count { reply } => {
-                let _ = reply.send(state.sessions.len());
+            GatesMsg::Count { reply } => {
+                let _ = reply.send(state.gates.len());
             }
         }
         Ok(())
@@ -84,7 +85,7 @@ impl Actor for UserSupervisor {
         let gone = match &event {
             SupervisionEvent::ActorTerminated(cell, _, _) => Some(cell.get_id()),
             SupervisionEvent::ActorFailed(cell, error) => {
-                tracing::warn!(%error, "user session failed; the next attempt starts a new one");
+                tracing::warn!(%error, "user gate failed; the next attempt starts a new one");
                 Some(cell.get_id())
             }
             _ => None,
@@ -92,7 +93,7 @@ impl Actor for UserSupervisor {
         if let Some(id) = gone
             && let Some(user_id) = state.by_actor.remove(&id)
         {
-            state.sessions.remove(&user_id);
+            state.gates.remove(&user_id);
         }
         Ok(())
     }

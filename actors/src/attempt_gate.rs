@@ -1,5 +1,6 @@
-//! UserSession: one actor per active user. It takes that user's password
-//! and code attempts one at a time, applies the lockout state machine, and persists
+//! AttemptGate: one actor per active user (and per address with no account
+//! that is being tried). It takes that user's password and code attempts
+//! one at a time, applies the lockout state machine, and persists
 //! the count with compare-and-swap updates so that restarts and other nodes
 //! see the same state. An attempt claims its failure *before* the password
 //! is checked, so concurrent attempts on any number of nodes never check
@@ -23,18 +24,18 @@ use crate::sessions::SessionStore;
 use crate::store::{address_failures, devices, users};
 use crate::{DomainError, Hasher};
 
-/// By default a session with no message for this long stops itself.
+/// By default a gate with no message for this long stops itself.
 pub const IDLE_AFTER: Duration = Duration::from_secs(300);
 const CAS_RETRIES: usize = 8;
 
-/// What a session needs from the outside world.
+/// What a gate needs from the outside world.
 #[derive(Clone, Debug)]
-pub struct SessionDeps {
+pub struct GateDeps {
     pub db: DatabaseConnection,
     pub hasher: Hasher,
     pub clock: SharedClock,
     pub policy: LockoutPolicy,
-    /// A session with no message for this long stops itself.
+    /// A gate with no message for this long stops itself.
     pub idle_after: Duration,
     pub mfa: std::sync::Arc<MfaDeps>,
     /// A completed login starts its session here, in the transaction that
@@ -47,15 +48,15 @@ pub struct SessionDeps {
     pub dummy_hash: std::sync::Arc<str>,
 }
 
-pub struct UserSession;
+pub struct AttemptGate;
 
-pub struct SessionState {
+pub struct GateState {
     user_id: Uuid,
-    deps: SessionDeps,
+    deps: GateDeps,
     last_message: tokio::time::Instant,
 }
 
-pub enum SessionMsg {
+pub enum GateMsg {
     Password {
         password: Zeroizing<String>,
         purpose: Purpose,
@@ -76,18 +77,18 @@ pub enum SessionMsg {
     IdleCheck,
 }
 
-impl Actor for UserSession {
-    type Msg = SessionMsg;
-    type State = SessionState;
-    type Arguments = (Uuid, SessionDeps);
+impl Actor for AttemptGate {
+    type Msg = GateMsg;
+    type State = GateState;
+    type Arguments = (Uuid, GateDeps);
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
         (user_id, deps): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        myself.send_interval(deps.idle_after / 2, || SessionMsg::IdleCheck);
-        Ok(SessionState {
+        myself.send_interval(deps.idle_after / 2, || GateMsg::IdleCheck);
+        Ok(GateState {
             user_id,
             deps,
             last_message: tokio::time::Instant::now(),
@@ -101,7 +102,7 @@ impl Actor for UserSession {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SessionMsg::Password {
+            GateMsg::Password {
                 password,
                 purpose,
                 budget,
@@ -112,17 +113,17 @@ impl Actor for UserSession {
                 let outcome = attempt(lock, &state.deps, &password, purpose).await;
                 let _ = reply.send(outcome);
             }
-            SessionMsg::UnknownAddress { password, reply } => {
+            GateMsg::UnknownAddress { password, reply } => {
                 state.last_message = tokio::time::Instant::now();
                 let outcome = address_attempt(state.user_id, &state.deps, &password).await;
                 let _ = reply.send(outcome);
             }
-            SessionMsg::Code { check, reply } => {
+            GateMsg::Code { check, reply } => {
                 state.last_message = tokio::time::Instant::now();
                 let outcome = code_attempt(state.user_id, &state.deps, &check).await;
                 let _ = reply.send(outcome);
             }
-            SessionMsg::IdleCheck => {
+            GateMsg::IdleCheck => {
                 if state.last_message.elapsed() >= state.deps.idle_after {
                     myself.stop(Some("idle".into()));
                 }
@@ -143,7 +144,7 @@ struct Claimed {
 impl Claimed {
     /// A right answer that does not complete a login: the claim is given
     /// back (if nothing moved meanwhile; otherwise the failure stands).
-    async fn give_back(&self, deps: &SessionDeps) -> Result<(), DomainError> {
+    async fn give_back(&self, deps: &GateDeps) -> Result<(), DomainError> {
         let now = deps.clock.now_ms();
         self.lock.swap(deps, self.after, self.before, now).await?;
         Ok(())
@@ -153,11 +154,7 @@ impl Claimed {
     /// the session starts and the count starts again, only if the
     /// credentials have not changed since (else it is a wrong attempt, and
     /// the claimed failure stands).
-    async fn complete_login(
-        self,
-        deps: &SessionDeps,
-        version: i64,
-    ) -> Result<Attempt, DomainError> {
+    async fn complete_login(self, deps: &GateDeps, version: i64) -> Result<Attempt, DomainError> {
         deps.hooks.before_session_start.pass().await;
         let cleared = deps.policy.after_success();
         let now = deps.clock.now_ms();
@@ -233,7 +230,7 @@ impl Lock {
 
     async fn swap(
         self,
-        deps: &SessionDeps,
+        deps: &GateDeps,
         from: LockState,
         to: LockState,
         now_ms: i64,
@@ -257,10 +254,7 @@ type ClaimedOn = (Option<users::Model>, LockState, LockState);
 
 /// Claims one failure on `lock`, or says why the attempt ends here
 /// (locked, or no such user).
-async fn claim_on(
-    deps: &SessionDeps,
-    lock: Lock,
-) -> Result<Result<ClaimedOn, Attempt>, DomainError> {
+async fn claim_on(deps: &GateDeps, lock: Lock) -> Result<Result<ClaimedOn, Attempt>, DomainError> {
     for _ in 0..CAS_RETRIES {
         let Some((user, before)) = lock.read(&deps.db).await? else {
             return Ok(Err(Attempt::Wrong));
@@ -278,7 +272,7 @@ async fn claim_on(
 }
 
 /// Claims one failure of a user's, on the account or on a device.
-async fn claim(lock: Lock, deps: &SessionDeps) -> Result<Result<Claimed, Attempt>, DomainError> {
+async fn claim(lock: Lock, deps: &GateDeps) -> Result<Result<Claimed, Attempt>, DomainError> {
     Ok(match claim_on(deps, lock).await? {
         Ok((Some(user), before, after)) => Ok(Claimed {
             user,
@@ -296,7 +290,7 @@ async fn claim(lock: Lock, deps: &SessionDeps) -> Result<Result<Claimed, Attempt
 /// same answers (wrong, then locked).
 async fn address_attempt(
     id: Uuid,
-    deps: &SessionDeps,
+    deps: &GateDeps,
     password: &str,
 ) -> Result<Attempt, DomainError> {
     let after = match claim_on(deps, Lock::Address(id)).await? {
@@ -313,7 +307,7 @@ async fn address_attempt(
 
 async fn attempt(
     lock: Lock,
-    deps: &SessionDeps,
+    deps: &GateDeps,
     password: &str,
     purpose: Purpose,
 ) -> Result<Attempt, DomainError> {
@@ -356,7 +350,7 @@ async fn attempt(
 
 /// A right password whose stored hash has an older cost is hashed again.
 async fn rehash_if_outdated(
-    deps: &SessionDeps,
+    deps: &GateDeps,
     user: &users::Model,
     password: &str,
 ) -> Result<(), DomainError> {
@@ -371,7 +365,7 @@ async fn rehash_if_outdated(
 
 async fn code_attempt(
     user_id: Uuid,
-    deps: &SessionDeps,
+    deps: &GateDeps,
     check: &CodeCheck,
 ) -> Result<Attempt, DomainError> {
     // A void mfa_token or a missing setup is not a guess at a code: it is
