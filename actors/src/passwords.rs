@@ -60,7 +60,13 @@ impl Passwords {
         let token =
             one_time_tokens::issue(&txn, user.id, PASSWORD_RESET, RESET_TTL_MS, now).await?;
         let kind = EmailKind::PasswordReset {
-            first_name: user.first_name.clone(),
+            // A name typed at registration is shown only once the owner of
+            // the address has proved it (anyone can register any address).
+            first_name: if user.email_verified_at.is_some() {
+                user.first_name.clone()
+            } else {
+                String::new()
+            },
             link: self.accounts.links.reset_password(&token.secret),
         };
         notices::queue(&txn, &self.accounts.sealer, &user, kind, now).await?;

@@ -14,7 +14,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{
-    PASSWORD, builder, eventually, registration, remember_secret, spawn_app, unique_email,
+    PASSWORD, RESET_SUBJECT, builder, eventually, registration, remember_secret, spawn_app,
+    unique_email,
 };
 use crate::smtp::free_port;
 
@@ -236,6 +237,57 @@ async fn the_verification_mail_carries_no_name_the_registrant_typed() {
         statuses.push(app.verify_email(&token).await.0);
     }
     assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_reset_mail_to_an_unverified_address_carries_no_name_either() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    let mut form = registration(&email);
+    form["first_name"] = json!("Visit evil.example now");
+    let (status, body) = app.post("/api/v1/auth/register/", &form).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = app.request_reset(&email).await;
+    assert_eq!(status, StatusCode::OK);
+    let mails = app
+        .smtp
+        .wait_for_subject(&email, RESET_SUBJECT, 1, Duration::from_secs(10))
+        .await;
+    for part in [
+        &mails[0].subject,
+        &mails[0].text,
+        &mails[0].html,
+        &mails[0].raw,
+    ] {
+        for typed in ["evil.example", "Visit"] {
+            assert!(!part.contains(typed), "{typed:?} in {part}");
+        }
+    }
+    assert!(
+        mails[0].text.contains("reset-password?token="),
+        "{}",
+        mails[0].text
+    );
+    remember_secret(&mails[0].token());
+
+    // Once the address is proved, its reset mail may greet by name.
+    let verified = unique_email();
+    app.verified_user(&verified).await;
+    app.request_reset(&verified).await;
+    let mails = app
+        .smtp
+        .wait_for_subject(&verified, RESET_SUBJECT, 1, Duration::from_secs(10))
+        .await;
+    remember_secret(&mails[0].token());
+    let name = registration(&verified)["first_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        mails[0].text.contains(&format!("Hello {name},")),
+        "{}",
+        mails[0].text
+    );
 }
 
 /// `authd serve`, killed when dropped.
