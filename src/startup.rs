@@ -283,6 +283,7 @@ impl Application {
             outbox_wake: wake,
             tasks: TaskTracker::new(),
             mail_budget: MailBudget::new(&limiter, settings.mail_per_recipient_per_hour),
+            hooks: hooks.clone(),
         };
         let jwt = jwt(&settings)?;
         let revocations = Revocations::new(

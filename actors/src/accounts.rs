@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::domain::{CompanyName, Email, Password, PersonName};
 use crate::error::FieldErrors;
+use crate::hooks::Hooks;
 use crate::one_time::VERIFY_EMAIL;
 use crate::rate_limit::MailBudget;
 use crate::store::{self, one_time_tokens, users};
@@ -118,6 +119,8 @@ pub struct Accounts {
     pub tasks: TaskTracker,
     /// Mails on request (reset, resend) per recipient address.
     pub mail_budget: MailBudget,
+    /// Pause points for tests.
+    pub hooks: Hooks,
 }
 
 impl Accounts {
@@ -127,6 +130,7 @@ impl Accounts {
     pub fn request_resend(&self, email: Email) {
         let this = self.clone();
         self.tasks.spawn(async move {
+            this.hooks.before_mail_request.pass().await;
             // Errors are logged by `instrument`; the answer is the same.
             let _ = this.resend_verification(&email).await;
         });

@@ -13,6 +13,9 @@ use tokio::sync::Notify;
 pub struct Hooks {
     /// After the password or code was found right, before the session starts.
     pub before_session_start: Arc<Pause>,
+    /// A mail request (`password-reset`, `resend-verification`) answered,
+    /// before its lookup and writes.
+    pub before_mail_request: Arc<Pause>,
 }
 
 /// One pause point. Armed, it holds the next attempt that reaches it until

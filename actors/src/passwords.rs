@@ -35,6 +35,7 @@ impl Passwords {
     pub fn request_reset(&self, email: Email) {
         let this = self.clone();
         self.accounts.tasks.spawn(async move {
+            this.accounts.hooks.before_mail_request.pass().await;
             // Errors are logged by `instrument`; the client's answer is the
             // same in any case.
             let _ = this.queue_reset(&email).await;

@@ -103,3 +103,42 @@ async fn a_right_password_upgrades_a_hash_made_at_an_older_cost() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let _ = access2;
 }
+
+/// Sends `path` for `email` while the work behind it is held: the answer
+/// must come before that work, whatever the address.
+async fn answered_before_the_work(app: &TestApp, path: &str, email: &str) {
+    let pause = app.hooks.before_mail_request.clone();
+    pause.arm();
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        app.post(path, &serde_json::json!({ "email": email })),
+    )
+    .await
+    .expect("answered while its lookup and writes are held");
+    assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
+    pause.reached().await;
+    pause.resume();
+}
+
+#[tokio::test]
+async fn mail_requests_answer_before_they_look_the_address_up() {
+    let app = spawn_app().await;
+    let unverified = unique_email();
+    let (status, _) = app.register(&unverified).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let verified = unique_email();
+    app.verified_user(&verified).await;
+
+    answered_before_the_work(&app, "/api/v1/auth/resend-verification/", &unverified).await;
+    answered_before_the_work(&app, "/api/v1/auth/password-reset/", &verified).await;
+    // The work still happens once it is let go.
+    let mails = app
+        .smtp
+        .wait_for(&unverified, 2, std::time::Duration::from_secs(10))
+        .await;
+    for mail in &mails {
+        crate::helpers::remember_secret(&mail.token());
+    }
+    let token = app.reset_token(&verified, 1).await;
+    assert_eq!(token.len(), 43);
+}
