@@ -286,10 +286,7 @@ impl Application {
             hooks: hooks.clone(),
         };
         let jwt = jwt(&settings)?;
-        let revocations = Revocations::new(
-            core.db.clone(),
-            Duration::from_secs(settings.access_ttl_secs),
-        );
+        let revocations = Revocations::new(core.db.clone(), jwt.clone());
         let mfa_deps = Arc::new(MfaDeps::new(
             core.db.clone(),
             core.sealer.clone(),

@@ -14,7 +14,7 @@ use crate::attempts::Budget;
 use crate::attempts::{Attempt, LoginOutcome, Passed, Purpose};
 use crate::domain::Email;
 use crate::gate_supervisor::GatesMsg;
-use crate::jwt::{AccessClaims, Jwt};
+use crate::jwt::Jwt;
 use crate::mfa::challenges;
 use crate::mfa::codes::CodeCheck;
 use crate::sessions::{Revoked, RotateError, SessionStore, TokenPair};
@@ -24,13 +24,7 @@ use crate::token_registry::{RegistryMsg, Revocations};
 use crate::{DomainError, Hasher};
 
 /// The caller of an authenticated endpoint.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub user: Arc<users::Model>,
-    pub claims: Arc<AccessClaims>,
-    pub jti: Uuid,
-    pub session_id: Uuid,
-}
+pub type Authenticated = crate::token_registry::Accepted;
 
 #[derive(Clone)]
 pub struct Auth {
@@ -257,38 +251,9 @@ impl Auth {
         }
     }
 
-    /// Checks a bearer access token: signature, claims, revocation, user.
+    /// Checks a bearer access token (the TokenRegistry's answer).
     pub async fn authenticate(&self, token: &str) -> Result<Authenticated, DomainError> {
-        let now_ms = self.clock.now_ms();
-        let claims = self
-            .jwt
-            .verify_cached(token, now_ms / 1000)
-            .map_err(|_| DomainError::Unauthorized)?;
-        let parse = |s: &str| Uuid::parse_str(s).map_err(|_| DomainError::Unauthorized);
-        let (jti, user_id, session_id) = (
-            parse(&claims.jti)?,
-            parse(&claims.sub)?,
-            parse(&claims.sid)?,
-        );
-        if self.revocations.is_revoked(session_id).await? {
-            return Err(DomainError::Unauthorized);
-        }
-        let user = match self.revocations.user(user_id).await? {
-            Some(u) if u.is_active => u,
-            _ => return Err(DomainError::Unauthorized),
-        };
-        if user
-            .tokens_invalid_before
-            .is_some_and(|t| claims.iat.saturating_mul(1000) < t)
-        {
-            return Err(DomainError::Unauthorized);
-        }
-        Ok(Authenticated {
-            user,
-            claims,
-            jti,
-            session_id,
-        })
+        self.revocations.accept(token, self.clock.now_ms()).await
     }
 
     /// Revokes the caller's session (its access and refresh tokens), and the

@@ -22,24 +22,38 @@ use uuid::Uuid;
 
 use crate::DomainError;
 use crate::broadcast::{Broadcast, Event};
+use crate::jwt::{AccessClaims, Jwt, VerifiedTokens};
 use crate::store::{sessions, users};
 
 const FRESH_FOR: Duration = Duration::from_millis(500);
 const CAPACITY: u64 = 200_000;
 
 /// The read side, shared by every request.
+/// An accepted access token: its claims, user and session.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub user: Arc<users::Model>,
+    pub claims: Arc<AccessClaims>,
+    pub jti: Uuid,
+    pub session_id: Uuid,
+}
+
 #[derive(Clone, Debug)]
 pub struct Revocations {
     db: DatabaseConnection,
+    verified: VerifiedTokens,
     revoked: Cache<Uuid, ()>,
     not_revoked: Cache<Uuid, ()>,
     users: Cache<Uuid, Option<Arc<users::Model>>>,
 }
 
 impl Revocations {
-    pub fn new(db: DatabaseConnection, access_ttl: Duration) -> Self {
+    /// Answers for tokens of `jwt`'s key.
+    pub fn new(db: DatabaseConnection, jwt: Jwt) -> Self {
+        let access_ttl = Duration::from_secs(jwt.access_ttl_secs().unsigned_abs());
         Self {
             db,
+            verified: VerifiedTokens::new(jwt),
             revoked: Cache::builder()
                 .max_capacity(CAPACITY)
                 .time_to_live(access_ttl + Duration::from_secs(10))
@@ -55,7 +69,42 @@ impl Revocations {
         }
     }
 
-    /// Whether the access token `jti` has been revoked.
+    /// Whether an access token is accepted now: its signature and claims
+    /// (remembered by exact text), its session live, its user active, and
+    /// its `iat` after the user's "issued before" mark. Every refusal is
+    /// the same `Unauthorized`.
+    pub async fn accept(&self, token: &str, now_ms: i64) -> Result<Accepted, DomainError> {
+        let claims = self
+            .verified
+            .check(token, now_ms / 1000)
+            .map_err(|_| DomainError::Unauthorized)?;
+        let parse = |s: &str| Uuid::parse_str(s).map_err(|_| DomainError::Unauthorized);
+        let (jti, user_id, session_id) = (
+            parse(&claims.jti)?,
+            parse(&claims.sub)?,
+            parse(&claims.sid)?,
+        );
+        if self.is_revoked(session_id).await? {
+            return Err(DomainError::Unauthorized);
+        }
+        let user = match self.user(user_id).await? {
+            Some(u) if u.is_active => u,
+            _ => return Err(DomainError::Unauthorized),
+        };
+        if user
+            .tokens_invalid_before
+            .is_some_and(|t| claims.iat.saturating_mul(1000) < t)
+        {
+            return Err(DomainError::Unauthorized);
+        }
+        Ok(Accepted {
+            user,
+            claims,
+            jti,
+            session_id,
+        })
+    }
+
     /// Whether the session `id` (an access token's `sid`) is revoked; an
     /// unknown session counts as revoked.
     pub async fn is_revoked(&self, id: Uuid) -> Result<bool, DomainError> {

@@ -8,6 +8,7 @@
 mod keys;
 #[cfg(test)]
 mod tests;
+mod verified;
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,12 +20,10 @@ use uuid::Uuid;
 use zeroize::Zeroize;
 
 pub use keys::{MIN_HS256_SECRET_LEN, generate_ed25519_pem};
+pub use verified::VerifiedTokens;
 
 /// Clock skew tolerated on `exp` and `iat`, in seconds.
 pub const LEEWAY_SECS: i64 = 5;
-/// Verified tokens remembered (each entry is the token text and its claims).
-const VERIFIED_CAPACITY: u64 = 100_000;
-const VERIFIED_FOR_SECS: u64 = 300;
 /// Longest token accepted; anything longer is refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 4096;
 /// The `typ` claim of access tokens.
@@ -167,10 +166,6 @@ struct Inner {
     audience: String,
     access_ttl_secs: i64,
     jwks: serde_json::Value,
-    /// Tokens whose signature and claims were checked already, by their
-    /// exact text: the same bytes need no second signature check, only the
-    /// expiry check, which depends on the time.
-    verified: moka::sync::Cache<String, Arc<AccessClaims>>,
 }
 
 impl fmt::Debug for Jwt {
@@ -226,10 +221,6 @@ impl Jwt {
                 audience: settings.audience,
                 access_ttl_secs: settings.access_ttl_secs,
                 jwks,
-                verified: moka::sync::Cache::builder()
-                    .max_capacity(VERIFIED_CAPACITY)
-                    .time_to_live(std::time::Duration::from_secs(VERIFIED_FOR_SECS))
-                    .build(),
             }),
         })
     }
@@ -314,23 +305,6 @@ impl Jwt {
         claims.user_id()?;
         claims.session_id()?;
         claims.token_id()?;
-        Ok(claims)
-    }
-
-    /// `verify`, remembering tokens that passed: a token seen before only
-    /// has its expiry checked again. Revocation is not decided here.
-    pub fn verify_cached(&self, token: &str, now_secs: i64) -> Result<Arc<AccessClaims>, JwtError> {
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-            return Err(JwtError::Invalid("malformed"));
-        }
-        if let Some(claims) = self.inner.verified.get(token) {
-            if now_secs > claims.exp.saturating_add(LEEWAY_SECS) {
-                return Err(JwtError::Invalid("expired"));
-            }
-            return Ok(claims);
-        }
-        let claims = Arc::new(self.verify(token, now_secs)?);
-        self.inner.verified.insert(token.to_owned(), claims.clone());
         Ok(claims)
     }
 

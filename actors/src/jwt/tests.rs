@@ -564,18 +564,19 @@ fn jwt_is_clone_send_sync() {
 #[test]
 fn a_remembered_token_still_expires_and_tampered_copies_are_checked_in_full() {
     let jwt = hs();
+    let verified = VerifiedTokens::new(jwt.clone());
     let issued = jwt.issue(Uuid::new_v4(), Uuid::new_v4(), NOW).unwrap();
-    let first = jwt.verify_cached(&issued.token, NOW).unwrap();
-    let again = jwt.verify_cached(&issued.token, NOW + 10).unwrap();
+    let first = verified.check(&issued.token, NOW).unwrap();
+    let again = verified.check(&issued.token, NOW + 10).unwrap();
     assert!(
         Arc::ptr_eq(&first, &again),
         "the second check is a cache hit"
     );
     assert_eq!(*first, jwt.verify(&issued.token, NOW).unwrap());
     let exp = issued.expires_at;
-    assert!(jwt.verify_cached(&issued.token, exp + LEEWAY_SECS).is_ok());
+    assert!(verified.check(&issued.token, exp + LEEWAY_SECS).is_ok());
     assert_eq!(
-        jwt.verify_cached(&issued.token, exp + LEEWAY_SECS + 1),
+        verified.check(&issued.token, exp + LEEWAY_SECS + 1),
         Err(JwtError::Invalid("expired"))
     );
 
@@ -583,12 +584,16 @@ fn a_remembered_token_still_expires_and_tampered_copies_are_checked_in_full() {
     let mut payload = decode_part(&p[1]);
     payload["exp"] = json!(NOW + 100 * TTL);
     let tampered = format!("{}.{}.{}", p[0], b64_json(&payload), p[2]);
-    assert!(jwt.verify_cached(&tampered, NOW).is_err());
+    assert!(verified.check(&tampered, NOW).is_err());
     let mut sig = URL_SAFE_NO_PAD.decode(&p[2]).unwrap();
     sig[0] ^= 1;
     let resigned = format!("{}.{}.{}", p[0], p[1], URL_SAFE_NO_PAD.encode(sig));
-    assert!(jwt.verify_cached(&resigned, NOW).is_err());
+    assert!(verified.check(&resigned, NOW).is_err());
     // A token from another key is not in this verifier's memory.
     let other = Jwt::new(settings(SigningKey::Hs256(vec![9u8; 32]))).unwrap();
-    assert!(other.verify_cached(&issued.token, NOW).is_err());
+    assert!(
+        VerifiedTokens::new(other)
+            .check(&issued.token, NOW)
+            .is_err()
+    );
 }
