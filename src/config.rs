@@ -42,6 +42,8 @@ pub struct RawSettings {
     pub refresh_rate_per_minute: u32,
     pub lockout_threshold: u32,
     pub trusted_proxies: Option<String>,
+    /// Comma-separated origins allowed to call from a browser (CORS).
+    pub cors_origins: Option<String>,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
@@ -77,6 +79,7 @@ impl Default for RawSettings {
             refresh_rate_per_minute: 60,
             lockout_threshold: 5,
             trusted_proxies: None,
+            cors_origins: None,
             argon2_memory_kib: cost.memory_kib,
             argon2_iterations: cost.iterations,
             argon2_parallelism: cost.parallelism,
@@ -136,6 +139,8 @@ pub struct Settings {
     pub refresh_rate_per_minute: u32,
     pub lockout_threshold: u32,
     pub trusted_proxies: Vec<String>,
+    /// Exact origins (`scheme://host[:port]`) that get CORS headers.
+    pub cors_origins: Vec<String>,
     pub hash_cost: HashCost,
     pub log_filter: String,
     pub log_json: bool,
@@ -155,6 +160,31 @@ pub struct Settings {
 pub struct ConfigError {
     pub variable: String,
     pub problem: String,
+}
+
+/// An exact browser origin: `http(s)://host[:port]`, nothing after it, no
+/// wildcard (credentials are allowed, so every origin is named).
+fn parse_origin(s: &str) -> Result<String, ConfigError> {
+    let refuse = |why: &str| bad("cors_origins", format!("`{s}` {why}"));
+    if s.contains('*') {
+        return Err(refuse(
+            "is a wildcard: name each origin (credentials are allowed)",
+        ));
+    }
+    let url =
+        url::Url::parse(s).map_err(|_| refuse("is not an origin like https://app.example"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(refuse("is not an http(s) origin"));
+    }
+    if !s
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(&url.origin().ascii_serialization())
+    {
+        return Err(refuse(
+            "must be scheme://host[:port] only, with no path or wildcard",
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 fn bad(variable: &str, problem: impl Into<String>) -> ConfigError {
@@ -307,6 +337,14 @@ impl Settings {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let cors_origins = raw
+            .cors_origins
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(parse_origin)
+            .collect::<Result<Vec<_>, _>>()?;
         let hash_cost = HashCost {
             memory_kib: raw.argon2_memory_kib,
             iterations: raw.argon2_iterations,
@@ -354,6 +392,7 @@ impl Settings {
             refresh_rate_per_minute: raw.refresh_rate_per_minute,
             lockout_threshold: raw.lockout_threshold,
             trusted_proxies,
+            cors_origins,
             hash_cost,
             log_filter: raw.log,
             log_json,
@@ -373,6 +412,24 @@ mod tests {
         Settings::from_figment(
             Figment::from(Serialized::defaults(RawSettings::default())).merge((key, value)),
         )
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins() {
+        let s = with(
+            "cors_origins",
+            " http://localhost:3000/ , https://app.example:8443,HTTPS://App.Example ",
+        )
+        .unwrap();
+        assert_eq!(
+            s.cors_origins,
+            [
+                "http://localhost:3000",
+                "https://app.example:8443",
+                "https://app.example"
+            ]
+        );
+        assert!(with("cors_origins", "").unwrap().cors_origins.is_empty());
     }
 
     #[test]
@@ -403,6 +460,14 @@ mod tests {
             ("log_format", "xml", "AUTH_LOG_FORMAT"),
             ("access_ttl_secs", "soon", "AUTH_ACCESS_TTL_SECS"),
             ("trusted_proxies", "10.0.0.1,banana", "AUTH_TRUSTED_PROXIES"),
+            ("cors_origins", "*", "AUTH_CORS_ORIGINS"),
+            ("cors_origins", "https://*.example.org", "AUTH_CORS_ORIGINS"),
+            (
+                "cors_origins",
+                "https://app.example/path",
+                "AUTH_CORS_ORIGINS",
+            ),
+            ("cors_origins", "ftp://app.example", "AUTH_CORS_ORIGINS"),
             ("argon2_memory_kib", "1", "AUTH_ARGON2_MEMORY_KIB"),
             ("rate_limit_ipv6_prefix", "0", "AUTH_RATE_LIMIT_IPV6_PREFIX"),
             (

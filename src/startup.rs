@@ -366,6 +366,7 @@ impl Application {
             limiter: (settings.rate_limit_per_minute > 0).then_some(limiter),
             refresh_limiter,
             proxies,
+            cors: openapi::cors::AllowedOrigins::new(settings.cors_origins.clone()),
             readiness_queue: external_queue.filter(|_| settings.redis_url.is_some()),
         });
 

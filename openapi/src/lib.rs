@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod cors;
 pub mod docs;
 pub mod envelope;
 pub mod error;
@@ -47,6 +48,8 @@ pub struct ApiState {
     /// `None`: off.
     pub refresh_limiter: Option<RateLimiter>,
     pub proxies: TrustedProxies,
+    /// Origins that get CORS headers (`AUTH_CORS_ORIGINS`).
+    pub cors: cors::AllowedOrigins,
     /// Checked by `/readyz` (set when the queue is an external service).
     pub readiness_queue: Option<Queue>,
 }
@@ -166,14 +169,15 @@ pub fn app(state: Arc<ApiState>) -> impl Endpoint<Output = poem::Response> {
         )
         .nest("/", service);
     let edge_state = state.clone();
+    let origins = state.cors.clone();
     let inner = inner_middleware(routes.data(state), known)
         .around(move |ep, req| limits::edge(ep, req, edge_state.clone()));
-    outer_middleware(inner)
+    outer_middleware(inner, origins)
 }
 
 /// The middleware every request goes through, outermost last: slash
 /// normalisation (and `Allow` on a 405), the body limit, panic catching,
-/// the error envelope, the headers every `/api` answer carries, and the
+/// the error envelope, CORS, the headers every `/api` answer carries, and the
 /// request id with its span. [`app`] adds the edge (request context and
 /// per-IP limits) between the body limit and panic catching, so a request is
 /// counted before its body is read.
@@ -184,7 +188,10 @@ pub fn with_middleware<E>(
 where
     E: Endpoint + 'static,
 {
-    outer_middleware(inner_middleware(routes, known))
+    outer_middleware(
+        inner_middleware(routes, known),
+        cors::AllowedOrigins::default(),
+    )
 }
 
 fn inner_middleware<E>(
@@ -199,13 +206,17 @@ where
         .around(middleware::body_limit)
 }
 
-fn outer_middleware<E>(inner: E) -> impl Endpoint<Output = poem::Response>
+fn outer_middleware<E>(
+    inner: E,
+    origins: cors::AllowedOrigins,
+) -> impl Endpoint<Output = poem::Response>
 where
     E: Endpoint<Output = poem::Response> + 'static,
 {
     inner
         .with(CatchPanic::new())
         .around(middleware::envelope)
+        .around(move |ep, req| cors::cors(ep, req, origins.clone()))
         .around(middleware::api_headers)
         .around(middleware::request_id)
 }

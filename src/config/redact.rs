@@ -86,6 +86,7 @@ impl fmt::Debug for RawSettings {
             refresh_rate_per_minute,
             lockout_threshold,
             trusted_proxies,
+            cors_origins,
             argon2_memory_kib,
             argon2_iterations,
             argon2_parallelism,
@@ -120,6 +121,7 @@ impl fmt::Debug for RawSettings {
             .field("refresh_rate_per_minute", refresh_rate_per_minute)
             .field("lockout_threshold", lockout_threshold)
             .field("trusted_proxies", trusted_proxies)
+            .field("cors_origins", cors_origins)
             .field("argon2_memory_kib", argon2_memory_kib)
             .field("argon2_iterations", argon2_iterations)
             .field("argon2_parallelism", argon2_parallelism)
@@ -156,6 +158,7 @@ impl fmt::Debug for Settings {
             refresh_rate_per_minute,
             lockout_threshold,
             trusted_proxies,
+            cors_origins,
             hash_cost,
             log_filter,
             log_json,
@@ -187,6 +190,7 @@ impl fmt::Debug for Settings {
             .field("refresh_rate_per_minute", refresh_rate_per_minute)
             .field("lockout_threshold", lockout_threshold)
             .field("trusted_proxies", trusted_proxies)
+            .field("cors_origins", cors_origins)
             .field("hash_cost", hash_cost)
             .field("log_filter", log_filter)
             .field("log_json", log_json)
