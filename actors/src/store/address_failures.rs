@@ -6,6 +6,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
 
+use super::lock_columns;
 use crate::lockout::LockState;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -23,19 +24,12 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-fn failures(state: LockState) -> i32 {
-    i32::try_from(state.failures).unwrap_or(i32::MAX)
-}
-
 /// The lock state of the address `id` (nothing stored: no failures).
 pub async fn lock_state<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<LockState, DbErr> {
     Ok(Entity::find_by_id(id)
         .one(conn)
         .await?
-        .map(|row| LockState {
-            failures: u32::try_from(row.failed_attempts).unwrap_or(0),
-            locked_until: row.locked_until,
-        })
+        .map(|row| lock_columns::read(row.failed_attempts, row.locked_until))
         .unwrap_or_default())
 }
 
@@ -51,7 +45,7 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
     if from == LockState::default() {
         let inserted = Entity::insert(ActiveModel {
             id: Set(id),
-            failed_attempts: Set(failures(to)),
+            failed_attempts: Set(lock_columns::stored_failures(to)),
             locked_until: Set(to.locked_until),
             updated_at: Set(now_ms),
         })
@@ -64,15 +58,18 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
             Err(e) => return Err(e),
         }
     }
-    let mut update = Entity::update_many()
-        .col_expr(Column::FailedAttempts, Expr::value(failures(to)))
-        .col_expr(Column::LockedUntil, Expr::value(to.locked_until))
-        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
-        .filter(Column::Id.eq(id))
-        .filter(Column::FailedAttempts.eq(failures(from)));
-    update = match from.locked_until {
-        Some(t) => update.filter(Column::LockedUntil.eq(t)),
-        None => update.filter(Column::LockedUntil.is_null()),
-    };
+    let update = lock_columns::write(
+        Entity::update_many(),
+        Column::FailedAttempts,
+        Column::LockedUntil,
+        to,
+    )
+    .col_expr(Column::UpdatedAt, Expr::value(now_ms))
+    .filter(Column::Id.eq(id))
+    .filter(lock_columns::still(
+        Column::FailedAttempts,
+        Column::LockedUntil,
+        from,
+    ));
     Ok(update.exec(conn).await?.rows_affected == 1)
 }

@@ -8,6 +8,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 use zeroize::Zeroizing;
 
+use super::lock_columns;
 use crate::lockout::LockState;
 use crate::one_time::{self, NewToken};
 
@@ -42,14 +43,7 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 pub fn lock_state(device: &Model) -> LockState {
-    LockState {
-        failures: u32::try_from(device.failed_attempts).unwrap_or(0),
-        locked_until: device.locked_until,
-    }
-}
-
-fn failures(state: LockState) -> i32 {
-    i32::try_from(state.failures).unwrap_or(i32::MAX)
+    lock_columns::read(device.failed_attempts, device.locked_until)
 }
 
 /// The live device of `user_id` whose token is `presented` (a token of
@@ -94,19 +88,22 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
     void_at: u32,
     now_ms: i64,
 ) -> Result<bool, DbErr> {
-    let mut update = Entity::update_many()
-        .col_expr(Column::FailedAttempts, Expr::value(failures(to)))
-        .col_expr(Column::LockedUntil, Expr::value(to.locked_until))
-        .filter(Column::Id.eq(id))
-        .filter(Column::RevokedAt.is_null())
-        .filter(Column::FailedAttempts.eq(failures(from)));
+    let mut update = lock_columns::write(
+        Entity::update_many(),
+        Column::FailedAttempts,
+        Column::LockedUntil,
+        to,
+    )
+    .filter(Column::Id.eq(id))
+    .filter(Column::RevokedAt.is_null())
+    .filter(lock_columns::still(
+        Column::FailedAttempts,
+        Column::LockedUntil,
+        from,
+    ));
     if to.failures >= void_at {
         update = update.col_expr(Column::RevokedAt, Expr::value(now_ms));
     }
-    update = match from.locked_until {
-        Some(t) => update.filter(Column::LockedUntil.eq(t)),
-        None => update.filter(Column::LockedUntil.is_null()),
-    };
     Ok(update.exec(conn).await?.rows_affected == 1)
 }
 
@@ -119,15 +116,18 @@ pub async fn renew<C: ConnectionTrait>(
     now_ms: i64,
 ) -> Result<Option<Zeroizing<String>>, DbErr> {
     let token = NewToken::generate();
-    let res = Entity::update_many()
-        .col_expr(Column::TokenHash, Expr::value(token.hash.clone()))
-        .col_expr(Column::FailedAttempts, Expr::value(failures(cleared)))
-        .col_expr(Column::LockedUntil, Expr::value(cleared.locked_until))
-        .col_expr(Column::LastUsedAt, Expr::value(now_ms))
-        .filter(Column::Id.eq(id))
-        .filter(Column::RevokedAt.is_null())
-        .exec(conn)
-        .await?;
+    let res = lock_columns::write(
+        Entity::update_many(),
+        Column::FailedAttempts,
+        Column::LockedUntil,
+        cleared,
+    )
+    .col_expr(Column::TokenHash, Expr::value(token.hash.clone()))
+    .col_expr(Column::LastUsedAt, Expr::value(now_ms))
+    .filter(Column::Id.eq(id))
+    .filter(Column::RevokedAt.is_null())
+    .exec(conn)
+    .await?;
     Ok((res.rows_affected == 1).then_some(token.secret))
 }
 

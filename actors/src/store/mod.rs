@@ -4,6 +4,7 @@
 pub mod address_failures;
 pub mod backup_codes;
 pub mod devices;
+pub mod lock_columns;
 pub mod mfa_challenges;
 pub mod mfa_secrets;
 pub mod one_time_tokens;

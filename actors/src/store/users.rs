@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait};
 
+use super::lock_columns;
 use crate::lockout::LockState;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -116,13 +117,13 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
     from: LockState,
     to: LockState,
 ) -> Result<bool, DbErr> {
-    let mut update = lock_update(to)
+    let update = lock_update(to)
         .filter(Column::Id.eq(id))
-        .filter(Column::FailedAttempts.eq(i32::try_from(from.failures).unwrap_or(i32::MAX)));
-    update = match from.locked_until {
-        Some(t) => update.filter(Column::LockedUntil.eq(t)),
-        None => update.filter(Column::LockedUntil.is_null()),
-    };
+        .filter(lock_columns::still(
+            Column::FailedAttempts,
+            Column::LockedUntil,
+            from,
+        ));
     Ok(update.exec(conn).await?.rows_affected == 1)
 }
 
@@ -157,20 +158,17 @@ pub async fn set_lock_state<C: ConnectionTrait>(
 }
 
 fn lock_update(to: LockState) -> sea_orm::UpdateMany<Entity> {
-    Entity::update_many()
-        .col_expr(
-            Column::FailedAttempts,
-            Expr::value(i32::try_from(to.failures).unwrap_or(i32::MAX)),
-        )
-        .col_expr(Column::LockedUntil, Expr::value(to.locked_until))
+    lock_columns::write(
+        Entity::update_many(),
+        Column::FailedAttempts,
+        Column::LockedUntil,
+        to,
+    )
 }
 
 /// The stored lock state of a user.
 pub fn lock_state(user: &Model) -> LockState {
-    LockState {
-        failures: u32::try_from(user.failed_attempts).unwrap_or(0),
-        locked_until: user.locked_until,
-    }
+    lock_columns::read(user.failed_attempts, user.locked_until)
 }
 
 /// Replaces a stored hash by one of the same password at today's cost,
