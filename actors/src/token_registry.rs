@@ -34,7 +34,6 @@ const CAPACITY: u64 = 200_000;
 pub struct Accepted {
     pub user: Arc<users::Model>,
     pub claims: Arc<AccessClaims>,
-    pub jti: Uuid,
     pub session_id: Uuid,
 }
 
@@ -79,11 +78,9 @@ impl Revocations {
             .check(token, now_ms / 1000)
             .map_err(|_| DomainError::Unauthorized)?;
         let parse = |s: &str| Uuid::parse_str(s).map_err(|_| DomainError::Unauthorized);
-        let (jti, user_id, session_id) = (
-            parse(&claims.jti)?,
-            parse(&claims.sub)?,
-            parse(&claims.sid)?,
-        );
+        // A `jti` that is not a UUID is not one of ours.
+        parse(&claims.jti)?;
+        let (user_id, session_id) = (parse(&claims.sub)?, parse(&claims.sid)?);
         if self.is_revoked(session_id).await? {
             return Err(DomainError::Unauthorized);
         }
@@ -100,7 +97,6 @@ impl Revocations {
         Ok(Accepted {
             user,
             claims,
-            jti,
             session_id,
         })
     }
