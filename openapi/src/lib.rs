@@ -204,6 +204,7 @@ where
     routes
         .around(move |ep, req| middleware::normalize_slash(ep, req, known.clone()))
         .around(middleware::body_limit)
+        .boxed()
 }
 
 fn outer_middleware<E>(
@@ -213,10 +214,16 @@ fn outer_middleware<E>(
 where
     E: Endpoint<Output = poem::Response> + 'static,
 {
+    // Boxing between the layers keeps the endpoint's type shallow: nested
+    // `Around` types overflow rustc's query depth on a clean build.
     inner
+        .boxed()
         .with(CatchPanic::new())
+        .boxed()
         .around(middleware::envelope)
         .around(move |ep, req| cors::cors(ep, req, origins.clone()))
+        .boxed()
         .around(middleware::api_headers)
         .around(middleware::request_id)
+        .boxed()
 }
