@@ -44,6 +44,8 @@ pub struct RawSettings {
     pub trusted_proxies: Option<String>,
     /// Comma-separated origins allowed to call from a browser (CORS).
     pub cors_origins: Option<String>,
+    /// `on`: the refresh token is also set as an HttpOnly cookie.
+    pub refresh_cookie: String,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
@@ -80,6 +82,7 @@ impl Default for RawSettings {
             lockout_threshold: 5,
             trusted_proxies: None,
             cors_origins: None,
+            refresh_cookie: "off".into(),
             argon2_memory_kib: cost.memory_kib,
             argon2_iterations: cost.iterations,
             argon2_parallelism: cost.parallelism,
@@ -141,6 +144,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<String>,
     /// Exact origins (`scheme://host[:port]`) that get CORS headers.
     pub cors_origins: Vec<String>,
+    /// The refresh token is also set as the `__Host-authd_refresh` cookie,
+    /// and `token/refresh` and `logout` accept it (with CSRF checks).
+    pub refresh_cookie: bool,
     pub hash_cost: HashCost,
     pub log_filter: String,
     pub log_json: bool,
@@ -345,6 +351,17 @@ impl Settings {
             .filter(|s| !s.is_empty())
             .map(parse_origin)
             .collect::<Result<Vec<_>, _>>()?;
+        let refresh_cookie = match raw.refresh_cookie.as_str() {
+            "on" => true,
+            "off" | "" => false,
+            other => return Err(bad("refresh_cookie", format!("`{other}` is not on or off"))),
+        };
+        if refresh_cookie && cors_origins.is_empty() {
+            return Err(bad(
+                "refresh_cookie",
+                "needs AUTH_CORS_ORIGINS: a request using the cookie must come from a listed origin",
+            ));
+        }
         let hash_cost = HashCost {
             memory_kib: raw.argon2_memory_kib,
             iterations: raw.argon2_iterations,
@@ -393,6 +410,7 @@ impl Settings {
             lockout_threshold: raw.lockout_threshold,
             trusted_proxies,
             cors_origins,
+            refresh_cookie,
             hash_cost,
             log_filter: raw.log,
             log_json,
@@ -412,6 +430,22 @@ mod tests {
         Settings::from_figment(
             Figment::from(Serialized::defaults(RawSettings::default())).merge((key, value)),
         )
+    }
+
+    #[test]
+    fn the_refresh_cookie_is_on_or_off_and_needs_cors_origins() {
+        assert!(!with("refresh_cookie", "off").unwrap().refresh_cookie);
+        assert!(with("refresh_cookie", "yes").is_err());
+        assert!(
+            with("refresh_cookie", "on").is_err(),
+            "no origin could use it"
+        );
+        let both = Settings::from_figment(
+            Figment::from(Serialized::defaults(RawSettings::default()))
+                .merge(("refresh_cookie", "on"))
+                .merge(("cors_origins", "http://localhost:3000")),
+        );
+        assert!(both.unwrap().refresh_cookie);
     }
 
     #[test]

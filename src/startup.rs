@@ -367,6 +367,14 @@ impl Application {
             refresh_limiter,
             proxies,
             cors: openapi::cors::AllowedOrigins::new(settings.cors_origins.clone()),
+            refresh_cookie: if settings.refresh_cookie {
+                openapi::refresh_cookie::RefreshCookie::on(
+                    i64::try_from(settings.refresh_ttl_secs).unwrap_or(i64::MAX),
+                    openapi::cors::AllowedOrigins::new(settings.cors_origins.clone()),
+                )
+            } else {
+                openapi::refresh_cookie::RefreshCookie::off()
+            },
             readiness_queue: external_queue.filter(|_| settings.redis_url.is_some()),
         });
 

@@ -280,4 +280,23 @@ impl Auth {
         }
         self.tell_registry(revoked, None).await
     }
+
+    /// Logout with only a refresh token (no access token, or an expired
+    /// one): ends that token's session. Unknown, expired or already
+    /// revoked: `Unauthorized`.
+    #[tracing::instrument(skip_all, err(Display))]
+    pub async fn logout_by_refresh(&self, refresh_token: &str) -> Result<(), DomainError> {
+        let now = self.clock.now_ms();
+        let session_id = self
+            .sessions
+            .live_session_of_refresh(refresh_token, now)
+            .await?
+            .ok_or(DomainError::Unauthorized)?;
+        let revoked = self.sessions.revoke_session(session_id, now).await?;
+        if revoked.sessions.is_empty() {
+            // A logout racing another for the same session: the other won.
+            return Err(DomainError::Unauthorized);
+        }
+        self.tell_registry(revoked, None).await
+    }
 }

@@ -31,7 +31,7 @@ impl AllowedOrigins {
         Self(Arc::new(origins.into_iter().collect()))
     }
 
-    fn allows(&self, origin: &str) -> bool {
+    pub fn allows(&self, origin: &str) -> bool {
         self.0.contains(origin)
     }
 

@@ -14,6 +14,7 @@ pub mod mfa;
 pub mod middleware;
 pub mod password;
 mod redact;
+pub mod refresh_cookie;
 pub mod reply;
 pub mod security;
 pub mod session;
@@ -50,6 +51,8 @@ pub struct ApiState {
     pub proxies: TrustedProxies,
     /// Origins that get CORS headers (`AUTH_CORS_ORIGINS`).
     pub cors: cors::AllowedOrigins,
+    /// Whether refresh tokens also travel as a cookie (`AUTH_REFRESH_COOKIE`).
+    pub refresh_cookie: refresh_cookie::RefreshCookie,
     /// Checked by `/readyz` (set when the queue is an external service).
     pub readiness_queue: Option<Queue>,
 }

@@ -133,7 +133,8 @@ impl MfaApi {
         let b = body.0;
         let factor = Factor::Totp(Zeroizing::new(b.code));
         let done = state.mfa.complete_login(&b.mfa_token, factor).await?;
-        Ok(Reply::ok("Login successful", done.into()))
+        let cookie = state.refresh_cookie.set(&done.tokens.refresh_token);
+        Ok(Reply::ok("Login successful", LoginData::from(done)).with_cookie(cookie))
     }
 
     /// Log in: second step with a backup code
@@ -150,7 +151,8 @@ impl MfaApi {
         let b = body.0;
         let factor = Factor::Backup(Zeroizing::new(b.backup_code));
         let done = state.mfa.complete_login(&b.mfa_token, factor).await?;
-        Ok(Reply::ok("Login successful", done.into()))
+        let cookie = state.refresh_cookie.set(&done.tokens.refresh_token);
+        Ok(Reply::ok("Login successful", LoginData::from(done)).with_cookie(cookie))
     }
 
     /// Start 2FA setup

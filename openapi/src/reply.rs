@@ -6,7 +6,8 @@
 
 use std::marker::PhantomData;
 
-use poem::http::StatusCode;
+use poem::http::header::SET_COOKIE;
+use poem::http::{HeaderValue, StatusCode};
 use poem::{IntoResponse, Response};
 use poem_openapi::ApiResponse;
 use poem_openapi::payload::{Json, Payload};
@@ -37,6 +38,8 @@ macro_rules! outcomes {
 
 pub struct Reply<T, O> {
     inner: Result<(u16, String, Option<T>), ApiError>,
+    /// A `Set-Cookie` to send with a success (the refresh cookie).
+    set_cookie: Option<HeaderValue>,
     _outcomes: PhantomData<O>,
 }
 
@@ -48,6 +51,7 @@ impl<T: Type + ToJSON + ParseFromJSON, O: Outcomes> Reply<T, O> {
     pub fn ok(message: impl Into<String>, data: T) -> Self {
         Self {
             inner: Ok((O::SUCCESS, message.into(), Some(data))),
+            set_cookie: None,
             _outcomes: PhantomData,
         }
     }
@@ -57,8 +61,17 @@ impl<O: Outcomes> Reply<NoData, O> {
     pub fn message(message: impl Into<String>) -> Self {
         Self {
             inner: Ok((O::SUCCESS, message.into(), None)),
+            set_cookie: None,
             _outcomes: PhantomData,
         }
+    }
+}
+
+impl<T, O> Reply<T, O> {
+    /// Sends this `Set-Cookie` with the answer (nothing when `None`).
+    pub fn with_cookie(mut self, set_cookie: Option<HeaderValue>) -> Self {
+        self.set_cookie = set_cookie;
+        self
     }
 }
 
@@ -74,6 +87,9 @@ impl<T: Type + ToJSON + ParseFromJSON, O: Outcomes> IntoResponse for Reply<T, O>
                 };
                 let mut resp = Json(envelope).into_response();
                 resp.set_status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+                if let Some(cookie) = self.set_cookie {
+                    resp.headers_mut().append(SET_COOKIE, cookie);
+                }
                 resp
             }
             Err(e) => e.into_response(),
@@ -117,6 +133,7 @@ impl<T: Type + ToJSON + ParseFromJSON, O: Outcomes> ApiResponse for Reply<T, O> 
     fn from_parse_request_error(err: poem::Error) -> Self {
         Self {
             inner: Err(BodyError::into_api_error(err)),
+            set_cookie: None,
             _outcomes: PhantomData,
         }
     }

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use poem::Request;
 use poem::web::Data;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{Object, OpenApi, SecurityScheme};
 use serde::Deserialize;
 use tracing::instrument;
 
@@ -36,16 +37,19 @@ pub struct LoginRequest {
 }
 
 /// A refresh token from login or an earlier refresh.
-#[derive(Object, Deserialize)]
+#[derive(Object, Deserialize, Default)]
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    /// The opaque refresh token; each one works once.
+    /// The opaque refresh token; each one works once. Browser apps with
+    /// `AUTH_REFRESH_COOKIE=on` leave it out (or send `{}` or no body):
+    /// the `__Host-authd_refresh` cookie is used instead.
     #[oai(write_only)]
-    pub refresh_token: String,
+    pub refresh_token: Option<String>,
 }
 
-/// Optionally, the refresh token to revoke with the access token.
+/// Optionally, the refresh token to revoke with the access token; without
+/// an access token, the refresh token whose session ends.
 #[derive(Object, Deserialize, Default)]
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
@@ -172,8 +176,8 @@ pub struct VerifiedToken {
 }
 
 outcomes!(LoginOutcomes: 200, [400, 401, 403, 413, 429, 500, 503]);
-outcomes!(RefreshOutcomes: 200, [400, 401, 413, 429, 500]);
-outcomes!(LogoutOutcomes: 200, [400, 401, 413, 500]);
+outcomes!(RefreshOutcomes: 200, [400, 401, 403, 413, 429, 500]);
+outcomes!(LogoutOutcomes: 200, [400, 401, 403, 413, 500]);
 outcomes!(VerifyTokenOutcomes: 200, [401, 500]);
 
 pub struct TokenApi;
@@ -203,7 +207,8 @@ impl TokenApi {
             .await?
         {
             LoginOutcome::Done(done) => {
-                Reply::ok("Login successful", LoginResult::Tokens(done.into()))
+                let cookie = state.refresh_cookie.set(&done.tokens.refresh_token);
+                Reply::ok("Login successful", LoginResult::Tokens(done.into())).with_cookie(cookie)
             }
             LoginOutcome::MfaRequired {
                 mfa_token,
@@ -226,7 +231,9 @@ impl TokenApi {
     /// refresh token works once: presenting one again revokes every token
     /// of its login session. Limited per client IP and per session (60 a
     /// minute by default): 429 with `retry_after`, and the token presented
-    /// stays usable.
+    /// stays usable. With `AUTH_REFRESH_COOKIE=on` a body without a token
+    /// uses the `__Host-authd_refresh` cookie, which needs an allowed
+    /// `Origin` and `X-Requested-With: authd` (403 otherwise).
     #[oai(
         path = "/auth/token/refresh/",
         method = "post",
@@ -236,9 +243,15 @@ impl TokenApi {
     async fn refresh(
         &self,
         state: Data<&Arc<ApiState>>,
-        body: JsonBody<RefreshRequest>,
+        req: &Request,
+        body: OptionalJsonBody<RefreshRequest>,
     ) -> Result<Reply<TokenData, RefreshOutcomes>, ApiError> {
-        let pair = state.auth.refresh(&body.0.refresh_token).await?;
+        let presented = state
+            .refresh_cookie
+            .presented(req, body.0.refresh_token)?
+            .ok_or_else(no_refresh_token)?;
+        let pair = state.auth.refresh(&presented.token).await?;
+        let cookie = state.refresh_cookie.set(&pair.refresh_token);
         Ok(Reply::ok(
             "Token refreshed",
             TokenData {
@@ -247,24 +260,37 @@ impl TokenApi {
                 token_type: "Bearer".into(),
                 expires_in: pair.expires_in,
             },
-        ))
+        )
+        .with_cookie(cookie))
     }
 
     /// Log out
     ///
     /// Revokes this access token and the refresh tokens of its session, on
-    /// every node.
+    /// every node. Without a valid access token (none, or expired), a
+    /// refresh token (in the body, or the cookie with
+    /// `AUTH_REFRESH_COOKIE=on`) names the session to end. Clears the
+    /// refresh cookie.
     #[oai(path = "/auth/logout/", method = "post", operation_id = "logout")]
     #[instrument(skip_all)]
     async fn logout(
         &self,
         state: Data<&Arc<ApiState>>,
-        auth: BearerAuth,
+        req: &Request,
+        auth: LogoutAuth,
         body: OptionalJsonBody<LogoutRequest>,
     ) -> Result<Reply<NoData, LogoutOutcomes>, ApiError> {
-        let refresh = body.0.refresh_token.or(body.0.token);
-        state.auth.logout(&auth.0, refresh.as_deref()).await?;
-        Ok(Reply::message("Logged out"))
+        let given = body.0.refresh_token.or(body.0.token);
+        let presented = state.refresh_cookie.presented(req, given)?;
+        let refresh = presented.as_ref().map(|p| p.token.as_str());
+        match (auth, refresh) {
+            (LogoutAuth::Bearer(who), refresh) => state.auth.logout(&who.0, refresh).await?,
+            (LogoutAuth::RefreshTokenOnly, Some(token)) => {
+                state.auth.logout_by_refresh(token).await?
+            }
+            (LogoutAuth::RefreshTokenOnly, None) => return Err(no_refresh_token()),
+        }
+        Ok(Reply::message("Logged out").with_cookie(state.refresh_cookie.clear()))
     }
 
     /// Verify a token
@@ -285,6 +311,19 @@ impl TokenApi {
             },
         )
     }
+}
+
+/// Who is logging out: the bearer of a valid access token, or (no valid
+/// access token) whoever presents a refresh token.
+#[derive(SecurityScheme)]
+pub enum LogoutAuth {
+    Bearer(BearerAuth),
+    #[oai(fallback)]
+    RefreshTokenOnly,
+}
+
+fn no_refresh_token() -> ApiError {
+    ApiError::from(actors::DomainError::Unauthorized)
 }
 
 /// Public signing keys.

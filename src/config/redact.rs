@@ -87,6 +87,7 @@ impl fmt::Debug for RawSettings {
             lockout_threshold,
             trusted_proxies,
             cors_origins,
+            refresh_cookie,
             argon2_memory_kib,
             argon2_iterations,
             argon2_parallelism,
@@ -122,6 +123,7 @@ impl fmt::Debug for RawSettings {
             .field("lockout_threshold", lockout_threshold)
             .field("trusted_proxies", trusted_proxies)
             .field("cors_origins", cors_origins)
+            .field("refresh_cookie", refresh_cookie)
             .field("argon2_memory_kib", argon2_memory_kib)
             .field("argon2_iterations", argon2_iterations)
             .field("argon2_parallelism", argon2_parallelism)
@@ -159,6 +161,7 @@ impl fmt::Debug for Settings {
             lockout_threshold,
             trusted_proxies,
             cors_origins,
+            refresh_cookie,
             hash_cost,
             log_filter,
             log_json,
@@ -191,6 +194,7 @@ impl fmt::Debug for Settings {
             .field("lockout_threshold", lockout_threshold)
             .field("trusted_proxies", trusted_proxies)
             .field("cors_origins", cors_origins)
+            .field("refresh_cookie", refresh_cookie)
             .field("hash_cost", hash_cost)
             .field("log_filter", log_filter)
             .field("log_json", log_json)

@@ -522,7 +522,7 @@ pub fn unique_email() -> String {
     format!("user-{}@example.org", uuid::Uuid::new_v4().simple())
 }
 
-async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
+pub async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
     let status = resp.status();
     let text = resp.text().await.expect("body");
     let value =

@@ -18,6 +18,7 @@ mod mfa;
 mod mfa_helpers;
 mod openapi_doc;
 mod password_reset;
+mod refresh_cookie;
 mod register;
 mod revocation;
 mod sessions;

@@ -220,22 +220,47 @@ impl SessionStore {
         Ok(revoked)
     }
 
-    /// The session an access token belongs to, if its refresh token row
-    /// exists (used by logout to find the paired refresh token).
+    /// The session of a refresh token of `user_id`, if its row exists
+    /// (logout with a bearer token: the refresh token given with it).
     pub async fn session_of_refresh(
         &self,
         presented: &str,
         user_id: Uuid,
     ) -> Result<Option<Uuid>, DomainError> {
+        Ok(self
+            .find_refresh(presented)
+            .await?
+            .filter(|r| r.user_id == user_id)
+            .map(|r| r.session_id))
+    }
+
+    /// The live session a refresh token belongs to: the token is known, not
+    /// expired, and its session not revoked (logout without a bearer
+    /// token). A token already rotated still names its session: whoever
+    /// holds it could end the session anyway by presenting it to refresh.
+    pub async fn live_session_of_refresh(
+        &self,
+        presented: &str,
+        now_ms: i64,
+    ) -> Result<Option<Uuid>, DomainError> {
+        Ok(self
+            .find_refresh(presented)
+            .await?
+            .filter(|r| r.revoked_at.is_none() && r.expires_at > now_ms)
+            .map(|r| r.session_id))
+    }
+
+    async fn find_refresh(
+        &self,
+        presented: &str,
+    ) -> Result<Option<refresh_tokens::Model>, DomainError> {
         let Some(hash) = one_time::lookup_hash(presented) else {
             return Ok(None);
         };
         Ok(refresh_tokens::Entity::find()
             .filter(refresh_tokens::Column::TokenHash.eq(hash.as_str()))
-            .filter(refresh_tokens::Column::UserId.eq(user_id))
             .one(&self.db)
-            .await?
-            .map(|r| r.session_id))
+            .await?)
     }
 }
 
