@@ -16,6 +16,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::attempts::{Attempt, Budget, LoggedIn, Purpose};
+use crate::context::RequestContext;
 use crate::hooks::Hooks;
 use crate::lockout::{Gate, LockState, LockoutPolicy};
 use crate::mfa::MfaDeps;
@@ -154,14 +155,19 @@ impl Claimed {
     /// the session starts and the count starts again, only if the
     /// credentials have not changed since (else it is a wrong attempt, and
     /// the claimed failure stands).
-    async fn complete_login(self, deps: &GateDeps, version: i64) -> Result<Attempt, DomainError> {
+    async fn complete_login(
+        self,
+        deps: &GateDeps,
+        version: i64,
+        client: &RequestContext,
+    ) -> Result<Attempt, DomainError> {
         deps.hooks.before_session_start.pass().await;
         let cleared = deps.policy.after_success();
         let now = deps.clock.now_ms();
         let budget = self.lock.budget();
         match deps
             .sessions
-            .start(self.user.id, version, budget, cleared, now)
+            .start(self.user.id, version, budget, cleared, client, now)
             .await?
         {
             Some((tokens, device_token)) => Ok(Attempt::LoggedIn(Box::new(LoggedIn {
@@ -337,13 +343,13 @@ async fn attempt(
             claimed.give_back(deps).await?;
             Ok(Attempt::Accepted(Box::new(claimed.user)))
         }
-        Purpose::Login if claimed.user.mfa_enabled => {
+        Purpose::Login { .. } if claimed.user.mfa_enabled => {
             claimed.give_back(deps).await?;
             Ok(Attempt::MfaRequired(Box::new(claimed.user)))
         }
-        Purpose::Login => {
+        Purpose::Login { client } => {
             let version = claimed.user.credential_version;
-            claimed.complete_login(deps, version).await
+            claimed.complete_login(deps, version, &client).await
         }
     }
 }
@@ -383,8 +389,8 @@ async fn code_attempt(
         tracing::info!(%user_id, failures = claimed.after.failures, "wrong code");
         return Ok(Attempt::Wrong);
     }
-    if let Some(login) = login {
-        return claimed.complete_login(deps, login.version).await;
+    if let (Some(login), CodeCheck::Login { client, .. }) = (login, check) {
+        return claimed.complete_login(deps, login.version, client).await;
     }
     claimed.give_back(deps).await?;
     Ok(Attempt::Accepted(Box::new(claimed.user)))

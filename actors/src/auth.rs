@@ -12,13 +12,14 @@ use zeroize::Zeroizing;
 use crate::attempt_gate::GateMsg;
 use crate::attempts::Budget;
 use crate::attempts::{Attempt, LoginOutcome, Passed, Purpose};
+use crate::context::RequestContext;
 use crate::domain::Email;
 use crate::gate_supervisor::GatesMsg;
 use crate::jwt::Jwt;
 use crate::mfa::challenges;
 use crate::mfa::codes::CodeCheck;
 use crate::sessions::{Revoked, RotateError, SessionStore, TokenPair};
-use crate::store::{devices, users};
+use crate::store::{devices, sessions, users};
 use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
 use crate::token_registry::{RegistryMsg, Revocations};
 use crate::{DomainError, Hasher};
@@ -86,6 +87,7 @@ impl Auth {
         email: &str,
         password: &str,
         device_token: Option<&str>,
+        client: &RequestContext,
     ) -> Result<LoginOutcome, DomainError> {
         let normalized = match Email::parse(email) {
             Ok(email) => email.normalized().to_owned(),
@@ -103,7 +105,10 @@ impl Auth {
         let outcome = match user {
             Some(user) => {
                 tracing::Span::current().record("user_id", tracing::field::display(user.id));
-                self.check_password_with(user.id, password, Purpose::Login, budget)
+                let purpose = Purpose::Login {
+                    client: client.clone(),
+                };
+                self.check_password_with(user.id, password, purpose, budget)
                     .await?
             }
             // The same gate, writes, work and answers as for an account.
@@ -275,6 +280,44 @@ impl Auth {
                 .extend(self.sessions.revoke_session(other, now).await?.sessions);
         }
         // Already revoked (a logout racing another): still refused here.
+        if !revoked.sessions.contains(&who.session_id) {
+            revoked.sessions.push(who.session_id);
+        }
+        self.tell_registry(revoked, None).await
+    }
+
+    /// The caller's active sessions, newest first.
+    pub async fn sessions_of(
+        &self,
+        who: &Authenticated,
+    ) -> Result<Vec<sessions::Model>, DomainError> {
+        self.sessions.active(who.user.id, self.clock.now_ms()).await
+    }
+
+    /// Ends one of the caller's sessions (the caller's own included);
+    /// another user's, or one already ended, is `SessionNotFound`.
+    #[tracing::instrument(skip_all, fields(user_id = %who.user.id, %session_id), err(Display))]
+    pub async fn end_session(
+        &self,
+        who: &Authenticated,
+        session_id: Uuid,
+    ) -> Result<(), DomainError> {
+        let now = self.clock.now_ms();
+        let revoked = self
+            .sessions
+            .end_one(who.user.id, session_id, now)
+            .await?
+            .ok_or(DomainError::SessionNotFound)?;
+        tracing::info!("session ended by its user");
+        self.tell_registry(revoked, None).await
+    }
+
+    /// Ends every session of the caller, the calling one included.
+    #[tracing::instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    pub async fn logout_all(&self, who: &Authenticated) -> Result<(), DomainError> {
+        let now = self.clock.now_ms();
+        let mut revoked = self.sessions.end_all(who.user.id, now).await?;
+        // Already ended by a racing request: still refused here.
         if !revoked.sessions.contains(&who.session_id) {
             revoked.sessions.push(who.session_id);
         }

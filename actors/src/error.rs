@@ -42,6 +42,9 @@ pub enum DomainError {
     /// A missing, malformed, forged, expired or revoked access or refresh token.
     #[error("unauthorized")]
     Unauthorized,
+    /// No such session of the caller's (another user's, or already ended).
+    #[error("session not found")]
+    SessionNotFound,
     /// Too many requests from one client.
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },

@@ -12,6 +12,7 @@ mod m20261123_000006_credential_version;
 mod m20261123_000007_address_failures;
 mod m20261123_000008_devices;
 mod m20261123_000009_drop_revoked_tokens;
+mod m20261129_000010_session_clients;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_address_failures::Migration),
             Box::new(m20261123_000008_devices::Migration),
             Box::new(m20261123_000009_drop_revoked_tokens::Migration),
+            Box::new(m20261129_000010_session_clients::Migration),
         ]
     }
 }

@@ -48,3 +48,16 @@ pub fn extract(proxies: &TrustedProxies, req: &Request) -> RequestContext {
 pub fn context(req: &Request) -> Option<&RequestContext> {
     req.extensions().get::<RequestContext>()
 }
+
+/// The request's client as a handler argument: the context the edge put on
+/// the request (or, without the edge, worked out here, believing no proxy).
+pub struct Client(pub RequestContext);
+
+impl<'a> poem::FromRequest<'a> for Client {
+    async fn from_request(req: &'a Request, _body: &mut poem::RequestBody) -> poem::Result<Self> {
+        Ok(Client(match context(req) {
+            Some(ctx) => ctx.clone(),
+            None => extract(&TrustedProxies::default(), req),
+        }))
+    }
+}

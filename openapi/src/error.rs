@@ -133,6 +133,9 @@ impl From<DomainError> for ApiError {
             DomainError::Unauthorized => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "Invalid or expired token")
             }
+            DomainError::SessionNotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "Session not found")
+            }
             DomainError::RateLimited { retry_after_secs } => ApiError {
                 retry_after: Some(retry_after_secs),
                 ..ApiError::new(

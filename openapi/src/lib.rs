@@ -18,7 +18,9 @@ pub mod refresh_cookie;
 pub mod reply;
 pub mod security;
 pub mod session;
+pub mod sessions;
 pub mod tags;
+pub mod time;
 
 use std::sync::Arc;
 
@@ -60,6 +62,7 @@ pub struct ApiState {
 type Apis = (
     auth::AuthApi,
     session::TokenApi,
+    sessions::SessionsApi,
     password::PasswordApi,
     mfa::MfaApi,
     session::KeysApi,
@@ -71,6 +74,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         (
             auth::AuthApi,
             session::TokenApi,
+            sessions::SessionsApi,
             password::PasswordApi,
             mfa::MfaApi,
             session::KeysApi,

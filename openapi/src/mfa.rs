@@ -13,6 +13,7 @@ use actors::mfa::codes::Factor;
 
 use crate::ApiState;
 use crate::body::JsonBody;
+use crate::client::Client;
 use crate::error::ApiError;
 use crate::outcomes;
 use crate::reply::{NoData, Reply};
@@ -128,11 +129,15 @@ impl MfaApi {
     async fn mfa_verify(
         &self,
         state: Data<&Arc<ApiState>>,
+        client: Client,
         body: JsonBody<MfaVerifyRequest>,
     ) -> Result<Reply<LoginData, SecondStepOutcomes>, ApiError> {
         let b = body.0;
         let factor = Factor::Totp(Zeroizing::new(b.code));
-        let done = state.mfa.complete_login(&b.mfa_token, factor).await?;
+        let done = state
+            .mfa
+            .complete_login(&b.mfa_token, factor, &client.0)
+            .await?;
         let cookie = state.refresh_cookie.set(&done.tokens.refresh_token);
         Ok(Reply::ok("Login successful", LoginData::from(done)).with_cookie(cookie))
     }
@@ -146,11 +151,15 @@ impl MfaApi {
     async fn recover(
         &self,
         state: Data<&Arc<ApiState>>,
+        client: Client,
         body: JsonBody<RecoverRequest>,
     ) -> Result<Reply<LoginData, SecondStepOutcomes>, ApiError> {
         let b = body.0;
         let factor = Factor::Backup(Zeroizing::new(b.backup_code));
-        let done = state.mfa.complete_login(&b.mfa_token, factor).await?;
+        let done = state
+            .mfa
+            .complete_login(&b.mfa_token, factor, &client.0)
+            .await?;
         let cookie = state.refresh_cookie.set(&done.tokens.refresh_token);
         Ok(Reply::ok("Login successful", LoginData::from(done)).with_cookie(cookie))
     }

@@ -220,7 +220,7 @@ impl KnownPaths {
     }
 
     fn canonical(&self, path: &str) -> Option<String> {
-        if self.0.contains_key(path) {
+        if self.serves(path) {
             return None;
         }
         let other = match path.strip_suffix('/') {
@@ -228,7 +228,16 @@ impl KnownPaths {
             Some(_) => return None,
             None => format!("{path}/"),
         };
-        self.0.contains_key(&other).then_some(other)
+        self.serves(&other).then_some(other)
+    }
+
+    /// Whether `path` is a known path, or matches a known template.
+    fn serves(&self, path: &str) -> bool {
+        self.0.contains_key(path)
+            || self
+                .0
+                .keys()
+                .any(|known| known.contains('{') && same_template(known, path))
     }
 
     /// The `Allow` value for `path`, in either spelling.
@@ -245,13 +254,14 @@ impl KnownPaths {
 }
 
 /// Whether `path` matches `template`, where a `{name}` segment matches any
-/// one segment.
+/// one non-empty segment.
 fn same_template(template: &str, path: &str) -> bool {
     let (mut t, mut p) = (template.split('/'), path.split('/'));
     loop {
         match (t.next(), p.next()) {
             (None, None) => return true,
-            (Some(a), Some(b)) if a == b || (a.starts_with('{') && a.ends_with('}')) => {}
+            (Some(a), Some(b))
+                if a == b || (!b.is_empty() && a.starts_with('{') && a.ends_with('}')) => {}
             _ => return false,
         }
     }
@@ -307,6 +317,23 @@ mod tests {
         );
         assert_eq!(known.canonical("/nope/"), None);
         assert_eq!(known.canonical("/"), None);
+        let templated = KnownPaths::new(["/api/v1/auth/sessions/{id}".to_owned()]);
+        assert_eq!(
+            templated
+                .canonical("/api/v1/auth/sessions/0b6a/")
+                .as_deref(),
+            Some("/api/v1/auth/sessions/0b6a")
+        );
+        assert_eq!(templated.canonical("/api/v1/auth/sessions/0b6a"), None);
+        assert_eq!(templated.canonical("/api/v1/auth/sessions/a/b/"), None);
+        let both = KnownPaths::new([
+            "/api/v1/auth/sessions".to_owned(),
+            "/api/v1/auth/sessions/{id}".to_owned(),
+        ]);
+        assert_eq!(
+            both.canonical("/api/v1/auth/sessions/").as_deref(),
+            Some("/api/v1/auth/sessions")
+        );
     }
 
     #[test]

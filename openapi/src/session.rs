@@ -13,6 +13,7 @@ use actors::store::users;
 
 use crate::ApiState;
 use crate::body::{JsonBody, OptionalJsonBody};
+use crate::client::Client;
 use crate::error::ApiError;
 use crate::outcomes;
 use crate::reply::{NoData, Reply};
@@ -94,9 +95,7 @@ impl From<&users::Model> for UserView {
             company_name: u.company_name.clone(),
             is_email_verified: u.email_verified_at.is_some(),
             mfa_enabled: u.mfa_enabled,
-            created_at: chrono::DateTime::from_timestamp_millis(u.created_at)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default(),
+            created_at: crate::time::rfc3339(u.created_at),
         }
     }
 }
@@ -198,12 +197,13 @@ impl TokenApi {
     async fn login(
         &self,
         state: Data<&Arc<ApiState>>,
+        client: Client,
         body: JsonBody<LoginRequest>,
     ) -> Result<Reply<LoginResult, LoginOutcomes>, ApiError> {
         let b = body.0;
         let reply = match state
             .auth
-            .login(&b.email, &b.password, b.device_token.as_deref())
+            .login(&b.email, &b.password, b.device_token.as_deref(), &client.0)
             .await?
         {
             LoginOutcome::Done(done) => {

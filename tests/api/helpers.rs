@@ -328,11 +328,7 @@ impl TestApp {
     pub async fn tokens_for(&self, email: &str, password: &str) -> (String, String) {
         let (status, body) = self.login(email, password).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let access = body["data"]["token"].as_str().unwrap().to_owned();
-        let refresh = body["data"]["refresh_token"].as_str().unwrap().to_owned();
-        remember_secret(&access);
-        remember_secret(&refresh);
-        (access, refresh)
+        tokens_of(&body)
     }
 
     pub async fn verify_token(&self, token: &str) -> (StatusCode, Value) {
@@ -555,6 +551,16 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The (access, refresh) tokens of a completed login's answer, remembered
+/// as secrets the logs must not show.
+pub fn tokens_of(body: &Value) -> (String, String) {
+    let access = body["data"]["token"].as_str().unwrap().to_owned();
+    let refresh = body["data"]["refresh_token"].as_str().unwrap().to_owned();
+    remember_secret(&access);
+    remember_secret(&refresh);
+    (access, refresh)
 }
 
 /// Runs the requests concurrently; their statuses, in order.

@@ -21,6 +21,7 @@ mod password_reset;
 mod refresh_cookie;
 mod register;
 mod revocation;
+mod session_list;
 mod sessions;
 mod side_doors;
 mod smtp;

@@ -3,6 +3,7 @@
 //! last used time step only moves forward, a backup code's `used_at` is set
 //! once, an `mfa_token` is consumed once.
 
+use crate::context::RequestContext;
 use jobs::EmailKind;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -26,7 +27,12 @@ pub enum Factor {
 /// What a code is checked for.
 pub enum CodeCheck {
     /// The second login step, answering the challenge `challenge_id`.
-    Login { challenge_id: Uuid, factor: Factor },
+    Login {
+        challenge_id: Uuid,
+        factor: Factor,
+        /// Who answers: the session that starts records it.
+        client: RequestContext,
+    },
     /// The first code of a pending setup: turns 2FA on.
     Setup { code: Zeroizing<String> },
     /// A logged-in user with 2FA on confirming a sensitive change.
@@ -83,6 +89,7 @@ pub async fn check(
         CodeCheck::Login {
             challenge_id,
             factor,
+            ..
         } => {
             let txn = deps.db.begin().await?;
             if !challenges::consume(&txn, *challenge_id, user.id, now).await? {

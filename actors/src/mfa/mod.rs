@@ -11,6 +11,7 @@ pub mod totp;
 
 pub use deps::MfaDeps;
 
+use crate::context::RequestContext;
 use std::sync::Arc;
 
 use jobs::EmailKind;
@@ -192,6 +193,7 @@ impl Mfa {
         &self,
         mfa_token: &str,
         factor: Factor,
+        client: &RequestContext,
     ) -> Result<LoggedIn, DomainError> {
         let now = self.deps.clock.now_ms();
         let challenge = challenges::find_usable(&self.deps.db, mfa_token, now)
@@ -201,6 +203,7 @@ impl Mfa {
         let check = CodeCheck::Login {
             challenge_id: challenge.id,
             factor,
+            client: client.clone(),
         };
         self.auth
             .check_code(challenge.user_id, check)

@@ -5,13 +5,14 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::DomainError;
 use crate::attempts::Budget;
+use crate::context::RequestContext;
 use crate::jwt::Jwt;
 use crate::lockout::LockState;
 use crate::one_time::{self, NewToken};
@@ -39,6 +40,9 @@ impl std::fmt::Debug for TokenPair {
     }
 }
 
+/// The most sessions a user's list shows.
+pub const MAX_LISTED: u64 = 100;
+
 /// Sessions just revoked: every access and refresh token issued in them is
 /// refused from now on.
 #[derive(Debug, Default)]
@@ -60,14 +64,16 @@ impl SessionStore {
     /// against credential version `version` with failure budget `budget`;
     /// in the same transaction that budget's lock state is cleared
     /// (`cleared`, from the lockout state machine) and the client gets a
-    /// device token (its device's renewed, or a new device's). `None` when
-    /// the credentials changed since the check: no session.
+    /// device token (its device's renewed, or a new device's). The session
+    /// records `client`. `None` when the credentials changed since the
+    /// check: no session.
     pub async fn start(
         &self,
         user_id: Uuid,
         version: i64,
         budget: Budget,
         cleared: LockState,
+        client: &RequestContext,
         now_ms: i64,
     ) -> Result<Option<(TokenPair, Zeroizing<String>)>, DomainError> {
         let session_id = Uuid::new_v4();
@@ -91,6 +97,9 @@ impl SessionStore {
             user_id: Set(user_id),
             created_at: Set(now_ms),
             revoked_at: Set(None),
+            ip: Set(Some(client.ip.to_string())),
+            user_agent: Set(client.user_agent.clone()),
+            last_used_at: Set(now_ms),
         })
         .exec_without_returning(&txn)
         .await?;
@@ -177,12 +186,14 @@ impl SessionStore {
             drop(txn);
             return Err(self.reuse(&row, now_ms).await);
         }
-        let live = sessions::Entity::find_by_id(row.session_id)
+        let live = sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastUsedAt, Expr::value(now_ms))
+            .filter(sessions::Column::Id.eq(row.session_id))
             .filter(sessions::Column::RevokedAt.is_null())
-            .one(&txn)
+            .exec(&txn)
             .await
             .map_err(DomainError::from)?;
-        if live.is_none() {
+        if live.rows_affected != 1 {
             return Err(RotateError::Invalid);
         }
         let pair = self
@@ -217,6 +228,57 @@ impl SessionStore {
         .await?;
         txn.commit().await?;
         info!(%session_id, "session revoked");
+        Ok(revoked)
+    }
+
+    /// The user's active sessions, newest first (at most [`MAX_LISTED`]):
+    /// not revoked, and used within a refresh token's lifetime (an older
+    /// one has no token left that works).
+    pub async fn active(
+        &self,
+        user_id: Uuid,
+        now_ms: i64,
+    ) -> Result<Vec<sessions::Model>, DomainError> {
+        Ok(sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user_id))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::LastUsedAt.gt(now_ms - self.refresh_ttl_ms))
+            .order_by_desc(sessions::Column::CreatedAt)
+            .order_by_desc(sessions::Column::Id)
+            .limit(MAX_LISTED)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Ends one session of `user_id`: `None` when it is not the user's, or
+    /// already ended.
+    pub async fn end_one(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        now_ms: i64,
+    ) -> Result<Option<Revoked>, DomainError> {
+        let txn = self.db.begin().await?;
+        let revoked = revoke_where(
+            &txn,
+            Condition::all()
+                .add(sessions::Column::Id.eq(session_id))
+                .add(sessions::Column::UserId.eq(user_id)),
+            Condition::all()
+                .add(refresh_tokens::Column::SessionId.eq(session_id))
+                .add(refresh_tokens::Column::UserId.eq(user_id)),
+            now_ms,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok((!revoked.sessions.is_empty()).then_some(revoked))
+    }
+
+    /// Ends every session of `user_id`, the caller's included.
+    pub async fn end_all(&self, user_id: Uuid, now_ms: i64) -> Result<Revoked, DomainError> {
+        let txn = self.db.begin().await?;
+        let revoked = revoke_user_sessions(&txn, user_id, None, now_ms).await?;
+        txn.commit().await?;
         Ok(revoked)
     }
 

@@ -10,6 +10,11 @@ pub struct Model {
     pub user_id: Uuid,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// The client of the login that started the session.
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The last time the session issued tokens (its start, or a refresh).
+    pub last_used_at: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
