@@ -2,6 +2,8 @@
 //! by the database (unique index, conditional updates), so they hold across
 //! requests, restarts and nodes.
 
+use crate::audit::{self, Event, EventKind};
+use crate::context::RequestContext;
 use std::sync::Arc;
 
 use jobs::outbox::{self, NewEmail};
@@ -139,7 +141,11 @@ impl Accounts {
     /// Creates an unverified user and queues the verification email, in one
     /// transaction.
     #[instrument(skip_all, fields(user_id), err(Display))]
-    pub async fn register(&self, input: RegisterInput) -> Result<Uuid, DomainError> {
+    pub async fn register(
+        &self,
+        input: RegisterInput,
+        client: &RequestContext,
+    ) -> Result<Uuid, DomainError> {
         let normalized = input.email.normalized().to_owned();
         if users::find_by_normalized_email(&self.db, &normalized)
             .await?
@@ -183,6 +189,7 @@ impl Accounts {
         }
         self.queue_verification(&txn, id, input.email.as_str(), now)
             .await?;
+        audit::record(&txn, Event::new(id, EventKind::Registered, client), now).await?;
         txn.commit().await?;
         self.outbox_wake.notify_one();
         info!("user registered");
@@ -191,7 +198,11 @@ impl Accounts {
 
     /// Activates the account whose verification token this is.
     #[instrument(skip_all, fields(user_id), err(Display))]
-    pub async fn verify_email(&self, token: &str) -> Result<(), DomainError> {
+    pub async fn verify_email(
+        &self,
+        token: &str,
+        client: &RequestContext,
+    ) -> Result<(), DomainError> {
         let row = one_time_tokens::find(&self.db, token, VERIFY_EMAIL)
             .await?
             .ok_or(DomainError::InvalidToken)?;
@@ -208,6 +219,8 @@ impl Accounts {
             .filter(users::Column::EmailVerifiedAt.is_null())
             .exec(&txn)
             .await?;
+        let event = Event::new(row.user_id, EventKind::EmailVerified, client);
+        audit::record(&txn, event, now).await?;
         txn.commit().await?;
         info!("email verified");
         Ok(())

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use jobs::SharedClock;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::attempts::{Attempt, Budget, LoggedIn, Purpose};
+use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::hooks::Hooks;
 use crate::lockout::{Gate, LockState, LockoutPolicy};
@@ -62,6 +63,7 @@ pub enum GateMsg {
         password: Zeroizing<String>,
         purpose: Purpose,
         budget: Budget,
+        client: RequestContext,
         reply: RpcReplyPort<Result<Attempt, DomainError>>,
     },
     /// A login password for an address with no account (the actor's id is
@@ -73,6 +75,7 @@ pub enum GateMsg {
     /// A TOTP or backup code (login step two, setup, re-authentication).
     Code {
         check: CodeCheck,
+        client: RequestContext,
         reply: RpcReplyPort<Result<Attempt, DomainError>>,
     },
     IdleCheck,
@@ -107,11 +110,12 @@ impl Actor for AttemptGate {
                 password,
                 purpose,
                 budget,
+                client,
                 reply,
             } => {
                 state.last_message = tokio::time::Instant::now();
                 let lock = Lock::of(state.user_id, budget);
-                let outcome = attempt(lock, &state.deps, &password, purpose).await;
+                let outcome = attempt(lock, &state.deps, &password, purpose, &client).await;
                 let _ = reply.send(outcome);
             }
             GateMsg::UnknownAddress { password, reply } => {
@@ -119,9 +123,13 @@ impl Actor for AttemptGate {
                 let outcome = address_attempt(state.user_id, &state.deps, &password).await;
                 let _ = reply.send(outcome);
             }
-            GateMsg::Code { check, reply } => {
+            GateMsg::Code {
+                check,
+                client,
+                reply,
+            } => {
                 state.last_message = tokio::time::Instant::now();
-                let outcome = code_attempt(state.user_id, &state.deps, &check).await;
+                let outcome = code_attempt(state.user_id, &state.deps, &check, &client).await;
                 let _ = reply.send(outcome);
             }
             GateMsg::IdleCheck => {
@@ -143,6 +151,27 @@ struct Claimed {
 }
 
 impl Claimed {
+    /// The failure stands: its event, and `account_locked` when it
+    /// started a lock (of the account or of a device). The claim itself
+    /// committed before the check, so these are a write of their own.
+    async fn record_failure(
+        &self,
+        deps: &GateDeps,
+        kind: EventKind,
+        client: &RequestContext,
+    ) -> Result<(), DomainError> {
+        let now = deps.clock.now_ms();
+        let txn = deps.db.begin().await?;
+        audit::record(&txn, Event::new(self.user.id, kind, client), now).await?;
+        if self.after.locked_until.is_some() && self.after.locked_until != self.before.locked_until
+        {
+            let event = Event::new(self.user.id, EventKind::AccountLocked, client);
+            audit::record(&txn, event, now).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// A right answer that does not complete a login: the claim is given
     /// back (if nothing moved meanwhile; otherwise the failure stands).
     async fn give_back(&self, deps: &GateDeps) -> Result<(), DomainError> {
@@ -316,6 +345,7 @@ async fn attempt(
     deps: &GateDeps,
     password: &str,
     purpose: Purpose,
+    client: &RequestContext,
 ) -> Result<Attempt, DomainError> {
     let claimed = match claim(lock, deps).await? {
         Ok(c) => c,
@@ -327,6 +357,9 @@ async fn attempt(
         .await?
     {
         tracing::info!(user_id = %claimed.user.id, budget = ?claimed.lock.budget(), failures = claimed.after.failures, "wrong password");
+        claimed
+            .record_failure(deps, EventKind::LoginFailed, client)
+            .await?;
         return Ok(Attempt::Wrong);
     }
     if !claimed.user.is_active {
@@ -343,13 +376,13 @@ async fn attempt(
             claimed.give_back(deps).await?;
             Ok(Attempt::Accepted(Box::new(claimed.user)))
         }
-        Purpose::Login { .. } if claimed.user.mfa_enabled => {
+        Purpose::Login if claimed.user.mfa_enabled => {
             claimed.give_back(deps).await?;
             Ok(Attempt::MfaRequired(Box::new(claimed.user)))
         }
-        Purpose::Login { client } => {
+        Purpose::Login => {
             let version = claimed.user.credential_version;
-            claimed.complete_login(deps, version, &client).await
+            claimed.complete_login(deps, version, client).await
         }
     }
 }
@@ -373,6 +406,7 @@ async fn code_attempt(
     user_id: Uuid,
     deps: &GateDeps,
     check: &CodeCheck,
+    client: &RequestContext,
 ) -> Result<Attempt, DomainError> {
     // A void mfa_token or a missing setup is not a guess at a code: it is
     // refused before anything is counted.
@@ -385,11 +419,14 @@ async fn code_attempt(
     if !claimed.user.is_active {
         return Ok(Attempt::Wrong);
     }
-    if !codes::check(&deps.mfa, &claimed.user, check).await? {
+    if !codes::check(&deps.mfa, &claimed.user, check, client).await? {
         tracing::info!(%user_id, failures = claimed.after.failures, "wrong code");
+        claimed
+            .record_failure(deps, EventKind::MfaFailed, client)
+            .await?;
         return Ok(Attempt::Wrong);
     }
-    if let (Some(login), CodeCheck::Login { client, .. }) = (login, check) {
+    if let Some(login) = login {
         return claimed.complete_login(deps, login.version, client).await;
     }
     claimed.give_back(deps).await?;

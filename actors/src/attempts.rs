@@ -2,7 +2,6 @@
 //! failure budget it spends, what it comes to, and one mapping of each
 //! outcome to the answer of each kind of caller.
 
-use crate::context::RequestContext;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -30,11 +29,10 @@ pub struct PasswordStep {
 }
 
 /// What a right password is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    /// A login from `client`: completes it (count reset; the session
-    /// records the client), or asks for a code with 2FA on.
-    Login { client: RequestContext },
+    /// A login: completes it (count reset), or asks for a code with 2FA on.
+    Login,
     /// A logged-in user confirming a sensitive change: the count is left
     /// as it was (only a completed login resets it).
     Reauth,

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::attempt_gate::GateMsg;
 use crate::attempts::Budget;
 use crate::attempts::{Attempt, LoginOutcome, Passed, Purpose};
+use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::domain::Email;
 use crate::gate_supervisor::GatesMsg;
@@ -19,13 +20,21 @@ use crate::jwt::Jwt;
 use crate::mfa::challenges;
 use crate::mfa::codes::CodeCheck;
 use crate::sessions::{Revoked, RotateError, SessionStore, TokenPair};
-use crate::store::{devices, sessions, users};
+use crate::store::{audit_events, devices, sessions, users};
 use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
 use crate::token_registry::{RegistryMsg, Revocations};
 use crate::{DomainError, Hasher};
 
 /// The caller of an authenticated endpoint.
-pub type Authenticated = crate::token_registry::Accepted;
+/// The caller of an authenticated endpoint: the accepted access token's
+/// user, claims and session, and the client of this request.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: std::sync::Arc<users::Model>,
+    pub claims: std::sync::Arc<crate::jwt::AccessClaims>,
+    pub session_id: Uuid,
+    pub client: RequestContext,
+}
 
 #[derive(Clone)]
 pub struct Auth {
@@ -105,10 +114,7 @@ impl Auth {
         let outcome = match user {
             Some(user) => {
                 tracing::Span::current().record("user_id", tracing::field::display(user.id));
-                let purpose = Purpose::Login {
-                    client: client.clone(),
-                };
-                self.check_password_with(user.id, password, purpose, budget)
+                self.check_password_with(user.id, password, Purpose::Login, budget, client)
                     .await?
             }
             // The same gate, writes, work and answers as for an account.
@@ -146,8 +152,9 @@ impl Auth {
         user_id: Uuid,
         password: &str,
         purpose: Purpose,
+        client: &RequestContext,
     ) -> Result<Attempt, DomainError> {
-        self.check_password_with(user_id, password, purpose, Budget::Account)
+        self.check_password_with(user_id, password, purpose, Budget::Account, client)
             .await
     }
 
@@ -157,12 +164,15 @@ impl Auth {
         password: &str,
         purpose: Purpose,
         budget: Budget,
+        client: &RequestContext,
     ) -> Result<Attempt, DomainError> {
         let password = Zeroizing::new(password.to_owned());
+        let client = client.clone();
         self.to_gate(user_id, |reply| GateMsg::Password {
             password,
             purpose,
             budget,
+            client,
             reply,
         })
         .await
@@ -173,10 +183,10 @@ impl Auth {
     /// the count as it was.
     pub async fn reauthenticate(
         &self,
-        user_id: Uuid,
+        who: &Authenticated,
         password: &str,
     ) -> Result<Box<users::Model>, DomainError> {
-        self.check_password(user_id, password, Purpose::Reauth)
+        self.check_password(who.user.id, password, Purpose::Reauth, &who.client)
             .await?
             .into_reauth()
     }
@@ -186,9 +196,15 @@ impl Auth {
         &self,
         user_id: Uuid,
         check: CodeCheck,
+        client: &RequestContext,
     ) -> Result<Attempt, DomainError> {
-        self.to_gate(user_id, |reply| GateMsg::Code { check, reply })
-            .await
+        let client = client.clone();
+        self.to_gate(user_id, |reply| GateMsg::Code {
+            check,
+            client,
+            reply,
+        })
+        .await
     }
 
     async fn to_gate(
@@ -237,9 +253,13 @@ impl Auth {
     }
 
     #[tracing::instrument(skip_all, err(Display))]
-    pub async fn refresh(&self, presented: &str) -> Result<TokenPair, DomainError> {
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        client: &RequestContext,
+    ) -> Result<TokenPair, DomainError> {
         let now = self.clock.now_ms();
-        match self.sessions.rotate(presented, now).await {
+        match self.sessions.rotate(presented, client, now).await {
             Ok((pair, user_id)) => match self.revocations.user(user_id).await? {
                 Some(u) if u.is_active => Ok(pair),
                 _ => Err(DomainError::Unauthorized),
@@ -257,8 +277,18 @@ impl Auth {
     }
 
     /// Checks a bearer access token (the TokenRegistry's answer).
-    pub async fn authenticate(&self, token: &str) -> Result<Authenticated, DomainError> {
-        self.revocations.accept(token, self.clock.now_ms()).await
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        client: &RequestContext,
+    ) -> Result<Authenticated, DomainError> {
+        let accepted = self.revocations.accept(token, self.clock.now_ms()).await?;
+        Ok(Authenticated {
+            user: accepted.user,
+            claims: accepted.claims,
+            session_id: accepted.session_id,
+            client: client.clone(),
+        })
     }
 
     /// Revokes the caller's session (its access and refresh tokens), and the
@@ -270,14 +300,21 @@ impl Auth {
         refresh_token: Option<&str>,
     ) -> Result<(), DomainError> {
         let now = self.clock.now_ms();
-        let mut revoked = self.sessions.revoke_session(who.session_id, now).await?;
+        let event = Event::new(who.user.id, EventKind::LoggedOut, &who.client);
+        let mut revoked = self
+            .sessions
+            .revoke_session(who.session_id, event, now)
+            .await?;
         if let Some(token) = refresh_token
             && let Some(other) = self.sessions.session_of_refresh(token, who.user.id).await?
             && other != who.session_id
         {
-            revoked
-                .sessions
-                .extend(self.sessions.revoke_session(other, now).await?.sessions);
+            revoked.sessions.extend(
+                self.sessions
+                    .revoke_session(other, event, now)
+                    .await?
+                    .sessions,
+            );
         }
         // Already revoked (a logout racing another): still refused here.
         if !revoked.sessions.contains(&who.session_id) {
@@ -305,18 +342,28 @@ impl Auth {
         let now = self.clock.now_ms();
         let revoked = self
             .sessions
-            .end_one(who.user.id, session_id, now)
+            .end_one(who.user.id, session_id, &who.client, now)
             .await?
             .ok_or(DomainError::SessionNotFound)?;
         tracing::info!("session ended by its user");
         self.tell_registry(revoked, None).await
     }
 
+    /// A page of the caller's security events, newest first.
+    pub async fn events_of(
+        &self,
+        who: &Authenticated,
+        before: Option<audit::Cursor>,
+        limit: u64,
+    ) -> Result<(Vec<audit_events::Model>, Option<audit::Cursor>), DomainError> {
+        audit::page(&self.sessions.db, who.user.id, before, limit).await
+    }
+
     /// Ends every session of the caller, the calling one included.
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
     pub async fn logout_all(&self, who: &Authenticated) -> Result<(), DomainError> {
         let now = self.clock.now_ms();
-        let mut revoked = self.sessions.end_all(who.user.id, now).await?;
+        let mut revoked = self.sessions.end_all(who.user.id, &who.client, now).await?;
         // Already ended by a racing request: still refused here.
         if !revoked.sessions.contains(&who.session_id) {
             revoked.sessions.push(who.session_id);
@@ -328,14 +375,19 @@ impl Auth {
     /// one): ends that token's session. Unknown, expired or already
     /// revoked: `Unauthorized`.
     #[tracing::instrument(skip_all, err(Display))]
-    pub async fn logout_by_refresh(&self, refresh_token: &str) -> Result<(), DomainError> {
+    pub async fn logout_by_refresh(
+        &self,
+        refresh_token: &str,
+        client: &RequestContext,
+    ) -> Result<(), DomainError> {
         let now = self.clock.now_ms();
-        let session_id = self
+        let (session_id, user_id) = self
             .sessions
             .live_session_of_refresh(refresh_token, now)
             .await?
             .ok_or(DomainError::Unauthorized)?;
-        let revoked = self.sessions.revoke_session(session_id, now).await?;
+        let event = Event::new(user_id, EventKind::LoggedOut, client);
+        let revoked = self.sessions.revoke_session(session_id, event, now).await?;
         if revoked.sessions.is_empty() {
             // A logout racing another for the same session: the other won.
             return Err(DomainError::Unauthorized);

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod attempt_gate;
 pub mod attempts;
+pub mod audit;
 pub mod auth;
 pub mod broadcast;
 pub mod context;

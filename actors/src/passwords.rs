@@ -9,7 +9,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Transactio
 use tracing::{info, instrument};
 use uuid::Uuid;
 
+use crate::audit::{self, Event, EventKind};
 use crate::auth::{Auth, Authenticated};
+use crate::context::RequestContext;
 use crate::credentials;
 use crate::domain::{Email, Password};
 use crate::lockout::LockState;
@@ -32,18 +34,19 @@ impl Passwords {
     /// Queues a reset email if `email` belongs to an active account. The
     /// lookup and the writes happen after the caller has its answer, so the
     /// answer takes the same time whatever the address.
-    pub fn request_reset(&self, email: Email) {
+    pub fn request_reset(&self, email: Email, client: &RequestContext) {
         let this = self.clone();
+        let client = client.clone();
         self.accounts.tasks.spawn(async move {
             this.accounts.hooks.before_mail_request.pass().await;
             // Errors are logged by `instrument`; the client's answer is the
             // same in any case.
-            let _ = this.queue_reset(&email).await;
+            let _ = this.queue_reset(&email, &client).await;
         });
     }
 
     #[instrument(skip_all, fields(user_id), err(Display))]
-    async fn queue_reset(&self, email: &Email) -> Result<(), DomainError> {
+    async fn queue_reset(&self, email: &Email, client: &RequestContext) -> Result<(), DomainError> {
         let db = &self.accounts.db;
         let Some(user) = users::find_by_normalized_email(db, email.normalized()).await? else {
             return Ok(());
@@ -71,6 +74,8 @@ impl Passwords {
             link: self.accounts.links.reset_password(&token.secret),
         };
         notices::queue(&txn, &self.accounts.sealer, &user, kind, now).await?;
+        let event = Event::new(user.id, EventKind::ResetRequested, client);
+        audit::record(&txn, event, now).await?;
         txn.commit().await?;
         self.accounts.outbox_wake.notify_one();
         info!("password reset email queued");
@@ -81,7 +86,12 @@ impl Passwords {
     /// email verified, the lock cleared, every session and every access
     /// token issued so far revoked, in one transaction.
     #[instrument(skip_all, fields(user_id), err(Display))]
-    pub async fn confirm_reset(&self, token: &str, new_password: &str) -> Result<(), DomainError> {
+    pub async fn confirm_reset(
+        &self,
+        token: &str,
+        new_password: &str,
+        client: &RequestContext,
+    ) -> Result<(), DomainError> {
         let db = &self.accounts.db;
         let now = self.accounts.clock.now_ms();
         let row = one_time_tokens::find(db, token, PASSWORD_RESET)
@@ -122,6 +132,8 @@ impl Passwords {
         // A reset clears the lock, as a completed login does.
         users::set_lock_state(&txn, user.id, LockState::default()).await?;
         let revoked = self.after_change(&txn, &user, None, now).await?;
+        let event = Event::new(user.id, EventKind::ResetCompleted, client);
+        audit::record(&txn, event, now).await?;
         txn.commit().await?;
         self.finish(revoked, user.id).await?;
         info!("password reset");
@@ -142,10 +154,7 @@ impl Passwords {
         if password.expose() == current_password {
             return Err(DomainError::field("new_password", SAME_AS_CURRENT));
         }
-        let user = self
-            .auth
-            .reauthenticate(who.user.id, current_password)
-            .await?;
+        let user = self.auth.reauthenticate(who, current_password).await?;
         let hash = self.accounts.hasher.hash(password.expose()).await?;
 
         let now = self.accounts.clock.now_ms();
@@ -165,6 +174,8 @@ impl Passwords {
         let revoked = self
             .after_change(&txn, &user, Some(who.session_id), now)
             .await?;
+        let event = Event::new(user.id, EventKind::PasswordChanged, &who.client);
+        audit::record(&txn, event, now).await?;
         txn.commit().await?;
         self.finish(revoked, user.id).await?;
         info!("password changed");

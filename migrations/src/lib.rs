@@ -13,6 +13,7 @@ mod m20261123_000007_address_failures;
 mod m20261123_000008_devices;
 mod m20261123_000009_drop_revoked_tokens;
 mod m20261129_000010_session_clients;
+mod m20261129_000011_audit_events;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_devices::Migration),
             Box::new(m20261123_000009_drop_revoked_tokens::Migration),
             Box::new(m20261129_000010_session_clients::Migration),
+            Box::new(m20261129_000011_audit_events::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ use actors::domain::Email;
 
 use crate::ApiState;
 use crate::body::JsonBody;
+use crate::client::Client;
 use crate::error::ApiError;
 use crate::outcomes;
 use crate::reply::{NoData, Reply};
@@ -86,6 +87,7 @@ impl AuthApi {
     async fn register(
         &self,
         state: Data<&Arc<ApiState>>,
+        client: Client,
         body: JsonBody<RegisterRequest>,
     ) -> Result<Reply<RegisteredUser, RegisterOutcomes>, ApiError> {
         let b = body.0;
@@ -96,7 +98,7 @@ impl AuthApi {
             &b.last_name,
             b.company_name.as_deref(),
         )?;
-        let user_id = state.accounts.register(input).await?;
+        let user_id = state.accounts.register(input, &client.0).await?;
         Ok(Reply::ok(
             "Registration successful. Check your email to verify your account.",
             RegisteredUser { user_id },
@@ -116,9 +118,13 @@ impl AuthApi {
     async fn verify_email(
         &self,
         state: Data<&Arc<ApiState>>,
+        client: Client,
         body: JsonBody<TokenRequest>,
     ) -> Result<Reply<NoData, VerifyEmailOutcomes>, ApiError> {
-        state.accounts.verify_email(&body.0.token).await?;
+        state
+            .accounts
+            .verify_email(&body.0.token, &client.0)
+            .await?;
         Ok(Reply::message("Email verified. You can now log in."))
     }
 

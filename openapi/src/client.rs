@@ -53,11 +53,18 @@ pub fn context(req: &Request) -> Option<&RequestContext> {
 /// the request (or, without the edge, worked out here, believing no proxy).
 pub struct Client(pub RequestContext);
 
-impl<'a> poem::FromRequest<'a> for Client {
-    async fn from_request(req: &'a Request, _body: &mut poem::RequestBody) -> poem::Result<Self> {
-        Ok(Client(match context(req) {
+impl Client {
+    /// The request's context, from the edge or worked out here.
+    pub fn of(req: &Request) -> RequestContext {
+        match context(req) {
             Some(ctx) => ctx.clone(),
             None => extract(&TrustedProxies::default(), req),
-        }))
+        }
+    }
+}
+
+impl<'a> poem::FromRequest<'a> for Client {
+    async fn from_request(req: &'a Request, _body: &mut poem::RequestBody) -> poem::Result<Self> {
+        Ok(Client(Client::of(req)))
     }
 }

@@ -8,6 +8,7 @@ pub mod cors;
 pub mod docs;
 pub mod envelope;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod limits;
 pub mod mfa;
@@ -63,6 +64,7 @@ type Apis = (
     auth::AuthApi,
     session::TokenApi,
     sessions::SessionsApi,
+    events::EventsApi,
     password::PasswordApi,
     mfa::MfaApi,
     session::KeysApi,
@@ -75,6 +77,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             auth::AuthApi,
             session::TokenApi,
             sessions::SessionsApi,
+            events::EventsApi,
             password::PasswordApi,
             mfa::MfaApi,
             session::KeysApi,

@@ -10,6 +10,7 @@ use tracing::instrument;
 use crate::ApiState;
 use crate::auth::{EmailRequest, parse_email};
 use crate::body::JsonBody;
+use crate::client::Client;
 use crate::error::ApiError;
 use crate::outcomes;
 use crate::reply::{NoData, Reply};
@@ -69,10 +70,11 @@ impl PasswordApi {
     async fn password_reset(
         &self,
         state: Data<&Arc<ApiState>>,
+        client: Client,
         body: JsonBody<EmailRequest>,
     ) -> Result<Reply<NoData, ResetOutcomes>, ApiError> {
         let email = parse_email(&body.0.email)?;
-        state.passwords.request_reset(email);
+        state.passwords.request_reset(email, &client.0);
         Ok(Reply::message(
             "If that address belongs to an account, a password reset link is on its way.",
         ))
@@ -92,12 +94,13 @@ impl PasswordApi {
     async fn password_reset_confirm(
         &self,
         state: Data<&Arc<ApiState>>,
+        client: Client,
         body: JsonBody<ResetConfirmRequest>,
     ) -> Result<Reply<NoData, ResetConfirmOutcomes>, ApiError> {
         let b = body.0;
         state
             .passwords
-            .confirm_reset(&b.token, &b.new_password)
+            .confirm_reset(&b.token, &b.new_password, &client.0)
             .await?;
         Ok(Reply::message(
             "Password has been reset. You can now log in with the new password.",

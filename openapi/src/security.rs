@@ -25,9 +25,10 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Authenticat
             "Something went wrong on our side",
         )
     })?;
+    let client = crate::client::Client::of(req);
     state
         .auth
-        .authenticate(&bearer.token)
+        .authenticate(&bearer.token, &client)
         .await
         .map_err(|e| ApiError::from(e).into())
 }

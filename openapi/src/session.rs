@@ -244,13 +244,14 @@ impl TokenApi {
         &self,
         state: Data<&Arc<ApiState>>,
         req: &Request,
+        client: Client,
         body: OptionalJsonBody<RefreshRequest>,
     ) -> Result<Reply<TokenData, RefreshOutcomes>, ApiError> {
         let presented = state
             .refresh_cookie
             .presented(req, body.0.refresh_token)?
             .ok_or_else(no_refresh_token)?;
-        let pair = state.auth.refresh(&presented.token).await?;
+        let pair = state.auth.refresh(&presented.token, &client.0).await?;
         let cookie = state.refresh_cookie.set(&pair.refresh_token);
         Ok(Reply::ok(
             "Token refreshed",
@@ -277,6 +278,7 @@ impl TokenApi {
         &self,
         state: Data<&Arc<ApiState>>,
         req: &Request,
+        client: Client,
         auth: LogoutAuth,
         body: OptionalJsonBody<LogoutRequest>,
     ) -> Result<Reply<NoData, LogoutOutcomes>, ApiError> {
@@ -286,7 +288,7 @@ impl TokenApi {
         match (auth, refresh) {
             (LogoutAuth::Bearer(who), refresh) => state.auth.logout(&who.0, refresh).await?,
             (LogoutAuth::RefreshTokenOnly, Some(token)) => {
-                state.auth.logout_by_refresh(token).await?
+                state.auth.logout_by_refresh(token, &client.0).await?
             }
             (LogoutAuth::RefreshTokenOnly, None) => return Err(no_refresh_token()),
         }

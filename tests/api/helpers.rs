@@ -267,6 +267,18 @@ impl TestApp {
         .await
     }
 
+    pub async fn get_bearer(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        read(
+            self.client
+                .get(self.url(path))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request failed"),
+        )
+        .await
+    }
+
     pub async fn register(&self, email: &str) -> (StatusCode, Value) {
         self.post("/api/v1/auth/register/", &registration(email))
             .await

@@ -11,6 +11,7 @@ mod delivery;
 mod devices;
 mod enumeration;
 mod envelope;
+mod events;
 mod helpers;
 mod limits;
 mod lockout;

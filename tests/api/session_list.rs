@@ -24,15 +24,7 @@ async fn login_as(app: &TestApp, email: &str, ip: &str, user_agent: &str) -> (St
 }
 
 async fn list(app: &TestApp, access: &str) -> (StatusCode, Value) {
-    read(
-        app.client
-            .get(app.url("/api/v1/auth/sessions/"))
-            .bearer_auth(access)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    app.get_bearer("/api/v1/auth/sessions/", access).await
 }
 
 async fn listed(app: &TestApp, access: &str) -> Vec<Value> {

@@ -3,6 +3,7 @@
 //! last used time step only moves forward, a backup code's `used_at` is set
 //! once, an `mfa_token` is consumed once.
 
+use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use jobs::EmailKind;
 use sea_orm::sea_query::Expr;
@@ -27,12 +28,7 @@ pub enum Factor {
 /// What a code is checked for.
 pub enum CodeCheck {
     /// The second login step, answering the challenge `challenge_id`.
-    Login {
-        challenge_id: Uuid,
-        factor: Factor,
-        /// Who answers: the session that starts records it.
-        client: RequestContext,
-    },
+    Login { challenge_id: Uuid, factor: Factor },
     /// The first code of a pending setup: turns 2FA on.
     Setup { code: Zeroizing<String> },
     /// A logged-in user with 2FA on confirming a sensitive change.
@@ -81,15 +77,15 @@ pub async fn check(
     deps: &MfaDeps,
     user: &users::Model,
     check: &CodeCheck,
+    client: &RequestContext,
 ) -> Result<bool, DomainError> {
     let now = deps.clock.now_ms();
     match check {
-        CodeCheck::Setup { code } => confirm_setup(deps, user, code, now).await,
+        CodeCheck::Setup { code } => confirm_setup(deps, user, code, now, client).await,
         CodeCheck::Reauth { code } => use_totp(&deps.db, deps, user, code, now).await,
         CodeCheck::Login {
             challenge_id,
             factor,
-            ..
         } => {
             let txn = deps.db.begin().await?;
             if !challenges::consume(&txn, *challenge_id, user.id, now).await? {
@@ -97,7 +93,7 @@ pub async fn check(
             }
             let right = match factor {
                 Factor::Totp(code) => use_totp(&txn, deps, user, code, now).await?,
-                Factor::Backup(code) => use_backup(&txn, deps, user, code, now).await?,
+                Factor::Backup(code) => use_backup(&txn, deps, user, code, now, client).await?,
             };
             if right {
                 txn.commit().await?;
@@ -186,6 +182,7 @@ async fn confirm_setup(
     user: &users::Model,
     code: &str,
     now_ms: i64,
+    client: &RequestContext,
 ) -> Result<bool, DomainError> {
     let Some(row) = secret(&deps.db, user.id, false).await? else {
         return Ok(false);
@@ -212,6 +209,8 @@ async fn confirm_setup(
         first_name: user.first_name.clone(),
     };
     notices::queue(&txn, &deps.sealer, user, kind, now_ms).await?;
+    let event = Event::new(user.id, EventKind::MfaEnabled, client);
+    audit::record(&txn, event, now_ms).await?;
     txn.commit().await?;
     deps.outbox_wake.notify_one();
     Ok(true)
@@ -224,6 +223,7 @@ async fn use_backup<C: ConnectionTrait>(
     user: &users::Model,
     typed: &str,
     now_ms: i64,
+    client: &RequestContext,
 ) -> Result<bool, DomainError> {
     let Some(code) = backup::normalize(typed) else {
         return Ok(false);
@@ -248,6 +248,8 @@ async fn use_backup<C: ConnectionTrait>(
         remaining,
     };
     notices::queue(conn, &deps.sealer, user, kind, now_ms).await?;
+    let event = Event::new(user.id, EventKind::BackupCodeUsed, client);
+    audit::record(conn, event, now_ms).await?;
     Ok(true)
 }
 

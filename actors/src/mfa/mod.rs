@@ -11,6 +11,7 @@ pub mod totp;
 
 pub use deps::MfaDeps;
 
+use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use std::sync::Arc;
 
@@ -18,7 +19,6 @@ use jobs::EmailKind;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use tracing::{info, instrument};
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::attempts::LoggedIn;
@@ -74,7 +74,7 @@ impl Mfa {
         {
             return Err(DomainError::MfaAlreadyEnabled);
         }
-        let user = self.auth.reauthenticate(who.user.id, password).await?;
+        let user = self.auth.reauthenticate(who, password).await?;
         let secret = totp::new_secret();
         let totp = totp::totp(&secret, ISSUER, &user.email)?;
         let qr = totp
@@ -124,7 +124,7 @@ impl Mfa {
         let check = CodeCheck::Setup {
             code: Zeroizing::new(code.to_owned()),
         };
-        self.code(who.user.id, check).await?;
+        self.code(who, check).await?;
         // The confirming transaction moved the credential version on, so
         // no login checked before it can finish; now end the others.
         let now = self.deps.clock.now_ms();
@@ -161,6 +161,8 @@ impl Mfa {
             first_name: user.first_name.clone(),
         };
         notices::queue(&txn, &self.deps.sealer, &user, kind, now).await?;
+        let event = Event::new(user.id, EventKind::MfaDisabled, &who.client);
+        audit::record(&txn, event, now).await?;
         txn.commit().await?;
         self.deps.outbox_wake.notify_one();
         self.auth.announce(revoked, user.id).await?;
@@ -181,6 +183,8 @@ impl Mfa {
         let txn = self.deps.db.begin().await?;
         let set = self.deps.replace_backup_codes(&txn, user.id, now).await?;
         let revoked = credentials::changed(&txn, user.id, Some(who.session_id), now).await?;
+        let event = Event::new(user.id, EventKind::BackupCodesRenewed, &who.client);
+        audit::record(&txn, event, now).await?;
         txn.commit().await?;
         self.auth.announce(revoked, user.id).await?;
         info!("backup codes replaced");
@@ -203,10 +207,9 @@ impl Mfa {
         let check = CodeCheck::Login {
             challenge_id: challenge.id,
             factor,
-            client: client.clone(),
         };
         self.auth
-            .check_code(challenge.user_id, check)
+            .check_code(challenge.user_id, check, client)
             .await?
             .into_second_step()
     }
@@ -214,11 +217,11 @@ impl Mfa {
     /// A code confirming a change (setup, disable, new backup codes).
     async fn code(
         &self,
-        user_id: Uuid,
+        who: &Authenticated,
         check: CodeCheck,
     ) -> Result<Box<users::Model>, DomainError> {
         self.auth
-            .check_code(user_id, check)
+            .check_code(who.user.id, check, &who.client)
             .await?
             .into_code_change()
     }
@@ -235,11 +238,11 @@ impl Mfa {
         {
             return Err(DomainError::MfaNotEnabled);
         }
-        self.auth.reauthenticate(who.user.id, password).await?;
+        self.auth.reauthenticate(who, password).await?;
         let check = CodeCheck::Reauth {
             code: Zeroizing::new(code.to_owned()),
         };
-        self.code(who.user.id, check).await
+        self.code(who, check).await
     }
 }
 

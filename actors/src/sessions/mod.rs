@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::DomainError;
 use crate::attempts::Budget;
+use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::jwt::Jwt;
 use crate::lockout::LockState;
@@ -90,8 +91,14 @@ impl SessionStore {
         };
         let device_token = match renewed {
             Some(token) => token,
-            None => devices::create(&txn, user_id, now_ms).await?,
+            None => {
+                let event = Event::new(user_id, EventKind::DeviceTrusted, client);
+                audit::record(&txn, event, now_ms).await?;
+                devices::create(&txn, user_id, now_ms).await?
+            }
         };
+        let event = Event::new(user_id, EventKind::LoginSucceeded, client);
+        audit::record(&txn, event, now_ms).await?;
         sessions::Entity::insert(sessions::ActiveModel {
             id: Set(session_id),
             user_id: Set(user_id),
@@ -147,6 +154,7 @@ impl SessionStore {
     pub async fn rotate(
         &self,
         presented: &str,
+        client: &RequestContext,
         now_ms: i64,
     ) -> Result<(TokenPair, Uuid), RotateError> {
         let Some(hash) = one_time::lookup_hash(presented) else {
@@ -164,7 +172,7 @@ impl SessionStore {
             return Err(RotateError::Invalid);
         }
         if row.used_at.is_some() {
-            return Err(self.reuse(&row, now_ms).await);
+            return Err(self.reuse(&row, client, now_ms).await);
         }
         if let Some(limit) = &self.refresh_limit {
             let session = row.session_id.to_string();
@@ -184,7 +192,7 @@ impl SessionStore {
             .map_err(DomainError::from)?;
         if used.rows_affected != 1 {
             drop(txn);
-            return Err(self.reuse(&row, now_ms).await);
+            return Err(self.reuse(&row, client, now_ms).await);
         }
         let live = sessions::Entity::update_many()
             .col_expr(sessions::Column::LastUsedAt, Expr::value(now_ms))
@@ -203,9 +211,15 @@ impl SessionStore {
         Ok((pair, row.user_id))
     }
 
-    async fn reuse(&self, row: &refresh_tokens::Model, now_ms: i64) -> RotateError {
+    async fn reuse(
+        &self,
+        row: &refresh_tokens::Model,
+        client: &RequestContext,
+        now_ms: i64,
+    ) -> RotateError {
+        let event = Event::new(row.user_id, EventKind::RefreshReuseDetected, client);
         warn!(session_id = %row.session_id, user_id = %row.user_id, "refresh token reused: revoking its session");
-        match self.revoke_session(row.session_id, now_ms).await {
+        match self.revoke_session(row.session_id, event, now_ms).await {
             Ok(revoked) => RotateError::Reused(revoked),
             Err(e) => RotateError::Domain(e),
         }
@@ -216,6 +230,7 @@ impl SessionStore {
     pub async fn revoke_session(
         &self,
         session_id: Uuid,
+        event: Event<'_>,
         now_ms: i64,
     ) -> Result<Revoked, DomainError> {
         let txn = self.db.begin().await?;
@@ -226,6 +241,9 @@ impl SessionStore {
             now_ms,
         )
         .await?;
+        if !revoked.sessions.is_empty() {
+            audit::record(&txn, event, now_ms).await?;
+        }
         txn.commit().await?;
         info!(%session_id, "session revoked");
         Ok(revoked)
@@ -256,6 +274,7 @@ impl SessionStore {
         &self,
         user_id: Uuid,
         session_id: Uuid,
+        client: &RequestContext,
         now_ms: i64,
     ) -> Result<Option<Revoked>, DomainError> {
         let txn = self.db.begin().await?;
@@ -270,14 +289,26 @@ impl SessionStore {
             now_ms,
         )
         .await?;
+        if revoked.sessions.is_empty() {
+            return Ok(None);
+        }
+        let event = Event::new(user_id, EventKind::LoggedOut, client);
+        audit::record(&txn, event, now_ms).await?;
         txn.commit().await?;
-        Ok((!revoked.sessions.is_empty()).then_some(revoked))
+        Ok(Some(revoked))
     }
 
     /// Ends every session of `user_id`, the caller's included.
-    pub async fn end_all(&self, user_id: Uuid, now_ms: i64) -> Result<Revoked, DomainError> {
+    pub async fn end_all(
+        &self,
+        user_id: Uuid,
+        client: &RequestContext,
+        now_ms: i64,
+    ) -> Result<Revoked, DomainError> {
         let txn = self.db.begin().await?;
         let revoked = revoke_user_sessions(&txn, user_id, None, now_ms).await?;
+        let event = Event::new(user_id, EventKind::LoggedOut, client);
+        audit::record(&txn, event, now_ms).await?;
         txn.commit().await?;
         Ok(revoked)
     }
@@ -296,7 +327,7 @@ impl SessionStore {
             .map(|r| r.session_id))
     }
 
-    /// The live session a refresh token belongs to: the token is known, not
+    /// The live session a refresh token belongs to, and its user: the token is known, not
     /// expired, and its session not revoked (logout without a bearer
     /// token). A token already rotated still names its session: whoever
     /// holds it could end the session anyway by presenting it to refresh.
@@ -304,12 +335,12 @@ impl SessionStore {
         &self,
         presented: &str,
         now_ms: i64,
-    ) -> Result<Option<Uuid>, DomainError> {
+    ) -> Result<Option<(Uuid, Uuid)>, DomainError> {
         Ok(self
             .find_refresh(presented)
             .await?
             .filter(|r| r.revoked_at.is_none() && r.expires_at > now_ms)
-            .map(|r| r.session_id))
+            .map(|r| (r.session_id, r.user_id)))
     }
 
     async fn find_refresh(

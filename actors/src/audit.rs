@@ -1,0 +1,159 @@
+//! The audit trail: every security event of a user is one `audit_events`
+//! row, written in the transaction of the change it records (so an event
+//! is there exactly when its change is), and one log line on the `audit`
+//! target. [`record`] is the only writer; [`page`] the only reader.
+
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::DomainError;
+use crate::context::RequestContext;
+use crate::store::audit_events;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Registered,
+    EmailVerified,
+    LoginSucceeded,
+    /// A wrong password, at login or when confirming a change.
+    LoginFailed,
+    /// A failure that started a lock of the account or of a device.
+    AccountLocked,
+    /// A wrong TOTP or backup code.
+    MfaFailed,
+    RefreshReuseDetected,
+    LoggedOut,
+    ResetRequested,
+    ResetCompleted,
+    PasswordChanged,
+    MfaEnabled,
+    MfaDisabled,
+    BackupCodesRenewed,
+    BackupCodeUsed,
+    /// A login gave the client a new device token.
+    DeviceTrusted,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Registered => "registered",
+            EventKind::EmailVerified => "email_verified",
+            EventKind::LoginSucceeded => "login_succeeded",
+            EventKind::LoginFailed => "login_failed",
+            EventKind::AccountLocked => "account_locked",
+            EventKind::MfaFailed => "mfa_failed",
+            EventKind::RefreshReuseDetected => "refresh_reuse_detected",
+            EventKind::LoggedOut => "logged_out",
+            EventKind::ResetRequested => "reset_requested",
+            EventKind::ResetCompleted => "reset_completed",
+            EventKind::PasswordChanged => "password_changed",
+            EventKind::MfaEnabled => "mfa_enabled",
+            EventKind::MfaDisabled => "mfa_disabled",
+            EventKind::BackupCodesRenewed => "backup_codes_renewed",
+            EventKind::BackupCodeUsed => "backup_code_used",
+            EventKind::DeviceTrusted => "device_trusted",
+        }
+    }
+}
+
+/// One security event: whose, what, and the client of the request that
+/// caused it.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    pub user_id: Uuid,
+    pub kind: EventKind,
+    pub client: &'a RequestContext,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(user_id: Uuid, kind: EventKind, client: &'a RequestContext) -> Self {
+        Self {
+            user_id,
+            kind,
+            client,
+        }
+    }
+}
+
+/// Writes `event` on `conn` (the transaction of the change it records)
+/// and logs it on the `audit` target.
+pub async fn record<C: ConnectionTrait>(
+    conn: &C,
+    event: Event<'_>,
+    now_ms: i64,
+) -> Result<(), DomainError> {
+    let Event {
+        user_id,
+        kind,
+        client,
+    } = event;
+    let ip = client.ip.to_string();
+    audit_events::Entity::insert(audit_events::ActiveModel {
+        // Time-ordered: events of one millisecond list in the order this
+        // process recorded them.
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user_id),
+        kind: Set(kind.as_str().to_owned()),
+        at: Set(now_ms),
+        ip: Set(Some(ip.clone())),
+        user_agent: Set(client.user_agent.clone()),
+        request_id: Set((!client.request_id.is_empty()).then(|| client.request_id.clone())),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    tracing::info!(
+        target: "audit",
+        kind = kind.as_str(),
+        %user_id,
+        ip,
+        user_agent = client.user_agent.as_deref().unwrap_or(""),
+        request_id = client.request_id,
+        "security event"
+    );
+    Ok(())
+}
+
+/// Where a page of events starts: strictly older than this event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: i64,
+    pub id: Uuid,
+}
+
+/// Up to `limit` events of `user_id` older than `before`, newest first, and
+/// the cursor of the next page (`None` at the end).
+pub async fn page<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    before: Option<Cursor>,
+    limit: u64,
+) -> Result<(Vec<audit_events::Model>, Option<Cursor>), DomainError> {
+    use audit_events::Column;
+    let mut query = audit_events::Entity::find().filter(Column::UserId.eq(user_id));
+    if let Some(c) = before {
+        query = query.filter(
+            Condition::any().add(Column::At.lt(c.at)).add(
+                Condition::all()
+                    .add(Column::At.eq(c.at))
+                    .add(Column::Id.lt(c.id)),
+            ),
+        );
+    }
+    let mut rows = query
+        .order_by_desc(Column::At)
+        .order_by_desc(Column::Id)
+        .limit(limit + 1)
+        .all(conn)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next = more
+        .then(|| rows.last().map(|r| Cursor { at: r.at, id: r.id }))
+        .flatten();
+    Ok((rows, next))
+}
