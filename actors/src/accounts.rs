@@ -138,7 +138,7 @@ impl Accounts {
 
     /// Creates an unverified user and queues the verification email, in one
     /// transaction.
-    #[instrument(skip_all, fields(user_id), err(Display))]
+    #[instrument(skip_all, fields(user_id), err(level = "info", Display))]
     pub async fn register(&self, input: RegisterInput) -> Result<Uuid, DomainError> {
         let normalized = input.email.normalized().to_owned();
         if users::find_by_normalized_email(&self.db, &normalized)
@@ -190,7 +190,7 @@ impl Accounts {
     }
 
     /// Activates the account whose verification token this is.
-    #[instrument(skip_all, fields(user_id), err(Display))]
+    #[instrument(skip_all, fields(user_id), err(level = "info", Display))]
     pub async fn verify_email(&self, token: &str) -> Result<(), DomainError> {
         let row = one_time_tokens::find(&self.db, token, VERIFY_EMAIL)
             .await?
@@ -215,7 +215,7 @@ impl Accounts {
 
     /// Emails a new link to an existing, unverified account and voids the
     /// earlier ones. Says nothing about whether the account exists.
-    #[instrument(skip_all, err(Display))]
+    #[instrument(skip_all, err(level = "info", Display))]
     async fn resend_verification(&self, email: &Email) -> Result<(), DomainError> {
         let Some(user) = users::find_by_normalized_email(&self.db, email.normalized()).await?
         else {

@@ -80,7 +80,7 @@ impl Auth {
         Ok(Arc::from(hasher.hash(&hex::encode(random)).await?))
     }
 
-    #[tracing::instrument(skip_all, fields(user_id), err(Display))]
+    #[tracing::instrument(skip_all, fields(user_id), err(level = "info", Display))]
     pub async fn login(
         &self,
         email: &str,
@@ -231,7 +231,7 @@ impl Auth {
         )
     }
 
-    #[tracing::instrument(skip_all, err(Display))]
+    #[tracing::instrument(skip_all, err(level = "info", Display))]
     pub async fn refresh(&self, presented: &str) -> Result<TokenPair, DomainError> {
         let now = self.clock.now_ms();
         match self.sessions.rotate(presented, now).await {
@@ -258,7 +258,7 @@ impl Auth {
 
     /// Revokes the caller's session (its access and refresh tokens), and the
     /// session of `refresh_token` when one of the caller's is given.
-    #[tracing::instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    #[tracing::instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
     pub async fn logout(
         &self,
         who: &Authenticated,
