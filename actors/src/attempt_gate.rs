@@ -171,10 +171,23 @@ impl Claimed {
             }))),
             None => {
                 tracing::info!(user_id = %self.user.id, "credentials changed during the attempt");
-                Ok(Attempt::Wrong)
+                Ok(failure_stands(deps, self.after))
             }
         }
     }
+}
+
+/// A claimed failure stands: the attempt was wrong. When that failure set
+/// a lock, a lockout started (counted here only: a failure given back, as
+/// for a right password, never locked anyone).
+fn failure_stands(deps: &GateDeps, after: LockState) -> Attempt {
+    if matches!(
+        deps.policy.gate(after, deps.clock.now_ms()),
+        Gate::Locked { .. }
+    ) {
+        metrics::counter!("authd_lockouts_total").increment(1);
+    }
+    Attempt::Wrong
 }
 
 /// Whose lock state an attempt claims a failure on.
@@ -302,7 +315,7 @@ async fn address_attempt(
         failures = after.failures,
         "password for an address with no account"
     );
-    Ok(Attempt::Wrong)
+    Ok(failure_stands(deps, after))
 }
 
 async fn attempt(
@@ -321,10 +334,10 @@ async fn attempt(
         .await?
     {
         tracing::info!(user_id = %claimed.user.id, budget = ?claimed.lock.budget(), failures = claimed.after.failures, "wrong password");
-        return Ok(Attempt::Wrong);
+        return Ok(failure_stands(deps, claimed.after));
     }
     if !claimed.user.is_active {
-        return Ok(Attempt::Wrong);
+        return Ok(failure_stands(deps, claimed.after));
     }
     rehash_if_outdated(deps, &claimed.user, password).await?;
     if claimed.user.email_verified_at.is_none() {
@@ -377,11 +390,11 @@ async fn code_attempt(
         Err(ended) => return Ok(ended),
     };
     if !claimed.user.is_active {
-        return Ok(Attempt::Wrong);
+        return Ok(failure_stands(deps, claimed.after));
     }
     if !codes::check(&deps.mfa, &claimed.user, check).await? {
         tracing::info!(%user_id, failures = claimed.after.failures, "wrong code");
-        return Ok(Attempt::Wrong);
+        return Ok(failure_stands(deps, claimed.after));
     }
     if let Some(login) = login {
         return claimed.complete_login(deps, login.version).await;

@@ -115,6 +115,7 @@ impl Auth {
                 .await?
             }
         };
+        metrics::counter!("authd_logins_total", "outcome" => outcome.login_label()).increment(1);
         match outcome.into_login()? {
             Passed::NeedsCode(user) => {
                 let now = self.clock.now_ms();

@@ -96,6 +96,7 @@ impl SessionStore {
         .await?;
         let pair = self.issue(&txn, user_id, session_id, now_ms).await?;
         txn.commit().await?;
+        metrics::counter!("authd_tokens_issued_total").increment(1);
         Ok(Some((pair, device_token)))
     }
 
@@ -189,11 +190,13 @@ impl SessionStore {
             .issue(&txn, row.user_id, row.session_id, now_ms)
             .await?;
         txn.commit().await.map_err(DomainError::from)?;
+        metrics::counter!("authd_tokens_refreshed_total").increment(1);
         Ok((pair, row.user_id))
     }
 
     async fn reuse(&self, row: &refresh_tokens::Model, now_ms: i64) -> RotateError {
         warn!(session_id = %row.session_id, user_id = %row.user_id, "refresh token reused: revoking its session");
+        metrics::counter!("authd_refresh_reuse_total").increment(1);
         match self.revoke_session(row.session_id, now_ms).await {
             Ok(revoked) => RotateError::Reused(revoked),
             Err(e) => RotateError::Domain(e),
