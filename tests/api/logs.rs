@@ -53,7 +53,11 @@ async fn json_lines_within_a_request_carry_its_request_id_at_the_top_level() {
         .collect();
     let in_request: Vec<&Value> = lines
         .iter()
-        .filter(|l| l["span"]["request_id"] == "abc" || l["request_id"] == "abc")
+        .filter(|l| {
+            l["spans"]
+                .as_array()
+                .is_some_and(|spans| spans.iter().any(|s| s["request_id"] == "abc"))
+        })
         .collect();
     assert!(in_request.len() >= 2, "{:?}", app.seen);
     for line in &in_request {
