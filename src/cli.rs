@@ -1,8 +1,18 @@
 use clap::{Parser, Subcommand};
 
+/// Where the settings come from, printed under `--help`.
+const AFTER_HELP: &str = "\
+Configuration: defaults, then the file authd.toml in the working directory
+(or the file named by AUTH_CONFIG, which must exist), then AUTH_* environment
+variables (AUTH_BIND, AUTH_DATABASE_URL, AUTH_DATA_DIR, AUTH_SMTP_URL ...; the
+table is in README.md). An unknown key or AUTH_* variable stops startup.
+
+Once serving, the API is documented at http://<AUTH_BIND>/docs (Swagger UI)
+and /openapi.json; Prometheus metrics are at /metrics.";
+
 /// authd: an authentication server.
 #[derive(Debug, Parser)]
-#[command(name = "authd", version, about)]
+#[command(name = "authd", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use actors::HashCost;
 use jobs::DeliveryTuning;
 
 mod redact;
+mod sources;
 
 /// The settings as written by the operator, before checking. `Debug`
 /// hides secrets and URL credentials (see `redact`).
@@ -20,10 +21,12 @@ mod redact;
 #[serde(default)]
 pub struct RawSettings {
     pub bind: String,
-    pub database_url: String,
+    /// Unset: `sqlite://<data_dir>/authd.db?mode=rwc`.
+    pub database_url: Option<String>,
     pub redis_url: Option<String>,
     pub smtp_url: Option<String>,
-    pub outbox_dir: PathBuf,
+    /// Unset: `<data_dir>/outbox`.
+    pub outbox_dir: Option<PathBuf>,
     pub mail_from: String,
     pub public_url: String,
     pub jwt_secret: Option<String>,
@@ -53,6 +56,8 @@ pub struct RawSettings {
     pub log_format: String,
     pub data_dir: PathBuf,
     pub queue_name: String,
+    /// Serve `/metrics` on this address instead of `bind`.
+    pub metrics_bind: Option<String>,
 }
 
 impl Default for RawSettings {
@@ -60,10 +65,10 @@ impl Default for RawSettings {
         let cost = HashCost::default();
         Self {
             bind: "127.0.0.1:8080".into(),
-            database_url: "sqlite://data/authd.db?mode=rwc".into(),
+            database_url: None,
             redis_url: None,
             smtp_url: None,
-            outbox_dir: "data/outbox".into(),
+            outbox_dir: None,
             mail_from: "authd <no-reply@localhost>".into(),
             public_url: "http://localhost:3000".into(),
             jwt_secret: None,
@@ -90,6 +95,7 @@ impl Default for RawSettings {
             log_format: "text".into(),
             data_dir: "data".into(),
             queue_name: jobs::queue::QUEUE_NAME.into(),
+            metrics_bind: None,
         }
     }
 }
@@ -159,6 +165,8 @@ pub struct Settings {
     /// How long an idle attempt gate (a user's actor) lives; not configurable from
     /// outside (tests shorten it).
     pub gate_idle: std::time::Duration,
+    /// `None`: `/metrics` is served on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,7 +201,7 @@ fn parse_origin(s: &str) -> Result<String, ConfigError> {
     Ok(url.origin().ascii_serialization())
 }
 
-fn bad(variable: &str, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(variable: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         variable: format!("AUTH_{}", variable.to_uppercase()),
         problem: problem.into(),
@@ -201,13 +209,16 @@ fn bad(variable: &str, problem: impl Into<String>) -> ConfigError {
 }
 
 impl Settings {
-    /// Defaults, then `authd.toml` (or the file named by `AUTH_CONFIG`), then
-    /// the `AUTH_*` environment.
+    /// Defaults, then `authd.toml` (or the file named by `AUTH_CONFIG`, which
+    /// must exist), then the `AUTH_*` environment. An unknown key in the file
+    /// or an unknown `AUTH_*` variable (other than `AUTH_CONFIG` and the
+    /// test suite's `AUTH_TEST_*`) stops startup.
     pub fn load() -> Result<Self, ConfigError> {
-        let file = std::env::var("AUTH_CONFIG").unwrap_or_else(|_| "authd.toml".into());
+        let file = sources::config_file()?;
+        sources::refuse_unknown(&file)?;
         let figment = Figment::from(Serialized::defaults(RawSettings::default()))
-            .merge(Toml::file(file))
-            .merge(Env::prefixed("AUTH_").ignore(&["CONFIG"]));
+            .merge(Toml::file(&file))
+            .merge(sources::environment());
         Self::from_figment(figment)
     }
 
@@ -225,9 +236,15 @@ impl Settings {
             .bind
             .parse()
             .map_err(|_| bad("bind", format!("`{}` is not an address:port", raw.bind)))?;
-        if !(raw.database_url.starts_with("sqlite:")
-            || raw.database_url.starts_with("postgres://")
-            || raw.database_url.starts_with("postgresql://"))
+        let database_url = raw
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}/authd.db?mode=rwc", raw.data_dir.display()));
+        let outbox_dir = raw
+            .outbox_dir
+            .unwrap_or_else(|| raw.data_dir.join("outbox"));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
         {
             return Err(bad("database_url", "must be a sqlite: or postgres:// URL"));
         }
@@ -381,6 +398,14 @@ impl Settings {
         {
             return Err(bad("queue_name", "must be letters, digits, - or _"));
         }
+        let metrics_bind = raw
+            .metrics_bind
+            .filter(|b| !b.trim().is_empty())
+            .map(|b| {
+                b.parse()
+                    .map_err(|_| bad("metrics_bind", format!("`{b}` is not an address:port")))
+            })
+            .transpose()?;
         let log_json = match raw.log_format.as_str() {
             "json" => true,
             "text" | "" => false,
@@ -388,10 +413,10 @@ impl Settings {
         };
         Ok(Self {
             bind,
-            database_url: raw.database_url,
+            database_url,
             redis_url,
             smtp_url,
-            outbox_dir: raw.outbox_dir,
+            outbox_dir,
             mail_from,
             public_url,
             jwt_secret,
@@ -418,6 +443,7 @@ impl Settings {
             delivery: DeliveryTuning::default(),
             queue_name: raw.queue_name,
             gate_idle: actors::attempt_gate::IDLE_AFTER,
+            metrics_bind,
         })
     }
 }
@@ -550,6 +576,24 @@ mod tests {
         assert_eq!(s.mail_per_recipient_per_hour, 0);
         let s = number("refresh_rate_per_minute", 0).unwrap();
         assert_eq!(s.refresh_rate_per_minute, 0);
+    }
+
+    #[test]
+    fn the_data_dir_roots_the_database_and_the_outbox_unless_they_are_set() {
+        let s = with("data_dir", "/srv/authd").unwrap();
+        assert_eq!(s.database_url, "sqlite:///srv/authd/authd.db?mode=rwc");
+        assert_eq!(s.outbox_dir, PathBuf::from("/srv/authd/outbox"));
+        let s = Settings::from_figment(
+            Figment::from(Serialized::defaults(RawSettings::default()))
+                .merge(("data_dir", "/srv/authd"))
+                .merge(("database_url", "postgres://db/authd"))
+                .merge(("outbox_dir", "/var/mail/authd")),
+        )
+        .unwrap();
+        assert_eq!(s.database_url, "postgres://db/authd");
+        assert_eq!(s.outbox_dir, PathBuf::from("/var/mail/authd"));
+        let s = Settings::check(RawSettings::default()).unwrap();
+        assert_eq!(s.database_url, "sqlite://data/authd.db?mode=rwc");
     }
 
     #[test]

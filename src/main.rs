@@ -47,7 +47,7 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "authd stopped with an error");
+            // Once, on stderr (nothing below logged it).
             eprintln!("authd: {e:#}");
             std::process::ExitCode::FAILURE
         }

@@ -3,6 +3,7 @@
 //! `port()` tells where it listens (port 0 in tests); `run_until_stopped`
 //! serves until the shutdown token is cancelled, then drains.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,10 +53,56 @@ pub struct Application {
     actors: Actors,
     acceptor: poem::listener::BoxAcceptor,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
+    /// `/metrics` on a listener of its own (`AUTH_METRICS_BIND`).
+    metrics: Option<MetricsServer>,
     background: Vec<JoinHandle<()>>,
     /// Work that finishes after its request was answered (reset requests).
     tasks: TaskTracker,
     shutdown: CancellationToken,
+}
+
+/// `/metrics` alone, on its own listener.
+struct MetricsServer {
+    port: u16,
+    acceptor: poem::listener::BoxAcceptor,
+    endpoint: poem::endpoint::BoxEndpoint<'static>,
+}
+
+/// Binds `addr` (before anything slow happens, so a port in use is
+/// reported first) and tells the port it got.
+async fn listen(
+    addr: SocketAddr,
+    setting: &str,
+) -> anyhow::Result<(poem::listener::BoxAcceptor, u16)> {
+    let acceptor = TcpListener::bind(addr.to_string())
+        .into_acceptor()
+        .await
+        .with_context(|| format!("cannot listen on {addr} ({setting})"))?;
+    let port = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+        .context("listener has no address")?;
+    Ok((acceptor.boxed(), port))
+}
+
+/// How often the histograms behind `/metrics` are folded (the recorder
+/// keeps raw samples until then).
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+fn spawn_metrics_upkeep(
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(METRICS_UPKEEP);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => handle.run_upkeep(),
+            }
+        }
+    })
 }
 
 /// The shared pieces both `serve` and `worker` need.
@@ -252,6 +299,11 @@ impl Application {
         clock: SharedClock,
         hooks: Hooks,
     ) -> anyhow::Result<Self> {
+        let (acceptor, port) = listen(settings.bind, "AUTH_BIND").await?;
+        let metrics_listener = match settings.metrics_bind {
+            Some(addr) => Some(listen(addr, "AUTH_METRICS_BIND").await?),
+            None => None,
+        };
         let core = core(&settings, clock).await?;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let hasher = Hasher::start(settings.hash_cost, threads).map_err(anyhow::Error::msg)?;
@@ -378,21 +430,32 @@ impl Application {
             readiness_queue: external_queue.filter(|_| settings.redis_url.is_some()),
         });
 
-        let acceptor = TcpListener::bind(settings.bind.to_string())
-            .into_acceptor()
-            .await
-            .with_context(|| format!("cannot listen on {} (AUTH_BIND)", settings.bind))?;
-        let port = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-            .context("listener has no address")?;
+        let handle = crate::telemetry::metrics();
+        background.push(spawn_metrics_upkeep(handle.clone(), shutdown.clone()));
+        let metrics = openapi::metrics::Metrics {
+            handle,
+            db: core.db.clone(),
+        };
+        let (on_main, metrics) = match metrics_listener {
+            Some((acceptor, port)) => {
+                info!(port, "metrics on their own listener (AUTH_METRICS_BIND)");
+                let endpoint = poem::Route::new().at("/metrics", metrics.endpoint());
+                let server = MetricsServer {
+                    port,
+                    acceptor,
+                    endpoint: poem::EndpointExt::boxed(endpoint),
+                };
+                (None, Some(server))
+            }
+            None => (Some(metrics), None),
+        };
         info!(addr = %settings.bind, port, "authd listening");
         Ok(Self {
             port,
             actors,
-            acceptor: acceptor.boxed(),
-            endpoint: poem::EndpointExt::boxed(openapi::app(state)),
+            acceptor,
+            endpoint: poem::EndpointExt::boxed(openapi::app(state, on_main)),
+            metrics,
             background,
             tasks,
             shutdown,
@@ -401,6 +464,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the `/metrics` listener, when it has its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|m| m.port)
     }
 
     /// The live actors (tests kill them to watch the supervisor at work).
@@ -414,6 +482,18 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let metrics = self.metrics.map(|m| {
+            let stop = self.shutdown.clone();
+            tokio::spawn(async move {
+                Server::new_with_acceptor(m.acceptor)
+                    .run_with_graceful_shutdown(
+                        m.endpoint,
+                        async move { stop.cancelled().await },
+                        Some(Duration::from_secs(1)),
+                    )
+                    .await
+            })
+        });
         let stop = self.shutdown.clone();
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
@@ -430,6 +510,9 @@ impl Application {
             tracing::warn!("requests' background work did not finish in time");
         }
         self.shutdown.cancel();
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         self.actors.stop();
         drain(self.background).await;
         info!("authd stopped");

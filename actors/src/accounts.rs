@@ -140,7 +140,7 @@ impl Accounts {
 
     /// Creates an unverified user and queues the verification email, in one
     /// transaction.
-    #[instrument(skip_all, fields(user_id), err(Display))]
+    #[instrument(skip_all, fields(user_id), err(level = "info", Display))]
     pub async fn register(
         &self,
         input: RegisterInput,
@@ -197,7 +197,7 @@ impl Accounts {
     }
 
     /// Activates the account whose verification token this is.
-    #[instrument(skip_all, fields(user_id), err(Display))]
+    #[instrument(skip_all, fields(user_id), err(level = "info", Display))]
     pub async fn verify_email(
         &self,
         token: &str,
@@ -228,7 +228,7 @@ impl Accounts {
 
     /// Emails a new link to an existing, unverified account and voids the
     /// earlier ones. Says nothing about whether the account exists.
-    #[instrument(skip_all, err(Display))]
+    #[instrument(skip_all, err(level = "info", Display))]
     async fn resend_verification(&self, email: &Email) -> Result<(), DomainError> {
         let Some(user) = users::find_by_normalized_email(&self.db, email.normalized()).await?
         else {

@@ -151,25 +151,25 @@ struct Claimed {
 }
 
 impl Claimed {
-    /// The failure stands: its event, and `account_locked` when it
-    /// started a lock (of the account or of a device). The claim itself
-    /// committed before the check, so these are a write of their own.
+    /// A wrong password or code: the claimed failure stands. Its event,
+    /// and `account_locked` when it started a lock (of the account or of
+    /// a device). The claim itself committed before the check, so these
+    /// are a write of their own.
     async fn record_failure(
         &self,
         deps: &GateDeps,
         kind: EventKind,
         client: &RequestContext,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Attempt, DomainError> {
         let now = deps.clock.now_ms();
         let txn = deps.db.begin().await?;
         audit::record(&txn, Event::new(self.user.id, kind, client), now).await?;
-        if self.after.locked_until.is_some() && self.after.locked_until != self.before.locked_until
-        {
+        if lock_started(deps, self.after) {
             let event = Event::new(self.user.id, EventKind::AccountLocked, client);
             audit::record(&txn, event, now).await?;
         }
         txn.commit().await?;
-        Ok(())
+        Ok(failure_stands(deps, self.after))
     }
 
     /// A right answer that does not complete a login: the claim is given
@@ -206,10 +206,30 @@ impl Claimed {
             }))),
             None => {
                 tracing::info!(user_id = %self.user.id, "credentials changed during the attempt");
-                Ok(Attempt::Wrong)
+                Ok(failure_stands(deps, self.after))
             }
         }
     }
+}
+
+/// A claimed failure stands: the attempt was wrong. When that failure set
+/// a lock, a lockout started (counted here only: a failure given back, as
+/// for a right password, never locked anyone).
+fn failure_stands(deps: &GateDeps, after: LockState) -> Attempt {
+    if lock_started(deps, after) {
+        metrics::counter!("authd_lockouts_total").increment(1);
+    }
+    Attempt::Wrong
+}
+
+/// Whether a failure that left the lock state `after` started a lock: an
+/// attempt is only checked while unlocked, so a locked `after` is a new
+/// lock.
+fn lock_started(deps: &GateDeps, after: LockState) -> bool {
+    matches!(
+        deps.policy.gate(after, deps.clock.now_ms()),
+        Gate::Locked { .. }
+    )
 }
 
 /// Whose lock state an attempt claims a failure on.
@@ -337,7 +357,7 @@ async fn address_attempt(
         failures = after.failures,
         "password for an address with no account"
     );
-    Ok(Attempt::Wrong)
+    Ok(failure_stands(deps, after))
 }
 
 async fn attempt(
@@ -357,13 +377,12 @@ async fn attempt(
         .await?
     {
         tracing::info!(user_id = %claimed.user.id, budget = ?claimed.lock.budget(), failures = claimed.after.failures, "wrong password");
-        claimed
+        return claimed
             .record_failure(deps, EventKind::LoginFailed, client)
-            .await?;
-        return Ok(Attempt::Wrong);
+            .await;
     }
     if !claimed.user.is_active {
-        return Ok(Attempt::Wrong);
+        return Ok(failure_stands(deps, claimed.after));
     }
     rehash_if_outdated(deps, &claimed.user, password).await?;
     if claimed.user.email_verified_at.is_none() {
@@ -417,14 +436,13 @@ async fn code_attempt(
         Err(ended) => return Ok(ended),
     };
     if !claimed.user.is_active {
-        return Ok(Attempt::Wrong);
+        return Ok(failure_stands(deps, claimed.after));
     }
     if !codes::check(&deps.mfa, &claimed.user, check, client).await? {
         tracing::info!(%user_id, failures = claimed.after.failures, "wrong code");
-        claimed
+        return claimed
             .record_failure(deps, EventKind::MfaFailed, client)
-            .await?;
-        return Ok(Attempt::Wrong);
+            .await;
     }
     if let Some(login) = login {
         return claimed.complete_login(deps, login.version, client).await;

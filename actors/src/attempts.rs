@@ -107,6 +107,19 @@ pub enum Passed {
 }
 
 impl Attempt {
+    /// The outcome label of a login's password step in the
+    /// `authd_logins_total` series (an unknown address is `wrong_password`).
+    pub fn login_label(&self) -> &'static str {
+        match self {
+            Attempt::Locked { .. } => "locked",
+            Attempt::Wrong => "wrong_password",
+            Attempt::Unverified => "unverified",
+            Attempt::MfaRequired(_) => "mfa_required",
+            Attempt::LoggedIn(_) => "success",
+            Attempt::Accepted(_) => "error",
+        }
+    }
+
     /// A login's password step: wrong and unknown are one 401.
     pub fn into_login(self) -> Result<Passed, DomainError> {
         match self {

@@ -90,7 +90,7 @@ impl Auth {
         Ok(Arc::from(hasher.hash(&hex::encode(random)).await?))
     }
 
-    #[tracing::instrument(skip_all, fields(user_id), err(Display))]
+    #[tracing::instrument(skip_all, fields(user_id), err(level = "info", Display))]
     pub async fn login(
         &self,
         email: &str,
@@ -126,6 +126,7 @@ impl Auth {
                 .await?
             }
         };
+        metrics::counter!("authd_logins_total", "outcome" => outcome.login_label()).increment(1);
         match outcome.into_login()? {
             Passed::NeedsCode(user) => {
                 let now = self.clock.now_ms();
@@ -252,7 +253,7 @@ impl Auth {
         )
     }
 
-    #[tracing::instrument(skip_all, err(Display))]
+    #[tracing::instrument(skip_all, err(level = "info", Display))]
     pub async fn refresh(
         &self,
         presented: &str,
@@ -293,7 +294,7 @@ impl Auth {
 
     /// Revokes the caller's session (its access and refresh tokens), and the
     /// session of `refresh_token` when one of the caller's is given.
-    #[tracing::instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    #[tracing::instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
     pub async fn logout(
         &self,
         who: &Authenticated,
@@ -333,7 +334,7 @@ impl Auth {
 
     /// Ends one of the caller's sessions (the caller's own included);
     /// another user's, or one already ended, is `SessionNotFound`.
-    #[tracing::instrument(skip_all, fields(user_id = %who.user.id, %session_id), err(Display))]
+    #[tracing::instrument(skip_all, fields(user_id = %who.user.id, %session_id), err(level = "info", Display))]
     pub async fn end_session(
         &self,
         who: &Authenticated,
@@ -360,7 +361,7 @@ impl Auth {
     }
 
     /// Ends every session of the caller, the calling one included.
-    #[tracing::instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    #[tracing::instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
     pub async fn logout_all(&self, who: &Authenticated) -> Result<(), DomainError> {
         let now = self.clock.now_ms();
         let mut revoked = self.sessions.end_all(who.user.id, &who.client, now).await?;
@@ -374,7 +375,7 @@ impl Auth {
     /// Logout with only a refresh token (no access token, or an expired
     /// one): ends that token's session. Unknown, expired or already
     /// revoked: `Unauthorized`.
-    #[tracing::instrument(skip_all, err(Display))]
+    #[tracing::instrument(skip_all, err(level = "info", Display))]
     pub async fn logout_by_refresh(
         &self,
         refresh_token: &str,

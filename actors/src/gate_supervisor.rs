@@ -17,6 +17,14 @@ pub struct SupervisorState {
     by_actor: HashMap<ActorId, Uuid>,
 }
 
+impl SupervisorState {
+    /// The `authd_user_actors` gauge: live per-user actors.
+    fn report(&self) {
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("authd_user_actors").set(self.gates.len() as f64);
+    }
+}
+
 pub enum GatesMsg {
     /// Hands `msg` to the gate of `user_id` (a user, or an address with no
     /// account), starting one when needed.
@@ -62,6 +70,7 @@ impl Actor for GateSupervisor {
                         .await?;
                         state.by_actor.insert(gate.get_id(), user_id);
                         state.gates.insert(user_id, gate.clone());
+                        state.report();
                         gate
                     }
                 };
@@ -94,6 +103,7 @@ impl Actor for GateSupervisor {
             && let Some(user_id) = state.by_actor.remove(&id)
         {
             state.gates.remove(&user_id);
+            state.report();
         }
         Ok(())
     }

@@ -135,10 +135,12 @@ impl Hasher {
     }
 
     fn submit(&self, job: Job) -> Result<(), DomainError> {
-        self.tx.try_send(job).map_err(|e| match e {
+        let sent = self.tx.try_send(job).map_err(|e| match e {
             TrySendError::Full(_) => DomainError::Busy,
             TrySendError::Disconnected(_) => DomainError::Internal("hasher stopped".into()),
-        })
+        });
+        report_depth(self.tx.len());
+        sent
     }
 }
 
@@ -159,10 +161,17 @@ fn lower_priority() {
     }
 }
 
+/// The `authd_argon2_queue_depth` gauge: hashes waiting for a thread.
+fn report_depth(waiting: usize) {
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!("authd_argon2_queue_depth").set(waiting as f64);
+}
+
 fn work(rx: &Receiver<Job>, params: &Params) {
     lower_priority();
     let mut memory = vec![Block::default(); params.block_count()];
     while let Ok(job) = rx.recv() {
+        report_depth(rx.len());
         match job {
             Job::Hash { password, reply } => {
                 let salt: [u8; SALT_LEN] = rand::random();

@@ -45,7 +45,7 @@ impl Passwords {
         });
     }
 
-    #[instrument(skip_all, fields(user_id), err(Display))]
+    #[instrument(skip_all, fields(user_id), err(level = "info", Display))]
     async fn queue_reset(&self, email: &Email, client: &RequestContext) -> Result<(), DomainError> {
         let db = &self.accounts.db;
         let Some(user) = users::find_by_normalized_email(db, email.normalized()).await? else {
@@ -85,7 +85,7 @@ impl Passwords {
     /// Sets a new password with an emailed reset token: the token used, the
     /// email verified, the lock cleared, every session and every access
     /// token issued so far revoked, in one transaction.
-    #[instrument(skip_all, fields(user_id), err(Display))]
+    #[instrument(skip_all, fields(user_id), err(level = "info", Display))]
     pub async fn confirm_reset(
         &self,
         token: &str,
@@ -143,7 +143,7 @@ impl Passwords {
     /// Changes the caller's password. A wrong current password counts
     /// toward the lockout; on success every other session is revoked and
     /// the caller's stays valid.
-    #[instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
     pub async fn change(
         &self,
         who: &Authenticated,

@@ -205,6 +205,9 @@ impl Actor for TokenRegistry {
                 user_id,
                 reply,
             } => {
+                // Every committed revocation of this node passes here once.
+                metrics::counter!("authd_tokens_revoked_total")
+                    .increment(u64::try_from(sessions.len()).unwrap_or(u64::MAX));
                 for id in sessions {
                     state.revocations.note_revoked(id).await;
                     state.publish(Event::Session(id)).await;

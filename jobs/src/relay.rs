@@ -53,7 +53,10 @@ impl Relay {
             }
             taken += 1;
             match self.queue.push(id, redispatch_at).await {
-                Ok(()) => info!(outbox_id = %id, "outbox row dispatched"),
+                Ok(()) => {
+                    metrics::counter!("authd_email_jobs_queued_total").increment(1);
+                    info!(outbox_id = %id, "outbox row dispatched");
+                }
                 Err(e) => {
                     warn!(outbox_id = %id, error = %e, "could not push email job; will retry");
                     outbox::dispatch_failed(&self.db, id, now + PUSH_RETRY_MS).await?;

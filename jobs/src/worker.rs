@@ -58,7 +58,7 @@ impl Delivery {
             }
         };
         let result = match email.render() {
-            Ok(rendered) => self.mailer.send(&row.recipient, rendered).await,
+            Ok(rendered) => self.mailer.send(&row.recipient, &row.kind, rendered).await,
             Err(e) => Err(SendError::Permanent(e.to_string())),
         };
         match result {

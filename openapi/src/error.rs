@@ -16,7 +16,14 @@ pub struct ApiError {
     pub message: String,
     pub errors: Option<FieldErrors>,
     pub retry_after: Option<u64>,
+    /// A rate limit refused the request (not a lockout): marked on the
+    /// response for the metrics.
+    pub rate_limited: bool,
 }
+
+/// Marks a response as a rate-limit refusal (see `metrics::observe`).
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimited;
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
@@ -25,6 +32,7 @@ impl ApiError {
             message: message.into(),
             errors: None,
             retry_after: None,
+            rate_limited: false,
         }
     }
 
@@ -37,6 +45,15 @@ impl ApiError {
         Self {
             errors: Some(errors),
             ..Self::new(StatusCode::BAD_REQUEST, message)
+        }
+    }
+
+    /// Marks a rate limit's refusal on its response (poem replaces a
+    /// response's extensions with its error's, so the middleware that
+    /// turns an error into its response marks it again).
+    pub fn mark(&self, resp: &mut Response) {
+        if self.rate_limited {
+            resp.extensions_mut().insert(RateLimited);
         }
     }
 
@@ -138,6 +155,7 @@ impl From<DomainError> for ApiError {
             }
             DomainError::RateLimited { retry_after_secs } => ApiError {
                 retry_after: Some(retry_after_secs),
+                rate_limited: true,
                 ..ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too many requests: slow down",
@@ -175,6 +193,7 @@ impl poem::error::ResponseError for ApiError {
         {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        self.mark(&mut resp);
         resp
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod limits;
+pub mod metrics;
 pub mod mfa;
 pub mod middleware;
 pub mod password;
@@ -155,19 +156,69 @@ fn documented_paths(spec: &str) -> Vec<(String, Vec<Method>)> {
         .collect()
 }
 
-/// The whole HTTP application.
-pub fn app(state: Arc<ApiState>) -> impl Endpoint<Output = poem::Response> {
+/// Each documented operation: its path, its method and its label in the
+/// metrics (the operation id, or the path when it has none).
+fn documented_operations(spec: &str) -> Vec<(String, Method, String)> {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(spec) else {
+        return Vec::new();
+    };
+    let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) else {
+        return Vec::new();
+    };
+    let mut ops = Vec::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if !OPERATIONS.contains(&method.as_str()) {
+                continue;
+            }
+            let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
+                continue;
+            };
+            let label = op
+                .get("operationId")
+                .and_then(|id| id.as_str())
+                .unwrap_or(path);
+            ops.push((path.clone(), method, label.to_owned()));
+        }
+    }
+    ops
+}
+
+/// The pages outside the OpenAPI document, with their metrics labels.
+const PAGES: [(&str, &str); 3] = [
+    ("/openapi.json", "openapi_json"),
+    ("/docs", "docs"),
+    ("/metrics", "metrics"),
+];
+
+/// The whole HTTP application; `/metrics` is served when `metrics` is
+/// given (not when it has a listener of its own).
+pub fn app(
+    state: Arc<ApiState>,
+    metrics: Option<metrics::Metrics>,
+) -> impl Endpoint<Output = poem::Response> {
     let service = api_service();
     let raw_spec = service.spec();
     let spec = canonical_paths(&raw_spec);
+    let served_pages: Vec<(&str, &str)> = PAGES
+        .into_iter()
+        .filter(|(path, _)| *path != "/metrics" || metrics.is_some())
+        .collect();
     // Requests are routed on poem-openapi's own (slash-less) paths.
     let mut paths = documented_paths(&raw_spec);
-    for page in ["/openapi.json", "/docs"] {
-        paths.push((page.to_owned(), vec![Method::GET, Method::HEAD]));
+    let mut ops = documented_operations(&raw_spec);
+    for (page, label) in &served_pages {
+        paths.push(((*page).to_owned(), vec![Method::GET, Method::HEAD]));
+        ops.push(((*page).to_owned(), Method::GET, (*label).to_owned()));
     }
+    let ops = metrics::Operations::new(ops);
     let known = middleware::KnownPaths::with_methods(paths);
     let docs_html = service.swagger_ui_html().replace(&raw_spec, &spec);
-    let routes = Route::new()
+    let mut routes = Route::new();
+    if let Some(metrics) = metrics {
+        routes = routes.at("/metrics", metrics.endpoint());
+    }
+    let routes = routes
         .at("/docs", docs::page(docs_html))
         .at(
             "/openapi.json",
@@ -183,6 +234,8 @@ pub fn app(state: Arc<ApiState>) -> impl Endpoint<Output = poem::Response> {
     let inner = inner_middleware(routes.data(state), known)
         .around(move |ep, req| limits::edge(ep, req, edge_state.clone()));
     outer_middleware(inner, origins)
+        .around(move |ep, req| metrics::observe(ep, req, ops.clone()))
+        .boxed()
 }
 
 /// The middleware every request goes through, outermost last: slash

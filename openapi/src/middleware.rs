@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use poem::http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, X_CONTENT_TYPE_OPTIONS};
 use poem::http::{HeaderValue, Method, StatusCode, Uri};
 use poem::{Endpoint, IntoResponse, Request, Response};
-use tracing::{Instrument, info, info_span};
+use tracing::{Instrument, debug, info, info_span};
 
 use crate::envelope::phrase;
 use crate::error::ApiError;
@@ -27,7 +27,8 @@ pub struct RequestId(pub String);
 
 /// Echoes a sane `X-Request-Id` or makes one; runs the request in a span
 /// that carries it (and the client IP, once the edge has worked it out),
-/// and logs one line per request (path only, no query).
+/// and logs one line per request (path only, no query; health probes at
+/// DEBUG).
 pub async fn request_id<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
     let id = req
         .header(REQUEST_ID)
@@ -35,6 +36,8 @@ pub async fn request_id<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
+    // Health probes come every few seconds: logged at DEBUG only.
+    let probe = matches!(req.uri().path(), "/healthz" | "/readyz");
     let span = info_span!(
         "request",
         request_id = %id,
@@ -48,11 +51,13 @@ pub async fn request_id<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
             Ok(r) => r.into_response(),
             Err(e) => error_response(e),
         };
-        info!(
-            status = resp.status().as_u16(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request finished"
-        );
+        let status = resp.status().as_u16();
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if probe {
+            debug!(status, elapsed_ms, "request finished");
+        } else {
+            info!(status, elapsed_ms, "request finished");
+        }
         if let Ok(v) = HeaderValue::from_str(&id) {
             resp.headers_mut().insert(REQUEST_ID, v);
         }
@@ -90,8 +95,11 @@ pub async fn envelope<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<R
 }
 
 fn error_response(err: poem::Error) -> Response {
-    if err.is::<ApiError>() {
-        return err.into_response();
+    if let Some(api) = err.downcast_ref::<ApiError>() {
+        let api = api.clone();
+        let mut resp = err.into_response();
+        api.mark(&mut resp);
+        return resp;
     }
     let status = err.status();
     let message = if status.is_client_error() {
@@ -255,7 +263,7 @@ impl KnownPaths {
 
 /// Whether `path` matches `template`, where a `{name}` segment matches any
 /// one non-empty segment.
-fn same_template(template: &str, path: &str) -> bool {
+pub(crate) fn same_template(template: &str, path: &str) -> bool {
     let (mut t, mut p) = (template.split('/'), path.split('/'));
     loop {
         match (t.next(), p.next()) {

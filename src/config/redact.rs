@@ -95,10 +95,11 @@ impl fmt::Debug for RawSettings {
             log_format,
             data_dir,
             queue_name,
+            metrics_bind,
         } = self;
         f.debug_struct("RawSettings")
             .field("bind", bind)
-            .field("database_url", &Url(database_url))
+            .field("database_url", &database_url.as_deref().map(Url))
             .field("redis_url", &redis_url.as_deref().map(Url))
             .field("smtp_url", &smtp_url.as_deref().map(Url))
             .field("outbox_dir", outbox_dir)
@@ -131,6 +132,7 @@ impl fmt::Debug for RawSettings {
             .field("log_format", log_format)
             .field("data_dir", data_dir)
             .field("queue_name", queue_name)
+            .field("metrics_bind", metrics_bind)
             .finish()
     }
 }
@@ -169,6 +171,7 @@ impl fmt::Debug for Settings {
             delivery,
             queue_name,
             gate_idle,
+            metrics_bind,
         } = self;
         f.debug_struct("Settings")
             .field("bind", bind)
@@ -202,6 +205,7 @@ impl fmt::Debug for Settings {
             .field("delivery", delivery)
             .field("queue_name", queue_name)
             .field("gate_idle", gate_idle)
+            .field("metrics_bind", metrics_bind)
             .finish()
     }
 }
@@ -238,7 +242,7 @@ mod tests {
 
     fn raw() -> RawSettings {
         RawSettings {
-            database_url: "postgres://authd:db-hunter2@db.internal:5432/authd".into(),
+            database_url: Some("postgres://authd:db-hunter2@db.internal:5432/authd".into()),
             redis_url: Some("rediss://default:redis-hunter2@redis.internal:6380".into()),
             smtp_url: Some("smtps://mailer:smtp-hunter2@smtp.example.com:465".into()),
             jwt_secret: Some("jwt-hunter2-jwt-hunter2-jwt-hunter2-jwt".into()),

@@ -105,22 +105,19 @@ async fn without_smtp_each_mail_is_an_eml_file_whose_link_verifies() {
     let email = unique_email();
     assert_eq!(app.register(&email).await.0, StatusCode::CREATED);
     let dir = app.settings.outbox_dir.clone();
+    let eml = |dir: &std::path::Path| {
+        std::fs::read_dir(dir).ok().and_then(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "eml"))
+        })
+    };
     eventually("an .eml file", Duration::from_secs(10), || {
-        let dir = dir.clone();
-        async move {
-            std::fs::read_dir(&dir)
-                .map(|d| d.count() > 0)
-                .unwrap_or(false)
-        }
+        let found = eml(&dir).is_some();
+        async move { found }
     })
     .await;
-    let file = std::fs::read_dir(&dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    assert_eq!(file.extension().and_then(|e| e.to_str()), Some("eml"));
+    let file = eml(&dir).unwrap();
     let raw = std::fs::read(&file).unwrap();
     let parsed = mail_parser::MessageParser::default()
         .parse(raw.as_slice())
@@ -321,4 +318,49 @@ async fn settings_for_a_test_are_isolated() {
     let sb = test_settings(b.path(), None).await;
     assert_ne!(sa.database_url, sb.database_url);
     assert_ne!(sa.queue_name, sb.queue_name);
+}
+
+#[tokio::test]
+async fn eml_files_are_named_by_time_recipient_and_kind_and_their_link_is_whole() {
+    let base = "http://localhost:3000/a/frontend/under/a/long/path/that/pushes/the/link/past/76";
+    let app = builder()
+        .settings(move |s| {
+            s.smtp_url = None;
+            s.public_url = url::Url::parse(base).unwrap();
+        })
+        .spawn()
+        .await;
+    let email = unique_email();
+    assert_eq!(app.register(&email).await.0, StatusCode::CREATED);
+    let dir = app.settings.outbox_dir.clone();
+    let emls = || {
+        std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".eml"))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    eventually("an .eml file", Duration::from_secs(10), || {
+        let found = !emls().is_empty();
+        async move { found }
+    })
+    .await;
+    let name = emls().remove(0);
+    let stamp = chrono::Utc::now().format("%Y%m%dT").to_string();
+    assert!(name.starts_with(&stamp), "{name}");
+    assert!(
+        name.contains(&format!("-{}-verify_email-", email.to_lowercase())),
+        "{name}"
+    );
+    let raw = std::fs::read_to_string(dir.join(&name)).unwrap();
+    let link = raw
+        .lines()
+        .find(|l| l.starts_with(base))
+        .unwrap_or_else(|| panic!("no whole link line in {raw}"));
+    assert!(link.len() > 76 && !link.ends_with('='), "{link}");
+    let token = link.split("token=").nth(1).unwrap();
+    assert_eq!(app.verify_email(token).await.0, StatusCode::OK);
 }

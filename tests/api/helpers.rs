@@ -99,10 +99,10 @@ pub async fn test_settings(dir: &std::path::Path, smtp_url: Option<String>) -> S
     };
     let raw = RawSettings {
         bind: "127.0.0.1:0".into(),
-        database_url,
+        database_url: Some(database_url),
         redis_url: redis_url(),
         smtp_url,
-        outbox_dir: dir.join("outbox"),
+        outbox_dir: Some(dir.join("outbox")),
         data_dir: dir.to_path_buf(),
         argon2_memory_kib: 1024,
         argon2_iterations: 1,
@@ -128,6 +128,8 @@ pub async fn test_settings(dir: &std::path::Path, smtp_url: Option<String>) -> S
 
 pub struct TestApp {
     pub address: String,
+    /// `/metrics`'s own listener, when `metrics_bind` is set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub smtp: SmtpServer,
     pub db: DatabaseConnection,
@@ -205,6 +207,9 @@ impl TestAppBuilder {
         .await
         .expect("application failed to build");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let shutdown = app.shutdown_token();
         let actors = app.actors();
         let server = tokio::spawn(app.run_until_stopped());
@@ -213,6 +218,7 @@ impl TestAppBuilder {
             .expect("test db");
         TestApp {
             address,
+            metrics_address,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod binary;
 mod change_password;
 mod cors;
 mod credential_changes;
@@ -12,9 +13,12 @@ mod devices;
 mod enumeration;
 mod envelope;
 mod events;
+mod first_day;
 mod helpers;
 mod limits;
 mod lockout;
+mod logs;
+mod metrics;
 mod mfa;
 mod mfa_helpers;
 mod openapi_doc;

@@ -62,7 +62,7 @@ pub struct Mfa {
 
 impl Mfa {
     /// Starts (or restarts) a setup after checking the password.
-    #[instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
     pub async fn enable(
         &self,
         who: &Authenticated,
@@ -119,7 +119,7 @@ impl Mfa {
     }
 
     /// Confirms the pending setup with a first code: 2FA is on.
-    #[instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
     pub async fn confirm(&self, who: &Authenticated, code: &str) -> Result<(), DomainError> {
         let check = CodeCheck::Setup {
             code: Zeroizing::new(code.to_owned()),
@@ -137,7 +137,7 @@ impl Mfa {
     }
 
     /// Turns 2FA off after checking the password and a current code.
-    #[instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
     pub async fn disable(
         &self,
         who: &Authenticated,
@@ -171,7 +171,7 @@ impl Mfa {
     }
 
     /// Replaces the backup codes after checking the password and a code.
-    #[instrument(skip_all, fields(user_id = %who.user.id), err(Display))]
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
     pub async fn new_backup_codes(
         &self,
         who: &Authenticated,
@@ -192,7 +192,7 @@ impl Mfa {
     }
 
     /// The second login step: a TOTP or backup code for an `mfa_token`.
-    #[instrument(skip_all, fields(user_id), err(Display))]
+    #[instrument(skip_all, fields(user_id), err(level = "info", Display))]
     pub async fn complete_login(
         &self,
         mfa_token: &str,

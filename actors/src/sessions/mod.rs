@@ -112,6 +112,7 @@ impl SessionStore {
         .await?;
         let pair = self.issue(&txn, user_id, session_id, now_ms).await?;
         txn.commit().await?;
+        metrics::counter!("authd_tokens_issued_total").increment(1);
         Ok(Some((pair, device_token)))
     }
 
@@ -208,6 +209,7 @@ impl SessionStore {
             .issue(&txn, row.user_id, row.session_id, now_ms)
             .await?;
         txn.commit().await.map_err(DomainError::from)?;
+        metrics::counter!("authd_tokens_refreshed_total").increment(1);
         Ok((pair, row.user_id))
     }
 
@@ -219,6 +221,7 @@ impl SessionStore {
     ) -> RotateError {
         let event = Event::new(row.user_id, EventKind::RefreshReuseDetected, client);
         warn!(session_id = %row.session_id, user_id = %row.user_id, "refresh token reused: revoking its session");
+        metrics::counter!("authd_refresh_reuse_total").increment(1);
         match self.revoke_session(row.session_id, event, now_ms).await {
             Ok(revoked) => RotateError::Reused(revoked),
             Err(e) => RotateError::Domain(e),

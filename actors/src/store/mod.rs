@@ -13,13 +13,25 @@ pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;
 
+use std::time::Duration;
+
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+/// How long the first connection may take: an unreachable database is
+/// reported with its cause within this, not after the pool's retries.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a query waits for a free connection of the pool.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens the database. SQLite gets WAL and a busy timeout so that parallel
 /// requests wait for each other instead of failing with "database is locked".
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    if !url.starts_with("sqlite:") {
+        probe_postgres(url).await?;
+    }
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false);
+    options.acquire_timeout(ACQUIRE_TIMEOUT);
     if url.starts_with("sqlite:") {
         options.max_connections(8).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
@@ -31,6 +43,26 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         options.max_connections(16);
     }
     Database::connect(options).await
+}
+
+/// One direct connection, so an unreachable server is reported with its
+/// cause ("Connection refused") at once: the pool retries a refused
+/// connection silently until its acquire timeout, then reports only the
+/// timeout.
+async fn probe_postgres(url: &str) -> Result<(), DbErr> {
+    use sea_orm::sqlx::Connection;
+    let conn_err = |e: String| DbErr::Conn(sea_orm::RuntimeErr::Internal(e));
+    match tokio::time::timeout(CONNECT_TIMEOUT, sea_orm::sqlx::PgConnection::connect(url)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(conn_err(e.to_string())),
+        Err(_) => Err(conn_err(format!(
+            "no answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 pub fn is_unique_violation(err: &DbErr) -> bool {

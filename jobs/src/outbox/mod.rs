@@ -143,7 +143,10 @@ pub async fn mark_sent<C: ConnectionTrait>(
     id: Uuid,
     now_ms: i64,
 ) -> Result<(), JobsError> {
-    finish(conn, id, SENT, Some(now_ms), None).await
+    if finish(conn, id, SENT, Some(now_ms), None).await? {
+        metrics::counter!("authd_email_jobs_sent_total").increment(1);
+    }
+    Ok(())
 }
 
 pub async fn mark_failed<C: ConnectionTrait>(
@@ -151,18 +154,22 @@ pub async fn mark_failed<C: ConnectionTrait>(
     id: Uuid,
     error: &str,
 ) -> Result<(), JobsError> {
-    finish(conn, id, FAILED, None, Some(error)).await
+    if finish(conn, id, FAILED, None, Some(error)).await? {
+        metrics::counter!("authd_email_jobs_failed_total").increment(1);
+    }
+    Ok(())
 }
 
-/// Sent and failed rows lose their sealed payload: nothing secret stays behind.
+/// Sent and failed rows lose their sealed payload: nothing secret stays
+/// behind. Whether the row was still pending (this call finished it).
 async fn finish<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     status: &str,
     sent_at: Option<i64>,
     error: Option<&str>,
-) -> Result<(), JobsError> {
-    Outbox::update_many()
+) -> Result<bool, JobsError> {
+    let done = Outbox::update_many()
         .col_expr(Column::Status, Expr::value(status))
         .col_expr(Column::SentAt, Expr::value(sent_at))
         .col_expr(Column::Payload, Expr::value(Option::<String>::None))
@@ -172,7 +179,7 @@ async fn finish<C: ConnectionTrait>(
         .filter(Column::Status.eq(PENDING))
         .exec(conn)
         .await?;
-    Ok(())
+    Ok(done.rows_affected == 1)
 }
 
 /// A transient failure: release the claim and make the row due after `retry_at`.
@@ -182,7 +189,7 @@ pub async fn mark_retry<C: ConnectionTrait>(
     retry_at: i64,
     error: &str,
 ) -> Result<(), JobsError> {
-    Outbox::update_many()
+    let retried = Outbox::update_many()
         .col_expr(Column::NextAttemptAt, Expr::value(retry_at))
         .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
         .col_expr(Column::LastError, Expr::value(error.to_owned()))
@@ -190,6 +197,9 @@ pub async fn mark_retry<C: ConnectionTrait>(
         .filter(Column::Status.eq(PENDING))
         .exec(conn)
         .await?;
+    if retried.rows_affected == 1 {
+        metrics::counter!("authd_email_jobs_retried_total").increment(1);
+    }
     Ok(())
 }
 

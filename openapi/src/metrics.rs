@@ -1,0 +1,138 @@
+//! `GET /metrics` (Prometheus text) and the HTTP series: every request is
+//! counted and timed under its operation (the OpenAPI operation id, or the
+//! page's name), never under its raw path, so random paths cannot add label
+//! values; whatever matches no operation is `unknown`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use poem::http::Method;
+use poem::{Endpoint, IntoResponse, Request, Response};
+use sea_orm::DatabaseConnection;
+
+use crate::error::RateLimited;
+use crate::middleware::same_template;
+
+/// What `/metrics` renders: the process's recorder, and the database the
+/// outbox backlog is read from at each scrape.
+#[derive(Clone)]
+pub struct Metrics {
+    pub handle: PrometheusHandle,
+    pub db: DatabaseConnection,
+}
+
+impl Metrics {
+    /// The `GET /metrics` endpoint.
+    pub fn endpoint(self) -> impl Endpoint<Output = Response> {
+        poem::get(poem::endpoint::make(move |_| {
+            let metrics = self.clone();
+            async move { metrics.render().await }
+        }))
+    }
+
+    async fn render(&self) -> Response {
+        match jobs::outbox::count_with_status(&self.db, jobs::outbox::PENDING).await {
+            #[allow(clippy::cast_precision_loss)]
+            Ok(n) => metrics::gauge!("authd_email_outbox_backlog").set(n as f64),
+            Err(e) => tracing::warn!(error = %e, "cannot count the outbox backlog"),
+        }
+        Response::builder()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(self.handle.render())
+    }
+}
+
+/// The operations requests are counted under: (path template, method,
+/// label).
+#[derive(Clone, Default)]
+pub struct Operations(Arc<Vec<(String, Method, String)>>);
+
+impl Operations {
+    pub fn new(ops: impl IntoIterator<Item = (String, Method, String)>) -> Self {
+        let ops = ops
+            .into_iter()
+            .map(|(path, method, label)| (trim_slash(&path).to_owned(), method, label))
+            .collect();
+        Self(Arc::new(ops))
+    }
+
+    /// The label of a request: its operation, or `unknown`.
+    pub fn label(&self, method: &Method, path: &str) -> &str {
+        let path = trim_slash(path);
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        self.0
+            .iter()
+            .find(|(template, m, _)| m == method && same_template(template, path))
+            .map_or("unknown", |(_, _, label)| label.as_str())
+    }
+}
+
+fn trim_slash(path: &str) -> &str {
+    match path.strip_suffix('/') {
+        Some(trimmed) if !trimmed.is_empty() => trimmed,
+        _ => path,
+    }
+}
+
+/// Counts and times each request under its operation and status; a
+/// refusal by a rate limit (not a lockout's 429) is also counted as rate
+/// limited.
+pub async fn observe<E: Endpoint>(
+    next: Arc<E>,
+    req: Request,
+    ops: Operations,
+) -> poem::Result<Response> {
+    let operation = ops.label(req.method(), req.uri().path()).to_owned();
+    let started = Instant::now();
+    let resp = next.call(req).await?.into_response();
+    let status = resp.status();
+    metrics::counter!(
+        "authd_http_requests_total",
+        "operation" => operation.clone(),
+        "status" => status.as_u16().to_string()
+    )
+    .increment(1);
+    metrics::histogram!("authd_http_request_duration_seconds", "operation" => operation.clone())
+        .record(started.elapsed().as_secs_f64());
+    if resp.extensions().get::<RateLimited>().is_some() {
+        metrics::counter!("authd_rate_limited_total", "operation" => operation).increment(1);
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_labelled_by_operation_never_by_raw_path() {
+        let ops = Operations::new([
+            (
+                "/api/v1/auth/login".to_owned(),
+                Method::POST,
+                "login".to_owned(),
+            ),
+            (
+                "/api/v1/auth/sessions/{id}".to_owned(),
+                Method::DELETE,
+                "end_session".to_owned(),
+            ),
+            ("/healthz".to_owned(), Method::GET, "healthz".to_owned()),
+        ]);
+        assert_eq!(ops.label(&Method::POST, "/api/v1/auth/login/"), "login");
+        assert_eq!(ops.label(&Method::POST, "/api/v1/auth/login"), "login");
+        assert_eq!(
+            ops.label(&Method::DELETE, "/api/v1/auth/sessions/abc/"),
+            "end_session"
+        );
+        assert_eq!(ops.label(&Method::HEAD, "/healthz"), "healthz");
+        assert_eq!(ops.label(&Method::GET, "/api/v1/auth/login"), "unknown");
+        assert_eq!(ops.label(&Method::GET, "/x9f8e7"), "unknown");
+        assert_eq!(ops.label(&Method::GET, "/"), "unknown");
+    }
+}
