@@ -17,6 +17,7 @@ mod redact;
 pub mod reply;
 pub mod security;
 pub mod session;
+mod spec;
 pub mod tags;
 
 use std::sync::Arc;
@@ -86,30 +87,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
 
 /// The OpenAPI document, as committed in `openapi/openapi.json`.
 pub fn spec_json() -> String {
-    canonical_paths(&api_service().spec())
-}
-
-/// poem-openapi cannot spell a trailing slash in a path, and API.md's
-/// `/api/v1/auth/...` paths have one; both spellings are served, and the
-/// document shows the one API.md lists.
-fn canonical_paths(spec: &str) -> String {
-    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(spec) else {
-        return spec.to_owned();
-    };
-    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
-        let renamed = std::mem::take(paths)
-            .into_iter()
-            .map(|(path, item)| {
-                if path.starts_with("/api/v1/auth/") && !path.ends_with('/') {
-                    (format!("{path}/"), item)
-                } else {
-                    (path, item)
-                }
-            })
-            .collect();
-        *paths = renamed;
-    }
-    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_owned())
+    spec::finish(&api_service().spec())
 }
 
 /// The keys of an OpenAPI path item that are operations (the others are
@@ -118,9 +96,9 @@ const OPERATIONS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-/// Each documented path with the methods it is served for (a path with GET
-/// also answers HEAD).
-fn documented_paths(spec: &str) -> Vec<(String, Vec<Method>)> {
+/// Each documented operation: its path, its method, and whether it takes a
+/// Bearer token.
+fn operations(spec: &str) -> Vec<(String, Method, bool)> {
     let Ok(doc) = serde_json::from_str::<serde_json::Value>(spec) else {
         return Vec::new();
     };
@@ -129,33 +107,57 @@ fn documented_paths(spec: &str) -> Vec<(String, Vec<Method>)> {
     };
     paths
         .iter()
-        .map(|(path, item)| {
-            let mut methods: Vec<Method> = item
-                .as_object()
+        .flat_map(|(path, item)| {
+            item.as_object()
                 .into_iter()
-                .flat_map(|o| o.keys())
-                .filter(|m| OPERATIONS.contains(&m.as_str()))
-                .filter_map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
-                .collect();
-            if methods.contains(&Method::GET) {
-                methods.push(Method::HEAD);
-            }
-            (path.clone(), methods)
+                .flatten()
+                .filter(|(m, _)| OPERATIONS.contains(&m.as_str()))
+                .filter_map(move |(m, op)| {
+                    let method = Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok()?;
+                    let bearer = op["security"]
+                        .as_array()
+                        .is_some_and(|s| s.iter().any(|r| r.get("BearerAuth").is_some()));
+                    Some((path.clone(), method, bearer))
+                })
         })
         .collect()
+}
+
+/// Each documented path with the methods it is served for (a path with GET
+/// also answers HEAD).
+fn documented_paths(ops: &[(String, Method, bool)]) -> Vec<(String, Vec<Method>)> {
+    let mut paths: Vec<(String, Vec<Method>)> = Vec::new();
+    for (path, method, _) in ops {
+        match paths.iter_mut().find(|(p, _)| p == path) {
+            Some((_, methods)) => methods.push(method.clone()),
+            None => paths.push((path.clone(), vec![method.clone()])),
+        }
+    }
+    for (_, methods) in &mut paths {
+        if methods.contains(&Method::GET) {
+            methods.push(Method::HEAD);
+        }
+    }
+    paths
 }
 
 /// The whole HTTP application.
 pub fn app(state: Arc<ApiState>) -> impl Endpoint<Output = poem::Response> {
     let service = api_service();
     let raw_spec = service.spec();
-    let spec = canonical_paths(&raw_spec);
+    let spec = spec::finish(&raw_spec);
     // Requests are routed on poem-openapi's own (slash-less) paths.
-    let mut paths = documented_paths(&raw_spec);
+    let ops = operations(&raw_spec);
+    let mut paths = documented_paths(&ops);
     for page in ["/openapi.json", "/docs"] {
         paths.push((page.to_owned(), vec![Method::GET, Method::HEAD]));
     }
     let known = middleware::KnownPaths::with_methods(paths);
+    let bearer = security::BearerOperations::new(
+        ops.into_iter()
+            .filter(|(_, _, bearer)| *bearer)
+            .map(|(path, method, _)| (path, method)),
+    );
     let docs_html = service.swagger_ui_html().replace(&raw_spec, &spec);
     let routes = Route::new()
         .at("/docs", docs::page(docs_html))
@@ -170,7 +172,10 @@ pub fn app(state: Arc<ApiState>) -> impl Endpoint<Output = poem::Response> {
         .nest("/", service);
     let edge_state = state.clone();
     let origins = state.cors.clone();
-    let inner = inner_middleware(routes.data(state), known)
+    let routes = routes
+        .data(state.clone())
+        .around(move |ep, req| security::bearer_challenge(ep, req, bearer.clone()));
+    let inner = inner_middleware(routes, known)
         .around(move |ep, req| limits::edge(ep, req, edge_state.clone()));
     outer_middleware(inner, origins)
 }
