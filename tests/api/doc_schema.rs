@@ -1,6 +1,7 @@
 //! A strict reader of the served OpenAPI document for the tests: checks a
 //! real JSON answer against the schema the document gives for it (types,
-//! `nullable`, `required`, undocumented fields, `enum`, `oneOf`, lengths,
+//! `nullable`, `required`, undocumented fields, `enum`, `allOf`, `anyOf`,
+//! `oneOf`, lengths,
 //! `format: date-time`). Patterns are not checked here (the server's own
 //! rules are; schemathesis checks the patterns from outside).
 
@@ -99,6 +100,19 @@ impl Doc {
                 Vec::new()
             } else {
                 vec![format!("{at}: null, but the schema is not nullable")]
+            };
+        }
+        if let Some(parts) = schema["allOf"].as_array() {
+            return parts
+                .iter()
+                .flat_map(|p| self.check(p, value, at))
+                .collect();
+        }
+        if let Some(variants) = schema["anyOf"].as_array() {
+            return if variants.iter().any(|v| self.check(v, value, at).is_empty()) {
+                Vec::new()
+            } else {
+                vec![format!("{at}: matches none of the anyOf variants")]
             };
         }
         if let Some(variants) = schema["oneOf"].as_array() {
