@@ -99,6 +99,11 @@ impl BodyError {
                 ..ApiError::new(StatusCode::BAD_REQUEST, message)
             };
         }
+        // A missing or malformed `Authorization` header: the one 401
+        // message of every token failure.
+        if err.status() == StatusCode::UNAUTHORIZED {
+            return ApiError::from(actors::DomainError::Unauthorized);
+        }
         if err.status().is_client_error() {
             let status = err.status();
             let text = err.to_string();

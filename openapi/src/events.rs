@@ -37,8 +37,10 @@ pub struct EventView {
     /// When (RFC 3339, milliseconds).
     pub at: String,
     /// The client IP of the request that caused it.
+    #[oai(nullable)]
     pub ip: Option<String>,
     /// The user agent of that request.
+    #[oai(nullable)]
     pub user_agent: Option<String>,
 }
 
@@ -48,6 +50,7 @@ pub struct EventPage {
     /// Newest first.
     pub events: Vec<EventView>,
     /// Pass as `before` for the next (older) page; null at the end.
+    #[oai(nullable)]
     pub next_before: Option<String>,
 }
 

@@ -21,6 +21,7 @@ pub mod reply;
 pub mod security;
 pub mod session;
 pub mod sessions;
+mod spec;
 pub mod tags;
 pub mod time;
 
@@ -97,30 +98,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
 
 /// The OpenAPI document, as committed in `openapi/openapi.json`.
 pub fn spec_json() -> String {
-    canonical_paths(&api_service().spec())
-}
-
-/// poem-openapi cannot spell a trailing slash in a path, and API.md's
-/// `/api/v1/auth/...` paths have one; both spellings are served, and the
-/// document shows the one API.md lists.
-fn canonical_paths(spec: &str) -> String {
-    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(spec) else {
-        return spec.to_owned();
-    };
-    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
-        let renamed = std::mem::take(paths)
-            .into_iter()
-            .map(|(path, item)| {
-                if path.starts_with("/api/v1/auth/") && !path.ends_with('/') {
-                    (format!("{path}/"), item)
-                } else {
-                    (path, item)
-                }
-            })
-            .collect();
-        *paths = renamed;
-    }
-    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_owned())
+    spec::finish(&api_service().spec())
 }
 
 /// The keys of an OpenAPI path item that are operations (the others are
@@ -129,36 +107,18 @@ const OPERATIONS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-/// Each documented path with the methods it is served for (a path with GET
-/// also answers HEAD).
-fn documented_paths(spec: &str) -> Vec<(String, Vec<Method>)> {
-    let Ok(doc) = serde_json::from_str::<serde_json::Value>(spec) else {
-        return Vec::new();
-    };
-    let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) else {
-        return Vec::new();
-    };
-    paths
-        .iter()
-        .map(|(path, item)| {
-            let mut methods: Vec<Method> = item
-                .as_object()
-                .into_iter()
-                .flat_map(|o| o.keys())
-                .filter(|m| OPERATIONS.contains(&m.as_str()))
-                .filter_map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
-                .collect();
-            if methods.contains(&Method::GET) {
-                methods.push(Method::HEAD);
-            }
-            (path.clone(), methods)
-        })
-        .collect()
+/// One documented operation.
+struct Operation {
+    path: String,
+    method: Method,
+    /// Its label in the metrics: the operation id, or the path.
+    label: String,
+    /// Whether it takes a Bearer token (its 401s carry the challenge).
+    bearer: bool,
 }
 
-/// Each documented operation: its path, its method and its label in the
-/// metrics (the operation id, or the path when it has none).
-fn documented_operations(spec: &str) -> Vec<(String, Method, String)> {
+/// Each documented operation of the (raw, slash-less) document.
+fn operations(spec: &str) -> Vec<Operation> {
     let Ok(doc) = serde_json::from_str::<serde_json::Value>(spec) else {
         return Vec::new();
     };
@@ -178,10 +138,36 @@ fn documented_operations(spec: &str) -> Vec<(String, Method, String)> {
                 .get("operationId")
                 .and_then(|id| id.as_str())
                 .unwrap_or(path);
-            ops.push((path.clone(), method, label.to_owned()));
+            let bearer = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("BearerAuth").is_some()));
+            ops.push(Operation {
+                path: path.clone(),
+                method,
+                label: label.to_owned(),
+                bearer,
+            });
         }
     }
     ops
+}
+
+/// Each documented path with the methods it is served for (a path with GET
+/// also answers HEAD).
+fn documented_paths(ops: &[Operation]) -> Vec<(String, Vec<Method>)> {
+    let mut paths: Vec<(String, Vec<Method>)> = Vec::new();
+    for op in ops {
+        match paths.iter_mut().find(|(p, _)| *p == op.path) {
+            Some((_, methods)) => methods.push(op.method.clone()),
+            None => paths.push((op.path.clone(), vec![op.method.clone()])),
+        }
+    }
+    for (_, methods) in &mut paths {
+        if methods.contains(&Method::GET) {
+            methods.push(Method::HEAD);
+        }
+    }
+    paths
 }
 
 /// The pages outside the OpenAPI document, with their metrics labels.
@@ -199,20 +185,26 @@ pub fn app(
 ) -> impl Endpoint<Output = poem::Response> {
     let service = api_service();
     let raw_spec = service.spec();
-    let spec = canonical_paths(&raw_spec);
-    let served_pages: Vec<(&str, &str)> = PAGES
-        .into_iter()
-        .filter(|(path, _)| *path != "/metrics" || metrics.is_some())
-        .collect();
+    let spec = spec::finish(&raw_spec);
     // Requests are routed on poem-openapi's own (slash-less) paths.
-    let mut paths = documented_paths(&raw_spec);
-    let mut ops = documented_operations(&raw_spec);
-    for (page, label) in &served_pages {
-        paths.push(((*page).to_owned(), vec![Method::GET, Method::HEAD]));
-        ops.push(((*page).to_owned(), Method::GET, (*label).to_owned()));
+    let mut ops = operations(&raw_spec);
+    for (page, label) in PAGES {
+        if page != "/metrics" || metrics.is_some() {
+            ops.push(Operation {
+                path: page.to_owned(),
+                method: Method::GET,
+                label: label.to_owned(),
+                bearer: false,
+            });
+        }
     }
-    let ops = metrics::Operations::new(ops);
-    let known = middleware::KnownPaths::with_methods(paths);
+    let known = middleware::KnownPaths::with_methods(documented_paths(&ops));
+    let bearer = security::BearerOperations::new(
+        ops.iter()
+            .filter(|op| op.bearer)
+            .map(|op| (op.path.clone(), op.method.clone())),
+    );
+    let labels = metrics::Operations::new(ops.into_iter().map(|op| (op.path, op.method, op.label)));
     let docs_html = service.swagger_ui_html().replace(&raw_spec, &spec);
     let mut routes = Route::new();
     if let Some(metrics) = metrics {
@@ -231,10 +223,13 @@ pub fn app(
         .nest("/", service);
     let edge_state = state.clone();
     let origins = state.cors.clone();
-    let inner = inner_middleware(routes.data(state), known)
+    let routes = routes
+        .data(state)
+        .around(move |ep, req| security::bearer_challenge(ep, req, bearer.clone()));
+    let inner = inner_middleware(routes, known)
         .around(move |ep, req| limits::edge(ep, req, edge_state.clone()));
     outer_middleware(inner, origins)
-        .around(move |ep, req| metrics::observe(ep, req, ops.clone()))
+        .around(move |ep, req| metrics::observe(ep, req, labels.clone()))
         .boxed()
 }
 

@@ -29,7 +29,7 @@ pub struct ResetConfirmRequest {
     /// 8 to 128 characters with a lowercase letter, an uppercase letter and
     /// a digit; not a commonly used password; not the email address; not the
     /// current password.
-    #[oai(write_only)]
+    #[oai(write_only, validator(min_length = 8, max_length = 128))]
     pub new_password: String,
 }
 
@@ -44,7 +44,7 @@ pub struct ChangePasswordRequest {
     /// 8 to 128 characters with a lowercase letter, an uppercase letter and
     /// a digit; not a commonly used password; not the email address; not the
     /// current password.
-    #[oai(write_only)]
+    #[oai(write_only, validator(min_length = 8, max_length = 128))]
     pub new_password: String,
 }
 

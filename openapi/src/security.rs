@@ -1,10 +1,14 @@
 //! `BearerAuth`: the security scheme of every authenticated operation. The
 //! checker verifies the access token (signature, claims, revocation, user)
-//! and hands the handler the authenticated caller.
+//! and hands the handler the authenticated caller; every 401 of an operation
+//! that takes the token carries the Bearer challenge.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use poem::Request;
+use poem::http::header::WWW_AUTHENTICATE;
+use poem::http::{HeaderValue, Method, StatusCode};
+use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 
@@ -21,7 +25,7 @@ pub struct BearerAuth(pub Authenticated);
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Authenticated> {
     let state = req.data::<Arc<ApiState>>().ok_or_else(|| {
         ApiError::new(
-            poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong on our side",
         )
     })?;
@@ -31,4 +35,49 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Authenticat
         .authenticate(&bearer.token, &client)
         .await
         .map_err(|e| ApiError::from(e).into())
+}
+
+/// The operations (poem-openapi path, method) that take a Bearer token:
+/// every 401 they answer carries `WWW-Authenticate: Bearer` (RFC 6750).
+#[derive(Clone, Default)]
+pub struct BearerOperations(Arc<HashSet<(String, Method)>>);
+
+impl BearerOperations {
+    pub fn new(ops: impl IntoIterator<Item = (String, Method)>) -> Self {
+        Self(Arc::new(ops.into_iter().collect()))
+    }
+
+    /// Whether `method` on `path` (a `{name}` segment of a documented path
+    /// matches any one segment) takes a Bearer token.
+    fn takes(&self, path: &str, method: &Method) -> bool {
+        self.0.contains(&(path.to_owned(), method.clone()))
+            || self.0.iter().any(|(known, m)| {
+                m == method && known.contains('{') && crate::middleware::same_template(known, path)
+            })
+    }
+}
+
+/// Adds the Bearer challenge to a 401 from an operation that takes a
+/// Bearer token. Runs inside slash normalisation, so the path is the one
+/// poem-openapi routes on.
+pub async fn bearer_challenge<E: Endpoint>(
+    next: Arc<E>,
+    req: Request,
+    ops: BearerOperations,
+) -> poem::Result<Response> {
+    let takes_bearer = ops.takes(req.uri().path(), req.method());
+    let challenge = |mut resp: Response| {
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    };
+    match next.call(req).await {
+        Ok(resp) if takes_bearer => Ok(challenge(resp.into_response())),
+        Err(e) if takes_bearer && e.status() == StatusCode::UNAUTHORIZED => {
+            Ok(challenge(e.into_response()))
+        }
+        other => other.map(IntoResponse::into_response),
+    }
 }

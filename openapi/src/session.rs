@@ -33,7 +33,7 @@ pub struct LoginRequest {
     /// The `device_token` of an earlier completed login of this account,
     /// if the client has one: this login then has its own failure budget
     /// and is not refused because of failures from elsewhere.
-    #[oai(write_only)]
+    #[oai(write_only, nullable)]
     pub device_token: Option<String>,
 }
 
@@ -45,7 +45,7 @@ pub struct RefreshRequest {
     /// The opaque refresh token; each one works once. Browser apps with
     /// `AUTH_REFRESH_COOKIE=on` leave it out (or send `{}` or no body):
     /// the `__Host-authd_refresh` cookie is used instead.
-    #[oai(write_only)]
+    #[oai(write_only, nullable)]
     pub refresh_token: Option<String>,
 }
 
@@ -57,10 +57,10 @@ pub struct RefreshRequest {
 pub struct LogoutRequest {
     /// The refresh token of this session (the one issued with the access
     /// token is revoked in any case).
-    #[oai(write_only)]
+    #[oai(write_only, nullable)]
     pub refresh_token: Option<String>,
     /// Synonym of `refresh_token`.
-    #[oai(write_only)]
+    #[oai(write_only, nullable)]
     pub token: Option<String>,
 }
 
@@ -75,7 +75,8 @@ pub struct UserView {
     pub first_name: String,
     /// Last name.
     pub last_name: String,
-    /// Company, if given.
+    /// Company, or `null` if none was given.
+    #[oai(nullable)]
     pub company_name: Option<String>,
     /// Whether the email address has been verified.
     pub is_email_verified: bool,
@@ -134,6 +135,7 @@ pub struct MfaChallenge {
 // One short-lived value per login answer: the size difference costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(poem_openapi::Union, Debug)]
+#[oai(one_of)]
 pub enum LoginResult {
     Tokens(LoginData),
     Mfa(MfaChallenge),
@@ -338,7 +340,7 @@ pub struct Jwks {
     pub keys: Vec<serde_json::Value>,
 }
 
-#[OpenApi]
+#[OpenApi(tag = "ApiTag::Auth")]
 impl KeysApi {
     /// Signing keys (JWKS)
     ///

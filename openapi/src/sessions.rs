@@ -28,8 +28,10 @@ pub struct SessionView {
     /// (RFC 3339).
     pub last_used_at: String,
     /// The client IP of the login that started it.
+    #[oai(nullable)]
     pub ip: Option<String>,
     /// The user agent of the login that started it (cut to 256 characters).
+    #[oai(nullable)]
     pub user_agent: Option<String>,
     /// Whether this is the session of the access token of this request.
     pub current: bool,

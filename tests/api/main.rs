@@ -10,6 +10,7 @@ mod cors;
 mod credential_changes;
 mod delivery;
 mod devices;
+mod doc_schema;
 mod enumeration;
 mod envelope;
 mod events;
