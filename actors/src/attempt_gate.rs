@@ -357,6 +357,11 @@ async fn address_attempt(
         failures = after.failures,
         "password for an address with no account"
     );
+    // What an account's failure writes for its audit event, in the same
+    // kind of transaction: no timing tells the two apart.
+    let txn = deps.db.begin().await?;
+    address_failures::failure_stands(&txn, id, deps.clock.now_ms()).await?;
+    txn.commit().await?;
     Ok(failure_stands(deps, after))
 }
 

@@ -73,3 +73,19 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
     ));
     Ok(update.exec(conn).await?.rows_affected == 1)
 }
+
+/// Marks the failure of `id` as standing at `now_ms`: the write an
+/// account's failure makes for its audit event, made here too so that a
+/// failure costs the same whether the address has an account or not.
+pub async fn failure_stands<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::UpdatedAt, sea_orm::sea_query::Expr::value(now_ms))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
