@@ -113,6 +113,22 @@ outcomes!(SecondStepOutcomes: 200, [400, 401, 413, 429, 500]);
 
 pub struct MfaApi;
 
+/// Completes a login with its second factor: the tokens, and the refresh
+/// cookie in cookie mode.
+async fn second_step(
+    state: &ApiState,
+    client: &Client,
+    mfa_token: &str,
+    factor: Factor,
+) -> Result<Reply<LoginData, SecondStepOutcomes>, ApiError> {
+    let done = state
+        .mfa
+        .complete_login(mfa_token, factor, &client.0)
+        .await?;
+    let cookie = state.refresh_cookie.set(&done.tokens.refresh_token);
+    Ok(Reply::ok("Login successful", LoginData::from(done)).with_cookie(cookie))
+}
+
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTag::TwoFactor")]
 impl MfaApi {
     /// Log in: second step with a TOTP code
@@ -134,12 +150,7 @@ impl MfaApi {
     ) -> Result<Reply<LoginData, SecondStepOutcomes>, ApiError> {
         let b = body.0;
         let factor = Factor::Totp(Zeroizing::new(b.code));
-        let done = state
-            .mfa
-            .complete_login(&b.mfa_token, factor, &client.0)
-            .await?;
-        let cookie = state.refresh_cookie.set(&done.tokens.refresh_token);
-        Ok(Reply::ok("Login successful", LoginData::from(done)).with_cookie(cookie))
+        second_step(&state, &client, &b.mfa_token, factor).await
     }
 
     /// Log in: second step with a backup code
@@ -156,12 +167,7 @@ impl MfaApi {
     ) -> Result<Reply<LoginData, SecondStepOutcomes>, ApiError> {
         let b = body.0;
         let factor = Factor::Backup(Zeroizing::new(b.backup_code));
-        let done = state
-            .mfa
-            .complete_login(&b.mfa_token, factor, &client.0)
-            .await?;
-        let cookie = state.refresh_cookie.set(&done.tokens.refresh_token);
-        Ok(Reply::ok("Login successful", LoginData::from(done)).with_cookie(cookie))
+        second_step(&state, &client, &b.mfa_token, factor).await
     }
 
     /// Start 2FA setup
