@@ -158,15 +158,7 @@ impl SessionStore {
         client: &RequestContext,
         now_ms: i64,
     ) -> Result<(TokenPair, Uuid), RotateError> {
-        let Some(hash) = one_time::lookup_hash(presented) else {
-            return Err(RotateError::Invalid);
-        };
-        let Some(row) = refresh_tokens::Entity::find()
-            .filter(refresh_tokens::Column::TokenHash.eq(hash.as_str()))
-            .one(&self.db)
-            .await
-            .map_err(DomainError::from)?
-        else {
+        let Some(row) = self.find_refresh(presented).await? else {
             return Err(RotateError::Invalid);
         };
         if row.revoked_at.is_some() || row.expires_at <= now_ms {
