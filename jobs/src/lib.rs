@@ -1,6 +1,6 @@
 //! Email delivery: the transactional outbox, the apalis queue that carries
-//! outbox ids to workers, the relay that feeds the queue, and the worker that
-//! renders and sends each email with lettre.
+//! outbox ids to workers and retries them, the relay that feeds the queue,
+//! and the worker that renders and sends each email with lettre.
 
 pub mod clock;
 pub mod crypto;
@@ -10,6 +10,7 @@ pub mod mailer;
 pub mod outbox;
 pub mod queue;
 pub mod relay;
+pub mod retry;
 pub mod tuning;
 pub mod worker;
 

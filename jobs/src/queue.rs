@@ -18,6 +18,11 @@ use crate::JobsError;
 pub const QUEUE_NAME: &str = "authd-email";
 /// A push that takes longer than this (Redis unreachable) is given up and retried.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the backend itself may hand out a job that ended without an
+/// outcome (its worker stopped mid-job). apalis-redis retries such jobs up to
+/// 25 times whatever is set; the SQLite queue is given the same figure. The
+/// outbox row, not this count, decides how often a mail is attempted.
+const BACKEND_ATTEMPTS: usize = 25;
 
 /// The job: which outbox row to deliver. Nothing secret travels in the queue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,7 +77,7 @@ impl Queue {
     pub async fn push(&self, outbox_id: Uuid, round: i64) -> Result<(), JobsError> {
         let task = TaskBuilder::new(EmailJob { outbox_id })
             .idempotency_key(format!("{outbox_id}:{round}"))
-            .max_attempts(1)
+            .max_attempts(BACKEND_ATTEMPTS)
             .build();
         let push = async {
             match self {
@@ -83,6 +88,24 @@ impl Queue {
         match tokio::time::timeout(PUSH_TIMEOUT, push).await {
             Ok(res) => res.map_err(JobsError::Queue),
             Err(_) => Err(JobsError::Queue("push timed out".into())),
+        }
+    }
+
+    /// Deletes the queue's record of jobs that ended more than `older_than`
+    /// ago (the outbox keeps the history that matters). Returns how many.
+    pub async fn vacuum(&self, older_than: Duration) -> Result<usize, JobsError> {
+        use apalis_core::backend::Vacuum;
+        match self {
+            Queue::Sqlite(s) => s
+                .clone()
+                .vacuum_before(older_than)
+                .await
+                .map_err(|e| JobsError::Queue(e.to_string())),
+            Queue::Redis(s) => s
+                .clone()
+                .vacuum_before(older_than)
+                .await
+                .map_err(|e| JobsError::Queue(e.to_string())),
         }
     }
 

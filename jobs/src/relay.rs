@@ -1,6 +1,8 @@
-//! The relay: moves due outbox rows onto the queue. Rows are due when new,
-//! when a transient failure's backoff has passed, or when a dispatch has not
-//! finished within `redispatch_after` (the sweep: a killed worker, a lost job).
+//! The relay: moves due outbox rows onto the queue. A row is due when new,
+//! and again only when the queue has not come back to it `redispatch_after`
+//! past its push or its retry time: the queue lost the job (Redis flushed,
+//! a worker killed mid-job). Retrying a failed send is apalis' business
+//! (`worker`, `retry`), not the relay's.
 
 use std::sync::Arc;
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 pub struct DeliveryTuning {
     /// How often the relay looks for due outbox rows when nothing wakes it.
     pub relay_interval: Duration,
-    /// A dispatched row not finished after this long is dispatched again
-    /// (the worker holding it died, or the queue lost the job).
+    /// A pushed row the queue has not come back to this long after it was
+    /// due (pushed, or its retry time) is pushed again: the queue lost the
+    /// job (Redis flushed, a worker killed mid-job).
     pub redispatch_after: Duration,
     /// How long a worker's claim on a row lasts while it sends.
     pub lease: Duration,
@@ -20,6 +21,8 @@ pub struct DeliveryTuning {
     pub max_attempts: i32,
     /// SMTP connect/command timeout.
     pub smtp_timeout: Duration,
+    /// How often a job waiting for its retry reads the clock.
+    pub clock_step: Duration,
 }
 
 impl Default for DeliveryTuning {
@@ -33,6 +36,7 @@ impl Default for DeliveryTuning {
             backoff_cap: Duration::from_secs(900),
             max_attempts: 15,
             smtp_timeout: Duration::from_secs(10),
+            clock_step: Duration::from_secs(1),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The email worker: takes a job (an outbox id) from the queue, claims the
 //! row, renders and sends the email, and records the outcome on the row.
-//! Retries are the outbox's business, not the queue's: a transient failure
-//! makes the row due again after an exponential backoff, and the relay
-//! dispatches it again.
+//! apalis does the retrying: a transient failure is an error it retries
+//! after the row's backoff (`retry::EmailRetry`), a permanent one or the
+//! last attempt aborts the job. The outbox row stays the durable record:
+//! the relay pushes a row again only when the queue lost its job.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use apalis::layers::WorkerBuilderExt;
 use apalis::prelude::*;
 use apalis_core::backend::ext::BackendExt;
 use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy};
@@ -17,6 +19,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::mailer::SendError;
 use crate::outbox::{self, OutboxRow};
 use crate::queue::worker_name;
+use crate::retry::{EmailRetry, RetryLater};
 use crate::{DeliveryTuning, EmailJob, EmailKind, JobsError, Mailer, Queue, Sealer, SharedClock};
 
 /// What a worker needs to deliver an outbox row.
@@ -29,59 +32,80 @@ pub struct Delivery {
     pub tuning: DeliveryTuning,
 }
 
+/// What became of one delivery, as the queue should see it.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Sent now, or already sent, failed or held by another worker.
+    Finished,
+    /// A transient failure recorded on the row: try again at `at_ms`.
+    Retry(RetryLater),
+    /// Refused for good, or the last attempt failed: recorded as failed.
+    GaveUp(String),
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Delivery {
     /// Delivers one outbox row, at most once at a time across all workers.
-    pub async fn deliver(&self, outbox_id: uuid::Uuid) -> Result<(), JobsError> {
+    pub async fn deliver(&self, outbox_id: uuid::Uuid) -> Result<Outcome, JobsError> {
         let now = self.clock.now_ms();
         let Some(row) =
             outbox::claim(&self.db, outbox_id, now, now + ms(self.tuning.lease)).await?
         else {
             tracing::debug!(%outbox_id, "outbox row already handled or held by another worker");
-            return Ok(());
+            return Ok(Outcome::Finished);
         };
         let attempt = row.attempts;
         let span = info_span!("deliver", %outbox_id, attempt, kind = %row.kind);
         self.send_claimed(row).instrument(span).await
     }
 
-    async fn send_claimed(&self, row: OutboxRow) -> Result<(), JobsError> {
+    async fn send_claimed(&self, row: OutboxRow) -> Result<Outcome, JobsError> {
         let id = row.id;
         let email = match self.open(&row) {
             Ok(email) => email,
             Err(e) => {
                 warn!(outbox_id = %id, attempt = row.attempts, error = %e, "email payload unusable; recorded as failed");
-                return outbox::mark_failed(&self.db, id, &e.to_string()).await;
+                outbox::mark_failed(&self.db, id, &e.to_string()).await?;
+                return Ok(Outcome::GaveUp(e.to_string()));
             }
         };
         let result = match email.render() {
             Ok(rendered) => self.mailer.send(&row.recipient, &row.kind, rendered).await,
             Err(e) => Err(SendError::Permanent(e.to_string())),
         };
-        match result {
+        Ok(match result {
             Ok(whereto) => {
                 outbox::mark_sent(&self.db, id, self.clock.now_ms()).await?;
                 info!(outbox_id = %id, attempt = row.attempts, to = %whereto, "email sent");
+                Outcome::Finished
             }
             Err(SendError::Permanent(error)) => {
                 warn!(outbox_id = %id, attempt = row.attempts, %error, "email refused permanently; recorded as failed");
                 outbox::mark_failed(&self.db, id, &error).await?;
+                Outcome::GaveUp(error)
             }
             Err(SendError::Transient(error)) if row.attempts >= self.tuning.max_attempts => {
                 warn!(outbox_id = %id, attempt = row.attempts, %error, "email still failing after the last attempt; recorded as failed");
                 outbox::mark_failed(&self.db, id, &error).await?;
+                Outcome::GaveUp(error)
             }
             Err(SendError::Transient(error)) => {
                 let delay = self.tuning.backoff(row.attempts);
                 warn!(outbox_id = %id, attempt = row.attempts, %error, retry_in_ms = ms(delay), "email delivery failed; will retry");
-                let retry_at = self.clock.now_ms() + ms(delay);
-                outbox::mark_retry(&self.db, id, retry_at, &error).await?;
+                let at_ms = self.clock.now_ms() + ms(delay);
+                // If the queue has not come back to the row by then, the
+                // relay pushes it again.
+                let redispatch_at = at_ms.saturating_add(ms(self.tuning.redispatch_after));
+                outbox::mark_retry(&self.db, id, redispatch_at, &error).await?;
+                Outcome::Retry(RetryLater {
+                    at_ms,
+                    reason: error,
+                })
             }
-        }
-        Ok(())
+        })
     }
 
     fn open(&self, row: &OutboxRow) -> Result<EmailKind, JobsError> {
@@ -91,12 +115,32 @@ impl Delivery {
     }
 }
 
-async fn handle(job: EmailJob, delivery: Data<Arc<Delivery>>) -> Result<(), BoxDynError> {
-    if let Err(e) = delivery.deliver(job.outbox_id).await {
-        // The row stays pending; the relay dispatches it again later.
-        warn!(outbox_id = %job.outbox_id, error = %e, "email job failed; the outbox will re-dispatch it");
+/// The apalis handler: the outcome as apalis understands it.
+async fn handle(
+    job: EmailJob,
+    delivery: Data<Arc<Delivery>>,
+    worker: WorkerContext,
+) -> Result<(), BoxDynError> {
+    if worker.is_shutting_down() {
+        // Not claimed: the backend (or the relay) hands it to a worker later.
+        return Err("worker stopping; email job left for later".into());
     }
-    Ok(())
+    match delivery.deliver(job.outbox_id).await {
+        Ok(Outcome::Finished) => Ok(()),
+        Ok(Outcome::Retry(later)) => Err(Box::new(later)),
+        Ok(Outcome::GaveUp(reason)) => Err(Box::new(AbortError::new(reason))),
+        Err(e) => {
+            // The row could not be claimed or marked (the database is
+            // down): nothing was recorded, so try again after the first
+            // backoff step.
+            warn!(outbox_id = %job.outbox_id, error = %e, "email job could not reach the outbox; will retry");
+            let at_ms = delivery.clock.now_ms() + ms(delivery.tuning.backoff(1));
+            Err(Box::new(RetryLater {
+                at_ms,
+                reason: e.to_string(),
+            }))
+        }
+    }
 }
 
 /// How often an idle worker asks the queue for work.
@@ -135,7 +179,7 @@ impl PollStrategy for Tick {
 }
 
 macro_rules! run_one {
-    ($storage:expr, $delivery:expr, $shutdown:expr, $concurrency:expr) => {{
+    ($storage:expr, $delivery:expr, $retry:expr, $shutdown:expr, $concurrency:expr) => {{
         let name = worker_name();
         info!(worker = %name, "email worker started");
         let stop = $shutdown.clone();
@@ -146,6 +190,9 @@ macro_rules! run_one {
                     .poll_with_strategy(Tick::new(POLL_INTERVAL)),
             )
             .data($delivery.clone())
+            // Outside the concurrency limit: a job waiting for its retry
+            // holds no slot.
+            .retry($retry.clone())
             .concurrency($concurrency)
             .build(handle)
             .run_until(async move {
@@ -160,10 +207,15 @@ macro_rules! run_one {
 /// name) whenever the backend fails, e.g. while Redis is down.
 pub async fn run(queue: Queue, delivery: Arc<Delivery>, shutdown: CancellationToken) {
     let concurrency = 8;
+    let retry = EmailRetry::new(
+        delivery.clock.clone(),
+        delivery.tuning.clock_step,
+        shutdown.clone(),
+    );
     while !shutdown.is_cancelled() {
         let result = match &queue {
-            Queue::Sqlite(s) => run_one!(s, delivery, shutdown, concurrency),
-            Queue::Redis(s) => run_one!(s, delivery, shutdown, concurrency),
+            Queue::Sqlite(s) => run_one!(s, delivery, retry, shutdown, concurrency),
+            Queue::Redis(s) => run_one!(s, delivery, retry, shutdown, concurrency),
         };
         if let Err(e) = result {
             warn!(error = %e, "email worker stopped; starting another in 1 s");
