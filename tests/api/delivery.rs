@@ -145,7 +145,7 @@ fn black_hole() -> (u16, std::thread::JoinHandle<()>) {
     (port, handle)
 }
 
-fn spawn_worker_process(settings: &authd::config::Settings, smtp_url: &str) -> Child {
+pub(crate) fn spawn_worker_process(settings: &authd::config::Settings, smtp_url: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_authd"))
         .arg("worker")
         .env_clear()
@@ -232,12 +232,13 @@ async fn a_separate_worker_process_delivers_for_an_api_only_node() {
     assert!(result.is_ok());
 }
 
-struct RedisServer {
+/// A private redis-server on its own port, for tests that stop or flush it.
+pub(crate) struct RedisServer {
     child: Child,
 }
 
 impl RedisServer {
-    fn start(port: u16) -> Option<Self> {
+    pub(crate) fn start(port: u16) -> Option<Self> {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -263,7 +264,7 @@ impl RedisServer {
         Some(Self { child })
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -123,6 +123,7 @@ pub async fn test_settings(dir: &std::path::Path, smtp_url: Option<String>) -> S
     settings.delivery.backoff_base = Duration::from_millis(200);
     settings.delivery.backoff_cap = Duration::from_secs(1);
     settings.delivery.smtp_timeout = Duration::from_secs(2);
+    settings.delivery.clock_step = Duration::from_millis(20);
     settings
 }
 

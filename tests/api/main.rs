@@ -9,6 +9,7 @@ mod change_password;
 mod cors;
 mod credential_changes;
 mod delivery;
+mod delivery_retries;
 mod devices;
 mod doc_schema;
 mod enumeration;
