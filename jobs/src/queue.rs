@@ -24,6 +24,19 @@ const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// outbox row, not this count, decides how often a mail is attempted.
 const BACKEND_ATTEMPTS: usize = 25;
 
+/// Removes from the set KEYS[1] every job id whose metadata hash
+/// (KEYS[2]:<id>) no longer exists.
+const FORGET_VACUUMED: &str = r"
+local removed = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', KEYS[2] .. ':' .. id) == 0 then
+    redis.call('SREM', KEYS[1], id)
+    removed = removed + 1
+  end
+end
+return removed
+";
+
 /// The job: which outbox row to deliver. Nothing secret travels in the queue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EmailJob {
@@ -95,17 +108,34 @@ impl Queue {
     /// ago (the outbox keeps the history that matters). Returns how many.
     pub async fn vacuum(&self, older_than: Duration) -> Result<usize, JobsError> {
         use apalis_core::backend::Vacuum;
+        let queue_err = |e: String| JobsError::Queue(e);
         match self {
             Queue::Sqlite(s) => s
                 .clone()
                 .vacuum_before(older_than)
                 .await
-                .map_err(|e| JobsError::Queue(e.to_string())),
-            Queue::Redis(s) => s
-                .clone()
-                .vacuum_before(older_than)
-                .await
-                .map_err(|e| JobsError::Queue(e.to_string())),
+                .map_err(|e| queue_err(e.to_string())),
+            Queue::Redis(s) => {
+                let mut s = s.clone();
+                let n = s
+                    .vacuum_before(older_than)
+                    .await
+                    .map_err(|e| queue_err(e.to_string()))?;
+                // apalis-redis leaves the ids of vacuumed jobs in its done
+                // and dead sets; drop those whose record is gone.
+                let config = s.get_config().clone();
+                let meta = config.job_meta_hash();
+                let mut conn = s.get_connection().clone();
+                for set in [config.done_jobs_set(), config.dead_jobs_set()] {
+                    redis::Script::new(FORGET_VACUUMED)
+                        .key(&set)
+                        .key(&meta)
+                        .invoke_async::<i64>(&mut conn)
+                        .await
+                        .map_err(|e| queue_err(e.to_string()))?;
+                }
+                Ok(n)
+            }
         }
     }
 

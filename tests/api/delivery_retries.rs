@@ -273,3 +273,80 @@ async fn two_worker_processes_and_a_relay_node_never_send_one_mail_twice() {
     }
     assert_eq!(smtp.mails().len(), 20);
 }
+
+/// Jobs the queue still keeps a record of: the SQLite queue's `Jobs` rows,
+/// or the Redis queue's data hash plus its done and dead sets.
+async fn queue_records(app: &TestApp) -> usize {
+    let name = &app.settings.queue_name;
+    match &app.settings.redis_url {
+        Some(url) => {
+            let client = redis::Client::open(url.as_str()).expect("redis url");
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("redis");
+            let data: usize = redis::cmd("HLEN")
+                .arg(format!("{name}:data"))
+                .query_async(&mut conn)
+                .await
+                .expect("HLEN");
+            let mut sets = 0;
+            for set in ["done", "dead"] {
+                let n: usize = redis::cmd("SCARD")
+                    .arg(format!("{name}:{set}"))
+                    .query_async(&mut conn)
+                    .await
+                    .expect("SCARD");
+                sets += n;
+            }
+            data + sets
+        }
+        None => {
+            use sea_orm::ConnectionTrait;
+            let path = app.settings.data_dir.join("queue.db");
+            let db = sea_orm::Database::connect(format!("sqlite://{}", path.display()))
+                .await
+                .expect("queue db");
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    "SELECT COUNT(*) AS n FROM Jobs".to_owned(),
+                ))
+                .await
+                .expect("count")
+                .expect("a row");
+            usize::try_from(row.try_get::<i64>("", "n").expect("n")).expect("count")
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_queue_forgets_jobs_that_ended() {
+    let smtp = SmtpServer::start();
+    let app = builder().smtp(smtp.clone()).spawn().await;
+    let emails: Vec<String> = (0..3).map(|_| unique_email()).collect();
+    for email in &emails {
+        assert_eq!(app.register(email).await.0, StatusCode::CREATED);
+        smtp.wait_for(email, 1, Duration::from_secs(10)).await;
+    }
+    eventually("every row marked sent", Duration::from_secs(5), || async {
+        app.outbox().await.iter().all(|r| r.status == "sent")
+    })
+    .await;
+    // The worker acknowledges a job just after marking its row.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(queue_records(&app).await >= 3, "the queue remembers them");
+    let queue = match &app.settings.redis_url {
+        Some(url) => jobs::Queue::redis(url.as_str(), &app.settings.queue_name).await,
+        None => {
+            jobs::Queue::sqlite(
+                &app.settings.data_dir.join("queue.db"),
+                &app.settings.queue_name,
+            )
+            .await
+        }
+    }
+    .expect("queue");
+    assert!(queue.vacuum(Duration::ZERO).await.expect("vacuum") >= 3);
+    assert_eq!(queue_records(&app).await, 0);
+}
