@@ -26,3 +26,16 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Challenges used, or expired, before `dead_before` (one voided by wrong
+/// codes expires within minutes): at most `limit`; returns how many.
+pub async fn prune<C: ConnectionTrait>(
+    conn: &C,
+    dead_before: i64,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let dead = sea_orm::Condition::any()
+        .add(Column::UsedAt.lte(dead_before))
+        .add(Column::ExpiresAt.lte(dead_before));
+    jobs::batch::delete_some::<Entity, _>(conn, Column::Id, dead, limit).await
+}

@@ -5,6 +5,7 @@ pub mod address_failures;
 pub mod audit_events;
 pub mod backup_codes;
 pub mod devices;
+pub mod janitor_lease;
 pub mod lock_columns;
 pub mod mfa_challenges;
 pub mod mfa_secrets;
