@@ -605,3 +605,62 @@ async fn the_worker_runs_the_janitor_on_its_own() {
         "{metrics}"
     );
 }
+
+/// A backlog far bigger than a batch (`AUTH_TEST_JANITOR_BACKLOG` rows of
+/// each kind, default 2,500) goes in one pass, a batch per statement.
+#[tokio::test]
+async fn a_backlog_goes_in_one_pass_a_batch_at_a_time() {
+    use actors::store::{audit_events, one_time_tokens};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let backlog: i64 = std::env::var("AUTH_TEST_JANITOR_BACKLOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_500);
+    let app = spawn_app().await;
+    assert_eq!(app.settings.janitor.batch, 1000);
+    let email = unique_email();
+    app.verified_user(&email).await;
+    let user_id = app.user(&email).await.unwrap().id;
+    let now = now(&app);
+    let mut next = 0;
+    while next < backlog {
+        let chunk = next..(next + 500).min(backlog);
+        next = chunk.end;
+        one_time_tokens::Entity::insert_many(chunk.clone().map(|i| one_time_tokens::ActiveModel {
+            id: Set(uuid::Uuid::new_v4()),
+            user_id: Set(user_id),
+            purpose: Set("password_reset".into()),
+            token_hash: Set(format!("{i:064x}")),
+            expires_at: Set(now - DAY),
+            used_at: Set(None),
+            created_at: Set(now - 2 * DAY),
+        }))
+        .exec_without_returning(&app.db)
+        .await
+        .unwrap();
+        audit_events::Entity::insert_many(chunk.map(|_| audit_events::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            user_id: Set(user_id),
+            kind: Set("login_failed".into()),
+            at: Set(now - 100 * DAY),
+            ip: Set(None),
+            user_agent: Set(None),
+            request_id: Set(None),
+        }))
+        .exec_without_returning(&app.db)
+        .await
+        .unwrap();
+    }
+    let started = std::time::Instant::now();
+    let report = pass(&app).await;
+    eprintln!(
+        "a pass over {backlog} dead links and {backlog} old events took {:?}",
+        started.elapsed()
+    );
+    let backlog = u64::try_from(backlog).unwrap();
+    assert_eq!(report.count("one_time_tokens"), backlog);
+    assert_eq!(report.count("audit_events"), backlog);
+    // What is not dead stays: the account's own (used, recent) link and events.
+    assert_eq!(rows(&app, "one_time_tokens").await, 1);
+    assert_eq!(rows(&app, "audit_events").await, 2);
+}
