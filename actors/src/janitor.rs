@@ -172,7 +172,9 @@ impl Janitor {
     }
 
     /// Runs a pass after `first_pass_after`, then every `interval`, until
-    /// `shutdown`. A failed pass is logged and the next one tried.
+    /// `shutdown`. A failed pass is logged and the next one tried; a pass
+    /// under way when `shutdown` comes stops between two statements and
+    /// gives the lease up.
     pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut wait = self.tuning.first_pass_after;
@@ -181,8 +183,16 @@ impl Janitor {
                     () = shutdown.cancelled() => return,
                     () = tokio::time::sleep(wait) => {}
                 }
-                if let Err(e) = self.run_once().await {
-                    error!(error = %e, "janitor pass failed");
+                tokio::select! {
+                    () = shutdown.cancelled() => {
+                        let _ = janitor_lease::release(&self.db, &self.holder).await;
+                        return;
+                    }
+                    outcome = self.run_once() => {
+                        if let Err(e) = outcome {
+                            error!(error = %e, "janitor pass failed");
+                        }
+                    }
                 }
                 wait = self.tuning.interval;
             }
@@ -200,49 +210,47 @@ impl Janitor {
         let registered_before = dead_before.saturating_sub(crate::accounts::VERIFY_EMAIL_TTL_MS);
         let batch = self.tuning.batch;
         let db = &self.db;
-        let n = self
-            .batches(|| async {
-                let removed =
-                    users::prune_unverified(db, registered_before, dead_before, batch).await?;
-                Ok(removed.len() as u64)
-            })
-            .await?;
-        report.add("users", n);
-        let n = self
-            .batches(|| async { Ok(one_time_tokens::prune(db, dead_before, batch).await?) })
-            .await?;
-        report.add("one_time_tokens", n);
-        let n = self
-            .batches(|| async { Ok(mfa_challenges::prune(db, dead_before, batch).await?) })
-            .await?;
-        report.add("mfa_challenges", n);
-        let n = self
-            .batches(|| async { Ok(refresh_tokens::prune(db, dead_before, batch).await?) })
-            .await?;
-        report.add("refresh_tokens", n);
+        self.table(report, "users", || async {
+            let removed =
+                users::prune_unverified(db, registered_before, dead_before, batch).await?;
+            Ok(removed.len() as u64)
+        })
+        .await?;
+        self.table(report, "one_time_tokens", || async {
+            Ok(one_time_tokens::prune(db, dead_before, batch).await?)
+        })
+        .await?;
+        self.table(report, "mfa_challenges", || async {
+            Ok(mfa_challenges::prune(db, dead_before, batch).await?)
+        })
+        .await?;
+        self.table(report, "refresh_tokens", || async {
+            Ok(refresh_tokens::prune(db, dead_before, batch).await?)
+        })
+        .await?;
         let idle_before = dead_before.saturating_sub(self.retention.refresh_ttl_ms);
-        let n = self
-            .batches(|| async { Ok(sessions::prune(db, idle_before, batch).await?) })
-            .await?;
-        report.add("sessions", n);
-        let n = self
-            .batches(|| async { Ok(devices::prune(db, dead_before, batch).await?) })
-            .await?;
-        report.add("devices", n);
-        let n = self
-            .batches(|| async { Ok(address_failures::prune(db, dead_before, batch).await?) })
-            .await?;
-        report.add("address_failures", n);
+        self.table(report, "sessions", || async {
+            Ok(sessions::prune(db, idle_before, batch).await?)
+        })
+        .await?;
+        self.table(report, "devices", || async {
+            Ok(devices::prune(db, dead_before, batch).await?)
+        })
+        .await?;
+        self.table(report, "address_failures", || async {
+            Ok(address_failures::prune(db, dead_before, batch).await?)
+        })
+        .await?;
         let before = now.saturating_sub(self.retention.audit_ms);
-        let n = self
-            .batches(|| async { Ok(audit_events::prune(db, before, batch).await?) })
-            .await?;
-        report.add("audit_events", n);
+        self.table(report, "audit_events", || async {
+            Ok(audit_events::prune(db, before, batch).await?)
+        })
+        .await?;
         let before = now.saturating_sub(self.retention.outbox_ms);
-        let n = self
-            .batches(|| async { Ok(jobs::outbox::prune(db, before, batch).await?) })
-            .await?;
-        report.add("email_outbox", n);
+        self.table(report, "email_outbox", || async {
+            Ok(jobs::outbox::prune(db, before, batch).await?)
+        })
+        .await?;
         if let Some(dir) = &self.eml_dir {
             let n = jobs::mailer::prune_files(dir, before)
                 .await
@@ -253,8 +261,13 @@ impl Janitor {
     }
 
     /// Runs `batch` until it deletes fewer than a full batch, renewing the
-    /// lease after each; the total deleted.
-    async fn batches<F, Fut>(&self, mut batch: F) -> Result<u64, PassError>
+    /// lease after each, and reports the total deleted from `table`.
+    async fn table<F, Fut>(
+        &self,
+        report: &mut PassReport,
+        table: &'static str,
+        mut batch: F,
+    ) -> Result<(), PassError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<u64, PassError>>,
@@ -265,10 +278,12 @@ impl Janitor {
             total += n;
             let end = self.lease_end(self.clock.now_ms());
             if !janitor_lease::renew(&self.db, &self.holder, end).await? {
+                report.add(table, total);
                 return Err(PassError::LeaseLost);
             }
             if n < self.tuning.batch {
-                return Ok(total);
+                report.add(table, total);
+                return Ok(());
             }
         }
     }

@@ -66,6 +66,18 @@ async fn probe_postgres(url: &str) -> Result<(), DbErr> {
     }
 }
 
+/// A single-use row that can no longer be used: used, or expired, before
+/// `dead_before`.
+pub fn used_or_expired<C: sea_orm::ColumnTrait>(
+    used_at: C,
+    expires_at: C,
+    dead_before: i64,
+) -> sea_orm::Condition {
+    sea_orm::Condition::any()
+        .add(used_at.lte(dead_before))
+        .add(expires_at.lte(dead_before))
+}
+
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(
         err.sql_err(),

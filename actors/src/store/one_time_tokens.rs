@@ -103,8 +103,6 @@ pub async fn prune<C: ConnectionTrait>(
     dead_before: i64,
     limit: u64,
 ) -> Result<u64, DbErr> {
-    let dead = sea_orm::Condition::any()
-        .add(Column::UsedAt.lte(dead_before))
-        .add(Column::ExpiresAt.lte(dead_before));
+    let dead = super::used_or_expired(Column::UsedAt, Column::ExpiresAt, dead_before);
     jobs::batch::delete_some::<Entity, _>(conn, Column::Id, dead, limit).await
 }
