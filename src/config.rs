@@ -58,6 +58,10 @@ pub struct RawSettings {
     pub queue_name: String,
     /// Serve `/metrics` on this address instead of `bind`.
     pub metrics_bind: Option<String>,
+    /// Days sent and failed mails (and `.eml` files) are kept.
+    pub outbox_retention_days: u32,
+    /// Days security events are kept.
+    pub audit_retention_days: u32,
 }
 
 impl Default for RawSettings {
@@ -96,6 +100,8 @@ impl Default for RawSettings {
             data_dir: "data".into(),
             queue_name: jobs::queue::QUEUE_NAME.into(),
             metrics_bind: None,
+            outbox_retention_days: 7,
+            audit_retention_days: 90,
         }
     }
 }
@@ -167,6 +173,12 @@ pub struct Settings {
     pub gate_idle: std::time::Duration,
     /// `None`: `/metrics` is served on `bind`.
     pub metrics_bind: Option<SocketAddr>,
+    /// Days sent and failed mails (and `.eml` files) are kept (at least 1).
+    pub outbox_retention_days: u32,
+    /// Days security events are kept (at least 1).
+    pub audit_retention_days: u32,
+    /// Janitor timings; not configurable from outside (tests shorten them).
+    pub janitor: actors::janitor::JanitorTuning,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -406,6 +418,14 @@ impl Settings {
                     .map_err(|_| bad("metrics_bind", format!("`{b}` is not an address:port")))
             })
             .transpose()?;
+        for (key, days) in [
+            ("outbox_retention_days", raw.outbox_retention_days),
+            ("audit_retention_days", raw.audit_retention_days),
+        ] {
+            if days == 0 {
+                return Err(bad(key, "must be at least 1 (days)"));
+            }
+        }
         let log_json = match raw.log_format.as_str() {
             "json" => true,
             "text" | "" => false,
@@ -444,6 +464,9 @@ impl Settings {
             queue_name: raw.queue_name,
             gate_idle: actors::attempt_gate::IDLE_AFTER,
             metrics_bind,
+            outbox_retention_days: raw.outbox_retention_days,
+            audit_retention_days: raw.audit_retention_days,
+            janitor: actors::janitor::JanitorTuning::default(),
         })
     }
 }
@@ -576,6 +599,36 @@ mod tests {
         assert_eq!(s.mail_per_recipient_per_hour, 0);
         let s = number("refresh_rate_per_minute", 0).unwrap();
         assert_eq!(s.refresh_rate_per_minute, 0);
+    }
+
+    #[test]
+    fn retention_days_default_to_a_week_and_ninety_days_and_must_be_at_least_one() {
+        let s = Settings::check(RawSettings::default()).unwrap();
+        assert_eq!((s.outbox_retention_days, s.audit_retention_days), (7, 90));
+        for key in ["outbox_retention_days", "audit_retention_days"] {
+            let days = |value: i64| {
+                Settings::from_figment(
+                    Figment::from(Serialized::defaults(RawSettings::default())).merge((key, value)),
+                )
+            };
+            assert!(days(1).is_ok(), "{key}");
+            assert!(days(3650).is_ok(), "{key}");
+            for value in [0, -1] {
+                let err = days(value).unwrap_err();
+                assert_eq!(err.variable, format!("AUTH_{}", key.to_uppercase()));
+            }
+            let err = with(key, "a week").unwrap_err();
+            assert_eq!(err.variable, format!("AUTH_{}", key.to_uppercase()));
+        }
+        let err = Settings::from_figment(
+            Figment::from(Serialized::defaults(RawSettings::default()))
+                .merge(("audit_retention_days", 0)),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "AUTH_AUDIT_RETENTION_DAYS: must be at least 1 (days)"
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ use actors::auth::AddressIds;
 use actors::auth::Auth;
 use actors::broadcast::Broadcast;
 use actors::hooks::Hooks;
+use actors::janitor::{Janitor, Retention};
 use actors::jwt::{Jwt, JwtSettings, SigningKey};
 use actors::lockout::LockoutPolicy;
 use actors::mfa::MfaDeps;
@@ -250,7 +251,36 @@ fn jwt(settings: &Settings) -> anyhow::Result<Jwt> {
     .map_err(|e| anyhow::anyhow!("AUTH_JWT_*: {e}"))
 }
 
-/// Starts the relay and the queue worker on `shutdown`.
+/// The janitor these settings describe, on `db` and `clock` (tests build
+/// their own to call `run_once`).
+pub fn janitor(
+    settings: &Settings,
+    db: DatabaseConnection,
+    clock: SharedClock,
+    hooks: Hooks,
+) -> Janitor {
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+    Janitor {
+        db,
+        clock,
+        tuning: settings.janitor.clone(),
+        retention: Retention {
+            outbox_ms: i64::from(settings.outbox_retention_days) * DAY_MS,
+            audit_ms: i64::from(settings.audit_retention_days) * DAY_MS,
+            refresh_ttl_ms: i64::try_from(settings.refresh_ttl_secs)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
+        },
+        eml_dir: settings
+            .smtp_url
+            .is_none()
+            .then(|| settings.outbox_dir.clone()),
+        holder: Janitor::holder_name(),
+        hooks,
+    }
+}
+
+/// Starts the relay, the queue worker and the janitor on `shutdown`.
 fn spawn_worker(
     settings: &Settings,
     core: &Core,
@@ -273,9 +303,16 @@ fn spawn_worker(
         clock: core.clock.clone(),
         tuning: settings.delivery.clone(),
     });
+    let janitor = janitor(
+        settings,
+        core.db.clone(),
+        core.clock.clone(),
+        Hooks::default(),
+    );
     vec![
         tokio::spawn(relay.run(shutdown.clone())),
         tokio::spawn(jobs::worker::run(queue, delivery, shutdown.clone())),
+        janitor.spawn(shutdown.clone()),
     ]
 }
 

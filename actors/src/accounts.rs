@@ -221,6 +221,7 @@ impl Accounts {
             .await?;
         let event = Event::new(row.user_id, EventKind::EmailVerified, client);
         audit::record(&txn, event, now).await?;
+        self.hooks.before_verify_commit.pass().await;
         txn.commit().await?;
         info!("email verified");
         Ok(())

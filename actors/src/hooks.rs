@@ -16,6 +16,11 @@ pub struct Hooks {
     /// A mail request (`password-reset`, `resend-verification`) answered,
     /// before its lookup and writes.
     pub before_mail_request: Arc<Pause>,
+    /// An email verification that used its link and marked the account
+    /// verified, before it commits.
+    pub before_verify_commit: Arc<Pause>,
+    /// A janitor pass that took the lease, before it deletes anything.
+    pub janitor_pass: Arc<Pause>,
 }
 
 /// One pause point. Armed, it holds the next attempt that reaches it until

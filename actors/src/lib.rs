@@ -14,6 +14,7 @@ pub mod error;
 pub mod gate_supervisor;
 pub mod hasher;
 pub mod hooks;
+pub mod janitor;
 pub mod jwt;
 pub mod keyed;
 pub mod lockout;

@@ -2,6 +2,7 @@
 //! outbox ids to workers and retries them, the relay that feeds the queue,
 //! and the worker that renders and sends each email with lettre.
 
+pub mod batch;
 pub mod clock;
 pub mod crypto;
 pub mod email;

@@ -188,6 +188,40 @@ async fn write_new(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> 
     tokio::fs::rename(&temp, path).await
 }
 
+/// Deletes the `.eml` files of `dir` last modified before `before` (Unix
+/// ms; the caller's clock, so tests can move it); returns how many. Only
+/// regular files named `*.eml` directly in `dir` are touched: hidden files
+/// (a mail being written), other files, directories and symlinks (never
+/// followed) are left alone. A missing directory holds nothing.
+pub async fn prune_files(dir: &std::path::Path, before: i64) -> std::io::Result<u64> {
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let before = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(before).unwrap_or(0));
+    let mut deleted = 0;
+    while let Some(entry) = entries.next_entry().await? {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || !name.ends_with(".eml") {
+            continue;
+        }
+        // `DirEntry::metadata` does not follow symlinks.
+        let meta = entry.metadata().await?;
+        if !meta.file_type().is_file() || meta.modified()? >= before {
+            continue;
+        }
+        match tokio::fs::remove_file(entry.path()).await {
+            Ok(()) => deleted += 1,
+            // Another janitor of the same directory went first.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(deleted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,6 +96,8 @@ impl fmt::Debug for RawSettings {
             data_dir,
             queue_name,
             metrics_bind,
+            outbox_retention_days,
+            audit_retention_days,
         } = self;
         f.debug_struct("RawSettings")
             .field("bind", bind)
@@ -133,6 +135,8 @@ impl fmt::Debug for RawSettings {
             .field("data_dir", data_dir)
             .field("queue_name", queue_name)
             .field("metrics_bind", metrics_bind)
+            .field("outbox_retention_days", outbox_retention_days)
+            .field("audit_retention_days", audit_retention_days)
             .finish()
     }
 }
@@ -172,6 +176,9 @@ impl fmt::Debug for Settings {
             queue_name,
             gate_idle,
             metrics_bind,
+            outbox_retention_days,
+            audit_retention_days,
+            janitor,
         } = self;
         f.debug_struct("Settings")
             .field("bind", bind)
@@ -206,6 +213,9 @@ impl fmt::Debug for Settings {
             .field("queue_name", queue_name)
             .field("gate_idle", gate_idle)
             .field("metrics_bind", metrics_bind)
+            .field("outbox_retention_days", outbox_retention_days)
+            .field("audit_retention_days", audit_retention_days)
+            .field("janitor", janitor)
             .finish()
     }
 }

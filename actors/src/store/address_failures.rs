@@ -89,3 +89,24 @@ pub async fn failure_stands<C: ConnectionTrait>(
         .await?;
     Ok(())
 }
+
+/// How long an address's failures are remembered after its last one (if
+/// no lock is still running): then it counts as no failures again.
+pub const FORGET_AFTER_MS: i64 = 24 * 3600 * 1000;
+
+/// Addresses whose last failure was [`FORGET_AFTER_MS`] before
+/// `dead_before` and whose lock (if any) ended by then: a running lock or
+/// a recent count is never cut short. At most `limit`; returns how many.
+pub async fn prune<C: ConnectionTrait>(
+    conn: &C,
+    dead_before: i64,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let unlocked = sea_orm::Condition::any()
+        .add(Column::LockedUntil.is_null())
+        .add(Column::LockedUntil.lte(dead_before));
+    let dead = sea_orm::Condition::all()
+        .add(Column::UpdatedAt.lte(dead_before.saturating_sub(FORGET_AFTER_MS)))
+        .add(unlocked);
+    jobs::batch::delete_some::<Entity, _>(conn, Column::Id, dead, limit).await
+}

@@ -21,3 +21,14 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Events recorded before `recorded_before` (the audit retention): at most
+/// `limit`; returns how many.
+pub async fn prune<C: ConnectionTrait>(
+    conn: &C,
+    recorded_before: i64,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let old = sea_orm::Condition::all().add(Column::At.lt(recorded_before));
+    jobs::batch::delete_some::<Entity, _>(conn, Column::Id, old, limit).await
+}

@@ -152,3 +152,15 @@ pub async fn create<C: ConnectionTrait>(
     .await?;
     Ok(token.secret)
 }
+
+/// Devices voided (by reaching the lockout threshold) before
+/// `dead_before`: a void token counts as no token, as an unknown one does.
+/// At most `limit`; returns how many.
+pub async fn prune<C: ConnectionTrait>(
+    conn: &C,
+    dead_before: i64,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let dead = sea_orm::Condition::all().add(Column::RevokedAt.lte(dead_before));
+    jobs::batch::delete_some::<Entity, _>(conn, Column::Id, dead, limit).await
+}

@@ -26,3 +26,14 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Challenges used, or expired, before `dead_before` (one voided by wrong
+/// codes expires within minutes): at most `limit`; returns how many.
+pub async fn prune<C: ConnectionTrait>(
+    conn: &C,
+    dead_before: i64,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let dead = super::used_or_expired(Column::UsedAt, Column::ExpiresAt, dead_before);
+    jobs::batch::delete_some::<Entity, _>(conn, Column::Id, dead, limit).await
+}

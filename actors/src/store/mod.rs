@@ -5,6 +5,7 @@ pub mod address_failures;
 pub mod audit_events;
 pub mod backup_codes;
 pub mod devices;
+pub mod janitor_lease;
 pub mod lock_columns;
 pub mod mfa_challenges;
 pub mod mfa_secrets;
@@ -63,6 +64,18 @@ async fn probe_postgres(url: &str) -> Result<(), DbErr> {
             CONNECT_TIMEOUT.as_secs()
         ))),
     }
+}
+
+/// A single-use row that can no longer be used: used, or expired, before
+/// `dead_before`.
+pub fn used_or_expired<C: sea_orm::ColumnTrait>(
+    used_at: C,
+    expires_at: C,
+    dead_before: i64,
+) -> sea_orm::Condition {
+    sea_orm::Condition::any()
+        .add(used_at.lte(dead_before))
+        .add(expires_at.lte(dead_before))
 }
 
 pub fn is_unique_violation(err: &DbErr) -> bool {

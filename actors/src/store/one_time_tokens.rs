@@ -94,3 +94,15 @@ pub async fn find<C: ConnectionTrait>(
         .await?
         .filter(|row| one_time::same_hash(&row.token_hash, &hash)))
 }
+
+/// Used tokens, and tokens expired, before `dead_before`: at most `limit`
+/// of them; returns how many. Neither can be used again (a used or
+/// expired token and an unknown one get the same answer).
+pub async fn prune<C: ConnectionTrait>(
+    conn: &C,
+    dead_before: i64,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let dead = super::used_or_expired(Column::UsedAt, Column::ExpiresAt, dead_before);
+    jobs::batch::delete_some::<Entity, _>(conn, Column::Id, dead, limit).await
+}

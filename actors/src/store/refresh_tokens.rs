@@ -23,3 +23,21 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Refresh tokens expired before `dead_before` whose paired access token
+/// (with the verification leeway) expired then too: at most `limit`;
+/// returns how many. A used or revoked token is kept until then: a used
+/// one presented again is how reuse is detected, and a session keeps its
+/// rows until none of its tokens can be presented (see
+/// [`super::sessions::prune`]).
+pub async fn prune<C: ConnectionTrait>(
+    conn: &C,
+    dead_before: i64,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let leeway_ms = crate::jwt::LEEWAY_SECS.saturating_mul(1000);
+    let dead = sea_orm::Condition::all()
+        .add(Column::ExpiresAt.lte(dead_before))
+        .add(Column::AccessExpiresAt.lte(dead_before.saturating_sub(leeway_ms)));
+    jobs::batch::delete_some::<Entity, _>(conn, Column::Id, dead, limit).await
+}

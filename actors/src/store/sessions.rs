@@ -21,3 +21,32 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Sessions, ended or not, none of whose tokens is left: no refresh-token
+/// row remains ([`super::refresh_tokens::prune`] removes each pair once
+/// both its tokens expired), so no access or refresh token of theirs can
+/// be presented any more. `idle_before` (the last use before which a
+/// session's tokens are all expired with today's refresh lifetime) only
+/// narrows the search to old ones; a session whose tokens had a longer
+/// lifetime is kept by the refresh-token check. At most `limit`; returns
+/// how many.
+pub async fn prune<C: ConnectionTrait>(
+    conn: &C,
+    idle_before: i64,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    use super::refresh_tokens;
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    let has_tokens = Query::select()
+        .expr(Expr::val(1))
+        .from(refresh_tokens::Entity)
+        .and_where(
+            Expr::col((refresh_tokens::Entity, refresh_tokens::Column::SessionId))
+                .equals((Entity, Column::Id)),
+        )
+        .to_owned();
+    let dead = sea_orm::Condition::all()
+        .add(Column::LastUsedAt.lte(idle_before))
+        .add(Expr::exists(has_tokens).not());
+    jobs::batch::delete_some::<Entity, _>(conn, Column::Id, dead, limit).await
+}

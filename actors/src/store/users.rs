@@ -188,6 +188,85 @@ pub async fn rehash<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Accounts still unverified once every link they were sent has expired:
+/// registered before `registered_before` (the first link's lifetime ago),
+/// no verification or reset link usable at `dead_before`, not touched
+/// since then (a resend or a reset request touches the row), and no mail
+/// of theirs still pending. At most `limit` are removed, each with
+/// everything that references it (the foreign keys cascade) and its sent
+/// and failed outbox rows, in one transaction whose delete re-checks every
+/// condition on the row itself: a verification, a new link or a reset
+/// that commits first wins. Returns the removed ids.
+pub async fn prune_unverified(
+    db: &sea_orm::DatabaseConnection,
+    registered_before: i64,
+    dead_before: i64,
+    limit: u64,
+) -> Result<Vec<Uuid>, crate::DomainError> {
+    use sea_orm::{QuerySelect, TransactionTrait};
+    let candidates: Vec<Uuid> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::EmailVerifiedAt.is_null())
+        .filter(Column::CreatedAt.lte(registered_before))
+        .filter(expired_unverified(dead_before))
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    // The delete comes first: on SQLite a transaction that reads before it
+    // writes can fail to take the write lock.
+    let txn = db.begin().await?;
+    Entity::delete_many()
+        .filter(Column::Id.is_in(candidates.iter().copied()))
+        .filter(expired_unverified(dead_before))
+        .exec(&txn)
+        .await?;
+    let kept: Vec<Uuid> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::Id.is_in(candidates.iter().copied()))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let removed: Vec<Uuid> = candidates
+        .into_iter()
+        .filter(|id| !kept.contains(id))
+        .collect();
+    jobs::outbox::forget_users(&txn, &removed).await?;
+    txn.commit().await?;
+    Ok(removed)
+}
+
+/// Unverified, untouched since `dead_before`, no link usable then and no
+/// mail pending.
+fn expired_unverified(dead_before: i64) -> sea_orm::Condition {
+    use super::one_time_tokens as links;
+    use jobs::outbox::{self, Outbox};
+    use sea_orm::sea_query::Query;
+    let live_link = Query::select()
+        .expr(Expr::val(1))
+        .from(links::Entity)
+        .and_where(Expr::col((links::Entity, links::Column::UserId)).equals((Entity, Column::Id)))
+        .and_where(Expr::col((links::Entity, links::Column::UsedAt)).is_null())
+        .and_where(Expr::col((links::Entity, links::Column::ExpiresAt)).gt(dead_before))
+        .to_owned();
+    let pending_mail = Query::select()
+        .expr(Expr::val(1))
+        .from(Outbox)
+        .and_where(Expr::col((Outbox, outbox::Column::UserId)).equals((Entity, Column::Id)))
+        .and_where(Expr::col((Outbox, outbox::Column::Status)).eq(outbox::PENDING))
+        .to_owned();
+    sea_orm::Condition::all()
+        .add(Column::EmailVerifiedAt.is_null())
+        .add(Column::UpdatedAt.lte(dead_before))
+        .add(Expr::exists(live_link).not())
+        .add(Expr::exists(pending_mail).not())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use sea_orm::ActiveValue::Set;

@@ -214,3 +214,39 @@ pub async fn count_with_status<C: ConnectionTrait>(
         .count(conn)
         .await?)
 }
+
+/// Sent and failed rows created before `created_before` (the outbox
+/// retention), at most `limit` of them; returns how many. Pending rows are
+/// never pruned: they are still to be delivered.
+pub async fn prune<C: ConnectionTrait>(
+    conn: &C,
+    created_before: i64,
+    limit: u64,
+) -> Result<u64, JobsError> {
+    let mut deleted = 0;
+    for status in [SENT, FAILED] {
+        let finished = sea_orm::Condition::all()
+            .add(Column::Status.eq(status))
+            .add(Column::CreatedAt.lt(created_before));
+        deleted +=
+            crate::batch::delete_some::<Outbox, _>(conn, Column::Id, finished, limit).await?;
+    }
+    Ok(deleted)
+}
+
+/// Every finished (sent or failed) row of these users, whose accounts are
+/// being removed; a pending row stays until it is delivered or given up.
+pub async fn forget_users<C: ConnectionTrait>(
+    conn: &C,
+    user_ids: &[Uuid],
+) -> Result<u64, JobsError> {
+    if user_ids.is_empty() {
+        return Ok(0);
+    }
+    let res = Outbox::delete_many()
+        .filter(Column::UserId.is_in(user_ids.iter().copied()))
+        .filter(Column::Status.ne(PENDING))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected)
+}
