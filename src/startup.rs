@@ -258,6 +258,7 @@ pub fn janitor(
     db: DatabaseConnection,
     clock: SharedClock,
     hooks: Hooks,
+    queue: Option<Queue>,
 ) -> Janitor {
     const DAY_MS: i64 = 24 * 3600 * 1000;
     Janitor {
@@ -277,6 +278,7 @@ pub fn janitor(
             .then(|| settings.outbox_dir.clone()),
         holder: Janitor::holder_name(),
         hooks,
+        queue,
     }
 }
 
@@ -308,6 +310,7 @@ fn spawn_worker(
         core.db.clone(),
         core.clock.clone(),
         Hooks::default(),
+        Some(queue.clone()),
     );
     vec![
         tokio::spawn(relay.run(shutdown.clone())),

@@ -32,6 +32,9 @@ use crate::store::{
 /// behind) finishes before the row goes.
 pub const GRACE_MS: i64 = 5 * 60 * 1000;
 
+/// How long the queue keeps its record of a job that ended.
+const QUEUE_JOBS_KEPT: Duration = Duration::from_secs(3600);
+
 /// Timings of the janitor. The defaults are production values; tests
 /// shorten them through the same struct instead of sleeping.
 #[derive(Debug, Clone)]
@@ -78,6 +81,9 @@ pub struct Janitor {
     pub retention: Retention,
     /// Where the mailer writes `.eml` files (`None` with SMTP).
     pub eml_dir: Option<PathBuf>,
+    /// The worker's queue, whose record of ended jobs is vacuumed (`None`
+    /// in tests that build a janitor without a worker).
+    pub queue: Option<jobs::Queue>,
     /// This janitor's name in the lease: pid and a random suffix.
     pub holder: String,
     /// Pause points for tests.
@@ -256,6 +262,16 @@ impl Janitor {
                 .await
                 .map_err(|e| DomainError::Internal(format!("{}: {e}", dir.display())))?;
             report.add("outbox_files", n);
+        }
+        if let Some(queue) = &self.queue {
+            // The outbox row is the record that matters; the queue's own
+            // record of an ended job is kept an hour (a Redis vacuum reads
+            // the queue's whole job hash, so it is kept small).
+            let n = queue
+                .vacuum(QUEUE_JOBS_KEPT)
+                .await
+                .map_err(|e| DomainError::Internal(e.to_string()))?;
+            report.add("queue_jobs", n as u64);
         }
         Ok(())
     }

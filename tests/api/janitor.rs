@@ -23,6 +23,7 @@ fn janitor(app: &TestApp) -> Janitor {
         app.db.clone(),
         app.clock.clone(),
         Hooks::default(),
+        None,
     )
 }
 
@@ -425,7 +426,7 @@ async fn a_verification_that_commits_first_wins_over_the_removal() {
     app.clock.advance_ms(47 * HOUR);
     let ahead = std::sync::Arc::new(jobs::OffsetClock::default());
     ahead.advance_ms(47 * HOUR + 3 * DAY);
-    let j = authd::startup::janitor(&app.settings, app.db.clone(), ahead, Hooks::default());
+    let j = authd::startup::janitor(&app.settings, app.db.clone(), ahead, Hooks::default(), None);
 
     // The pass takes the lease, then the verification uses the link and
     // marks the account, and holds its transaction open.
