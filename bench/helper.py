@@ -37,13 +37,12 @@ def die(msg):
 
 
 class Client:
-    """One keep-alive HTTP/1.1 connection per thread."""
-
-    local = threading.local()
+    """One keep-alive HTTP/1.1 connection per thread (and per client)."""
 
     def __init__(self, base):
         u = urllib.parse.urlsplit(base)
         self.host, self.port = u.hostname, u.port
+        self.local = threading.local()
 
     def conn(self):
         c = getattr(self.local, "conn", None)
@@ -52,7 +51,9 @@ class Client:
             self.local.conn = c
         return c
 
-    def call(self, method, path, body=None, token=None):
+    def call(self, method, path, body=None, token=None, attempts=2):
+        """(status, parsed body, raw body). A broken keep-alive connection
+        is retried once unless attempts=1; the last failure is raised."""
         headers = {}
         data = None
         if body is not None:
@@ -60,7 +61,7 @@ class Client:
             headers["Content-Type"] = "application/json"
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        for attempt in range(2):
+        for attempt in range(attempts):
             c = self.conn()
             try:
                 c.request(method, path, body=data, headers=headers)
@@ -70,7 +71,7 @@ class Client:
             except (http.client.HTTPException, OSError):
                 c.close()
                 self.local.conn = None
-                if attempt == 1:
+                if attempt == attempts - 1:
                     raise
         try:
             doc = json.loads(raw) if raw else None

@@ -154,13 +154,28 @@ impl Claimed {
     /// A wrong password or code: the claimed failure stands. Its event,
     /// and `account_locked` when it started a lock (of the account or of
     /// a device). The claim itself committed before the check, so these
-    /// are a write of their own.
+    /// are a write of their own, and the answer is a wrong attempt even if
+    /// that write fails (the database went away meanwhile): the failure is
+    /// counted, so the client is told it was wrong, never a 503 it would
+    /// take for "not counted".
     async fn record_failure(
         &self,
         deps: &GateDeps,
         kind: EventKind,
         client: &RequestContext,
     ) -> Result<Attempt, DomainError> {
+        if let Err(e) = self.write_failure_events(deps, kind, client).await {
+            tracing::error!(user_id = %self.user.id, error = %e, "the event of a counted failure was not recorded");
+        }
+        Ok(failure_stands(deps, self.after))
+    }
+
+    async fn write_failure_events(
+        &self,
+        deps: &GateDeps,
+        kind: EventKind,
+        client: &RequestContext,
+    ) -> Result<(), DomainError> {
         let now = deps.clock.now_ms();
         let txn = deps.db.begin().await?;
         audit::record(&txn, Event::new(self.user.id, kind, client), now).await?;
@@ -169,7 +184,7 @@ impl Claimed {
             audit::record(&txn, event, now).await?;
         }
         txn.commit().await?;
-        Ok(failure_stands(deps, self.after))
+        Ok(())
     }
 
     /// A right answer that does not complete a login: the claim is given
@@ -358,10 +373,16 @@ async fn address_attempt(
         "password for an address with no account"
     );
     // What an account's failure writes for its audit event, in the same
-    // kind of transaction: no timing tells the two apart.
-    let txn = deps.db.begin().await?;
-    address_failures::failure_stands(&txn, id, deps.clock.now_ms()).await?;
-    txn.commit().await?;
+    // kind of transaction, answered the same way if it fails: no timing or
+    // status tells the two apart.
+    let write = async {
+        let txn = deps.db.begin().await?;
+        address_failures::failure_stands(&txn, id, deps.clock.now_ms()).await?;
+        txn.commit().await
+    };
+    if let Err(e) = write.await {
+        tracing::error!(error = %e, "the write of a counted failure was not recorded");
+    }
     Ok(failure_stands(deps, after))
 }
 

@@ -50,6 +50,10 @@ pub enum DomainError {
     RateLimited { retry_after_secs: u64 },
     #[error("too busy")]
     Busy,
+    /// The database cannot be reached (refused, reset, pool timeout, a
+    /// server shutting down) or stays locked: try again shortly.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -60,14 +64,23 @@ impl DomainError {
     }
 }
 
+/// The one place a database error becomes a domain error: connection-level
+/// failures are `Unavailable` (503), anything else `Internal` (500).
 impl From<sea_orm::DbErr> for DomainError {
     fn from(e: sea_orm::DbErr) -> Self {
-        DomainError::Internal(format!("database: {e}"))
+        if crate::store::is_unavailable(&e) {
+            DomainError::Unavailable(e.to_string())
+        } else {
+            DomainError::Internal(format!("database: {e}"))
+        }
     }
 }
 
 impl From<jobs::JobsError> for DomainError {
     fn from(e: jobs::JobsError) -> Self {
-        DomainError::Internal(format!("outbox: {e}"))
+        match e {
+            jobs::JobsError::Database(db) => db.into(),
+            other => DomainError::Internal(format!("outbox: {other}")),
+        }
     }
 }

@@ -78,8 +78,8 @@ pub fn parse_email(raw: &str) -> Result<Email, ApiError> {
 }
 
 outcomes!(RegisterOutcomes: 201, [400, 409, 413, 429, 500, 503]);
-outcomes!(VerifyEmailOutcomes: 200, [400, 413, 429, 500]);
-outcomes!(ResendOutcomes: 200, [400, 413, 429, 500]);
+outcomes!(VerifyEmailOutcomes: 200, [400, 413, 429, 500, 503]);
+outcomes!(ResendOutcomes: 200, [400, 413, 429, 500, 503]);
 
 pub struct AuthApi;
 

@@ -165,6 +165,13 @@ impl From<DomainError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The server is busy; try again shortly",
             ),
+            DomainError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database is not reachable; try again shortly",
+                )
+            }
             DomainError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 ApiError::new(

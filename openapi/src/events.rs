@@ -54,7 +54,7 @@ pub struct EventPage {
     pub next_before: Option<String>,
 }
 
-outcomes!(EventsOutcomes: 200, [400, 401, 500]);
+outcomes!(EventsOutcomes: 200, [400, 401, 500, 503]);
 
 pub struct EventsApi;
 

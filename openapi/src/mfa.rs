@@ -107,9 +107,9 @@ fn plain(codes: Vec<Zeroizing<String>>) -> Vec<String> {
 }
 
 outcomes!(EnableOutcomes: 200, [400, 401, 403, 409, 413, 429, 500, 503]);
-outcomes!(SetupOutcomes: 200, [400, 401, 413, 429, 500]);
+outcomes!(SetupOutcomes: 200, [400, 401, 413, 429, 500, 503]);
 outcomes!(ReauthOutcomes: 200, [400, 401, 403, 413, 429, 500, 503]);
-outcomes!(SecondStepOutcomes: 200, [400, 401, 413, 429, 500]);
+outcomes!(SecondStepOutcomes: 200, [400, 401, 413, 429, 500, 503]);
 
 pub struct MfaApi;
 

@@ -48,7 +48,7 @@ pub struct ChangePasswordRequest {
     pub new_password: String,
 }
 
-outcomes!(ResetOutcomes: 200, [400, 413, 429, 500]);
+outcomes!(ResetOutcomes: 200, [400, 413, 429, 500, 503]);
 outcomes!(ResetConfirmOutcomes: 200, [400, 413, 429, 500, 503]);
 outcomes!(ChangePasswordOutcomes: 200, [400, 401, 403, 413, 429, 500, 503]);
 

@@ -177,9 +177,9 @@ pub struct VerifiedToken {
 }
 
 outcomes!(LoginOutcomes: 200, [400, 401, 403, 413, 429, 500, 503]);
-outcomes!(RefreshOutcomes: 200, [400, 401, 403, 413, 429, 500]);
-outcomes!(LogoutOutcomes: 200, [400, 401, 403, 413, 500]);
-outcomes!(VerifyTokenOutcomes: 200, [401, 500]);
+outcomes!(RefreshOutcomes: 200, [400, 401, 403, 413, 429, 500, 503]);
+outcomes!(LogoutOutcomes: 200, [400, 401, 403, 413, 500, 503]);
+outcomes!(VerifyTokenOutcomes: 200, [401, 500, 503]);
 
 pub struct TokenApi;
 

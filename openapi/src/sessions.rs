@@ -44,9 +44,9 @@ pub struct SessionList {
     pub sessions: Vec<SessionView>,
 }
 
-outcomes!(ListOutcomes: 200, [401, 500]);
-outcomes!(EndOneOutcomes: 200, [400, 401, 404, 500]);
-outcomes!(EndAllOutcomes: 200, [400, 401, 413, 429, 500]);
+outcomes!(ListOutcomes: 200, [401, 500, 503]);
+outcomes!(EndOneOutcomes: 200, [400, 401, 404, 500, 503]);
+outcomes!(EndAllOutcomes: 200, [400, 401, 413, 429, 500, 503]);
 
 pub struct SessionsApi;
 

@@ -10,6 +10,7 @@ pub mod lock_columns;
 pub mod mfa_challenges;
 pub mod mfa_secrets;
 pub mod one_time_tokens;
+pub mod reachability;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;
@@ -18,11 +19,18 @@ use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
+pub use reachability::is_unavailable;
+
 /// How long the first connection may take: an unreachable database is
 /// reported with its cause within this, not after the pool's retries.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a query waits for a free connection of the pool.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a PostgreSQL query waits for a connection of the pool. The
+/// pool retries a refused connection silently until then, so this is how
+/// long a request waits before answering 503 while the server is down.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// SQLite is a file: a wait for a connection is only other writers, which
+/// the busy timeout already bounds.
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens the database. SQLite gets WAL and a busy timeout so that parallel
 /// requests wait for each other instead of failing with "database is locked".
@@ -32,8 +40,12 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false);
-    options.acquire_timeout(ACQUIRE_TIMEOUT);
+    // Every connection is pinged before use, so those a restarted server
+    // dropped are replaced instead of failing a request (sqlx's default,
+    // stated here because recovery after an outage depends on it).
+    options.test_before_acquire(true);
     if url.starts_with("sqlite:") {
+        options.acquire_timeout(SQLITE_ACQUIRE_TIMEOUT);
         options.max_connections(8).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
@@ -41,6 +53,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .foreign_keys(true)
         });
     } else {
+        options.acquire_timeout(PG_ACQUIRE_TIMEOUT);
         options.max_connections(16);
     }
     Database::connect(options).await
