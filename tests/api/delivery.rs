@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{builder, eventually, redis_url, test_settings, unique_email};
+use crate::helpers::{TestApp, builder, eventually, redis_url, test_settings, unique_email};
 use crate::smtp::{self, SmtpServer};
 
 #[tokio::test]
@@ -66,6 +66,18 @@ async fn a_5xx_answer_is_recorded_as_failed_and_not_retried() {
     smtp.set_mode(smtp::PERMANENT);
     let app = builder().smtp(smtp.clone()).spawn().await;
     assert_eq!(app.register(&unique_email()).await.0, StatusCode::CREATED);
+    let row = failed_for_good(&app, 1).await;
+    assert!(
+        row.last_error.as_deref().is_some_and(|e| e.contains("550")),
+        "{:?}",
+        row.last_error
+    );
+}
+
+/// Waits for the app's one outbox row to be marked failed after `attempts`
+/// attempts, and for it to stay so past the redispatch window, with nothing
+/// secret left behind.
+pub(crate) async fn failed_for_good(app: &TestApp, attempts: i32) -> jobs::outbox::OutboxRow {
     eventually("the row marked failed", Duration::from_secs(10), || async {
         app.outbox()
             .await
@@ -75,14 +87,10 @@ async fn a_5xx_answer_is_recorded_as_failed_and_not_retried() {
     .await;
     // Past the redispatch window nothing tries again.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let row = &app.outbox().await[0];
-    assert_eq!((row.status.as_str(), row.attempts), ("failed", 1));
+    let row = app.outbox().await.remove(0);
+    assert_eq!((row.status.as_str(), row.attempts), ("failed", attempts));
     assert!(row.payload.is_none(), "nothing secret stays behind");
-    assert!(
-        row.last_error.as_deref().is_some_and(|e| e.contains("550")),
-        "{:?}",
-        row.last_error
-    );
+    row
 }
 
 #[tokio::test]
