@@ -18,6 +18,8 @@ Subcommands:
                                          with its live refresh token
   seed-users N PASSWORD OUT              the seed users' "email<TAB>password" lines
   scale-report RESULTS RUNS SEED         bench/scale ratio: empty vs seeded table
+  explain DATABASE_URL                   plans of the hot queries on a seeded database, and
+                                         logout-all's UPDATE timed with and without its index
   count-snapshot DATABASE_URL REDIS_PORT BASE NAME
                                          one JSON line: PostgreSQL, Redis and /metrics counters
   count-report RESULTS                   bench/scale count: the deltas per operation
@@ -557,6 +559,7 @@ def cmd_enumeration(base, users_file, rounds):
 # ------------------------------------------------------------------ seeding
 
 SEED_SQLITE = """
+PRAGMA cache_size = -2000000;
 BEGIN;
 WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i + 1 < {n})
 INSERT INTO users (id, email, email_normalized, password_hash, first_name, last_name,
@@ -752,6 +755,63 @@ def cmd_count_report(results):
     print("\n".join(out))
 
 
+EXPLAINED = [
+    ("login: user by address", "SELECT * FROM users WHERE email_normalized = 'seed7@example.org'"),
+    ("login, refresh: user by id", "SELECT * FROM users WHERE id = {id}"),
+    ("refresh, logout: token by hash",
+     "SELECT * FROM refresh_tokens WHERE token_hash = '" + "ab" * 32 + "'"),
+    ("refresh: use the token once", "UPDATE refresh_tokens SET used_at = 1 WHERE id = {id} "
+     "AND used_at IS NULL AND revoked_at IS NULL"),
+    ("verify-token, refresh: session by id", "SELECT * FROM sessions WHERE id = {id}"),
+    ("logout-all: the user's sessions", "UPDATE sessions SET revoked_at = 1 "
+     "WHERE user_id = {id} AND revoked_at IS NULL"),
+    ("logout-all: the user's refresh tokens", "UPDATE refresh_tokens SET revoked_at = 1 "
+     "WHERE user_id = {id} AND revoked_at IS NULL"),
+]
+
+
+def cmd_explain(url):
+    """Plans (EXPLAIN QUERY PLAN / EXPLAIN) of the hot statements, and the last
+    one timed (rolled back) with and without refresh_tokens_user_id_idx."""
+    postgres = url.startswith("postgres")
+    last = EXPLAINED[-1][1]
+    if postgres:
+        def run(sql):
+            return subprocess.run(["psql", url, "-AtqX", "-v", "ON_ERROR_STOP=1"], input=sql,
+                                  text=True, capture_output=True, check=True).stdout
+        uid = run("SELECT user_id FROM refresh_tokens LIMIT 1").strip()
+        ident = f"'{uid}'"
+        for label, sql in EXPLAINED:
+            plan = run(f"EXPLAIN {sql.format(id=ident)}")
+            print(f"- {label}: `{' / '.join(l.strip() for l in plan.splitlines()[:3])}`")
+        for state in ("without", "with"):
+            drop = "DROP INDEX IF EXISTS refresh_tokens_user_id_idx;" if state == "without" else ""
+            out = run(f"BEGIN; {drop} EXPLAIN (ANALYZE) {last.format(id=ident)}; ROLLBACK;")
+            m = re.search(r"Execution Time: ([0-9.]+) ms", out)
+            plan = [l.strip() for l in out.splitlines() if "Scan" in l][:1]
+            print(f"- logout-all's token UPDATE {state} the index: "
+                  f"{m.group(1) if m else '?'} ms ({'; '.join(plan)})")
+        return
+    import sqlite3
+    conn = sqlite3.connect(urllib.parse.urlsplit(url).path, isolation_level=None)
+    uid = conn.execute("SELECT user_id FROM refresh_tokens LIMIT 1").fetchone()[0]
+    ident = "x'" + uid.hex() + "'"
+    for label, sql in EXPLAINED:
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {sql.format(id=ident)}").fetchall()
+        print(f"- {label}: `{' / '.join(r[-1] for r in plan)}`")
+    for state in ("without", "with"):
+        conn.execute("BEGIN")
+        if state == "without":
+            conn.execute("DROP INDEX IF EXISTS refresh_tokens_user_id_idx")
+        start = time.perf_counter()
+        conn.execute(last.format(id=ident))
+        ms = (time.perf_counter() - start) * 1000
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {last.format(id=ident)}").fetchall()
+        conn.execute("ROLLBACK")
+        print(f"- logout-all's token UPDATE {state} the index: {ms:.1f} ms "
+              f"({' / '.join(r[-1] for r in plan)})")
+
+
 def main(argv):
     if len(argv) < 2:
         die(__doc__)
@@ -769,6 +829,7 @@ def main(argv):
         "seed-users": cmd_seed_users,
         "scale-report": cmd_scale_report,
         "count-snapshot": cmd_count_snapshot,
+        "explain": cmd_explain,
         "count-report": cmd_count_report,
     }
     if cmd not in table:
