@@ -16,6 +16,7 @@ mod envelope;
 mod events;
 mod first_day;
 mod helpers;
+mod indexes;
 mod limits;
 mod lockout;
 mod logs;
