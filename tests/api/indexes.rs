@@ -22,7 +22,7 @@ async fn plan(app: &crate::helpers::TestApp, sql: &str) -> String {
         _ => format!("EXPLAIN QUERY PLAN {sql}"),
     };
     let rows = txn
-        .query_all(Statement::from_string(backend, explain))
+        .query_all_raw(Statement::from_string(backend, explain))
         .await
         .unwrap();
     let column = match backend {
