@@ -15,19 +15,7 @@ function init(args)
 end
 
 function request()
-  if is_check_call() then
-    return wrk.format("GET", "/healthz", { ["Host"] = wrk.headers["Host"] })
-  end
-  local n = once_next()
-  if not n then
-    return once_filler()
-  end
-  local headers = {
-    ["Content-Type"] = "application/json",
-    ["X-Forwarded-For"] = client_address((n - 1) * wrk_threads() + id),
-    ["Host"] = wrk.headers["Host"],
-  }
-  return wrk.format("POST", "/api/v1/auth/login/", headers, "{}")
+  return once_post("/api/v1/auth/login/", function() return "{}" end)
 end
 
 function response(status, headers, body)

@@ -145,6 +145,25 @@ function once_answered(status, body)
   return true
 end
 
+-- The next "each once" request: POST `path` with body `body_of(n)` from
+-- client address n (X-Forwarded-For, see client_address), or a filler
+-- once nothing is left. (wrk's check call gets a GET /healthz.)
+function once_post(path, body_of)
+  if is_check_call() then
+    return wrk.format("GET", "/healthz", { ["Host"] = wrk.headers["Host"] })
+  end
+  local n = once_next()
+  if not n then
+    return once_filler()
+  end
+  local headers = {
+    ["Content-Type"] = "application/json",
+    ["X-Forwarded-For"] = client_address((n - 1) * wrk_threads() + id),
+    ["Host"] = wrk.headers["Host"],
+  }
+  return wrk.format("POST", path, headers, body_of(n))
+end
+
 -- Extra per-script totals: list of global names summed over threads in done().
 extra_totals = extra_totals or {}
 
