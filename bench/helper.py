@@ -11,6 +11,18 @@ Subcommands:
   wait-done DIR N PID SECONDS            wait for N done-* files, SIGINT PID
   report RESULTS_DIR RUNS                parse the wrk outputs, print the table
   enumeration BASE USERS ROUNDS          known vs unknown address timing (bench/enumeration)
+  seed DATABASE_URL N PHC SESSIONS       bulk SQL (bench/scale): N verified users
+                                         seed<i>@example.org with password hash PHC;
+                                         SESSIONS=1 adds per user one ended session with
+                                         its revoked refresh token and one live session
+                                         with its live refresh token
+  seed-users N PASSWORD OUT              the seed users' "email<TAB>password" lines
+  scale-report RESULTS RUNS SEED         bench/scale ratio: empty vs seeded table
+  explain DATABASE_URL                   plans of the hot queries on a seeded database, and
+                                         logout-all's UPDATE timed with and without its index
+  count-snapshot DATABASE_URL REDIS_PORT BASE NAME
+                                         one JSON line: PostgreSQL, Redis and /metrics counters
+  count-report RESULTS                   bench/scale count: the deltas per operation
 """
 
 import email
@@ -22,6 +34,7 @@ import re
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -260,7 +273,7 @@ def parse_wrk(path):
     if not os.path.exists(path):
         return None
     text = open(path, errors="replace").read()
-    r = {"rps": None, "p50": None, "p99": None, "requests": None,
+    r = {"path": path, "rps": None, "p50": None, "p99": None, "requests": None,
          "non200": 0, "socket": None, "first_error": None, "extra": {}}
     m = re.search(r"^Requests/sec:\s+([0-9.]+)", text, re.M)
     if m:
@@ -409,26 +422,31 @@ def cmd_report(results, runs):
     def ratio(a, b):
         return a / b if a is not None and b else None
 
+    # Floors (a miss fails bench/run) and the other targets (reported).
     checks = [
-        ("login@8 / bound", ratio(m("login8", "rps"), bound), ">= 0.90", lambda r: r >= 0.90),
-        ("login@32 / bound", ratio(m("login32", "rps"), bound), ">= 0.85", lambda r: r >= 0.85),
+        ("login@8 / bound", ratio(m("login8", "rps"), bound), ">= 0.90 (floor)",
+         lambda r: r >= 0.90, True),
         ("verify-token@64 / healthz@64", ratio(m("verify64", "rps"), m("healthz64", "rps")),
-         ">= 0.70", lambda r: r >= 0.70),
-        ("verify-token@64 p99 (ms)", m("verify64", "p99"), "< 5", lambda r: r < 5.0),
+         ">= 0.75 (floor)", lambda r: r >= 0.75, True),
+        ("login@32 / bound", ratio(m("login32", "rps"), bound), ">= 0.85",
+         lambda r: r >= 0.85, False),
+        ("verify-token@64 p99 (ms)", m("verify64", "p99"), "< 5", lambda r: r < 5.0, False),
         ("verify-token under login load / verify-token solo",
          ratio(m("loaded_verify64", "rps"), m("verify64", "rps")), ">= 0.50",
-         lambda r: r >= 0.50),
+         lambda r: r >= 0.50, False),
     ]
     out.append("")
     out.append("| target | value (medians) | target | met |")
     out.append("|---|---:|---|---|")
     missed = []
-    for name, value, target, ok in checks:
+    floors = []
+    for name, value, target, ok, floor in checks:
         verdict = "n/a" if value is None else ("yes" if ok(value) else "**NO**")
-        if value is not None and not ok(value):
-            missed.append(f"{name} = {fmt(value, 2 if name.endswith('(ms)') else 4)} "
-                          f"(target {target})")
         digits = 2 if name.endswith("(ms)") else 4
+        if value is not None and not ok(value):
+            missed.append(f"{name} = {fmt(value, digits)} (target {target})")
+        if floor and (value is None or not ok(value)):
+            floors.append(f"{name} = {fmt(value, digits)} (floor {target.split()[1]})")
         out.append(f"| {name} | {fmt(value, digits)} | {target} | {verdict} |")
     out.append(f"| token/refresh@8 | {fmt(m('refresh8', 'rps'))} req/s, p99 "
                f"{fmt(m('refresh8', 'p99'), 2)} ms | reported | - |")
@@ -450,8 +468,21 @@ def cmd_report(results, runs):
     for name, num, den in per_run:
         rs = [ratio(a, b) for a, b in zip(num, den)]
         out.append(f"- {name}: {' / '.join(fmt(r, 3) for r in rs)}; median {fmt(med(rs), 3)}")
+    login_cpu, login_a2 = m("login8", "cpu_ms"), m("login8", "argon2_ms")
+    out.append("")
+    out.append("Server CPU per request (medians of the runs; /proc/<pid>/stat utime+stime "
+               "before and after each run, divided by the requests answered):")
+    if login_cpu is not None and hash_ms is not None:
+        out.append(f"- login@8: {login_cpu:.3f} ms, of which {fmt(login_a2, 3)} ms in the "
+                   f"hashing threads; minus t_hash ({hash_ms:.1f} ms, the bound's hash): "
+                   f"**{login_cpu - hash_ms:.3f} ms**; outside the hashing threads: "
+                   f"{fmt(login_cpu - login_a2 if login_a2 is not None else None, 3)} ms")
+    for key, label in (("refresh8", "token/refresh@8"), ("logout8", "logout@8"),
+                       ("verify64", "verify-token@64"), ("healthz64", "healthz@64")):
+        out.append(f"- {label}: {fmt(m(key, 'cpu_ms'), 3)} ms")
     out.append("")
     out.append("Targets missed: " + ("; ".join(missed) if missed else "none"))
+    out.append("Floors missed: " + ("; ".join(floors) if floors else "none"))
     out.append("Errors: " + ("; ".join(problems) if problems else
                              "none (every response was 200, no socket errors)"
                              if not any(d and d["socket"] for k in data for d in data[k])
@@ -526,6 +557,262 @@ def cmd_enumeration(base, users_file, rounds):
         print(f"  statuses: {sorted(statuses)}")
 
 
+# ------------------------------------------------------------------ seeding
+
+SEED_SQLITE = """
+PRAGMA cache_size = -2000000;
+BEGIN;
+WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i + 1 < {n})
+INSERT INTO users (id, email, email_normalized, password_hash, first_name, last_name,
+    company_name, email_verified_at, is_active, created_at, updated_at, failed_attempts,
+    locked_until, tokens_invalid_before, mfa_enabled, credential_version)
+SELECT randomblob(16), 'seed' || i || '@example.org', 'seed' || i || '@example.org', '{phc}',
+    'Seed', 'User', NULL, {now}, 1, {now}, {now}, 0, NULL, NULL, 0, 0 FROM c;
+{sessions}
+COMMIT;
+"""
+
+SEED_SQLITE_SESSIONS = """
+INSERT INTO sessions (id, user_id, created_at, revoked_at, ip, user_agent, last_used_at)
+SELECT randomblob(16), u.id, {now} - 86400000, CASE k WHEN 0 THEN {now} - 3600000 END,
+    '10.0.0.1', 'seed', {now} - 3600000
+FROM users u, (SELECT 0 AS k UNION ALL SELECT 1) WHERE u.email_normalized LIKE 'seed%';
+INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, access_jti,
+    access_expires_at, expires_at, used_at, revoked_at, created_at)
+SELECT randomblob(16), s.id, s.user_id, lower(hex(randomblob(32))), randomblob(16),
+    s.created_at + 3600000, {now} + 1209600000, NULL, s.revoked_at, s.created_at
+FROM sessions s WHERE s.user_agent = 'seed';
+"""
+
+SEED_POSTGRES = """
+BEGIN;
+INSERT INTO users (id, email, email_normalized, password_hash, first_name, last_name,
+    company_name, email_verified_at, is_active, created_at, updated_at, failed_attempts,
+    locked_until, tokens_invalid_before, mfa_enabled, credential_version)
+SELECT gen_random_uuid(), 'seed' || i || '@example.org', 'seed' || i || '@example.org', '{phc}',
+    'Seed', 'User', NULL, {now}, true, {now}, {now}, 0, NULL, NULL, false, 0
+FROM generate_series(0, {n} - 1) AS i;
+{sessions}
+COMMIT;
+ANALYZE;
+"""
+
+SEED_POSTGRES_SESSIONS = """
+INSERT INTO sessions (id, user_id, created_at, revoked_at, ip, user_agent, last_used_at)
+SELECT gen_random_uuid(), u.id, {now} - 86400000, CASE k WHEN 0 THEN {now} - 3600000 END,
+    '10.0.0.1', 'seed', {now} - 3600000
+FROM users u CROSS JOIN (VALUES (0), (1)) AS v(k) WHERE u.email_normalized LIKE 'seed%';
+INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, access_jti,
+    access_expires_at, expires_at, used_at, revoked_at, created_at)
+SELECT gen_random_uuid(), s.id, s.user_id, encode(sha256(gen_random_uuid()::text::bytea), 'hex'),
+    gen_random_uuid(), s.created_at + 3600000, {now} + 1209600000, NULL, s.revoked_at,
+    s.created_at
+FROM sessions s WHERE s.user_agent = 'seed';
+"""
+
+
+def cmd_seed(url, n, phc, sessions):
+    if "'" in phc:
+        die("a PHC string has no quote")
+    now = int(time.time() * 1000)
+    postgres = url.startswith("postgres")
+    extra = (SEED_POSTGRES_SESSIONS if postgres else SEED_SQLITE_SESSIONS) if sessions == "1" else ""
+    sql = (SEED_POSTGRES if postgres else SEED_SQLITE).format(
+        n=int(n), phc=phc, now=now, sessions=extra.format(now=now))
+    if postgres:
+        subprocess.run(["psql", url, "-q", "-X", "-v", "ON_ERROR_STOP=1"], input=sql, text=True, check=True)
+        return
+    path = urllib.parse.urlsplit(url).path
+    import sqlite3
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(sql)
+    conn.close()
+
+
+def cmd_seed_users(n, password, out):
+    with open(out, "w") as f:
+        for i in range(int(n)):
+            f.write(f"seed{i}@example.org\t{password}\n")
+
+
+# ------------------------------------------------------------ bench/scale
+
+SCALE_OPS = [("login8", "login", 8), ("verify64", "verify-token", 64),
+             ("refresh8", "token/refresh", 8), ("register8", "register", 8),
+             ("logoutall8", "logout-all (256 users, one request each)", 8)]
+
+
+def cmd_scale_report(results, runs, seed):
+    runs = int(runs)
+    out = [f"Seeded: {int(seed):,} users, {int(seed):,} ended sessions with their revoked "
+           f"refresh tokens, {int(seed):,} live sessions with their live refresh tokens. "
+           f"Server on CPU 0, wrk on CPU 1; empty and seeded servers side by side, "
+           f"wrk alternating between them; {runs} rounds, median of the per-round ratios."]
+    missed = []
+    for backend in sorted(os.listdir(results)):
+        bdir = os.path.join(results, backend)
+        if not os.path.isdir(bdir):
+            continue
+        out += ["", f"### {backend}", "",
+                "| operation | conns | empty req/s (rounds) | seeded req/s (rounds) "
+                "| seeded / empty (rounds) | median | floor 0.90 "
+                "| server CPU ms/req, empty / seeded (median) | errors |",
+                "|---|---:|---|---|---|---:|---|---|---|"]
+        loads = []
+        for key, label, conns in SCALE_OPS:
+            data = {s: [parse_wrk(os.path.join(bdir, s, f"run{r}", f"{key}.txt"))
+                        for r in range(1, runs + 1)] for s in ("empty", "seeded")}
+            rps = {s: [d["rps"] if d else None for d in data[s]] for s in data}
+            ratios = [b / a if a and b else None for a, b in zip(rps["empty"], rps["seeded"])]
+            median = med(ratios)
+            ok = median is not None and median >= 0.90
+            if not ok:
+                missed.append(f"{backend} {label}: {fmt(median, 3)}")
+            cpu = {s: med([d["cpu_ms"] if d else None for d in data[s]]) for s in data}
+            errors = sum((d["non200"] if d else 0) for s in data for d in data[s])
+            socket = [d["socket"] for s in data for d in data[s] if d and d["socket"]]
+            out.append(
+                f"| {label} | {conns} | {' / '.join(fmt(x) for x in rps['empty'])} "
+                f"| {' / '.join(fmt(x) for x in rps['seeded'])} "
+                f"| {' / '.join(fmt(x, 3) for x in ratios)} | {fmt(median, 3)} "
+                f"| {'met' if ok else '**FLOOR MISSED**'} "
+                f"| {fmt(cpu['empty'], 3)} / {fmt(cpu['seeded'], 3)} "
+                f"| {errors}{' ' + '; '.join(socket) if socket else ''} |")
+            for s in data:
+                for d in data[s]:
+                    if d:
+                        m = re.search(r"^bench load=(.*)$",
+                                      open(d["path"]).read(), re.M)
+                        if m:
+                            loads.append(float(m.group(1).split()[0]))
+        if loads:
+            out += ["", f"Load average (1 min) after each wrk run: {min(loads):.2f} to "
+                    f"{max(loads):.2f} (median {statistics.median(loads):.2f})."]
+    out += ["", "Floors missed: " + ("; ".join(missed) if missed else "none")]
+    print("\n".join(out))
+
+
+PG_STATS = ("xact_commit", "xact_rollback", "tup_returned", "tup_fetched",
+            "tup_inserted", "tup_updated", "tup_deleted")
+METRICS = ("authd_logins_total", "authd_tokens_issued_total", "authd_tokens_refreshed_total",
+           "authd_tokens_revoked_total")
+
+
+def cmd_count_snapshot(url, redis_port, base, name):
+    row = subprocess.run(
+        ["psql", url, "-AtqX", "-F", " ", "-c",
+         f"SELECT {', '.join(PG_STATS)} FROM pg_stat_database "
+         "WHERE datname = current_database()"],
+        capture_output=True, text=True, check=True).stdout.split()
+    redis = {}
+    info = subprocess.run(["redis-cli", "-p", redis_port, "INFO", "commandstats"],
+                          capture_output=True, text=True, check=True).stdout
+    for m in re.finditer(r"^cmdstat_(\w+):calls=(\d+)", info, re.M):
+        redis[m.group(1)] = int(m.group(2))
+    client = Client(base)
+    _, _, raw = client.call("GET", "/metrics")
+    metrics = {}
+    for line in raw.decode().splitlines():
+        m = re.match(r"^(\w+)(\{[^}]*\})? ([0-9.e+]+)$", line)
+        if m and m.group(1) in METRICS:
+            key = m.group(1) + (m.group(2) or "")
+            metrics[key] = float(m.group(3))
+    print(json.dumps({"name": name, "pg": dict(zip(PG_STATS, map(int, row))),
+                      "redis": redis, "metrics": metrics}))
+
+
+def cmd_count_report(results):
+    snaps = [json.loads(line) for line in open(os.path.join(results, "snapshots.txt"))]
+
+    def count(op):
+        text = open(os.path.join(results, f"{op}.txt")).read() if op != "login" else ""
+        if op == "login":
+            return 200
+        if op == "refresh":
+            return int(re.search(r"^bench refreshed=(\d+)", text, re.M).group(1))
+        if op == "logout":
+            return int(re.search(r"^bench logouts=(\d+)", text, re.M).group(1))
+        return int(re.search(r"^\s+(\d+) requests in", text, re.M).group(1))
+
+    out = ["Per operation: deltas between the snapshots around its phase, divided by the "
+           "number of operations (the idle row: the 11 s of nothing, not divided). "
+           "PostgreSQL: pg_stat_database of the scratch database (xact = statements "
+           "outside a transaction and transactions, committed); Redis: INFO commandstats "
+           "of the Redis this run started (the server's only client).", "",
+           "| phase | n | " + " | ".join(PG_STATS) + " | Redis commands | /metrics |",
+           "|---|---:|" + "---:|" * len(PG_STATS) + "---|---|"]
+    for prev, cur in zip(snaps, snaps[1:]):
+        name = cur["name"]
+        n = 1 if name == "idle" else count(name)
+        pg = [(cur["pg"][k] - prev["pg"][k]) / n for k in PG_STATS]
+        redis = {k: (v - prev["redis"].get(k, 0)) / n for k, v in cur["redis"].items()
+                 if v != prev["redis"].get(k, 0)}
+        mets = {k: (v - prev["metrics"].get(k, 0)) / n for k, v in cur["metrics"].items()
+                if v != prev["metrics"].get(k, 0)}
+        out.append(f"| {name} | {n} | " + " | ".join(f"{x:.2f}" for x in pg) + " | "
+                   + (", ".join(f"{k} {v:.2f}" for k, v in sorted(redis.items())) or "none")
+                   + " | " + (", ".join(f"{k} {v:.2f}" for k, v in sorted(mets.items()))
+                              or "none") + " |")
+    print("\n".join(out))
+
+
+EXPLAINED = [
+    ("login: user by address", "SELECT * FROM users WHERE email_normalized = 'seed7@example.org'"),
+    ("login, refresh: user by id", "SELECT * FROM users WHERE id = {id}"),
+    ("refresh, logout: token by hash",
+     "SELECT * FROM refresh_tokens WHERE token_hash = '" + "ab" * 32 + "'"),
+    ("refresh: use the token once", "UPDATE refresh_tokens SET used_at = 1 WHERE id = {id} "
+     "AND used_at IS NULL AND revoked_at IS NULL"),
+    ("verify-token, refresh: session by id", "SELECT * FROM sessions WHERE id = {id}"),
+    ("logout-all: the user's sessions", "UPDATE sessions SET revoked_at = 1 "
+     "WHERE user_id = {id} AND revoked_at IS NULL"),
+    ("logout-all: the user's refresh tokens", "UPDATE refresh_tokens SET revoked_at = 1 "
+     "WHERE user_id = {id} AND revoked_at IS NULL"),
+]
+
+
+def cmd_explain(url):
+    """Plans (EXPLAIN QUERY PLAN / EXPLAIN) of the hot statements, and the last
+    one timed (rolled back) with and without refresh_tokens_user_id_idx."""
+    postgres = url.startswith("postgres")
+    last = EXPLAINED[-1][1]
+    if postgres:
+        def run(sql):
+            return subprocess.run(["psql", url, "-AtqX", "-v", "ON_ERROR_STOP=1"], input=sql,
+                                  text=True, capture_output=True, check=True).stdout
+        uid = run("SELECT user_id FROM refresh_tokens LIMIT 1").strip()
+        ident = f"'{uid}'"
+        for label, sql in EXPLAINED:
+            plan = run(f"EXPLAIN {sql.format(id=ident)}")
+            print(f"- {label}: `{' / '.join(l.strip() for l in plan.splitlines()[:3])}`")
+        for state in ("without", "with"):
+            drop = "DROP INDEX IF EXISTS refresh_tokens_user_id_idx;" if state == "without" else ""
+            out = run(f"BEGIN; {drop} EXPLAIN (ANALYZE) {last.format(id=ident)}; ROLLBACK;")
+            m = re.search(r"Execution Time: ([0-9.]+) ms", out)
+            plan = [l.strip() for l in out.splitlines() if "Scan" in l][:1]
+            print(f"- logout-all's token UPDATE {state} the index: "
+                  f"{m.group(1) if m else '?'} ms ({'; '.join(plan)})")
+        return
+    import sqlite3
+    conn = sqlite3.connect(urllib.parse.urlsplit(url).path, isolation_level=None)
+    uid = conn.execute("SELECT user_id FROM refresh_tokens LIMIT 1").fetchone()[0]
+    ident = "x'" + uid.hex() + "'"
+    for label, sql in EXPLAINED:
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {sql.format(id=ident)}").fetchall()
+        print(f"- {label}: `{' / '.join(r[-1] for r in plan)}`")
+    for state in ("without", "with"):
+        conn.execute("BEGIN")
+        if state == "without":
+            conn.execute("DROP INDEX IF EXISTS refresh_tokens_user_id_idx")
+        start = time.perf_counter()
+        conn.execute(last.format(id=ident))
+        ms = (time.perf_counter() - start) * 1000
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {last.format(id=ident)}").fetchall()
+        conn.execute("ROLLBACK")
+        print(f"- logout-all's token UPDATE {state} the index: {ms:.1f} ms "
+              f"({' / '.join(r[-1] for r in plan)})")
+
+
 def main(argv):
     if len(argv) < 2:
         die(__doc__)
@@ -539,6 +826,12 @@ def main(argv):
         "wait-done": cmd_wait_done,
         "report": cmd_report,
         "enumeration": cmd_enumeration,
+        "seed": cmd_seed,
+        "seed-users": cmd_seed_users,
+        "scale-report": cmd_scale_report,
+        "count-snapshot": cmd_count_snapshot,
+        "explain": cmd_explain,
+        "count-report": cmd_count_report,
     }
     if cmd not in table:
         die(f"unknown subcommand {cmd}\n{__doc__}")

@@ -99,6 +99,12 @@ impl Actor for AttemptGate {
         })
     }
 
+    /// Each attempt's future is boxed: ractor allocates a gate's message
+    /// loop once, sized for the largest future its handler awaits inline,
+    /// and an attempt's (queries, a hash, the session's transaction) is
+    /// several kilobytes (5.6 KB of handler in a debug build); boxed, it
+    /// exists only while a message is handled, and an idle gate stays
+    /// small (bench/scale memory).
     async fn handle(
         &self,
         myself: ActorRef<Self::Msg>,
@@ -115,12 +121,14 @@ impl Actor for AttemptGate {
             } => {
                 state.last_message = tokio::time::Instant::now();
                 let lock = Lock::of(state.user_id, budget);
-                let outcome = attempt(lock, &state.deps, &password, purpose, &client).await;
+                let outcome =
+                    Box::pin(attempt(lock, &state.deps, &password, purpose, &client)).await;
                 let _ = reply.send(outcome);
             }
             GateMsg::UnknownAddress { password, reply } => {
                 state.last_message = tokio::time::Instant::now();
-                let outcome = address_attempt(state.user_id, &state.deps, &password).await;
+                let outcome =
+                    Box::pin(address_attempt(state.user_id, &state.deps, &password)).await;
                 let _ = reply.send(outcome);
             }
             GateMsg::Code {
@@ -129,7 +137,8 @@ impl Actor for AttemptGate {
                 reply,
             } => {
                 state.last_message = tokio::time::Instant::now();
-                let outcome = code_attempt(state.user_id, &state.deps, &check, &client).await;
+                let outcome =
+                    Box::pin(code_attempt(state.user_id, &state.deps, &check, &client)).await;
                 let _ = reply.send(outcome);
             }
             GateMsg::IdleCheck => {
@@ -475,4 +484,35 @@ async fn code_attempt(
     }
     claimed.give_back(deps).await?;
     Ok(Attempt::Accepted(Box::new(claimed.user)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future a function returns, without calling it.
+    fn future_size<A, B, C, F: std::future::Future>(_: impl Fn(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    static GATE: AttemptGate = AttemptGate;
+
+    /// An idle gate holds a message loop sized for its handler's future;
+    /// with 100,000 users logged in there are 100,000 of them, so the
+    /// attempts' large futures must not be inlined in it.
+    #[test]
+    fn a_gate_handler_future_is_small_and_an_attempt_future_is_not() {
+        let handle = future_size(
+            |myself: ActorRef<GateMsg>, msg: GateMsg, state: &'static mut GateState| {
+                GATE.handle(myself, msg, state)
+            },
+        );
+        let attempt = future_size(
+            |lock: Lock, deps: &'static GateDeps, client: &'static RequestContext| {
+                attempt(lock, deps, "", Purpose::Login, client)
+            },
+        );
+        assert!(handle <= 1024, "handler future: {handle} bytes");
+        assert!(attempt > 4 * handle, "attempt {attempt}, handler {handle}");
+    }
 }

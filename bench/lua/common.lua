@@ -17,9 +17,10 @@ end
 non200 = 0
 first_error = nil
 
--- Counts a non-200 answer; returns true for a 200.
-function check(status, body)
-  if status == 200 then
+-- Counts an answer other than `expected` (default 200); returns true for
+-- an expected one.
+function check(status, body, expected)
+  if status == (expected or 200) then
     return true
   end
   non200 = non200 + 1
@@ -43,6 +44,19 @@ end
 
 function wrk_threads()
   return tonumber(os.getenv("BENCH_WRK_THREADS") or "2")
+end
+
+-- A client address for X-Forwarded-For, distinct for each n in
+-- 0..16777215: IPv4 (10.x.y.z) for even n, an IPv6 address in its own /64
+-- (2001:db8:x:y::1) for odd n.
+function client_address(n)
+  if n % 2 == 0 then
+    local k = n / 2
+    return string.format("10.%d.%d.%d", math.floor(k / 65536) % 256,
+      math.floor(k / 256) % 256, k % 256)
+  end
+  local k = (n - 1) / 2
+  return string.format("2001:db8:%x:%x::1", math.floor(k / 65536) % 65536, k % 65536)
 end
 
 -- The non-empty lines of a file.
@@ -71,6 +85,83 @@ function my_share(items)
   end
   assert(#mine > 0, "no items for thread " .. tostring(id))
   return mine
+end
+
+-- "Each once" scripts: a thread sends `total` numbered requests (1..total),
+-- each once, then stops; once it has an answer for each it writes
+-- BENCH_DONE_DIR/done-<id> (bench/run and bench/scale then interrupt wrk
+-- with SIGINT, so wrk's duration is the time the requests lasted). delay()
+-- holds a connection back once nothing is left to send; a connection that
+-- must still send gets a GET /healthz (a filler, not counted).
+fillers = 0
+local once = { total = 0, sent = 0, answered = 0, filler_pending = 0 }
+
+-- Call from init(); it also sets wrk's delay() for this script.
+function once_start(total)
+  once.total = total
+  delay = once_delay
+end
+
+function once_delay()
+  if once.sent < once.total then
+    return 0
+  end
+  return 3600000
+end
+
+-- The number of the next request to send, or nil (send once_filler()).
+function once_next()
+  if once.sent < once.total then
+    once.sent = once.sent + 1
+    return once.sent
+  end
+  return nil
+end
+
+function once_filler()
+  fillers = fillers + 1
+  once.filler_pending = once.filler_pending + 1
+  return wrk.format("GET", "/healthz", { ["Host"] = wrk.headers["Host"] })
+end
+
+-- Call first in response(); false when the answer was a filler's.
+function once_answered(status, body)
+  if once.filler_pending > 0 and status == 200 and body:find('"message":"ok"', 1, true) then
+    once.filler_pending = once.filler_pending - 1
+    return false
+  end
+  once.answered = once.answered + 1
+  if once.answered == once.total then
+    local dir = os.getenv("BENCH_DONE_DIR")
+    if dir then
+      local f = io.open(dir .. "/done-" .. tostring(id), "w")
+      if f then
+        f:write(tostring(once.answered), "\n")
+        f:close()
+      end
+    end
+    wrk.thread:stop()
+  end
+  return true
+end
+
+-- The next "each once" request: POST `path` with body `body_of(n)` from
+-- client address n (X-Forwarded-For, see client_address), or a filler
+-- once nothing is left. (wrk's check call gets a GET /healthz.)
+function once_post(path, body_of)
+  if is_check_call() then
+    return wrk.format("GET", "/healthz", { ["Host"] = wrk.headers["Host"] })
+  end
+  local n = once_next()
+  if not n then
+    return once_filler()
+  end
+  local headers = {
+    ["Content-Type"] = "application/json",
+    ["X-Forwarded-For"] = client_address((n - 1) * wrk_threads() + id),
+    ["Host"] = wrk.headers["Host"],
+  }
+  return wrk.format("POST", path, headers, body_of(n))
 end
 
 -- Extra per-script totals: list of global names summed over threads in done().

@@ -15,6 +15,7 @@ mod m20261123_000009_drop_revoked_tokens;
 mod m20261129_000010_session_clients;
 mod m20261129_000011_audit_events;
 mod m20261130_000012_prune_indexes;
+mod m20261130_000014_scale_indexes;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000010_session_clients::Migration),
             Box::new(m20261129_000011_audit_events::Migration),
             Box::new(m20261130_000012_prune_indexes::Migration),
+            Box::new(m20261130_000014_scale_indexes::Migration),
         ]
     }
 }

@@ -17,6 +17,7 @@ mod envelope;
 mod events;
 mod first_day;
 mod helpers;
+mod indexes;
 mod janitor;
 mod limits;
 mod lockout;

@@ -8,10 +8,14 @@
 //!
 //! Output (one line, machine-readable):
 //! `argon2 bound: cores=2 hash_ms=17.9 bound_rps=111.7`
+//!
+//! `argon2-bound --phc` instead reads a password on stdin and prints its
+//! Argon2id PHC string with that cost (bench/scale seeds users with it).
 
 use std::process::ExitCode;
 use std::time::Instant;
 
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 fn env_u32(name: &str, default: u32) -> Result<u32, String> {
@@ -24,14 +28,35 @@ fn env_u32(name: &str, default: u32) -> Result<u32, String> {
     }
 }
 
-fn run() -> Result<(), String> {
+/// The configured cost: AUTH_ARGON2_MEMORY_KIB, _ITERATIONS, _PARALLELISM.
+fn params() -> Result<Params, String> {
     let m = env_u32("AUTH_ARGON2_MEMORY_KIB", 19_456)?;
     let t = env_u32("AUTH_ARGON2_ITERATIONS", 2)?;
     let p = env_u32("AUTH_ARGON2_PARALLELISM", 1)?;
+    Params::new(m, t, p, Some(32)).map_err(|e| format!("argon2 params: {e}"))
+}
+
+/// Prints the PHC string of the password read on stdin (one line).
+fn phc() -> Result<(), String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .map_err(|e| format!("stdin: {e}"))?;
+    let salt = SaltString::encode_b64(b"authd-bench-seed").map_err(|e| format!("salt: {e}"))?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params()?);
+    let hash = argon
+        .hash_password(password.trim_end_matches(['\r', '\n']).as_bytes(), &salt)
+        .map_err(|e| format!("argon2: {e}"))?;
+    println!("{hash}");
+    Ok(())
+}
+
+fn run() -> Result<(), String> {
+    let params = params()?;
+    let (m, t, p) = (params.m_cost(), params.t_cost(), params.p_cost());
     let hashes = env_u32("BENCH_ARGON2_HASHES", 60)?.max(1) as usize;
     let warmup = env_u32("BENCH_ARGON2_WARMUP", 5)? as usize;
 
-    let params = Params::new(m, t, p, Some(32)).map_err(|e| format!("argon2 params: {e}"))?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let mut memory = vec![Block::default(); params.block_count()];
     let salt = *b"authd-bench-salt";
@@ -71,7 +96,12 @@ fn run() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let result = if std::env::args().nth(1).as_deref() == Some("--phc") {
+        phc()
+    } else {
+        run()
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("argon2-bound: {e}");
