@@ -23,10 +23,11 @@ pub struct RetryLater {
     pub reason: String,
 }
 
-/// Retries at most this many times in a row without the outbox recording
-/// an attempt (the database is down): after that the job is left to the
-/// backend's own retry and to the outbox relay's redispatch.
-const MAX_UNRECORDED_RETRIES: u32 = 30;
+/// Retries one job at most this many times in this process. The row's own
+/// limit (`max_attempts`, 15) ends a job first; this bound is for retries
+/// that record no attempt (the database is down): after it the job is left
+/// to the backend's own retry and to the outbox relay's redispatch.
+const MAX_RETRIES_IN_PROCESS: u32 = 30;
 
 #[derive(Clone, Debug)]
 pub struct EmailRetry {
@@ -59,7 +60,7 @@ impl<Res> Policy<Task<EmailJob>, Res, BoxDynError> for EmailRetry {
         result: &mut Result<Res, BoxDynError>,
     ) -> Option<Self::Future> {
         let later = result.as_ref().err()?.downcast_ref::<RetryLater>()?;
-        if self.shutdown.is_cancelled() || self.retries >= MAX_UNRECORDED_RETRIES {
+        if self.shutdown.is_cancelled() || self.retries >= MAX_RETRIES_IN_PROCESS {
             return None;
         }
         self.retries += 1;
