@@ -23,23 +23,24 @@ use crate::tags::ApiTag;
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// A valid email address (no display name), at most 254 characters.
-    /// Compared case-insensitively: one account per address.
-    #[oai(validator(max_length = 254))]
+    /// A valid email address (no display name), at most 254 characters
+    /// after trimming. Compared case-insensitively: one account per address.
+    /// (Limits of trimmed fields are in the text, not in `maxLength`, which
+    /// would count the whitespace the server trims away.)
     pub email: String,
     /// 8 to 128 characters with a lowercase letter, an uppercase letter and
     /// a digit; not a commonly used password; not the email address.
     #[oai(write_only, validator(min_length = 8, max_length = 128))]
     pub password: String,
     /// 1 to 100 characters after trimming, no control characters.
-    #[oai(validator(min_length = 1, max_length = 100))]
+    #[oai(validator(min_length = 1))]
     pub first_name: String,
     /// 1 to 100 characters after trimming, no control characters.
-    #[oai(validator(min_length = 1, max_length = 100))]
+    #[oai(validator(min_length = 1))]
     pub last_name: String,
-    /// Optional, at most 200 characters, no control characters; blank is
-    /// the same as absent.
-    #[oai(nullable, validator(max_length = 200))]
+    /// Optional, at most 200 characters after trimming, no control
+    /// characters; blank is the same as absent.
+    #[oai(nullable)]
     pub company_name: Option<String>,
 }
 
@@ -66,8 +67,7 @@ pub struct TokenRequest {
 #[serde(deny_unknown_fields)]
 pub struct EmailRequest {
     /// The address the account was registered with (any letter case), at
-    /// most 254 characters.
-    #[oai(validator(max_length = 254))]
+    /// most 254 characters after trimming.
     pub email: String,
 }
 

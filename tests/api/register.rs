@@ -237,3 +237,28 @@ async fn the_outbox_row_is_written_with_the_user_and_holds_no_readable_token() {
     assert!(payload.starts_with("v1."), "sealed");
     assert!(!payload.contains("verify-email") && !payload.contains("token"));
 }
+
+#[tokio::test]
+async fn limits_count_after_trimming_as_the_document_says() {
+    // Found by schemathesis: 101 characters as sent, 99 after trimming.
+    let app = spawn_app().await;
+    let email = unique_email();
+    let mut body = registration(&format!("\u{2002} {email}\u{2028}"));
+    body["first_name"] = json!(format!("\u{2002}\u{2028}{}", "á".repeat(99)));
+    body["last_name"] = json!(format!("{}\t ", "b".repeat(100)));
+    body["company_name"] = json!(format!("  {}  ", "c".repeat(200)));
+    let (status, answer) = app.post("/api/v1/auth/register/", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let user = app.user(&email).await.expect("stored");
+    assert_eq!(user.first_name, "á".repeat(99));
+    assert_eq!(user.last_name, "b".repeat(100));
+    // One character more after trimming is refused, for each field.
+    for (field, value) in [
+        ("first_name", format!(" {} ", "a".repeat(101))),
+        ("last_name", "b".repeat(101)),
+        ("company_name", format!(" {}", "c".repeat(201))),
+    ] {
+        let errors = field_errors(&app, field, json!(value)).await;
+        assert!(errors.is_array(), "{field}: {errors}");
+    }
+}
