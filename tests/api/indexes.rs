@@ -62,3 +62,18 @@ async fn ending_every_session_of_a_user_finds_its_rows_by_index() {
         assert!(plan.contains(index), "{sql}\n{plan}");
     }
 }
+
+/// Every credential change voids the user's open challenges by `user_id`
+/// (`mfa::challenges::void_all`); the index is migration 12's.
+#[tokio::test]
+async fn voiding_a_users_mfa_challenges_finds_them_by_index() {
+    let app = spawn_app().await;
+    let user = match app.db.get_database_backend() {
+        DatabaseBackend::Postgres => "'00000000-0000-0000-0000-000000000001'",
+        _ => "x'00000000000000000000000000000001'",
+    };
+    let sql =
+        format!("UPDATE mfa_challenges SET used_at = 1 WHERE user_id = {user} AND used_at IS NULL");
+    let plan = plan(&app, &sql).await;
+    assert!(plan.contains("mfa_challenges_user_id_idx"), "{sql}\n{plan}");
+}
