@@ -7,6 +7,8 @@
 //! more passwords than the threshold allows; a right password gives the
 //! claim back (or resets the count when the login completes).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use jobs::SharedClock;
@@ -26,8 +28,11 @@ use crate::sessions::SessionStore;
 use crate::store::{address_failures, devices, users};
 use crate::{DomainError, Hasher};
 
-/// By default a gate with no message for this long stops itself.
-pub const IDLE_AFTER: Duration = Duration::from_secs(300);
+/// By default a gate with no message for this long is stopped by its
+/// supervisor. Its state lives in the database, so a short idle time costs
+/// one actor start per returning user and bounds the live gates by the
+/// login rate rather than by the number of users.
+pub const IDLE_AFTER: Duration = Duration::from_secs(10);
 const CAS_RETRIES: usize = 8;
 
 /// What a gate needs from the outside world.
@@ -37,7 +42,7 @@ pub struct GateDeps {
     pub hasher: Hasher,
     pub clock: SharedClock,
     pub policy: LockoutPolicy,
-    /// A gate with no message for this long stops itself.
+    /// A gate with no message for this long is stopped.
     pub idle_after: Duration,
     pub mfa: std::sync::Arc<MfaDeps>,
     /// A completed login starts its session here, in the transaction that
@@ -55,7 +60,8 @@ pub struct AttemptGate;
 pub struct GateState {
     user_id: Uuid,
     deps: GateDeps,
-    last_message: tokio::time::Instant,
+    /// Messages answered, read by the supervisor before it stops the gate.
+    handled: Arc<AtomicU64>,
 }
 
 pub enum GateMsg {
@@ -78,24 +84,22 @@ pub enum GateMsg {
         client: RequestContext,
         reply: RpcReplyPort<Result<Attempt, DomainError>>,
     },
-    IdleCheck,
 }
 
 impl Actor for AttemptGate {
     type Msg = GateMsg;
     type State = GateState;
-    type Arguments = (Uuid, GateDeps);
+    type Arguments = (Uuid, GateDeps, Arc<AtomicU64>);
 
     async fn pre_start(
         &self,
-        myself: ActorRef<Self::Msg>,
-        (user_id, deps): Self::Arguments,
+        _myself: ActorRef<Self::Msg>,
+        (user_id, deps, handled): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        myself.send_interval(deps.idle_after / 2, || GateMsg::IdleCheck);
         Ok(GateState {
             user_id,
             deps,
-            last_message: tokio::time::Instant::now(),
+            handled,
         })
     }
 
@@ -107,7 +111,7 @@ impl Actor for AttemptGate {
     /// small (bench/scale memory).
     async fn handle(
         &self,
-        myself: ActorRef<Self::Msg>,
+        _myself: ActorRef<Self::Msg>,
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -119,14 +123,12 @@ impl Actor for AttemptGate {
                 client,
                 reply,
             } => {
-                state.last_message = tokio::time::Instant::now();
                 let lock = Lock::of(state.user_id, budget);
                 let outcome =
                     Box::pin(attempt(lock, &state.deps, &password, purpose, &client)).await;
                 let _ = reply.send(outcome);
             }
             GateMsg::UnknownAddress { password, reply } => {
-                state.last_message = tokio::time::Instant::now();
                 let outcome =
                     Box::pin(address_attempt(state.user_id, &state.deps, &password)).await;
                 let _ = reply.send(outcome);
@@ -136,17 +138,12 @@ impl Actor for AttemptGate {
                 client,
                 reply,
             } => {
-                state.last_message = tokio::time::Instant::now();
                 let outcome =
                     Box::pin(code_attempt(state.user_id, &state.deps, &check, &client)).await;
                 let _ = reply.send(outcome);
             }
-            GateMsg::IdleCheck => {
-                if state.last_message.elapsed() >= state.deps.idle_after {
-                    myself.stop(Some("idle".into()));
-                }
-            }
         }
+        state.handled.fetch_add(1, Ordering::Release);
         Ok(())
     }
 }
