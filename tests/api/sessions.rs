@@ -380,25 +380,62 @@ async fn a_deactivated_users_token_gets_401() {
     assert_eq!(app.refresh(&refresh).await.0, StatusCode::UNAUTHORIZED);
 }
 
+/// How many attempt gates the supervisor has running.
+async fn live_gates(app: &crate::helpers::TestApp) -> usize {
+    app.actors
+        .gates()
+        .unwrap()
+        .call(
+            |reply| actors::gate_supervisor::GatesMsg::Count { reply },
+            Some(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The supervisor stops a gate only once it has answered everything sent
+/// to it: an attempt queued behind one that is held past the idle time is
+/// answered, not dropped with the gate.
+#[tokio::test]
+async fn a_gate_with_an_attempt_waiting_is_not_stopped_as_idle() {
+    let app = builder()
+        .settings(|s| s.gate_idle = Duration::from_millis(100))
+        .spawn()
+        .await;
+    let count = || live_gates(&app);
+    let email = unique_email();
+    app.verified_user(&email).await;
+    let pause = app.hooks.before_session_start.clone();
+    pause.arm();
+    let held = app.login(&email, PASSWORD);
+    let queued = async {
+        pause.reached().await;
+        let queued = app.login(&email, PASSWORD);
+        let hold = async {
+            // Several sweeps, each seeing the last attempt sent long ago.
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            assert_eq!(count().await, 1, "the busy gate was stopped");
+            pause.resume();
+        };
+        tokio::join!(queued, hold).0
+    };
+    let ((first, body), (second, queued_body)) = tokio::join!(held, queued);
+    assert_eq!(first, StatusCode::OK, "{body}");
+    assert_eq!(second, StatusCode::OK, "{queued_body}");
+    crate::helpers::eventually("the idle gate to stop", Duration::from_secs(3), || async {
+        count().await == 0
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_idle_attempt_gate_stops_and_a_new_one_starts_on_demand() {
-    use actors::gate_supervisor::GatesMsg;
     let app = builder()
         .settings(|s| s.gate_idle = Duration::from_millis(200))
         .spawn()
         .await;
-    let count = || async {
-        app.actors
-            .gates()
-            .unwrap()
-            .call(
-                |reply| GatesMsg::Count { reply },
-                Some(Duration::from_secs(5)),
-            )
-            .await
-            .unwrap()
-            .unwrap()
-    };
+    let count = || live_gates(&app);
     let email = unique_email();
     app.verified_user(&email).await;
     assert_eq!(app.login(&email, PASSWORD).await.0, StatusCode::OK);
