@@ -5,6 +5,13 @@ use authd::config::Settings;
 use authd::startup::{Application, RunWorker, run_worker_only, shutdown_signal};
 use authd::telemetry;
 
+/// mimalloc gives freed memory back to the system shortly after it is
+/// freed; glibc's malloc keeps freed chunks in the middle of its arenas.
+/// After a burst of logins the per-user gates stop within seconds, and
+/// their memory has to leave the process too (see BENCHMARKS.md, Memory).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     private_files();
