@@ -11,7 +11,9 @@ use governor::{Quota, RateLimiter as Governor};
 use super::RetryAfter;
 use super::subject::Subject;
 
-type Key = (Box<str>, Subject);
+/// The endpoint names are the static names of `openapi::limits::operation`
+/// (no allocation per key).
+type Key = (&'static str, Subject);
 
 /// Checks between two sweeps of stale keys, at the least; the gap grows with
 /// the number of live keys so that sweeping stays O(1) per check amortised.
@@ -44,11 +46,11 @@ impl<C: Clock> Local<C> {
     /// Counts one request; `Err` with the wait when over budget.
     pub(super) fn check(
         &self,
-        endpoint: &str,
+        endpoint: &'static str,
         subject: impl Into<Subject>,
     ) -> Result<(), RetryAfter> {
         self.maybe_sweep();
-        let key = (Box::<str>::from(endpoint), subject.into());
+        let key = (endpoint, subject.into());
         match self.limiter.check_key(&key) {
             Ok(()) => Ok(()),
             Err(not_until) => {
@@ -65,6 +67,7 @@ impl<C: Clock> Local<C> {
 
     /// Drops every key whose state equals a fresh one, now.
     pub(super) fn sweep(&self) {
+        self.since_sweep.store(0, Ordering::Relaxed);
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
         let gap = self.limiter.len().max(MIN_SWEEP_GAP);
@@ -74,7 +77,6 @@ impl<C: Clock> Local<C> {
     fn maybe_sweep(&self) {
         let seen = self.since_sweep.fetch_add(1, Ordering::Relaxed) + 1;
         if seen >= self.sweep_gap.load(Ordering::Relaxed) {
-            self.since_sweep.store(0, Ordering::Relaxed);
             self.sweep();
         }
     }

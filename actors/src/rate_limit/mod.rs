@@ -125,7 +125,7 @@ impl RateLimiter {
             count,
             period,
             ipv6_prefix: DEFAULT_IPV6_PREFIX,
-            local: Arc::new(Local::new(quota(count, period))),
+            local: sweeping(Local::new(quota(count, period))),
             shared,
         }
     }
@@ -133,18 +133,22 @@ impl RateLimiter {
     /// Counts one request of `ip` to `endpoint` (a short name like "login"):
     /// IPv4 per address, IPv6 per configured prefix. `Err` with the wait
     /// when over budget.
-    pub async fn check(&self, endpoint: &str, ip: IpAddr) -> Result<(), RetryAfter> {
+    pub async fn check(&self, endpoint: &'static str, ip: IpAddr) -> Result<(), RetryAfter> {
         self.check_subject(endpoint, Subject::ip(ip, self.ipv6_prefix))
             .await
     }
 
     /// Counts one use by an opaque id (a normalised address, a session id),
     /// which is only kept (and sent to Redis) as a hash.
-    pub async fn check_id(&self, endpoint: &str, id: &str) -> Result<(), RetryAfter> {
+    pub async fn check_id(&self, endpoint: &'static str, id: &str) -> Result<(), RetryAfter> {
         self.check_subject(endpoint, Subject::hashed(id)).await
     }
 
-    async fn check_subject(&self, endpoint: &str, subject: Subject) -> Result<(), RetryAfter> {
+    async fn check_subject(
+        &self,
+        endpoint: &'static str,
+        subject: Subject,
+    ) -> Result<(), RetryAfter> {
         if let Some(shared) = &self.shared {
             let interval_us = u64::try_from(self.period.as_micros() / u128::from(self.count))
                 .unwrap_or(u64::MAX)
@@ -175,6 +179,34 @@ impl RateLimiter {
     pub fn is_shared(&self) -> bool {
         self.shared.is_some()
     }
+}
+
+/// How often a timer sweeps stale keys out of a limiter that holds any, besides the
+/// sweeps its own checks trigger: the keys of a burst from many addresses
+/// are dropped a little after it even when no request follows.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// `local`, shared with a timer that sweeps it every [`SWEEP_EVERY`] (on a
+/// blocking thread: a sweep walks every key) until the limiter is dropped.
+/// Outside a Tokio runtime only the checks sweep.
+fn sweeping(local: Local) -> Arc<Local> {
+    let local = Arc::new(local);
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let weak = Arc::downgrade(&local);
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(local) = weak.upgrade() else { break };
+                if local.len() > 0 {
+                    let _ = tokio::task::spawn_blocking(move || local.sweep()).await;
+                }
+            }
+        });
+    }
+    local
 }
 
 impl fmt::Debug for RateLimiter {

@@ -18,7 +18,7 @@ fn proxies(entries: &[&str]) -> TrustedProxies {
     TrustedProxies::parse(&entries).unwrap()
 }
 
-async fn burst(limiter: &RateLimiter, endpoint: &str, client: IpAddr, n: usize) -> usize {
+async fn burst(limiter: &RateLimiter, endpoint: &'static str, client: IpAddr, n: usize) -> usize {
     let mut passed = 0;
     for _ in 0..n {
         if limiter.check(endpoint, client).await.is_ok() {
@@ -99,6 +99,28 @@ fn local_sweeps_stale_keys() {
     clock.advance(Duration::from_secs(61));
     local.sweep();
     assert_eq!(local.len(), 0);
+}
+
+/// A burst from many addresses and then silence: the timer drops the
+/// burst's keys once they are stale, with no request to trigger a sweep.
+#[tokio::test(start_paused = true)]
+async fn a_timer_sweeps_stale_keys_when_no_request_follows() {
+    let limiter = RateLimiter::build(5, Duration::from_millis(20), None);
+    for n in 0..=255u8 {
+        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 1, n));
+        assert!(limiter.check("login", client).await.is_ok());
+    }
+    assert_eq!(limiter.local.len(), 256);
+    // Stale on governor's (real) clock; then the paused Tokio clock runs
+    // the timer.
+    std::thread::sleep(Duration::from_millis(50));
+    for _ in 0..100 {
+        if limiter.local.len() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(limiter.local.len(), 0, "the timer did not sweep");
 }
 
 #[test]
