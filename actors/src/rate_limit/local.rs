@@ -13,7 +13,7 @@ use super::subject::Subject;
 
 /// The endpoint names are the static names of `openapi::limits::operation`
 /// (no allocation per key).
-type Key = (&'static str, Subject);
+pub(super) type Key = (&'static str, Subject);
 
 /// Checks between two sweeps of stale keys, at the least; the gap grows with
 /// the number of live keys so that sweeping stays O(1) per check amortised.

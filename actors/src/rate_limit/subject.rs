@@ -18,8 +18,11 @@ pub enum Subject {
     /// An IPv4 address (IPv4-mapped IPv6 folded into it), or an IPv6
     /// network truncated to the configured prefix.
     Net(IpNet),
-    /// SHA-256 of an id (domain-separated): never the id itself.
-    Hashed([u8; 32]),
+    /// SHA-256 of an id (domain-separated), its first 128 bits: never the
+    /// id itself. Half the hash keeps a key of the in-process limiter at 48
+    /// bytes instead of 64 (a flood of addresses holds a million of them);
+    /// two ids sharing a budget by chance is a 2^-64 event at 2^32 ids.
+    Hashed([u8; 16]),
 }
 
 impl Subject {
@@ -44,7 +47,10 @@ impl Subject {
         let mut hasher = Sha256::new();
         hasher.update(b"authd rate limit\0");
         hasher.update(id.as_bytes());
-        Self::Hashed(hasher.finalize().into())
+        let digest = hasher.finalize();
+        let mut half = [0u8; 16];
+        half.copy_from_slice(&digest[..16]);
+        Self::Hashed(half)
     }
 }
 
