@@ -61,20 +61,17 @@ impl SupervisorState {
     fn stop_idle(&mut self) {
         let now = Instant::now();
         let idle_after = self.deps.idle_after;
-        let idle: Vec<ActorId> = self
-            .gates
-            .values()
-            .filter(|live| live.idle(idle_after, now))
-            .map(|live| live.gate.get_id())
-            .collect();
-        for id in &idle {
-            if let Some(user_id) = self.by_actor.remove(id)
-                && let Some(live) = self.gates.remove(&user_id)
-            {
-                live.gate.stop(Some("idle".into()));
+        let before = self.gates.len();
+        let by_actor = &mut self.by_actor;
+        self.gates.retain(|_, live| {
+            if !live.idle(idle_after, now) {
+                return true;
             }
-        }
-        if !idle.is_empty() {
+            by_actor.remove(&live.gate.get_id());
+            live.gate.stop(Some("idle".into()));
+            false
+        });
+        if self.gates.len() != before {
             self.gates.shrink_to(self.gates.len() * 2);
             self.by_actor.shrink_to(self.by_actor.len() * 2);
             self.report();
