@@ -5,10 +5,14 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use tracing::{info, warn};
 use uuid::Uuid;
+
+mod claim;
+
+use claim::Claim;
 
 use crate::DomainError;
 use crate::attempts::Budget;
@@ -123,31 +127,45 @@ impl SessionStore {
         session_id: Uuid,
         now_ms: i64,
     ) -> Result<TokenPair, DomainError> {
+        let (pair, row) = self.next_pair(user_id, session_id, now_ms)?;
+        refresh_tokens::Entity::insert(row.into_active_model())
+            .exec_without_returning(conn)
+            .await?;
+        Ok(pair)
+    }
+
+    /// A new access/refresh pair for a session, and the refresh token's row
+    /// to store (nothing stored yet).
+    fn next_pair(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        now_ms: i64,
+    ) -> Result<(TokenPair, refresh_tokens::Model), DomainError> {
         let access = self
             .jwt
             .issue(user_id, session_id, now_ms / 1000)
             .map_err(|e| DomainError::Internal(format!("jwt: {e}")))?;
         let refresh = NewToken::generate();
-        refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
-            id: Set(Uuid::new_v4()),
-            session_id: Set(session_id),
-            user_id: Set(user_id),
-            token_hash: Set(refresh.hash.clone()),
-            access_jti: Set(access.jti),
-            access_expires_at: Set(access.expires_at.saturating_mul(1000)),
-            expires_at: Set(now_ms.saturating_add(self.refresh_ttl_ms)),
-            used_at: Set(None),
-            revoked_at: Set(None),
-            created_at: Set(now_ms),
-        })
-        .exec_without_returning(conn)
-        .await?;
-        Ok(TokenPair {
+        let row = refresh_tokens::Model {
+            id: Uuid::new_v4(),
+            session_id,
+            user_id,
+            token_hash: refresh.hash,
+            access_jti: access.jti,
+            access_expires_at: access.expires_at.saturating_mul(1000),
+            expires_at: now_ms.saturating_add(self.refresh_ttl_ms),
+            used_at: None,
+            revoked_at: None,
+            created_at: now_ms,
+        };
+        let pair = TokenPair {
             access_token: access.token,
             refresh_token: refresh.secret,
             expires_in: access.expires_at - access.issued_at,
             session_id,
-        })
+        };
+        Ok((pair, row))
     }
 
     /// Rotates a refresh token. A token presented a second time (even
@@ -174,33 +192,15 @@ impl SessionStore {
                 .await
                 .map_err(RotateError::Limited)?;
         }
-        let txn = self.db.begin().await.map_err(DomainError::from)?;
-        let used = refresh_tokens::Entity::update_many()
-            .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now_ms))
-            .filter(refresh_tokens::Column::Id.eq(row.id))
-            .filter(refresh_tokens::Column::UsedAt.is_null())
-            .filter(refresh_tokens::Column::RevokedAt.is_null())
-            .exec(&txn)
+        let (pair, next) = self.next_pair(row.user_id, row.session_id, now_ms)?;
+        match claim::claim(&self.db, &row, next, now_ms)
             .await
-            .map_err(DomainError::from)?;
-        if used.rows_affected != 1 {
-            drop(txn);
-            return Err(self.reuse(&row, client, now_ms).await);
+            .map_err(DomainError::from)?
+        {
+            Claim::Issued => {}
+            Claim::SessionEnded => return Err(RotateError::Invalid),
+            Claim::AlreadyUsed => return Err(self.reuse(&row, client, now_ms).await),
         }
-        let live = sessions::Entity::update_many()
-            .col_expr(sessions::Column::LastUsedAt, Expr::value(now_ms))
-            .filter(sessions::Column::Id.eq(row.session_id))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await
-            .map_err(DomainError::from)?;
-        if live.rows_affected != 1 {
-            return Err(RotateError::Invalid);
-        }
-        let pair = self
-            .issue(&txn, row.user_id, row.session_id, now_ms)
-            .await?;
-        txn.commit().await.map_err(DomainError::from)?;
         metrics::counter!("authd_tokens_refreshed_total").increment(1);
         Ok((pair, row.user_id))
     }
