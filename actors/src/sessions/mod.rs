@@ -148,7 +148,10 @@ impl SessionStore {
             .map_err(|e| DomainError::Internal(format!("jwt: {e}")))?;
         let refresh = NewToken::generate();
         let row = refresh_tokens::Model {
-            id: Uuid::new_v4(),
+            // Time-ordered: each insert lands at the right edge of the
+            // primary key's index instead of on a random page of it (the
+            // id is internal; the token is the secret).
+            id: Uuid::now_v7(),
             session_id,
             user_id,
             token_hash: refresh.hash,
