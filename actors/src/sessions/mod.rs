@@ -386,20 +386,17 @@ async fn revoke_where<C: ConnectionTrait>(
 ) -> Result<Revoked, DomainError> {
     // Write first: on SQLite a transaction that reads before it writes can
     // fail to take the write lock when another writer went first.
-    sessions::Entity::update_many()
+    // RETURNING names exactly the sessions this statement ended, in the
+    // same round trip (not those another request ended in the same ms).
+    let ids: Vec<Uuid> = sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now_ms))
-        .filter(of_sessions.clone())
-        .filter(sessions::Column::RevokedAt.is_null())
-        .exec(conn)
-        .await?;
-    let ids: Vec<Uuid> = sessions::Entity::find()
-        .select_only()
-        .column(sessions::Column::Id)
         .filter(of_sessions)
-        .filter(sessions::Column::RevokedAt.eq(now_ms))
-        .into_tuple()
-        .all(conn)
-        .await?;
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec_with_returning(conn)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
     refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now_ms))
         .filter(of_tokens)
