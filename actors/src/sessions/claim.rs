@@ -4,13 +4,9 @@
 //! row before the token's, the order revocation takes them in, so a logout
 //! racing a refresh never deadlocks on PostgreSQL.
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 
-use crate::store::{refresh_tokens, sessions};
+use crate::store::refresh_tokens;
 
 /// What became of a claim.
 #[derive(Debug, PartialEq, Eq)]
@@ -39,7 +35,7 @@ pub(super) async fn claim(
 
 /// PostgreSQL: one statement (one round trip instead of five). The session
 /// update runs first: the token's update waits on its result (an InitPlan).
-const CLAIM_SQL: &str = r#"
+const CLAIM_SQL_POSTGRES: &str = r#"
 WITH live AS (
     UPDATE sessions SET last_used_at = $1
     WHERE id = $2 AND revoked_at IS NULL
@@ -59,6 +55,26 @@ WITH live AS (
 SELECT (SELECT count(*) FROM live) AS live, (SELECT count(*) FROM issued) AS issued
 "#;
 
+/// The parameters of both claims, `$1` to `$10`.
+fn values(
+    presented: &refresh_tokens::Model,
+    next: refresh_tokens::Model,
+    now_ms: i64,
+) -> [sea_orm::Value; 10] {
+    [
+        now_ms.into(),
+        presented.session_id.into(),
+        presented.id.into(),
+        next.id.into(),
+        next.user_id.into(),
+        next.token_hash.into(),
+        next.access_jti.into(),
+        next.access_expires_at.into(),
+        next.expires_at.into(),
+        next.created_at.into(),
+    ]
+}
+
 async fn in_one_statement(
     db: &DatabaseConnection,
     presented: &refresh_tokens::Model,
@@ -67,19 +83,8 @@ async fn in_one_statement(
 ) -> Result<Claim, DbErr> {
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
-        CLAIM_SQL,
-        [
-            now_ms.into(),
-            presented.session_id.into(),
-            presented.id.into(),
-            next.id.into(),
-            next.user_id.into(),
-            next.token_hash.into(),
-            next.access_jti.into(),
-            next.access_expires_at.into(),
-            next.expires_at.into(),
-            next.created_at.into(),
-        ],
+        CLAIM_SQL_POSTGRES,
+        values(presented, next, now_ms),
     );
     let row = db
         .query_one_raw(statement)
@@ -94,8 +99,22 @@ async fn in_one_statement(
     })
 }
 
-/// SQLite (one writer at a time): the same three writes in a transaction,
-/// rolled back unless all three happen.
+/// SQLite: no data-modifying CTEs, so three statements sent as one (one
+/// hand-off to SQLite's thread instead of three) inside a transaction. Each
+/// write happens only if the one before it changed one row (`changes()`),
+/// so the number of rows changed in all says which step stopped it:
+/// 0 the session, 1 the token, 3 none.
+const CLAIM_SQL_SQLITE: &str = r#"
+UPDATE sessions SET last_used_at = $1
+WHERE id = $2 AND revoked_at IS NULL;
+UPDATE refresh_tokens SET used_at = $1
+WHERE id = $3 AND used_at IS NULL AND revoked_at IS NULL AND changes() = 1;
+INSERT INTO refresh_tokens
+    (id, session_id, user_id, token_hash, access_jti, access_expires_at,
+     expires_at, used_at, revoked_at, created_at)
+SELECT $4, $2, $5, $6, $7, $8, $9, NULL, NULL, $10 WHERE changes() = 1;
+"#;
+
 async fn in_a_transaction(
     db: &DatabaseConnection,
     presented: &refresh_tokens::Model,
@@ -103,28 +122,26 @@ async fn in_a_transaction(
     now_ms: i64,
 ) -> Result<Claim, DbErr> {
     let txn = db.begin().await?;
-    let live = sessions::Entity::update_many()
-        .col_expr(sessions::Column::LastUsedAt, Expr::value(now_ms))
-        .filter(sessions::Column::Id.eq(presented.session_id))
-        .filter(sessions::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if live.rows_affected != 1 {
-        return Ok(Claim::SessionEnded);
+    let changed = txn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            CLAIM_SQL_SQLITE,
+            values(presented, next, now_ms),
+        ))
+        .await?
+        .rows_affected();
+    let claim = match changed {
+        0 => Claim::SessionEnded,
+        1 => Claim::AlreadyUsed,
+        3 => Claim::Issued,
+        other => {
+            return Err(DbErr::Custom(format!(
+                "a refresh claim changed {other} rows"
+            )));
+        }
+    };
+    if claim == Claim::Issued {
+        txn.commit().await?;
     }
-    let used = refresh_tokens::Entity::update_many()
-        .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now_ms))
-        .filter(refresh_tokens::Column::Id.eq(presented.id))
-        .filter(refresh_tokens::Column::UsedAt.is_null())
-        .filter(refresh_tokens::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if used.rows_affected != 1 {
-        return Ok(Claim::AlreadyUsed);
-    }
-    refresh_tokens::Entity::insert(next.into_active_model())
-        .exec_without_returning(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(Claim::Issued)
+    Ok(claim)
 }
