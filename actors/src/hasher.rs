@@ -3,6 +3,7 @@
 //! no more hashes run at once than there are cores.
 
 use std::thread;
+use std::time::Duration;
 
 use argon2::password_hash::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -19,6 +20,12 @@ const OUTPUT_LEN: usize = 32;
 const SALT_LEN: usize = 16;
 /// Hashes waiting beyond this are refused with 503 instead of queueing forever.
 const QUEUE_CAPACITY: usize = 1024;
+/// A hash not done within this (queued and computed) is refused with 503
+/// (`Busy`), and its thread skips it if it has not started it: when a flood
+/// of other requests starves the hashing threads (see [`lower_priority`]),
+/// a login answers "busy" in seconds instead of waiting out the actor
+/// call's timeout and answering 500.
+const WAIT_LIMIT: Duration = Duration::from_secs(10);
 
 /// Argon2id cost, as configured (`AUTH_ARGON2_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +69,22 @@ enum Job {
     },
 }
 
+impl Job {
+    /// Whether its caller stopped waiting (the wait limit, or a request
+    /// dropped): no one would read the answer.
+    fn abandoned(&self) -> bool {
+        match self {
+            Job::Hash { reply, .. } => reply.is_closed(),
+            Job::Verify { reply, .. } => reply.is_closed(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Hasher {
     tx: Sender<Job>,
     params: Params,
+    wait_limit: Duration,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -87,7 +106,18 @@ impl Hasher {
                 .spawn(move || work(&rx, &params))
                 .map_err(|e| e.to_string())?;
         }
-        Ok(Self { tx, params })
+        Ok(Self {
+            tx,
+            params,
+            wait_limit: WAIT_LIMIT,
+        })
+    }
+
+    /// The same pool with another [`WAIT_LIMIT`] (tests).
+    #[must_use]
+    pub fn with_wait_limit(mut self, limit: Duration) -> Self {
+        self.wait_limit = limit;
+        self
     }
 
     /// Whether a stored PHC string was made with today's algorithm and
@@ -117,8 +147,7 @@ impl Hasher {
             password: Zeroizing::new(password.to_owned()),
             reply,
         })?;
-        rx.await
-            .map_err(|_| DomainError::Internal("hasher stopped".into()))
+        self.answer(rx).await
     }
 
     /// Checks a password against a stored PHC string. A malformed stored
@@ -130,8 +159,19 @@ impl Hasher {
             phc: phc.to_owned(),
             reply,
         })?;
-        rx.await
-            .map_err(|_| DomainError::Internal("hasher stopped".into()))
+        self.answer(rx).await
+    }
+
+    /// The job's answer, or `Busy` after the wait limit.
+    async fn answer<T>(&self, rx: oneshot::Receiver<T>) -> Result<T, DomainError> {
+        match tokio::time::timeout(self.wait_limit, rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(DomainError::Internal("hasher stopped".into())),
+            Err(_) => {
+                metrics::counter!("authd_argon2_abandoned_total").increment(1);
+                Err(DomainError::Busy)
+            }
+        }
     }
 
     fn submit(&self, job: Job) -> Result<(), DomainError> {
@@ -187,6 +227,9 @@ fn work(rx: &Receiver<Job>, params: &Params) {
     let mut memory = vec![Block::default(); params.block_count()];
     while let Ok(job) = rx.recv() {
         report_depth(rx.len());
+        if job.abandoned() {
+            continue;
+        }
         match job {
             Job::Hash { password, reply } => {
                 let salt: [u8; SALT_LEN] = rand::random();
@@ -303,6 +346,29 @@ mod tests {
         assert!(dearer.verify("Correct-Horse-1", &phc).await.unwrap());
         assert!(!hasher.is_current("$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA"));
         assert!(!hasher.is_current("not a hash"));
+    }
+
+    #[tokio::test]
+    async fn a_hash_not_done_within_the_wait_limit_is_busy_and_the_pool_goes_on() {
+        // 64 MiB, 4 passes: far longer than 20 ms on any machine.
+        let dear = HashCost {
+            memory_kib: 65_536,
+            iterations: 4,
+            parallelism: 1,
+        };
+        let hasher = Hasher::start(dear, 1).unwrap();
+        let phc = hasher.hash("Correct-Horse-1").await.unwrap();
+        let impatient = hasher.clone().with_wait_limit(Duration::from_millis(20));
+        let started = std::time::Instant::now();
+        let (first, second) = tokio::join!(
+            impatient.verify("Correct-Horse-1", &phc),
+            impatient.verify("Correct-Horse-1", &phc),
+        );
+        assert!(matches!(first, Err(DomainError::Busy)), "{first:?}");
+        assert!(matches!(second, Err(DomainError::Busy)), "{second:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The abandoned jobs do not wedge the pool.
+        assert!(hasher.verify("Correct-Horse-1", &phc).await.unwrap());
     }
 
     #[tokio::test]

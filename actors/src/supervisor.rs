@@ -30,7 +30,7 @@ impl std::fmt::Debug for Actors {
     }
 }
 
-/// How long a caller waits for an actor before answering 500.
+/// How long a caller waits for an actor before answering 503 (busy).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn read<M>(slot: &Slot<M>) -> Option<ActorRef<M>> {
@@ -89,14 +89,17 @@ impl Actors {
     }
 }
 
-/// Maps a failed actor call to the 500 the caller answers with.
+/// Maps a failed actor call to the error the caller answers with: an
+/// actor still working after [`CALL_TIMEOUT`] is overload (503, busy); one
+/// gone is a fault (500).
 pub fn unavailable<T>(
     r: Result<ractor::rpc::CallResult<T>, ractor::MessagingErr<impl Sized>>,
 ) -> Result<T, DomainError> {
     match r {
         Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
         Ok(ractor::rpc::CallResult::Timeout) => {
-            Err(DomainError::Internal("actor call timed out".into()))
+            tracing::warn!("actor call timed out");
+            Err(DomainError::Busy)
         }
         Ok(ractor::rpc::CallResult::SenderError) => Err(DomainError::Internal(
             "actor stopped before answering".into(),

@@ -9,6 +9,10 @@ use actors::{DomainError, FieldErrors};
 
 use crate::envelope::{ErrorEnvelope, RetryAfter, phrase};
 
+/// The `Retry-After` of a 503 "busy" (a full hashing queue, a hash or an
+/// actor not done in time): the overload is usually seconds long.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
+
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{status}: {message}")]
 pub struct ApiError {
@@ -161,10 +165,13 @@ impl From<DomainError> for ApiError {
                     "Too many requests: slow down",
                 )
             },
-            DomainError::Busy => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The server is busy; try again shortly",
-            ),
+            DomainError::Busy => ApiError {
+                retry_after: Some(BUSY_RETRY_AFTER_SECS),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The server is busy; try again shortly",
+                )
+            },
             DomainError::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "database unavailable");
                 ApiError::new(

@@ -394,7 +394,10 @@ fn error_example(status: u16, op_id: &str, bearer: bool) -> Value {
             ("Too many requests: slow down", None)
         }
         503 if op_id == "readyz" => ("The database is not reachable", None),
-        503 => ("The server is busy; try again shortly", None),
+        503 => {
+            example["data"] = json!({ "retry_after": crate::error::BUSY_RETRY_AFTER_SECS });
+            ("The server is busy; try again shortly", None)
+        }
         _ => ("Something went wrong on our side", None),
     };
     example["message"] = json!(message);
