@@ -113,9 +113,10 @@ impl Hasher {
         })
     }
 
-    /// The same pool with another [`WAIT_LIMIT`] (tests).
+    /// The same pool with another [`WAIT_LIMIT`].
+    #[cfg(test)]
     #[must_use]
-    pub fn with_wait_limit(mut self, limit: Duration) -> Self {
+    fn with_wait_limit(mut self, limit: Duration) -> Self {
         self.wait_limit = limit;
         self
     }
