@@ -10,6 +10,7 @@ Subcommands:
                                          COUNT logins round-robin over USERS
   wait-done DIR N PID SECONDS            wait for N done-* files, SIGINT PID
   report RESULTS_DIR RUNS                parse the wrk outputs, print the table
+  wrk-figures WRK_OUTPUT                 print "req/s p99_ms" of one wrk output file
   enumeration BASE USERS ROUNDS          known vs unknown address timing (bench/enumeration)
   seed DATABASE_URL N PHC SESSIONS       bulk SQL (bench/scale): N verified users
                                          seed<i>@example.org with password hash PHC;
@@ -309,6 +310,13 @@ def parse_wrk(path):
     if "logout_rps" in r["extra"]:
         r["rps"] = r["extra"]["logout_rps"]
     return r
+
+
+def cmd_wrk_figures(path):
+    r = parse_wrk(path)
+    if r is None or r["rps"] is None or r["p99"] is None:
+        die(f"no wrk figures in {path}")
+    print(f"{r['rps']} {r['p99']}")
 
 
 def parse_bound(path):
@@ -825,6 +833,7 @@ def main(argv):
         "login": cmd_login,
         "wait-done": cmd_wait_done,
         "report": cmd_report,
+        "wrk-figures": cmd_wrk_figures,
         "enumeration": cmd_enumeration,
         "seed": cmd_seed,
         "seed-users": cmd_seed_users,
