@@ -277,6 +277,9 @@ async fn ten_parallel_refreshes_with_one_token_have_one_winner() {
 
 /// Rotation and revocation take a session's row and its tokens' rows; taken
 /// in opposite orders they deadlock on PostgreSQL (one of the two fails).
+/// Three refreshes of one token race, so a loser may be taken as reuse and
+/// end the session before the logout: then (only then) the logout's access
+/// token is already revoked and it gets 401.
 #[tokio::test]
 async fn a_logout_racing_refreshes_of_its_session_ends_it_and_fails_nothing() {
     let app = spawn_app().await;
@@ -285,7 +288,13 @@ async fn a_logout_racing_refreshes_of_its_session_ends_it_and_fails_nothing() {
         let (access, refresh) = app.tokens_for(&email, PASSWORD).await;
         let refreshes = futures::future::join_all((0..3).map(|_| app.refresh(&refresh)));
         let (refreshed, (logout, body)) = tokio::join!(refreshes, app.logout(&access, None));
-        assert_eq!(logout, StatusCode::OK, "round {round}: {body}");
+        let a_refresh_lost = refreshed
+            .iter()
+            .any(|(s, _)| *s == StatusCode::UNAUTHORIZED);
+        assert!(
+            logout == StatusCode::OK || (logout == StatusCode::UNAUTHORIZED && a_refresh_lost),
+            "round {round}: {logout} {body}"
+        );
         let won: Vec<&str> = refreshed
             .iter()
             .filter(|(s, _)| *s == StatusCode::OK)
