@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
@@ -62,6 +63,12 @@ pub struct RawSettings {
     pub outbox_retention_days: u32,
     /// Days security events are kept.
     pub audit_retention_days: u32,
+    /// The breached-password range endpoint (unset: screening off).
+    pub pwned_range_url: Option<String>,
+    /// `accept` or `refuse` a new password when that endpoint cannot answer.
+    pub pwned_when_down: String,
+    /// How long one range request may take, in milliseconds.
+    pub pwned_timeout_ms: u64,
 }
 
 impl Default for RawSettings {
@@ -102,6 +109,9 @@ impl Default for RawSettings {
             metrics_bind: None,
             outbox_retention_days: 7,
             audit_retention_days: 90,
+            pwned_range_url: None,
+            pwned_when_down: "accept".into(),
+            pwned_timeout_ms: 1500,
         }
     }
 }
@@ -178,6 +188,8 @@ pub struct Settings {
     /// Days security events are kept (at least 1).
     pub audit_retention_days: u32,
     /// Janitor timings; not configurable from outside (tests shorten them).
+    /// Breached-password screening of new passwords.
+    pub pwned: actors::breached::PwnedSettings,
     pub janitor: actors::janitor::JanitorTuning,
 }
 
@@ -426,6 +438,11 @@ impl Settings {
                 return Err(bad(key, "must be at least 1 (days)"));
             }
         }
+        let pwned = pwned(
+            raw.pwned_range_url,
+            &raw.pwned_when_down,
+            raw.pwned_timeout_ms,
+        )?;
         let log_json = match raw.log_format.as_str() {
             "json" => true,
             "text" | "" => false,
@@ -466,9 +483,44 @@ impl Settings {
             metrics_bind,
             outbox_retention_days: raw.outbox_retention_days,
             audit_retention_days: raw.audit_retention_days,
+            pwned,
             janitor: actors::janitor::JanitorTuning::default(),
         })
     }
+}
+
+fn pwned(
+    url: Option<String>,
+    when_down: &str,
+    timeout_ms: u64,
+) -> Result<actors::breached::PwnedSettings, ConfigError> {
+    let range_url = url
+        .filter(|u| !u.trim().is_empty())
+        .map(|u| {
+            url::Url::parse(u.trim())
+                .ok()
+                .filter(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some())
+                .ok_or_else(|| bad("pwned_range_url", format!("`{u}` is not an http(s) URL")))
+        })
+        .transpose()?;
+    let refuse_when_down = match when_down {
+        "refuse" => true,
+        "accept" | "" => false,
+        other => {
+            return Err(bad(
+                "pwned_when_down",
+                format!("`{other}` is not accept or refuse"),
+            ));
+        }
+    };
+    if !(1..=30_000).contains(&timeout_ms) {
+        return Err(bad("pwned_timeout_ms", "must be 1 to 30000 (milliseconds)"));
+    }
+    Ok(actors::breached::PwnedSettings {
+        range_url,
+        refuse_when_down,
+        timeout: Duration::from_millis(timeout_ms),
+    })
 }
 
 #[cfg(test)]
@@ -629,6 +681,40 @@ mod tests {
             err.to_string(),
             "AUTH_AUDIT_RETENTION_DAYS: must be at least 1 (days)"
         );
+    }
+
+    #[test]
+    fn breached_password_screening_is_off_by_default_and_checks_its_settings() {
+        let s = Settings::check(RawSettings::default()).unwrap();
+        assert!(s.pwned.range_url.is_none());
+        assert!(!s.pwned.refuse_when_down);
+        let s = Settings::from_figment(
+            Figment::from(Serialized::defaults(RawSettings::default()))
+                .merge(("pwned_range_url", "https://api.pwnedpasswords.com/range/"))
+                .merge(("pwned_when_down", "refuse"))
+                .merge(("pwned_timeout_ms", 800)),
+        )
+        .unwrap();
+        assert_eq!(
+            s.pwned.range_url.map(|u| u.to_string()).as_deref(),
+            Some("https://api.pwnedpasswords.com/range/")
+        );
+        assert!(s.pwned.refuse_when_down);
+        assert_eq!(s.pwned.timeout, Duration::from_millis(800));
+        for (key, value) in [
+            ("pwned_range_url", "ftp://example.com/range"),
+            ("pwned_range_url", "not a url"),
+            ("pwned_when_down", "maybe"),
+            ("pwned_timeout_ms", "0"),
+            ("pwned_timeout_ms", "60000"),
+        ] {
+            let err = with(key, value).unwrap_err();
+            assert_eq!(
+                err.variable,
+                format!("AUTH_{}", key.to_uppercase()),
+                "{value}"
+            );
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ use tracing::info;
 use actors::attempt_gate::GateDeps;
 use actors::auth::AddressIds;
 use actors::auth::Auth;
+use actors::breached::BreachedPasswords;
 use actors::broadcast::Broadcast;
 use actors::hooks::Hooks;
 use actors::janitor::{Janitor, Retention};
@@ -375,6 +376,7 @@ impl Application {
             outbox_wake: wake,
             tasks: TaskTracker::new(),
             mail_budget: MailBudget::new(&limiter, settings.mail_per_recipient_per_hour),
+            breached: BreachedPasswords::new(&settings.pwned).map_err(anyhow::Error::msg)?,
             hooks: hooks.clone(),
         };
         let jwt = jwt(&settings)?;

@@ -3,6 +3,7 @@
 //! requests, restarts and nodes.
 
 use crate::audit::{self, Event, EventKind};
+use crate::breached::BreachedPasswords;
 use crate::context::RequestContext;
 use std::sync::Arc;
 
@@ -121,6 +122,8 @@ pub struct Accounts {
     pub tasks: TaskTracker,
     /// Mails on request (reset, resend) per recipient address.
     pub mail_budget: MailBudget,
+    /// Screens every new password against known breaches.
+    pub breached: BreachedPasswords,
     /// Pause points for tests.
     pub hooks: Hooks,
 }
@@ -153,6 +156,7 @@ impl Accounts {
         {
             return Err(DomainError::EmailTaken);
         }
+        self.breached.screen(&input.password, "password").await?;
         let password_hash = self.hasher.hash(input.password.expose()).await?;
         let now = self.clock.now_ms();
         let id = Uuid::new_v4();

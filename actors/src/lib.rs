@@ -6,6 +6,7 @@ pub mod attempt_gate;
 pub mod attempts;
 pub mod audit;
 pub mod auth;
+pub mod breached;
 pub mod broadcast;
 pub mod context;
 pub mod credentials;

@@ -23,6 +23,8 @@ use crate::{Accounts, DomainError};
 
 pub const RESET_TTL_MS: i64 = 24 * 3600 * 1000;
 const SAME_AS_CURRENT: &str = "must be different from the current password";
+/// The request field that carries a new password.
+const NEW_PASSWORD: &str = "new_password";
 
 #[derive(Debug, Clone)]
 pub struct Passwords {
@@ -108,6 +110,10 @@ impl Passwords {
         // before the token is used, it would make a leaked link an
         // uncounted oracle for the current password.
         let password = parse_new(new_password, &user)?;
+        self.accounts
+            .breached
+            .screen(&password, NEW_PASSWORD)
+            .await?;
         let hash = self.accounts.hasher.hash(password.expose()).await?;
 
         let now = self.accounts.clock.now_ms();
@@ -152,8 +158,12 @@ impl Passwords {
     ) -> Result<(), DomainError> {
         let password = parse_new(new_password, &who.user)?;
         if password.expose() == current_password {
-            return Err(DomainError::field("new_password", SAME_AS_CURRENT));
+            return Err(DomainError::field(NEW_PASSWORD, SAME_AS_CURRENT));
         }
+        self.accounts
+            .breached
+            .screen(&password, NEW_PASSWORD)
+            .await?;
         let user = self.auth.reauthenticate(who, current_password).await?;
         let hash = self.accounts.hasher.hash(password.expose()).await?;
 
@@ -212,7 +222,7 @@ fn parse_new(raw: &str, user: &users::Model) -> Result<Password, DomainError> {
     let email = Email::parse(&user.email).ok();
     Password::parse(raw, email.as_ref()).map_err(|messages| {
         DomainError::Validation(crate::FieldErrors::from([(
-            "new_password".to_owned(),
+            NEW_PASSWORD.to_owned(),
             messages,
         )]))
     })

@@ -98,6 +98,9 @@ impl fmt::Debug for RawSettings {
             metrics_bind,
             outbox_retention_days,
             audit_retention_days,
+            pwned_range_url,
+            pwned_when_down,
+            pwned_timeout_ms,
         } = self;
         f.debug_struct("RawSettings")
             .field("bind", bind)
@@ -137,6 +140,9 @@ impl fmt::Debug for RawSettings {
             .field("metrics_bind", metrics_bind)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)
+            .field("pwned_range_url", &pwned_range_url.as_deref().map(Url))
+            .field("pwned_when_down", pwned_when_down)
+            .field("pwned_timeout_ms", pwned_timeout_ms)
             .finish()
     }
 }
@@ -178,6 +184,7 @@ impl fmt::Debug for Settings {
             metrics_bind,
             outbox_retention_days,
             audit_retention_days,
+            pwned,
             janitor,
         } = self;
         f.debug_struct("Settings")
@@ -215,6 +222,12 @@ impl fmt::Debug for Settings {
             .field("metrics_bind", metrics_bind)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)
+            .field(
+                "pwned_range_url",
+                &pwned.range_url.as_ref().map(|u| Url(u.as_str())),
+            )
+            .field("pwned_refuse_when_down", &pwned.refuse_when_down)
+            .field("pwned_timeout", &pwned.timeout)
             .field("janitor", janitor)
             .finish()
     }

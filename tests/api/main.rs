@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod binary;
+mod breached;
 mod change_password;
 mod cors;
 mod credential_changes;
