@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+use actors::alerts::Alerts;
 use actors::attempt_gate::GateDeps;
 use actors::auth::AddressIds;
 use actors::auth::Auth;
@@ -394,6 +395,11 @@ impl Application {
                 .unwrap_or(i64::MAX / 1000)
                 .saturating_mul(1000),
             refresh_limit: refresh_limiter.clone(),
+            alerts: Alerts {
+                sealer: core.sealer.clone(),
+                outbox_wake: accounts.outbox_wake.clone(),
+                reset_page: accounts.links.reset_request(),
+            },
         };
         let dummy_hash = Auth::dummy_hash(&accounts.hasher)
             .await

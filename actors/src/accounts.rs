@@ -107,6 +107,11 @@ impl Links {
     pub fn reset_password(&self, token: &str) -> String {
         format!("{}/reset-password?token={token}", self.base)
     }
+
+    /// The page where a reset is asked for: the reset page with no token.
+    pub fn reset_request(&self) -> String {
+        format!("{}/reset-password", self.base)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +185,7 @@ impl Accounts {
             tokens_invalid_before: Set(None),
             mfa_enabled: Set(false),
             credential_version: Set(0),
+            alert_new_device: Set(true),
         };
         if let Err(e) = users::Entity::insert(user)
             .exec_without_returning(&txn)

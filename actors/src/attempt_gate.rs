@@ -17,6 +17,7 @@ use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::alerts::Alert;
 use crate::attempts::{Attempt, Budget, LoggedIn, Purpose};
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
@@ -185,11 +186,24 @@ impl Claimed {
         let now = deps.clock.now_ms();
         let txn = deps.db.begin().await?;
         audit::record(&txn, Event::new(self.user.id, kind, client), now).await?;
+        let mut alerted = false;
         if lock_started(deps, self.after) {
             let event = Event::new(self.user.id, EventKind::AccountLocked, client);
             audit::record(&txn, event, now).await?;
+            // The account's first lock of a run: later locks of the same
+            // run (each failure after a lock ends) mail nobody again.
+            let first = self.after.failures == deps.policy.threshold;
+            if let (Lock::User(user_id), true) = (self.lock, first) {
+                let alerts = &deps.sessions.alerts;
+                alerted = alerts
+                    .queue(&txn, Alert::AccountLocked, user_id, client, now)
+                    .await?;
+            }
         }
         txn.commit().await?;
+        if alerted {
+            deps.sessions.alerts.sent();
+        }
         Ok(())
     }
 

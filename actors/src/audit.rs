@@ -36,6 +36,8 @@ pub enum EventKind {
     BackupCodeUsed,
     /// A login gave the client a new device token.
     DeviceTrusted,
+    /// The owner turned an optional alert on or off.
+    AlertsChanged,
 }
 
 impl EventKind {
@@ -56,6 +58,7 @@ impl EventKind {
             EventKind::MfaDisabled => "mfa_disabled",
             EventKind::BackupCodesRenewed => "backup_codes_renewed",
             EventKind::BackupCodeUsed => "backup_code_used",
+            EventKind::AlertsChanged => "alerts_changed",
             EventKind::DeviceTrusted => "device_trusted",
         }
     }

@@ -2,6 +2,7 @@
 //! actors that own every rule with state.
 
 pub mod accounts;
+pub mod alerts;
 pub mod attempt_gate;
 pub mod attempts;
 pub mod audit;

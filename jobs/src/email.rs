@@ -26,14 +26,47 @@ pub enum EmailKind {
     },
     MfaEnabled {
         first_name: String,
+        /// Absent on rows queued before alerts said where a change came from.
+        #[serde(default)]
+        seen: Option<Seen>,
     },
     MfaDisabled {
         first_name: String,
+        #[serde(default)]
+        seen: Option<Seen>,
+    },
+    /// Alerts: what happened, when and from where, and the page where the
+    /// owner asks for a reset (never a live token).
+    NewDeviceLogin {
+        first_name: String,
+        seen: Seen,
+        reset_page: String,
+    },
+    RefreshTokenReused {
+        first_name: String,
+        seen: Seen,
+        reset_page: String,
+    },
+    AccountLocked {
+        first_name: String,
+        seen: Seen,
+        reset_page: String,
     },
     BackupCodeUsed {
         first_name: String,
         remaining: u64,
     },
+}
+
+/// When and from where a security event came, as an alert shows it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Seen {
+    /// UTC, to the minute: `2026-12-04 15:20 UTC`.
+    pub at: String,
+    pub ip: String,
+    /// A summary in fixed words ("Firefox on Linux"): nothing a client
+    /// typed reaches the mail.
+    pub browser: String,
 }
 
 impl std::fmt::Debug for EmailKind {
@@ -58,6 +91,9 @@ impl EmailKind {
             EmailKind::MfaEnabled { .. } => "mfa_enabled",
             EmailKind::MfaDisabled { .. } => "mfa_disabled",
             EmailKind::BackupCodeUsed { .. } => "backup_code_used",
+            EmailKind::NewDeviceLogin { .. } => "new_device_login",
+            EmailKind::RefreshTokenReused { .. } => "refresh_token_reused",
+            EmailKind::AccountLocked { .. } => "account_locked",
         }
     }
 
@@ -75,13 +111,37 @@ impl EmailKind {
                 "Your password was changed",
                 context! { first_name => first_name },
             ),
-            EmailKind::MfaEnabled { first_name } => (
+            EmailKind::MfaEnabled { first_name, seen } => (
                 "Two-factor authentication is on",
-                context! { first_name => first_name },
+                context! { first_name => first_name, seen => seen },
             ),
-            EmailKind::MfaDisabled { first_name } => (
+            EmailKind::MfaDisabled { first_name, seen } => (
                 "Two-factor authentication is off",
-                context! { first_name => first_name },
+                context! { first_name => first_name, seen => seen },
+            ),
+            EmailKind::NewDeviceLogin {
+                first_name,
+                seen,
+                reset_page,
+            } => (
+                "New sign-in to your account",
+                context! { first_name => first_name, seen => seen, reset_page => reset_page },
+            ),
+            EmailKind::RefreshTokenReused {
+                first_name,
+                seen,
+                reset_page,
+            } => (
+                "A session of yours was ended: its token was used twice",
+                context! { first_name => first_name, seen => seen, reset_page => reset_page },
+            ),
+            EmailKind::AccountLocked {
+                first_name,
+                seen,
+                reset_page,
+            } => (
+                "Your account was locked after failed sign-ins",
+                context! { first_name => first_name, seen => seen, reset_page => reset_page },
             ),
             EmailKind::BackupCodeUsed {
                 first_name,
@@ -122,6 +182,10 @@ fn templates() -> &'static Environment<'static> {
             "mfa_enabled",
             "mfa_disabled",
             "backup_code_used",
+            "seen",
+            "new_device_login",
+            "refresh_token_reused",
+            "account_locked",
         ];
         for (name, source) in sources {
             if let Err(e) = env.add_template(name, source) {
@@ -173,6 +237,59 @@ mod tests {
         assert!(r.html.contains("&lt;b&gt;Ann"));
     }
 
+    fn seen() -> Seen {
+        Seen {
+            at: "2026-12-04 15:20 UTC".into(),
+            ip: "2001:db8::1".into(),
+            browser: "Firefox on Linux".into(),
+        }
+    }
+
+    fn alerts() -> Vec<EmailKind> {
+        let reset_page = || "http://localhost:3000/reset-password".to_owned();
+        vec![
+            EmailKind::NewDeviceLogin {
+                first_name: "Ann".into(),
+                seen: seen(),
+                reset_page: reset_page(),
+            },
+            EmailKind::RefreshTokenReused {
+                first_name: "Ann".into(),
+                seen: seen(),
+                reset_page: reset_page(),
+            },
+            EmailKind::AccountLocked {
+                first_name: "Ann".into(),
+                seen: seen(),
+                reset_page: reset_page(),
+            },
+        ]
+    }
+
+    #[test]
+    fn alerts_say_when_where_and_what_to_do() {
+        let mut kinds = alerts();
+        kinds.push(EmailKind::MfaDisabled {
+            first_name: "Ann".into(),
+            seen: Some(seen()),
+        });
+        for kind in kinds {
+            let r = kind.render().unwrap();
+            for body in [&r.text, &r.html] {
+                for part in ["2026-12-04 15:20 UTC", "2001:db8::1", "Firefox on Linux"] {
+                    assert!(body.contains(part), "{}: {part} missing", kind.name());
+                }
+                assert!(!body.contains("token="), "{}", kind.name());
+            }
+        }
+        let old = r#"{"kind":"mfa_enabled","first_name":"Ann"}"#;
+        let r = serde_json::from_str::<EmailKind>(old)
+            .unwrap()
+            .render()
+            .unwrap();
+        assert!(r.text.contains("Hello Ann") && !r.text.contains("From:"));
+    }
+
     #[test]
     fn every_kind_renders_both_bodies() {
         let kinds = [
@@ -185,16 +302,18 @@ mod tests {
             },
             EmailKind::MfaEnabled {
                 first_name: "Ann".into(),
+                seen: Some(seen()),
             },
             EmailKind::MfaDisabled {
                 first_name: "Ann".into(),
+                seen: None,
             },
             EmailKind::BackupCodeUsed {
                 first_name: "Ann".into(),
                 remaining: 7,
             },
         ];
-        for kind in kinds {
+        for kind in kinds.into_iter().chain(alerts()) {
             let r = kind.render().unwrap();
             assert!(r.text.contains("Hello Ann"), "{}", kind.name());
             assert!(r.html.contains("Hello Ann"), "{}", kind.name());

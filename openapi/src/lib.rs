@@ -1,6 +1,7 @@
 //! The HTTP API: poem-openapi operations (thin: parse, ask the domain, map
 //! the answer), the envelopes, the middleware, and the OpenAPI document.
 
+pub mod alerts;
 pub mod auth;
 pub mod body;
 pub mod client;
@@ -67,6 +68,7 @@ type Apis = (
     session::TokenApi,
     sessions::SessionsApi,
     events::EventsApi,
+    alerts::AlertsApi,
     password::PasswordApi,
     mfa::MfaApi,
     session::KeysApi,
@@ -80,6 +82,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             session::TokenApi,
             sessions::SessionsApi,
             events::EventsApi,
+            alerts::AlertsApi,
             password::PasswordApi,
             mfa::MfaApi,
             session::KeysApi,

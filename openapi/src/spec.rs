@@ -219,6 +219,7 @@ fn request_example(name: &str) -> Option<Value> {
         "PasswordAndCodeRequest" => json!({ "password": password, "totp_code": "492039" }),
         "MfaVerifyRequest" => json!({ "mfa_token": token, "code": "492039" }),
         "RecoverRequest" => json!({ "mfa_token": token, "backup_code": "7KQ2M-X9T4P" }),
+        "AlertSettingsRequest" => json!({ "new_device": false }),
         _ => return None,
     })
 }

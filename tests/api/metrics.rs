@@ -140,7 +140,13 @@ async fn a_flow_moves_each_counter_by_what_happened() {
     assert_eq!(moved.by("authd_refresh_reuse_total", &[]), 1.0);
     // the logout's session and the reused token's session
     assert_eq!(moved.by("authd_tokens_revoked_total", &[]), 2.0);
-    assert_eq!(moved.by("authd_email_jobs_queued_total", &[]), 2.0);
+    // two verification mails and three alerts: the second login of
+    // `email` came from a new device, its token was reused, `other` locked
+    assert_eq!(moved.by("authd_email_jobs_queued_total", &[]), 5.0);
+    for alert in ["new_device", "refresh_reused", "account_locked"] {
+        let queued = moved.by("authd_alerts_queued_total", &[("alert", alert)]);
+        assert_eq!(queued, 1.0, "{alert}");
+    }
     assert_eq!(moved.by("authd_email_jobs_failed_total", &[]), 0.0);
     assert_eq!(
         moved.by(

@@ -207,6 +207,7 @@ async fn confirm_setup(
     users::bump_credentials(&txn, user.id, now_ms).await?;
     let kind = EmailKind::MfaEnabled {
         first_name: user.first_name.clone(),
+        seen: Some(crate::alerts::seen(client, now_ms)),
     };
     notices::queue(&txn, &deps.sealer, user, kind, now_ms).await?;
     let event = Event::new(user.id, EventKind::MfaEnabled, client);

@@ -159,6 +159,7 @@ impl Mfa {
         let revoked = credentials::changed(&txn, user.id, Some(who.session_id), now).await?;
         let kind = EmailKind::MfaDisabled {
             first_name: user.first_name.clone(),
+            seen: Some(crate::alerts::seen(&who.client, now)),
         };
         notices::queue(&txn, &self.deps.sealer, &user, kind, now).await?;
         let event = Event::new(user.id, EventKind::MfaDisabled, &who.client);

@@ -15,6 +15,7 @@ mod claim;
 use claim::Claim;
 
 use crate::DomainError;
+use crate::alerts::{Alert, Alerts};
 use crate::attempts::Budget;
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
@@ -62,6 +63,8 @@ pub struct SessionStore {
     pub refresh_ttl_ms: i64,
     /// Refreshes per session (refresh-token family) per minute; `None`: off.
     pub refresh_limit: Option<RateLimiter>,
+    /// Mails the owner about a login from a new device and a reused token.
+    pub alerts: Alerts,
 }
 
 impl SessionStore {
@@ -93,9 +96,14 @@ impl SessionStore {
             }
             Budget::Device(id) => devices::renew(&txn, id, cleared, now_ms).await?,
         };
+        let mut alerted = false;
         let device_token = match renewed {
             Some(token) => token,
             None => {
+                alerted = self
+                    .alerts
+                    .queue_if_new_device(&txn, user_id, client, now_ms)
+                    .await?;
                 let event = Event::new(user_id, EventKind::DeviceTrusted, client);
                 audit::record(&txn, event, now_ms).await?;
                 devices::create(&txn, user_id, now_ms).await?
@@ -116,6 +124,9 @@ impl SessionStore {
         .await?;
         let pair = self.issue(&txn, user_id, session_id, now_ms).await?;
         txn.commit().await?;
+        if alerted {
+            self.alerts.sent();
+        }
         metrics::counter!("authd_tokens_issued_total").increment(1);
         Ok(Some((pair, device_token)))
     }
@@ -217,7 +228,8 @@ impl SessionStore {
         let event = Event::new(row.user_id, EventKind::RefreshReuseDetected, client);
         warn!(session_id = %row.session_id, user_id = %row.user_id, "refresh token reused: revoking its session");
         metrics::counter!("authd_refresh_reuse_total").increment(1);
-        match self.revoke_session(row.session_id, event, now_ms).await {
+        let alert = Some(Alert::RefreshReused);
+        match self.end_session(row.session_id, event, alert, now_ms).await {
             Ok(revoked) => RotateError::Reused(revoked),
             Err(e) => RotateError::Domain(e),
         }
@@ -231,6 +243,18 @@ impl SessionStore {
         event: Event<'_>,
         now_ms: i64,
     ) -> Result<Revoked, DomainError> {
+        self.end_session(session_id, event, None, now_ms).await
+    }
+
+    /// Revokes a session; when that ended it (it was live), records
+    /// `event` and queues `alert`, in the same transaction.
+    async fn end_session(
+        &self,
+        session_id: Uuid,
+        event: Event<'_>,
+        alert: Option<Alert>,
+        now_ms: i64,
+    ) -> Result<Revoked, DomainError> {
         let txn = self.db.begin().await?;
         let revoked = revoke_where(
             &txn,
@@ -239,10 +263,21 @@ impl SessionStore {
             now_ms,
         )
         .await?;
+        let mut alerted = false;
         if !revoked.sessions.is_empty() {
+            if let Some(alert) = alert {
+                let (user_id, client) = (event.user_id, event.client);
+                alerted = self
+                    .alerts
+                    .queue(&txn, alert, user_id, client, now_ms)
+                    .await?;
+            }
             audit::record(&txn, event, now_ms).await?;
         }
         txn.commit().await?;
+        if alerted {
+            self.alerts.sent();
+        }
         info!(%session_id, "session revoked");
         Ok(revoked)
     }

@@ -4,6 +4,7 @@
 //! state machine.
 
 use sea_orm::ActiveValue::Set;
+use sea_orm::QuerySelect;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 use zeroize::Zeroizing;
@@ -63,6 +64,19 @@ pub async fn find_live<C: ConnectionTrait>(
         .one(conn)
         .await?
         .filter(|d| one_time::same_hash(&d.token_hash, &hash)))
+}
+
+/// Whether `user_id` has had a device before (live or void): a login from
+/// a new device is news to its owner only then.
+pub async fn any_for_user<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<bool, DbErr> {
+    Ok(Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .select_only()
+        .column(Column::Id)
+        .into_tuple::<Uuid>()
+        .one(conn)
+        .await?
+        .is_some())
 }
 
 /// The live device `id` of `user_id`.

@@ -28,6 +28,8 @@ pub struct Model {
     /// Moves on with every password or factor change: a login checked
     /// against an earlier version cannot start a session.
     pub credential_version: i64,
+    /// Mail the owner when a login comes from a device not seen before.
+    pub alert_new_device: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -167,6 +169,22 @@ fn lock_update(to: LockState) -> sea_orm::UpdateMany<Entity> {
 }
 
 /// The stored lock state of a user.
+/// Turns the new-device alert of `id` on or off.
+pub async fn set_alert_new_device<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    on: bool,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::AlertNewDevice, Expr::value(on))
+        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 pub fn lock_state(user: &Model) -> LockState {
     lock_columns::read(user.failed_attempts, user.locked_until)
 }
@@ -295,6 +313,7 @@ pub(crate) mod tests {
             tokens_invalid_before: None,
             mfa_enabled: false,
             credential_version: 0,
+            alert_new_device: true,
         }
     }
 
