@@ -399,6 +399,10 @@ impl Application {
                 sealer: core.sealer.clone(),
                 outbox_wake: accounts.outbox_wake.clone(),
                 reset_page: accounts.links.reset_request(),
+                new_device_budget: Some(limiter.with_quota(
+                    actors::alerts::NEW_DEVICE_ALERTS_PER_HOUR,
+                    Duration::from_secs(3600),
+                )),
             },
         };
         let dummy_hash = Auth::dummy_hash(&accounts.hasher)

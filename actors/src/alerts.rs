@@ -17,6 +17,7 @@ use crate::audit::{self, Event, EventKind};
 use crate::auth::Authenticated;
 use crate::context::RequestContext;
 use crate::notices;
+use crate::rate_limit::RateLimiter;
 use crate::store::{devices, users};
 
 /// The alerts no setting turns off: changes to credentials and signs of
@@ -36,7 +37,14 @@ pub struct Alerts {
     pub outbox_wake: Arc<Notify>,
     /// The frontend page where a reset is asked for (no token in it).
     pub reset_page: String,
+    /// New-device alerts per account ([`NEW_DEVICE_ALERTS_PER_HOUR`]), so
+    /// a client that never keeps its device token cannot flood the inbox;
+    /// `None`: no cap.
+    pub new_device_budget: Option<RateLimiter>,
 }
+
+/// New-device alerts one account is sent per hour at most.
+pub const NEW_DEVICE_ALERTS_PER_HOUR: u32 = 5;
 
 /// What an alert reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +74,9 @@ impl Alerts {
         let Some(user) = users::Entity::find_by_id(user_id).one(conn).await? else {
             return Ok(false);
         };
-        if alert == Alert::NewDevice && !user.alert_new_device {
+        if alert == Alert::NewDevice
+            && !(user.alert_new_device && self.new_device_allowed(user_id).await)
+        {
             return Ok(false);
         }
         let first_name = user.first_name.clone();
@@ -108,6 +118,20 @@ impl Alerts {
         }
         self.queue(conn, Alert::NewDevice, user_id, client, now_ms)
             .await
+    }
+
+    async fn new_device_allowed(&self, user_id: Uuid) -> bool {
+        let Some(budget) = &self.new_device_budget else {
+            return true;
+        };
+        let allowed = budget
+            .check_id("alert-new-device", &user_id.to_string())
+            .await
+            .is_ok();
+        if !allowed {
+            tracing::info!(%user_id, "new-device alert not queued: the account's hourly budget is spent");
+        }
+        allowed
     }
 
     /// After the commit of a transaction that queued an alert.

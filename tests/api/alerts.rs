@@ -125,6 +125,30 @@ async fn a_sign_in_from_a_new_device_mails_the_owner_once_and_a_known_device_doe
 }
 
 #[tokio::test]
+async fn new_device_alerts_stop_at_five_an_hour_per_account() {
+    let app = spawn_app().await;
+    let (email, _, _) = app.logged_in_user().await;
+    let logins = futures::future::join_all((0..8).map(|i| {
+        let (app, email) = (&app, &email);
+        async move {
+            let ip = format!("203.0.113.{i}");
+            app.login_as(&ip, FIREFOX, credentials(email)).await
+        }
+    }))
+    .await;
+    assert!(logins.iter().all(|(status, _)| *status == StatusCode::OK));
+    let mails = app.mails_after_fence(&email, NEW_DEVICE, 1).await;
+    assert_eq!(mails.len(), 5, "capped at five");
+    // Another account's budget is its own.
+    let (other, _, _) = app.logged_in_user().await;
+    let (status, _) = app
+        .login_as("203.0.113.99", FIREFOX, credentials(&other))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.mails_after_fence(&other, NEW_DEVICE, 1).await.len(), 1);
+}
+
+#[tokio::test]
 async fn the_owner_can_turn_the_new_device_alert_off_but_not_the_others() {
     let app = spawn_app().await;
     let (email, access, _) = app.logged_in_user().await;
