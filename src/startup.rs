@@ -387,6 +387,7 @@ impl Application {
             core.sealer.clone(),
             core.clock.clone(),
             accounts.outbox_wake.clone(),
+            accounts.links.reset_request(),
         ));
         let sessions = SessionStore {
             db: core.db.clone(),

@@ -26,14 +26,19 @@ pub enum EmailKind {
     },
     MfaEnabled {
         first_name: String,
-        /// Absent on rows queued before alerts said where a change came from.
+        /// Absent on rows queued before alerts said where a change came
+        /// from and where to ask for a reset.
         #[serde(default)]
         seen: Option<Seen>,
+        #[serde(default)]
+        reset_page: Option<String>,
     },
     MfaDisabled {
         first_name: String,
         #[serde(default)]
         seen: Option<Seen>,
+        #[serde(default)]
+        reset_page: Option<String>,
     },
     /// Alerts: what happened, when and from where, and the page where the
     /// owner asks for a reset (never a live token).
@@ -111,13 +116,21 @@ impl EmailKind {
                 "Your password was changed",
                 context! { first_name => first_name },
             ),
-            EmailKind::MfaEnabled { first_name, seen } => (
+            EmailKind::MfaEnabled {
+                first_name,
+                seen,
+                reset_page,
+            } => (
                 "Two-factor authentication is on",
-                context! { first_name => first_name, seen => seen },
+                context! { first_name => first_name, seen => seen, reset_page => reset_page },
             ),
-            EmailKind::MfaDisabled { first_name, seen } => (
+            EmailKind::MfaDisabled {
+                first_name,
+                seen,
+                reset_page,
+            } => (
                 "Two-factor authentication is off",
-                context! { first_name => first_name, seen => seen },
+                context! { first_name => first_name, seen => seen, reset_page => reset_page },
             ),
             EmailKind::NewDeviceLogin {
                 first_name,
@@ -272,6 +285,7 @@ mod tests {
         kinds.push(EmailKind::MfaDisabled {
             first_name: "Ann".into(),
             seen: Some(seen()),
+            reset_page: Some("http://localhost:3000/reset-password".into()),
         });
         for kind in kinds {
             let r = kind.render().unwrap();
@@ -303,10 +317,12 @@ mod tests {
             EmailKind::MfaEnabled {
                 first_name: "Ann".into(),
                 seen: Some(seen()),
+                reset_page: Some("http://localhost:3000/reset-password".into()),
             },
             EmailKind::MfaDisabled {
                 first_name: "Ann".into(),
                 seen: None,
+                reset_page: None,
             },
             EmailKind::BackupCodeUsed {
                 first_name: "Ann".into(),

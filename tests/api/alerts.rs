@@ -288,3 +288,24 @@ async fn a_lock_from_elsewhere_mails_the_owner_once_and_a_device_lock_does_not()
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "locked again");
     assert_eq!(app.alerts_to(&email, LOCKED).await.len(), 1);
 }
+
+#[tokio::test]
+async fn two_factor_on_and_off_say_when_and_where_and_carry_no_secret() {
+    let app = spawn_app().await;
+    let user = app.mfa_user().await;
+    let body = json!({ "password": PASSWORD, "totp_code": app.code_now(&user.secret) });
+    let (status, body) = app
+        .post_bearer("/api/v1/2fa/disable", &user.access, &body)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut secrets = vec![user.secret.as_str(), user.access.as_str()];
+    secrets.extend(user.backup_codes.iter().map(String::as_str));
+    for subject in [
+        "Two-factor authentication is on",
+        "Two-factor authentication is off",
+    ] {
+        let mail = app.notice(&user.email, subject, 1).await;
+        // The test client sends no user agent and no forwarded address.
+        assert_reports(&mail, "127.0.0.1", "an unknown browser", &secrets);
+    }
+}

@@ -208,6 +208,7 @@ async fn confirm_setup(
     let kind = EmailKind::MfaEnabled {
         first_name: user.first_name.clone(),
         seen: Some(crate::alerts::seen(client, now_ms)),
+        reset_page: Some(deps.reset_page.clone()),
     };
     notices::queue(&txn, &deps.sealer, user, kind, now_ms).await?;
     let event = Event::new(user.id, EventKind::MfaEnabled, client);

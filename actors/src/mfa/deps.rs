@@ -23,6 +23,9 @@ pub struct MfaDeps {
     pub backup_key: BackupKey,
     pub clock: SharedClock,
     pub outbox_wake: Arc<Notify>,
+    /// Where the notices of 2FA changes send an owner who did not make
+    /// them: the page that asks for a reset (no token in it).
+    pub reset_page: String,
 }
 
 impl MfaDeps {
@@ -31,6 +34,7 @@ impl MfaDeps {
         sealer: Arc<Sealer>,
         clock: SharedClock,
         outbox_wake: Arc<Notify>,
+        reset_page: String,
     ) -> Self {
         let backup_key = BackupKey::new(sealer.derive_keys("backup codes"));
         Self {
@@ -39,6 +43,7 @@ impl MfaDeps {
             backup_key,
             clock,
             outbox_wake,
+            reset_page,
         }
     }
 

@@ -160,6 +160,7 @@ impl Mfa {
         let kind = EmailKind::MfaDisabled {
             first_name: user.first_name.clone(),
             seen: Some(crate::alerts::seen(&who.client, now)),
+            reset_page: Some(self.deps.reset_page.clone()),
         };
         notices::queue(&txn, &self.deps.sealer, &user, kind, now).await?;
         let event = Event::new(user.id, EventKind::MfaDisabled, &who.client);
