@@ -32,7 +32,7 @@ use actors::rate_limit::{MailBudget, RateLimiter, TrustedProxies};
 use actors::sessions::SessionStore;
 use actors::supervisor::Actors;
 use actors::token_registry::Revocations;
-use actors::{Accounts, Hasher, Links, Mfa, Passwords};
+use actors::{Accounts, Hasher, Links, Mfa, Passkeys, Passwords};
 use jobs::relay::Relay;
 use jobs::worker::Delivery;
 use jobs::{Mailer, Queue, Sealer, SharedClock, SystemClock};
@@ -319,6 +319,22 @@ fn spawn_worker(
     ]
 }
 
+/// The WebAuthn relying party: an explicit `AUTH_WEBAUTHN_RP_ID` that does
+/// not fit `AUTH_PUBLIC_URL` stops startup; without one, a public URL that
+/// cannot be a relying party (an IP address) turns passkeys off, with a
+/// warning.
+fn relying_party(settings: &Settings) -> anyhow::Result<Option<Arc<actors::passkeys::Webauthn>>> {
+    let explicit = settings.webauthn_rp_id.as_deref();
+    match actors::passkeys::relying_party(&settings.public_url, explicit) {
+        Ok(w) => Ok(Some(Arc::new(w))),
+        Err(e) if explicit.is_some() => Err(anyhow::anyhow!("AUTH_WEBAUTHN_RP_ID: {e}")),
+        Err(e) => {
+            tracing::warn!(error = %e, "passkeys are off: set AUTH_PUBLIC_URL to a host name");
+            Ok(None)
+        }
+    }
+}
+
 impl Application {
     pub async fn build(settings: Settings, worker: RunWorker) -> anyhow::Result<Self> {
         Self::build_with_clock(settings, worker, Arc::new(SystemClock)).await
@@ -396,6 +412,7 @@ impl Application {
         let dummy_hash = Auth::dummy_hash(&accounts.hasher)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let webauthn = relying_party(&settings)?;
         let deps = GateDeps {
             db: core.db.clone(),
             hasher: accounts.hasher.clone(),
@@ -403,6 +420,7 @@ impl Application {
             policy: LockoutPolicy::new(settings.lockout_threshold),
             idle_after: settings.gate_idle,
             mfa: mfa_deps.clone(),
+            webauthn: webauthn.clone(),
             sessions: sessions.clone(),
             hooks,
             dummy_hash,
@@ -446,6 +464,11 @@ impl Application {
             accounts: accounts.clone(),
             auth: auth.clone(),
         };
+        let passkeys = Passkeys {
+            deps: mfa_deps.clone(),
+            webauthn,
+            auth: auth.clone(),
+        };
         let mfa = Mfa {
             deps: mfa_deps,
             auth: auth.clone(),
@@ -455,6 +478,7 @@ impl Application {
             auth,
             passwords,
             mfa,
+            passkeys,
             limiter: (settings.rate_limit_per_minute > 0).then_some(limiter),
             refresh_limiter,
             proxies,

@@ -155,6 +155,18 @@ impl Attempt {
         }
     }
 
+    /// A passkey login: one 401 for every refusal.
+    pub fn into_passkey_login(self) -> Result<LoggedIn, DomainError> {
+        match self {
+            Attempt::LoggedIn(done) => Ok(*done),
+            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
+            Attempt::Unverified => Err(DomainError::EmailNotVerified),
+            Attempt::Accepted(_) | Attempt::MfaRequired(_) | Attempt::Wrong => {
+                Err(DomainError::PasskeyRefused)
+            }
+        }
+    }
+
     /// The second step of a 2FA login.
     pub fn into_second_step(self) -> Result<LoggedIn, DomainError> {
         match self {

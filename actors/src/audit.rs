@@ -36,6 +36,11 @@ pub enum EventKind {
     BackupCodeUsed,
     /// A login gave the client a new device token.
     DeviceTrusted,
+    PasskeyAdded,
+    PasskeyRemoved,
+    /// A passkey assertion whose signature counter did not move forward:
+    /// a sign of a cloned authenticator; refused.
+    PasskeyCloneSuspected,
 }
 
 impl EventKind {
@@ -57,6 +62,9 @@ impl EventKind {
             EventKind::BackupCodesRenewed => "backup_codes_renewed",
             EventKind::BackupCodeUsed => "backup_code_used",
             EventKind::DeviceTrusted => "device_trusted",
+            EventKind::PasskeyAdded => "passkey_added",
+            EventKind::PasskeyRemoved => "passkey_removed",
+            EventKind::PasskeyCloneSuspected => "passkey_clone_suspected",
         }
     }
 }

@@ -208,7 +208,7 @@ impl Auth {
         .await
     }
 
-    async fn to_gate(
+    pub(crate) async fn to_gate(
         &self,
         user_id: Uuid,
         msg: impl FnOnce(RpcReplyPort<Result<Attempt, DomainError>>) -> GateMsg,

@@ -34,6 +34,14 @@ pub enum EmailKind {
         first_name: String,
         remaining: u64,
     },
+    /// A passkey was added to the account (no link, no credential data).
+    PasskeyAdded {
+        first_name: String,
+    },
+    /// A passkey was removed from the account.
+    PasskeyRemoved {
+        first_name: String,
+    },
 }
 
 impl std::fmt::Debug for EmailKind {
@@ -58,6 +66,8 @@ impl EmailKind {
             EmailKind::MfaEnabled { .. } => "mfa_enabled",
             EmailKind::MfaDisabled { .. } => "mfa_disabled",
             EmailKind::BackupCodeUsed { .. } => "backup_code_used",
+            EmailKind::PasskeyAdded { .. } => "passkey_added",
+            EmailKind::PasskeyRemoved { .. } => "passkey_removed",
         }
     }
 
@@ -89,6 +99,14 @@ impl EmailKind {
             } => (
                 "A backup code was used",
                 context! { first_name => first_name, remaining => remaining },
+            ),
+            EmailKind::PasskeyAdded { first_name } => (
+                "A passkey was added to your account",
+                context! { first_name => first_name },
+            ),
+            EmailKind::PasskeyRemoved { first_name } => (
+                "A passkey was removed from your account",
+                context! { first_name => first_name },
             ),
         };
         let render = |ext: &str| -> Result<String, JobsError> {
@@ -122,6 +140,8 @@ fn templates() -> &'static Environment<'static> {
             "mfa_enabled",
             "mfa_disabled",
             "backup_code_used",
+            "passkey_added",
+            "passkey_removed",
         ];
         for (name, source) in sources {
             if let Err(e) = env.add_template(name, source) {
@@ -192,6 +212,12 @@ mod tests {
             EmailKind::BackupCodeUsed {
                 first_name: "Ann".into(),
                 remaining: 7,
+            },
+            EmailKind::PasskeyAdded {
+                first_name: "Ann".into(),
+            },
+            EmailKind::PasskeyRemoved {
+                first_name: "Ann".into(),
             },
         ];
         for kind in kinds {

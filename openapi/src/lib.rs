@@ -14,6 +14,7 @@ pub mod limits;
 pub mod metrics;
 pub mod mfa;
 pub mod middleware;
+pub mod passkeys;
 pub mod password;
 mod redact;
 pub mod refresh_cookie;
@@ -35,7 +36,7 @@ use poem_openapi::OpenApiService;
 
 use actors::auth::Auth;
 use actors::rate_limit::{RateLimiter, TrustedProxies};
-use actors::{Accounts, Mfa, Passwords};
+use actors::{Accounts, Mfa, Passkeys, Passwords};
 use jobs::Queue;
 
 pub use error::ApiError;
@@ -47,6 +48,7 @@ pub struct ApiState {
     pub auth: Auth,
     pub passwords: Passwords,
     pub mfa: Mfa,
+    pub passkeys: Passkeys,
     /// Per client IP and endpoint: the auth endpoints
     /// (`AUTH_RATE_LIMIT_PER_MINUTE`); `None`: off (0, for development).
     pub limiter: Option<RateLimiter>,
@@ -69,6 +71,8 @@ type Apis = (
     events::EventsApi,
     password::PasswordApi,
     mfa::MfaApi,
+    passkeys::PasskeysApi,
+    passkeys::PasskeyLoginApi,
     session::KeysApi,
     health::HealthApi,
 );
@@ -82,6 +86,8 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             events::EventsApi,
             password::PasswordApi,
             mfa::MfaApi,
+            passkeys::PasskeysApi,
+            passkeys::PasskeyLoginApi,
             session::KeysApi,
             health::HealthApi,
         ),

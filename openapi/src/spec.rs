@@ -24,7 +24,13 @@ use serde_json::{Map, Value, json};
 use crate::envelope::phrase;
 
 /// The operations whose success can set the `__Host-authd_refresh` cookie.
-const ISSUES_REFRESH_TOKEN: [&str; 4] = ["login", "mfaVerify", "mfaRecover", "refreshToken"];
+const ISSUES_REFRESH_TOKEN: [&str; 5] = [
+    "login",
+    "mfaVerify",
+    "mfaRecover",
+    "refreshToken",
+    "passkeyLoginFinish",
+];
 
 /// The envelope of the operations that return no `data`.
 const NO_DATA_ENVELOPE: &str = "SuccessEnvelope_NoData";
@@ -219,6 +225,25 @@ fn request_example(name: &str) -> Option<Value> {
         "PasswordAndCodeRequest" => json!({ "password": password, "totp_code": "492039" }),
         "MfaVerifyRequest" => json!({ "mfa_token": token, "code": "492039" }),
         "RecoverRequest" => json!({ "mfa_token": token, "backup_code": "7KQ2M-X9T4P" }),
+        "RegisterFinishRequest" => json!({
+            "challenge_id": token, "name": "Laptop",
+            "credential": {
+                "id": "AAEC", "rawId": "AAEC", "type": "public-key",
+                "response": { "attestationObject": "o2NmbXRkbm9uZQ", "clientDataJSON": "e30" }
+            }
+        }),
+        "RenameRequest" => json!({ "name": "Work phone" }),
+        "LoginStartRequest" => json!({ "email": email }),
+        "LoginFinishRequest" => json!({
+            "challenge_id": token,
+            "credential": {
+                "id": "AAEC", "rawId": "AAEC", "type": "public-key",
+                "response": {
+                    "authenticatorData": "AAEC", "clientDataJSON": "e30",
+                    "signature": "AAEC", "userHandle": "AAEC"
+                }
+            }
+        }),
         _ => return None,
     })
 }
@@ -378,6 +403,7 @@ fn error_example(status: u16, op_id: &str, bearer: bool) -> Value {
             "Invalid code",
             Some(json!({ "code": ["is invalid or already used"] })),
         ),
+        401 if op_id == "passkeyLoginFinish" => ("Passkey not accepted", None),
         401 => ("Invalid or expired token", None),
         403 => (
             "Email not verified: use the link we sent, or ask for a new one",

@@ -96,6 +96,7 @@ impl fmt::Debug for RawSettings {
             data_dir,
             queue_name,
             metrics_bind,
+            webauthn_rp_id,
             outbox_retention_days,
             audit_retention_days,
         } = self;
@@ -135,6 +136,7 @@ impl fmt::Debug for RawSettings {
             .field("data_dir", data_dir)
             .field("queue_name", queue_name)
             .field("metrics_bind", metrics_bind)
+            .field("webauthn_rp_id", webauthn_rp_id)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)
             .finish()
@@ -176,6 +178,7 @@ impl fmt::Debug for Settings {
             queue_name,
             gate_idle,
             metrics_bind,
+            webauthn_rp_id,
             outbox_retention_days,
             audit_retention_days,
             janitor,
@@ -213,6 +216,7 @@ impl fmt::Debug for Settings {
             .field("queue_name", queue_name)
             .field("gate_idle", gate_idle)
             .field("metrics_bind", metrics_bind)
+            .field("webauthn_rp_id", webauthn_rp_id)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)
             .field("janitor", janitor)
