@@ -400,6 +400,7 @@ impl Application {
             core.sealer.clone(),
             core.clock.clone(),
             accounts.outbox_wake.clone(),
+            relying_party(&settings)?,
         ));
         let sessions = SessionStore {
             db: core.db.clone(),
@@ -412,7 +413,6 @@ impl Application {
         let dummy_hash = Auth::dummy_hash(&accounts.hasher)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let webauthn = relying_party(&settings)?;
         let deps = GateDeps {
             db: core.db.clone(),
             hasher: accounts.hasher.clone(),
@@ -420,7 +420,6 @@ impl Application {
             policy: LockoutPolicy::new(settings.lockout_threshold),
             idle_after: settings.gate_idle,
             mfa: mfa_deps.clone(),
-            webauthn: webauthn.clone(),
             sessions: sessions.clone(),
             hooks,
             dummy_hash,
@@ -466,7 +465,6 @@ impl Application {
         };
         let passkeys = Passkeys {
             deps: mfa_deps.clone(),
-            webauthn,
             auth: auth.clone(),
         };
         let mfa = Mfa {

@@ -46,9 +46,6 @@ pub struct GateDeps {
     /// A gate with no message for this long is stopped.
     pub idle_after: Duration,
     pub mfa: std::sync::Arc<MfaDeps>,
-    /// The relying party passkey assertions are checked against (`None`:
-    /// passkeys off).
-    pub webauthn: Option<std::sync::Arc<webauthn_rs::Webauthn>>,
     /// A completed login starts its session here, in the transaction that
     /// resets the failure count.
     pub sessions: SessionStore,
@@ -516,7 +513,7 @@ async fn passkey_attempt(
     assertion: Assertion,
     client: &RequestContext,
 ) -> Result<Attempt, DomainError> {
-    let Some(webauthn) = deps.webauthn.as_deref() else {
+    let Some(webauthn) = deps.mfa.webauthn.as_deref() else {
         return Err(DomainError::PasskeysOff);
     };
     let claimed = match claim(Lock::User(user_id), deps).await? {
@@ -527,7 +524,7 @@ async fn passkey_attempt(
         return Ok(failure_stands(deps, claimed.after));
     }
     let now = deps.clock.now_ms();
-    let kind = match assertion::check(&deps.db, webauthn, &claimed.user, assertion, now).await? {
+    let kind = match assertion::check(&deps.db, webauthn, &claimed.user, &assertion, now).await? {
         Checked::Accepted => None,
         Checked::Refused => Some(EventKind::LoginFailed),
         Checked::Cloned => Some(EventKind::PasskeyCloneSuspected),

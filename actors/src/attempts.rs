@@ -83,6 +83,9 @@ pub enum LoginOutcome {
     MfaRequired {
         mfa_token: Zeroizing<String>,
         expires_in: i64,
+        /// The second factors the account has: `totp`, and `passkey` when
+        /// it has one.
+        factors: Vec<&'static str>,
     },
 }
 
@@ -90,10 +93,15 @@ impl std::fmt::Debug for LoginOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LoginOutcome::Done(done) => f.debug_tuple("Done").field(done).finish(),
-            LoginOutcome::MfaRequired { expires_in, .. } => f
+            LoginOutcome::MfaRequired {
+                expires_in,
+                factors,
+                ..
+            } => f
                 .debug_struct("MfaRequired")
                 .field("mfa_token", &"<redacted>")
                 .field("expires_in", expires_in)
+                .field("factors", factors)
                 .finish(),
         }
     }
@@ -200,6 +208,7 @@ mod tests {
             LoginOutcome::MfaRequired {
                 mfa_token: Zeroizing::new(mfa.to_owned()),
                 expires_in: 300,
+                factors: vec!["totp"],
             },
         ];
         for outcome in &outcomes {

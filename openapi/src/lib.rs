@@ -14,6 +14,7 @@ pub mod limits;
 pub mod metrics;
 pub mod mfa;
 pub mod middleware;
+pub mod passkey_login;
 pub mod passkeys;
 pub mod password;
 mod redact;
@@ -72,7 +73,7 @@ type Apis = (
     password::PasswordApi,
     mfa::MfaApi,
     passkeys::PasskeysApi,
-    passkeys::PasskeyLoginApi,
+    passkey_login::PasskeyLoginApi,
     session::KeysApi,
     health::HealthApi,
 );
@@ -87,7 +88,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             password::PasswordApi,
             mfa::MfaApi,
             passkeys::PasskeysApi,
-            passkeys::PasskeyLoginApi,
+            passkey_login::PasskeyLoginApi,
             session::KeysApi,
             health::HealthApi,
         ),

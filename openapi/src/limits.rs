@@ -56,6 +56,8 @@ pub fn operation(method: &Method, path: &str) -> Option<(&'static str, Budget)> 
         "/api/v1/passkeys/register/finish" => "passkey-register-finish",
         "/api/v1/auth/passkey/start" => "passkey-login-start",
         "/api/v1/auth/passkey/finish" => "passkey-login-finish",
+        "/api/v1/auth/mfa/passkey/start" => "mfa-passkey-start",
+        "/api/v1/auth/mfa/passkey/finish" => "mfa-passkey-finish",
         "/api/v1/auth/token/refresh" => return Some(("token-refresh", Budget::Refresh)),
         _ => return None,
     };
@@ -148,7 +150,8 @@ mod tests {
                 let method: Method = method.to_uppercase().parse().unwrap_or(Method::GET);
                 let limited = operation(&method, path).is_some();
                 let is_passkey = (path.starts_with("/api/v1/passkeys/")
-                    || path.starts_with("/api/v1/auth/passkey/"))
+                    || path.starts_with("/api/v1/auth/passkey/")
+                    || path.starts_with("/api/v1/auth/mfa/passkey/"))
                     && (method == Method::POST || method == Method::DELETE);
                 assert_eq!(
                     limited,

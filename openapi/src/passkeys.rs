@@ -1,5 +1,5 @@
-//! Passkeys (WebAuthn): registering, listing, renaming and removing them,
-//! and logging in with one. The options objects are webauthn-rs's JSON,
+//! Passkeys (WebAuthn): registering, listing, renaming and removing them
+//! (logging in with one is `passkey_login`). The options objects are webauthn-rs's JSON,
 //! the `publicKey` member of `navigator.credentials.create/get`'s argument
 //! (`PublicKeyCredential.parseCreationOptionsFromJSON` /
 //! `parseRequestOptionsFromJSON` read them as they are); the credential the
@@ -15,19 +15,16 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::instrument;
 
-use actors::passkeys::webauthn::{PublicKeyCredential, RegisterPublicKeyCredential};
+use actors::passkeys::webauthn::RegisterPublicKeyCredential;
 use actors::store::passkeys;
 
 use crate::ApiState;
-use crate::auth::parse_email;
 use crate::body::JsonBody;
-use crate::client::Client;
 use crate::error::ApiError;
 use crate::mfa::PasswordRequest;
 use crate::outcomes;
 use crate::reply::{NoData, Reply};
 use crate::security::BearerAuth;
-use crate::session::LoginData;
 use crate::tags::ApiTag;
 use crate::time::rfc3339;
 
@@ -93,53 +90,9 @@ pub struct PasskeyList {
     pub passkeys: Vec<PasskeyView>,
 }
 
-/// Who is logging in, if the client knows.
-#[derive(Object, Deserialize, Default)]
-#[oai(deny_unknown_fields)]
-#[serde(deny_unknown_fields)]
-pub struct LoginStartRequest {
-    /// The account's address, to be offered its passkeys; without it (or
-    /// `null`), any passkey of this site the authenticator holds can answer
-    /// (discoverable credentials, autofill).
-    #[oai(nullable)]
-    pub email: Option<String>,
-}
-
-/// The options for `navigator.credentials.get()`.
-#[derive(Object)]
-pub struct LoginOptions {
-    /// Send back with the assertion to `auth/passkey/finish`: single use,
-    /// valid 5 minutes.
-    pub challenge_id: String,
-    /// The `publicKey` member of `navigator.credentials.get()`'s argument,
-    /// in its JSON form (binary fields base64url):
-    /// `PublicKeyCredential.parseRequestOptionsFromJSON(public_key)`.
-    pub public_key: Value,
-    /// `conditional` when no address was given (use it as the `mediation`
-    /// of `navigator.credentials.get()` for autofill), else `null`.
-    #[oai(nullable)]
-    pub mediation: Option<String>,
-}
-
-/// A passkey's answer to a login challenge.
-#[derive(Object, Deserialize)]
-#[oai(deny_unknown_fields)]
-#[serde(deny_unknown_fields)]
-pub struct LoginFinishRequest {
-    /// The `challenge_id` from `auth/passkey/start`.
-    #[oai(write_only)]
-    pub challenge_id: String,
-    /// The credential `navigator.credentials.get()` returned, as its
-    /// `toJSON()` (`id`, `rawId`, `type`, `response.authenticatorData`,
-    /// `response.clientDataJSON`, `response.signature`,
-    /// `response.userHandle`, base64url).
-    #[oai(write_only)]
-    pub credential: Value,
-}
-
 /// A credential in the browser's JSON form; 400 naming `credential` if it
 /// is not one.
-fn credential<T: DeserializeOwned>(raw: Value) -> Result<T, ApiError> {
+pub(crate) fn credential<T: DeserializeOwned>(raw: Value) -> Result<T, ApiError> {
     serde_json::from_value(raw).map_err(|_| {
         ApiError::invalid(actors::FieldErrors::from([(
             "credential".to_owned(),
@@ -149,7 +102,7 @@ fn credential<T: DeserializeOwned>(raw: Value) -> Result<T, ApiError> {
 }
 
 /// The `publicKey` options as JSON.
-fn public_key<T: serde::Serialize>(options: &T) -> Result<Value, ApiError> {
+pub(crate) fn public_key<T: serde::Serialize>(options: &T) -> Result<Value, ApiError> {
     let mut v = serde_json::to_value(options)
         .map_err(|e| ApiError::from(actors::DomainError::Internal(format!("options: {e}"))))?;
     Ok(v["publicKey"].take())
@@ -169,8 +122,6 @@ outcomes!(RegisterFinishOutcomes: 201, [400, 401, 409, 413, 429, 500, 503]);
 outcomes!(ListOutcomes: 200, [401, 500, 503]);
 outcomes!(RenameOutcomes: 200, [400, 401, 404, 413, 500, 503]);
 outcomes!(RemoveOutcomes: 200, [400, 401, 403, 404, 413, 429, 500, 503]);
-outcomes!(LoginStartOutcomes: 200, [400, 413, 429, 500, 503]);
-outcomes!(LoginFinishOutcomes: 200, [400, 401, 403, 413, 429, 500, 503]);
 
 pub struct PasskeysApi;
 
@@ -293,74 +244,5 @@ impl PasskeysApi {
             .remove(&auth.0, id.0, &body.0.password)
             .await?;
         Ok(Reply::message("Passkey removed"))
-    }
-}
-
-pub struct PasskeyLoginApi;
-
-#[OpenApi(prefix_path = "/api/v1", tag = "ApiTag::Passkeys")]
-impl PasskeyLoginApi {
-    /// Log in with a passkey: start
-    ///
-    /// Returns the options for `navigator.credentials.get()` and a
-    /// `challenge_id`. With an `email`, the account's passkeys are offered;
-    /// without one (or for an address with no passkey) any discoverable
-    /// passkey of this site can answer.
-    #[oai(
-        path = "/auth/passkey/start/",
-        method = "post",
-        operation_id = "passkeyLoginStart"
-    )]
-    #[instrument(skip_all)]
-    async fn start(
-        &self,
-        state: Data<&Arc<ApiState>>,
-        body: JsonBody<LoginStartRequest>,
-    ) -> Result<Reply<LoginOptions, LoginStartOutcomes>, ApiError> {
-        let email = body.0.email.as_deref().map(parse_email).transpose()?;
-        let started = state.passkeys.start_login(email.as_ref()).await?;
-        let mediation = started
-            .options
-            .mediation
-            .as_ref()
-            .and_then(|m| serde_json::to_value(m).ok())
-            .and_then(|m| m.as_str().map(str::to_owned));
-        Ok(Reply::ok(
-            "Sign the challenge with your passkey",
-            LoginOptions {
-                challenge_id: started.challenge_id.to_string(),
-                public_key: public_key(&started.options)?,
-                mediation,
-            },
-        ))
-    }
-
-    /// Log in with a passkey: finish
-    ///
-    /// Checks the passkey's assertion and completes the login with the
-    /// same data as `login` (a passkey verifies the user: no TOTP step).
-    /// A refused assertion of a known passkey counts toward the account
-    /// lockout like a wrong password; a signature counter that went back
-    /// (a cloned authenticator) is refused and recorded.
-    #[oai(
-        path = "/auth/passkey/finish/",
-        method = "post",
-        operation_id = "passkeyLoginFinish"
-    )]
-    #[instrument(skip_all)]
-    async fn finish(
-        &self,
-        state: Data<&Arc<ApiState>>,
-        client: Client,
-        body: JsonBody<LoginFinishRequest>,
-    ) -> Result<Reply<LoginData, LoginFinishOutcomes>, ApiError> {
-        let b = body.0;
-        let cred: PublicKeyCredential = credential(b.credential)?;
-        let done = state
-            .passkeys
-            .finish_login(&b.challenge_id, cred, &client.0)
-            .await?;
-        let cookie = state.refresh_cookie.set(&done.tokens.refresh_token);
-        Ok(Reply::ok("Login successful", LoginData::from(done)).with_cookie(cookie))
     }
 }

@@ -24,12 +24,13 @@ use serde_json::{Map, Value, json};
 use crate::envelope::phrase;
 
 /// The operations whose success can set the `__Host-authd_refresh` cookie.
-const ISSUES_REFRESH_TOKEN: [&str; 5] = [
+const ISSUES_REFRESH_TOKEN: [&str; 6] = [
     "login",
     "mfaVerify",
     "mfaRecover",
     "refreshToken",
     "passkeyLoginFinish",
+    "mfaPasskeyFinish",
 ];
 
 /// The envelope of the operations that return no `data`.
@@ -233,6 +234,16 @@ fn request_example(name: &str) -> Option<Value> {
             }
         }),
         "RenameRequest" => json!({ "name": "Work phone" }),
+        "MfaPasskeyStartRequest" => json!({ "mfa_token": token }),
+        "MfaPasskeyFinishRequest" => json!({
+            "mfa_token": token, "challenge_id": token,
+            "credential": {
+                "id": "AAEC", "rawId": "AAEC", "type": "public-key",
+                "response": {
+                    "authenticatorData": "AAEC", "clientDataJSON": "e30", "signature": "AAEC"
+                }
+            }
+        }),
         "LoginStartRequest" => json!({ "email": email }),
         "LoginFinishRequest" => json!({
             "challenge_id": token,
@@ -403,7 +414,13 @@ fn error_example(status: u16, op_id: &str, bearer: bool) -> Value {
             "Invalid code",
             Some(json!({ "code": ["is invalid or already used"] })),
         ),
-        401 if op_id == "passkeyLoginFinish" => ("Passkey not accepted", None),
+        401 if op_id == "passkeyLoginFinish" || op_id == "mfaPasskeyFinish" => {
+            ("Passkey not accepted", None)
+        }
+        401 if op_id == "mfaPasskeyStart" => (
+            "Invalid or expired MFA token: log in again",
+            Some(json!({ "mfa_token": ["is invalid or expired"] })),
+        ),
         401 => ("Invalid or expired token", None),
         403 => (
             "Email not verified: use the link we sent, or ask for a new one",

@@ -61,6 +61,7 @@ impl SoftKey {
         let (x, y) = (point.x().unwrap().to_vec(), point.y().unwrap().to_vec());
         let key = secret.to_sec1_der().unwrap().to_vec();
         let credential_id: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
+        remember_secret(&B64.encode(&credential_id));
         let user_handle = B64.decode(text(&options["user"], "id")).unwrap();
         let rp_id = text(&options["rp"], "id");
         let soft = SoftKey {
@@ -161,7 +162,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        remember_secret(&text(&body["data"], "challenge_id"));
+        remember_options(&body["data"]);
         body["data"].clone()
     }
 
@@ -195,7 +196,7 @@ impl TestApp {
             .post("/api/v1/auth/passkey/start/", &json!({ "email": email }))
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        remember_secret(&text(&body["data"], "challenge_id"));
+        remember_options(&body["data"]);
         body["data"].clone()
     }
 
@@ -229,6 +230,13 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
         body["data"]["passkeys"].as_array().unwrap().clone()
     }
+}
+
+/// The challenge id and the WebAuthn challenge are secrets the logs must
+/// not show.
+fn remember_options(data: &Value) {
+    remember_secret(&text(data, "challenge_id"));
+    remember_secret(&text(&data["public_key"], "challenge"));
 }
 
 pub fn challenge_of(options: &Value) -> String {

@@ -506,3 +506,83 @@ async fn webauthn_authenticator_rs_soft_passkey_registers_and_logs_in() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+async fn mfa_passkey_start(app: &TestApp, mfa_token: &str) -> (StatusCode, Value) {
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/mfa/passkey/start/",
+            &json!({ "mfa_token": mfa_token }),
+        )
+        .await;
+    if status == StatusCode::OK {
+        remember_secret(body["data"]["challenge_id"].as_str().unwrap());
+        remember_secret(body["data"]["public_key"]["challenge"].as_str().unwrap());
+    }
+    (status, body)
+}
+
+async fn mfa_passkey_finish(
+    app: &TestApp,
+    mfa_token: &str,
+    options: &Value,
+    key: &mut SoftKey,
+) -> (StatusCode, Value) {
+    let body = json!({
+        "mfa_token": mfa_token,
+        "challenge_id": challenge_of(options),
+        "credential": key.get(&options["public_key"]),
+    });
+    app.post("/api/v1/auth/mfa/passkey/finish/", &body).await
+}
+
+#[tokio::test]
+async fn a_passkey_can_be_the_second_factor_after_a_password() {
+    let app = spawn_app().await;
+    let user = app.mfa_user().await;
+    let (status, body) = app.login(&user.email, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["factors"], json!(["totp"]), "{body}");
+    let mfa_token = body["data"]["mfa_token"].as_str().unwrap().to_owned();
+    remember_secret(&mfa_token);
+    let (status, body) = mfa_passkey_start(&app, &mfa_token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let (mut key, _) = app.add_passkey(&user.access, "Phone").await;
+    let (status, body) = app.login(&user.email, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["data"]["factors"],
+        json!(["totp", "passkey"]),
+        "{body}"
+    );
+    let mfa_token = body["data"]["mfa_token"].as_str().unwrap().to_owned();
+    remember_secret(&mfa_token);
+
+    // A refused answer counts; the mfa_token stays for another try.
+    let (status, options) = mfa_passkey_start(&app, &mfa_token).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    let options = options["data"].clone();
+    key.origin = "https://evil.example".into();
+    let (status, body) = mfa_passkey_finish(&app, &mfa_token, &options, &mut key).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        kinds(&app, &user.access)
+            .await
+            .contains(&"mfa_failed".to_owned())
+    );
+
+    key.origin = ORIGIN.into();
+    let (_, options) = mfa_passkey_start(&app, &mfa_token).await;
+    let options = options["data"].clone();
+    // Another login's challenge does not fit this mfa_token's ceremony.
+    let (status, _) = mfa_passkey_finish(&app, "x".repeat(43).as_str(), &options, &mut key).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = mfa_passkey_finish(&app, &mfa_token, &options, &mut key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (access, _) = tokens_of(&body);
+    assert_eq!(app.verify_token(&access).await.0, StatusCode::OK);
+
+    // The mfa_token is used up.
+    let (status, _) = mfa_passkey_start(&app, &mfa_token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

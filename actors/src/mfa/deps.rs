@@ -13,16 +13,28 @@ use zeroize::Zeroizing;
 
 use super::backup::{self, BackupKey};
 use crate::DomainError;
+use crate::passkeys::Webauthn;
 use crate::store::backup_codes;
 
 /// What code checks need: the database, the keys, the clock.
-#[derive(Debug)]
 pub struct MfaDeps {
     pub db: DatabaseConnection,
     pub sealer: Arc<Sealer>,
     pub backup_key: BackupKey,
     pub clock: SharedClock,
     pub outbox_wake: Arc<Notify>,
+    /// The relying party passkeys are checked against (`None`: passkeys
+    /// off): a passkey can be the second factor too.
+    pub webauthn: Option<Arc<Webauthn>>,
+}
+
+impl std::fmt::Debug for MfaDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaDeps")
+            .field("sealer", &self.sealer)
+            .field("passkeys", &self.webauthn.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MfaDeps {
@@ -31,6 +43,7 @@ impl MfaDeps {
         sealer: Arc<Sealer>,
         clock: SharedClock,
         outbox_wake: Arc<Notify>,
+        webauthn: Option<Arc<Webauthn>>,
     ) -> Self {
         let backup_key = BackupKey::new(sealer.derive_keys("backup codes"));
         Self {
@@ -39,6 +52,7 @@ impl MfaDeps {
             backup_key,
             clock,
             outbox_wake,
+            webauthn,
         }
     }
 

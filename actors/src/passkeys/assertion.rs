@@ -4,7 +4,7 @@
 //! and the signature counter must move forward; the use is then recorded
 //! with a conditional update on the counter.
 
-use sea_orm::DatabaseConnection;
+use sea_orm::ConnectionTrait;
 use webauthn_rs::Webauthn;
 use webauthn_rs::prelude::{Passkey, PublicKeyCredential, WebauthnError};
 
@@ -36,11 +36,11 @@ pub enum Checked {
     Cloned,
 }
 
-pub async fn check(
-    db: &DatabaseConnection,
+pub async fn check<C: ConnectionTrait>(
+    db: &C,
     webauthn: &Webauthn,
     user: &users::Model,
-    assertion: Assertion,
+    assertion: &Assertion,
     now_ms: i64,
 ) -> Result<Checked, DomainError> {
     let Assertion { credential, state } = assertion;
@@ -51,7 +51,7 @@ pub async fn check(
     // The user handle, when the authenticator gives one, must name the
     // owner; a discoverable login has nothing else to name the user by.
     let handle = credential.get_user_unique_id();
-    let handle_ok = match (&state, handle) {
+    let handle_ok = match (state, handle) {
         (_, Some(h)) => h == user.id.as_bytes().as_slice(),
         (LoginState::Named(_), None) => true,
         (LoginState::Discoverable(_), None) => false,
@@ -62,9 +62,9 @@ pub async fn check(
     let mut passkey: Passkey = serde_json::from_str(&row.passkey)
         .map_err(|e| DomainError::Internal(format!("stored passkey: {e}")))?;
     let result = match state {
-        LoginState::Named(state) => webauthn.finish_passkey_authentication(&credential, &state),
+        LoginState::Named(state) => webauthn.finish_passkey_authentication(credential, state),
         LoginState::Discoverable(state) => {
-            webauthn.finish_discoverable_authentication_v2(&credential, state, &passkey)
+            webauthn.finish_discoverable_authentication_v2(credential, state.clone(), &passkey)
         }
     };
     let result = match result {

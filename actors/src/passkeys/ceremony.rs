@@ -22,6 +22,8 @@ pub const REGISTER: &str = "register";
 pub const LOGIN: &str = "login";
 /// A login with any discoverable credential (no address given).
 pub const DISCOVER: &str = "discover";
+/// The second step of a password login with 2FA on.
+pub const SECOND_FACTOR: &str = "second_factor";
 
 /// The state of a login ceremony, by kind.
 pub enum LoginState {
@@ -88,7 +90,7 @@ pub fn state<S: DeserializeOwned>(row: &webauthn_challenges::Model) -> Result<S,
 /// The login state of a claimed login ceremony.
 pub fn login_state(row: &webauthn_challenges::Model) -> Result<LoginState, DomainError> {
     match row.kind.as_str() {
-        LOGIN => Ok(LoginState::Named(state(row)?)),
+        LOGIN | SECOND_FACTOR => Ok(LoginState::Named(state(row)?)),
         DISCOVER => Ok(LoginState::Discoverable(state(row)?)),
         other => Err(DomainError::Internal(format!(
             "a {other} ceremony claimed as a login"

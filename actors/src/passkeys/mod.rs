@@ -8,6 +8,7 @@
 
 pub mod assertion;
 pub mod ceremony;
+mod second_factor;
 
 use std::sync::Arc;
 
@@ -87,9 +88,9 @@ impl<T> std::fmt::Debug for Started<T> {
 
 #[derive(Clone)]
 pub struct Passkeys {
+    /// With the relying party (`None`: none could be made from the
+    /// settings, passkeys are off).
     pub deps: Arc<MfaDeps>,
-    /// `None`: no relying party could be made from the settings.
-    pub webauthn: Option<Arc<Webauthn>>,
     pub auth: Auth,
 }
 
@@ -119,11 +120,14 @@ pub fn parse_name(raw: &str) -> Result<String, DomainError> {
 }
 
 impl Passkeys {
-    fn webauthn(&self) -> Result<&Webauthn, DomainError> {
-        self.webauthn.as_deref().ok_or(DomainError::PasskeysOff)
+    pub(crate) fn webauthn(&self) -> Result<&Webauthn, DomainError> {
+        self.deps
+            .webauthn
+            .as_deref()
+            .ok_or(DomainError::PasskeysOff)
     }
 
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         self.deps.clock.now_ms()
     }
 
@@ -147,7 +151,6 @@ impl Passkeys {
         let exclude = existing
             .iter()
             .filter_map(|p| URL_SAFE_NO_PAD.decode(&p.credential_id).ok())
-            .map(Into::into)
             .collect();
         let display = format!("{} {}", user.first_name, user.last_name);
         let (options, state) = webauthn
@@ -301,13 +304,9 @@ impl Passkeys {
             None => None,
         };
         let keys = match &user {
-            Some(u) => passkeys::of_user(db, u.id).await?,
+            Some(u) => stored_keys(db, u.id).await?,
             None => Vec::new(),
         };
-        let keys = keys
-            .iter()
-            .filter_map(|k| serde_json::from_str::<Passkey>(&k.passkey).ok())
-            .collect::<Vec<_>>();
         let fail = |e: webauthn_rs::prelude::WebauthnError| {
             DomainError::Internal(format!("webauthn: {e}"))
         };
@@ -371,6 +370,18 @@ impl Passkeys {
         metrics::counter!("authd_logins_total", "outcome" => attempt.login_label()).increment(1);
         attempt.into_passkey_login()
     }
+}
+
+/// The passkeys of `user_id` as webauthn-rs takes them.
+async fn stored_keys(
+    db: &sea_orm::DatabaseConnection,
+    user_id: Uuid,
+) -> Result<Vec<Passkey>, DomainError> {
+    Ok(passkeys::of_user(db, user_id)
+        .await?
+        .iter()
+        .filter_map(|k| serde_json::from_str::<Passkey>(&k.passkey).ok())
+        .collect())
 }
 
 /// The row of a newly registered passkey.

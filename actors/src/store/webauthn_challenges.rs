@@ -15,8 +15,8 @@ pub struct Model {
     pub id: Uuid,
     /// SHA-256 (hex) of the challenge id given to the client.
     pub id_hash: String,
-    /// `register`, `login` (a named user's passkeys) or `discover`
-    /// (any discoverable credential).
+    /// `register`, `login` (a named user's passkeys), `discover` (any
+    /// discoverable credential) or `second_factor` (after a password).
     pub kind: String,
     /// The user the ceremony is for (none for `discover`).
     pub user_id: Option<Uuid>,
@@ -71,6 +71,8 @@ pub async fn start<C: ConnectionTrait>(
 pub enum Claimant {
     /// A logged-in user, in the session that started the registration.
     Session { user_id: Uuid, session_id: Uuid },
+    /// Whoever holds the login's `mfa_token` for this user.
+    User(Uuid),
     /// Anyone holding the id (a login: the user is not known yet).
     Anyone,
 }
@@ -91,14 +93,17 @@ pub async fn claim<C: ConnectionTrait>(
         .filter(Column::Kind.is_in(kinds.iter().copied()))
         .filter(Column::UsedAt.is_null())
         .filter(Column::ExpiresAt.gt(now_ms));
-    if let Claimant::Session {
-        user_id,
-        session_id,
-    } = who
-    {
-        update = update
-            .filter(Column::UserId.eq(user_id))
-            .filter(Column::SessionId.eq(session_id));
+    match who {
+        Claimant::Session {
+            user_id,
+            session_id,
+        } => {
+            update = update
+                .filter(Column::UserId.eq(user_id))
+                .filter(Column::SessionId.eq(session_id));
+        }
+        Claimant::User(user_id) => update = update.filter(Column::UserId.eq(user_id)),
+        Claimant::Anyone => {}
     }
     if update.exec(conn).await?.rows_affected != 1 {
         return Ok(None);
