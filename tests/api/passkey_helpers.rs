@@ -57,20 +57,26 @@ impl SoftKey {
     /// credential JSON the browser would send (its `toJSON()`).
     pub fn create(options: &Value) -> (SoftKey, Value) {
         let secret = ecdsa_p256::new_key();
-        let point = EcdsaP256PublicSec1Point::from(secret.public_key());
-        let (x, y) = (point.x().unwrap().to_vec(), point.y().unwrap().to_vec());
         let key = secret.to_sec1_der().unwrap().to_vec();
         let credential_id: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
         remember_secret(&B64.encode(&credential_id));
-        let user_handle = B64.decode(text(&options["user"], "id")).unwrap();
-        let rp_id = text(&options["rp"], "id");
         let soft = SoftKey {
             key,
-            credential_id: credential_id.clone(),
-            user_handle,
+            credential_id,
+            user_handle: B64.decode(text(&options["user"], "id")).unwrap(),
             counter: 0,
             origin: ORIGIN.to_owned(),
         };
+        let credential = soft.attest(options);
+        (soft, credential)
+    }
+
+    /// This credential's registration answer to the creation options.
+    pub fn attest(&self, options: &Value) -> Value {
+        let secret = EcdsaP256PrivateKey::from_sec1_der(&self.key).unwrap();
+        let point = EcdsaP256PublicSec1Point::from(secret.public_key());
+        let (x, y) = (point.x().unwrap().to_vec(), point.y().unwrap().to_vec());
+        let rp_id = text(&options["rp"], "id");
         let cose = Cbor::Map(BTreeMap::from([
             (Cbor::Integer(1), Cbor::Integer(2)),
             (Cbor::Integer(3), Cbor::Integer(-7)),
@@ -78,12 +84,13 @@ impl SoftKey {
             (Cbor::Integer(-2), Cbor::Bytes(x)),
             (Cbor::Integer(-3), Cbor::Bytes(y)),
         ]));
+        let id = &self.credential_id;
         let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
         auth_data.push(UP | UV | AT);
         auth_data.extend(0u32.to_be_bytes());
         auth_data.extend([0u8; 16]);
-        auth_data.extend((credential_id.len() as u16).to_be_bytes());
-        auth_data.extend(&credential_id);
+        auth_data.extend((id.len() as u16).to_be_bytes());
+        auth_data.extend(id);
         auth_data.extend(serde_cbor_2::to_vec(&cose).unwrap());
         let attestation = Cbor::Map(BTreeMap::from([
             (Cbor::Text("fmt".into()), Cbor::Text("none".into())),
@@ -91,17 +98,16 @@ impl SoftKey {
             (Cbor::Text("authData".into()), Cbor::Bytes(auth_data)),
         ]));
         let challenge = text(options, "challenge");
-        let credential = json!({
-            "id": B64.encode(&credential_id),
-            "rawId": B64.encode(&credential_id),
+        json!({
+            "id": B64.encode(id),
+            "rawId": B64.encode(id),
             "type": "public-key",
             "response": {
                 "attestationObject": B64.encode(serde_cbor_2::to_vec(&attestation).unwrap()),
                 "clientDataJSON": B64.encode(client_data("webauthn.create", &challenge, ORIGIN)),
             },
             "clientExtensionResults": {}
-        });
-        (soft, credential)
+        })
     }
 
     /// Signs the `publicKey` request options: the assertion JSON.

@@ -328,7 +328,7 @@ async fn another_users_or_sessions_challenge_cannot_be_used() {
     let (email, access, _) = app.logged_in_user().await;
     let (stranger, _) = app.logged_in().await;
     let start = app.passkey_options(&access).await;
-    let (_, credential) = SoftKey::create(&start["public_key"]);
+    let (key, credential) = SoftKey::create(&start["public_key"]);
     let challenge = challenge_of(&start);
     let (status, _) = app
         .finish_registration(&stranger, &challenge, "Stolen", &credential)
@@ -346,12 +346,22 @@ async fn another_users_or_sessions_challenge_cannot_be_used() {
         .finish_registration(&access, &challenge, "Mine", &credential)
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    // The same credential again is a conflict.
+    // The same credential again, to a new challenge: the account's own is
+    // excluded by the options (400); another account's is a conflict.
     let start = app.passkey_options(&access).await;
-    let (status, _) = app
-        .finish_registration(&access, &challenge_of(&start), "Again", &credential)
+    let again = key.attest(&start["public_key"]);
+    let (status, body) = app
+        .finish_registration(&access, &challenge_of(&start), "Again", &again)
         .await;
-    assert_ne!(status, StatusCode::CREATED);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let start = app.passkey_options(&stranger).await;
+    let again = key.attest(&start["public_key"]);
+    let (status, body) = app
+        .finish_registration(&stranger, &challenge_of(&start), "Again", &again)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(app.passkeys_of(&access).await.len(), 1);
+    assert!(app.passkeys_of(&stranger).await.is_empty());
 }
 
 #[tokio::test]
