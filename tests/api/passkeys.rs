@@ -270,6 +270,32 @@ async fn a_cloned_authenticator_whose_counter_goes_back_is_refused() {
 }
 
 #[tokio::test]
+async fn a_clone_answering_a_ceremony_started_before_the_original_signed_is_refused() {
+    let app = spawn_app().await;
+    let (email, access, mut key) = passkey_user(&app).await;
+    let mut clone = key.clone();
+    // Both ceremonies start while the stored counter is 0.
+    let first = app.passkey_login_options(Some(&email)).await;
+    let second = app.passkey_login_options(Some(&email)).await;
+    let original = key.get(&first["public_key"]);
+    let (status, body) = app
+        .finish_passkey_login(&challenge_of(&first), &original)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The clone signs the second with the same counter (1).
+    let copy = clone.get(&second["public_key"]);
+    let (status, body) = app
+        .finish_passkey_login(&challenge_of(&second), &copy)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let kinds = kinds(&app, &access).await;
+    assert!(
+        kinds.contains(&"passkey_clone_suspected".to_owned()),
+        "{kinds:?}"
+    );
+}
+
+#[tokio::test]
 async fn parallel_finishes_of_one_challenge_let_exactly_one_in() {
     let app = spawn_app().await;
     let (email, access, mut key) = passkey_user(&app).await;

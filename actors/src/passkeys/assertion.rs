@@ -67,29 +67,37 @@ pub async fn check<C: ConnectionTrait>(
             webauthn.finish_discoverable_authentication_v2(credential, state.clone(), &passkey)
         }
     };
+    let cloned = || {
+        tracing::warn!(user_id = %user.id, passkey_id = %row.id, "passkey counter did not move forward");
+        Ok(Checked::Cloned)
+    };
     let result = match result {
         Ok(r) => r,
-        Err(WebauthnError::CredentialPossibleCompromise) => {
-            tracing::warn!(user_id = %user.id, passkey_id = %row.id, "passkey counter went back");
-            return Ok(Checked::Cloned);
-        }
+        Err(WebauthnError::CredentialPossibleCompromise) => return cloned(),
         Err(e) => {
             tracing::info!(user_id = %user.id, error = %e, "passkey assertion refused");
             return Ok(Checked::Refused);
         }
     };
+    // webauthn-rs compares the counter with the copy of the credential in
+    // a named login's state, taken when the ceremony started; another use
+    // since then moved the stored one on. Compare with the stored one.
+    let counter = i64::from(result.counter());
+    if (counter > 0 || row.counter > 0) && counter <= row.counter {
+        return cloned();
+    }
     passkey.update_credential(&result);
     let change = Use {
         passkey: serde_json::to_string(&passkey)
             .map_err(|e| DomainError::Internal(format!("passkey: {e}")))?,
-        counter: i64::from(result.counter()).max(row.counter),
+        counter,
         backup_eligible: result.backup_eligible() || row.backup_eligible,
         backup_state: result.backup_state(),
         at: now_ms,
     };
+    // Recorded only if no other use moved the counter since it was read.
     if !passkeys::record_use(db, row.id, row.counter, change).await? {
-        tracing::warn!(user_id = %user.id, passkey_id = %row.id, "passkey used twice with one counter");
-        return Ok(Checked::Cloned);
+        return cloned();
     }
     Ok(Checked::Accepted)
 }
