@@ -94,6 +94,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Deleting a user (cascade) finds its ceremonies by index.
+        manager
+            .create_index(
+                Index::create()
+                    .name("webauthn_challenges_user_id_idx")
+                    .table(WebauthnChallenges::Table)
+                    .col(WebauthnChallenges::UserId)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_index(
                 Index::create()

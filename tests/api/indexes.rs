@@ -77,3 +77,27 @@ async fn voiding_a_users_mfa_challenges_finds_them_by_index() {
     let plan = plan(&app, &sql).await;
     assert!(plan.contains("mfa_challenges_user_id_idx"), "{sql}\n{plan}");
 }
+
+/// A user's passkeys are listed, and a removed user's ceremonies deleted
+/// (cascade), by `user_id`.
+#[tokio::test]
+async fn a_users_passkeys_and_ceremonies_are_found_by_index() {
+    let app = spawn_app().await;
+    let user = match app.db.get_database_backend() {
+        DatabaseBackend::Postgres => "'00000000-0000-0000-0000-000000000001'",
+        _ => "x'00000000000000000000000000000001'",
+    };
+    for (sql, index) in [
+        (
+            format!("SELECT * FROM passkeys WHERE user_id = {user}"),
+            "passkeys_user_id_idx",
+        ),
+        (
+            format!("DELETE FROM webauthn_challenges WHERE user_id = {user}"),
+            "webauthn_challenges_user_id_idx",
+        ),
+    ] {
+        let plan = plan(&app, &sql).await;
+        assert!(plan.contains(index), "{sql}\n{plan}");
+    }
+}
