@@ -622,3 +622,48 @@ async fn a_passkey_can_be_the_second_factor_after_a_password() {
     let (status, _) = mfa_passkey_start(&app, &mfa_token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+async fn rp_id_with(public_url: &str, rp_id: Option<&str>) -> (StatusCode, Value) {
+    let url: url::Url = public_url.parse().unwrap();
+    let rp_id = rp_id.map(str::to_owned);
+    let app = crate::helpers::builder()
+        .settings(move |s| {
+            s.public_url = url;
+            s.webauthn_rp_id = rp_id;
+        })
+        .spawn()
+        .await;
+    let (access, _) = app.logged_in().await;
+    let (status, body) = app
+        .post_bearer(
+            "/api/v1/passkeys/register/start/",
+            &access,
+            &json!({ "password": PASSWORD }),
+        )
+        .await;
+    if let Some(id) = body["data"]["challenge_id"].as_str() {
+        remember_secret(id);
+    }
+    (status, body["data"]["public_key"]["rp"]["id"].clone())
+}
+
+#[tokio::test]
+async fn the_relying_party_is_the_public_urls_host_or_the_setting() {
+    let (status, rp) = rp_id_with("https://app.example.com/login", None).await;
+    assert_eq!((status, rp), (StatusCode::OK, json!("app.example.com")));
+    let (status, rp) = rp_id_with("https://app.example.com", Some("example.com")).await;
+    assert_eq!((status, rp), (StatusCode::OK, json!("example.com")));
+    // An IP address cannot be a relying party: passkeys are off.
+    let (status, _) = rp_id_with("http://127.0.0.1:3000", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // An explicit id that does not fit the public URL stops startup.
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path(), None).await;
+    settings.public_url = "https://app.example.com".parse().unwrap();
+    settings.webauthn_rp_id = Some("evil.example".into());
+    let built = authd::startup::Application::build(settings, authd::startup::RunWorker::No).await;
+    let err = built
+        .err()
+        .expect("a wrong AUTH_WEBAUTHN_RP_ID stops startup");
+    assert!(err.to_string().contains("AUTH_WEBAUTHN_RP_ID"), "{err}");
+}
