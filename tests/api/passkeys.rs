@@ -26,6 +26,10 @@ async fn a_passkey_is_registered_listed_renamed_and_removed() {
     let (other_access, _) = app.tokens_for(&email, PASSWORD).await;
     assert!(app.passkeys_of(&access).await.is_empty());
 
+    let options = app.passkey_options(&access).await;
+    let selection = &options["public_key"]["authenticatorSelection"];
+    assert_eq!(selection["residentKey"], "preferred", "{options}");
+    assert_eq!(selection["userVerification"], "required", "{options}");
     let (_, added) = app.add_passkey(&access, "  Laptop  ").await;
     assert_eq!(added["name"], "Laptop");
     assert_eq!(added["last_used_at"], Value::Null);

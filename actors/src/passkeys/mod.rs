@@ -156,6 +156,7 @@ impl Passkeys {
         let (options, state) = webauthn
             .start_passkey_registration(user.id, &user.email, &display, Some(exclude))
             .map_err(|e| DomainError::Internal(format!("webauthn: {e}")))?;
+        let options = prefer_discoverable(options)?;
         let challenge_id = ceremony::start(
             db,
             ceremony::REGISTER,
@@ -370,6 +371,19 @@ impl Passkeys {
         metrics::counter!("authd_logins_total", "outcome" => attempt.login_label()).increment(1);
         attempt.into_passkey_login()
     }
+}
+
+/// Asks the authenticator for a discoverable credential where it can make
+/// one (`residentKey: "preferred"`; webauthn-rs asks for none), so that
+/// the passkey also serves a login without an address. Only the options
+/// change: the registration state does not check the resident-key choice.
+fn prefer_discoverable(
+    options: CreationChallengeResponse,
+) -> Result<CreationChallengeResponse, DomainError> {
+    let fail = |e: serde_json::Error| DomainError::Internal(format!("creation options: {e}"));
+    let mut json = serde_json::to_value(options).map_err(fail)?;
+    json["publicKey"]["authenticatorSelection"]["residentKey"] = "preferred".into();
+    serde_json::from_value(json).map_err(fail)
 }
 
 /// The passkeys of `user_id` as webauthn-rs takes them.
