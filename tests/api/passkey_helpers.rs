@@ -26,6 +26,8 @@ pub const ORIGIN: &str = "http://localhost:3000";
 const UP: u8 = 0x01;
 const UV: u8 = 0x04;
 const AT: u8 = 0x40;
+const BE: u8 = 0x08;
+const BS: u8 = 0x10;
 
 #[derive(Clone)]
 pub struct SoftKey {
@@ -36,6 +38,8 @@ pub struct SoftKey {
     pub counter: u32,
     /// The origin the "browser" puts in clientDataJSON.
     pub origin: String,
+    /// The backup flags it reports (eligible, backed up).
+    pub backup: (bool, bool),
 }
 
 fn text(v: &Value, field: &str) -> String {
@@ -66,6 +70,7 @@ impl SoftKey {
             user_handle: B64.decode(text(&options["user"], "id")).unwrap(),
             counter: 0,
             origin: ORIGIN.to_owned(),
+            backup: (false, false),
         };
         let credential = soft.attest(options);
         (soft, credential)
@@ -86,7 +91,7 @@ impl SoftKey {
         ]));
         let id = &self.credential_id;
         let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
-        auth_data.push(UP | UV | AT);
+        auth_data.push(UP | UV | AT | self.backup_flags());
         auth_data.extend(0u32.to_be_bytes());
         auth_data.extend([0u8; 16]);
         auth_data.extend((id.len() as u16).to_be_bytes());
@@ -110,13 +115,18 @@ impl SoftKey {
         })
     }
 
+    fn backup_flags(&self) -> u8 {
+        let (eligible, backed_up) = self.backup;
+        (if eligible { BE } else { 0 }) | (if backed_up { BS } else { 0 })
+    }
+
     /// Signs the `publicKey` request options: the assertion JSON.
     pub fn get(&mut self, options: &Value) -> Value {
         self.counter += 1;
         let rp_id = text(options, "rpId");
         let challenge = text(options, "challenge");
         let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
-        auth_data.push(UP | UV);
+        auth_data.push(UP | UV | self.backup_flags());
         auth_data.extend(self.counter.to_be_bytes());
         let client = client_data("webauthn.get", &challenge, &self.origin);
         let mut signed = auth_data.clone();

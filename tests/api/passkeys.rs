@@ -671,3 +671,47 @@ async fn the_relying_party_is_the_public_urls_host_or_the_setting() {
         .expect("a wrong AUTH_WEBAUTHN_RP_ID stops startup");
     assert!(err.to_string().contains("AUTH_WEBAUTHN_RP_ID"), "{err}");
 }
+
+#[tokio::test]
+async fn backup_flags_and_the_counter_are_stored_as_the_authenticator_reports_them() {
+    let app = spawn_app().await;
+    let (email, access, _) = app.logged_in_user().await;
+    let options = app.passkey_options(&access).await;
+    let (mut key, _) = SoftKey::create(&options["public_key"]);
+    key.backup = (true, false);
+    let credential = key.attest(&options["public_key"]);
+    let (status, body) = app
+        .finish_registration(&access, &challenge_of(&options), "Synced", &credential)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let stored = || async {
+        let id = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            &key.credential_id,
+        );
+        actors::store::passkeys::by_credential_id(&app.db, &id)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let row = stored().await;
+    assert_eq!(
+        (row.backup_eligible, row.backup_state, row.counter),
+        (true, false, 0)
+    );
+
+    // Now backed up: the flag follows; the counter is the one signed.
+    let mut signer = key.clone();
+    signer.backup = (true, true);
+    let (status, body) = app.passkey_login(&mut signer, Some(&email)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let row = stored().await;
+    assert_eq!(
+        (row.backup_eligible, row.backup_state, row.counter),
+        (true, true, 1)
+    );
+    assert!(row.last_used_at.is_some());
+    let inner: Value = serde_json::from_str(&row.passkey).unwrap();
+    assert_eq!(inner["cred"]["backup_state"], json!(true), "{inner}");
+    assert_eq!(inner["cred"]["counter"], json!(1), "{inner}");
+}
