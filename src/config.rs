@@ -59,6 +59,8 @@ pub struct RawSettings {
     pub queue_name: String,
     /// Serve `/metrics` on this address instead of `bind`.
     pub metrics_bind: Option<String>,
+    /// The WebAuthn relying party id; unset: the host of `public_url`.
+    pub webauthn_rp_id: Option<String>,
     /// Days sent and failed mails (and `.eml` files) are kept.
     pub outbox_retention_days: u32,
     /// Days security events are kept.
@@ -107,6 +109,7 @@ impl Default for RawSettings {
             data_dir: "data".into(),
             queue_name: jobs::queue::QUEUE_NAME.into(),
             metrics_bind: None,
+            webauthn_rp_id: None,
             outbox_retention_days: 7,
             audit_retention_days: 90,
             pwned_range_url: None,
@@ -183,6 +186,9 @@ pub struct Settings {
     pub gate_idle: std::time::Duration,
     /// `None`: `/metrics` is served on `bind`.
     pub metrics_bind: Option<SocketAddr>,
+    /// The WebAuthn relying party id (`AUTH_WEBAUTHN_RP_ID`); `None`: the
+    /// host of `public_url`.
+    pub webauthn_rp_id: Option<String>,
     /// Days sent and failed mails (and `.eml` files) are kept (at least 1).
     pub outbox_retention_days: u32,
     /// Days security events are kept (at least 1).
@@ -481,6 +487,10 @@ impl Settings {
             queue_name: raw.queue_name,
             gate_idle: actors::attempt_gate::IDLE_AFTER,
             metrics_bind,
+            webauthn_rp_id: raw
+                .webauthn_rp_id
+                .map(|id| id.trim().to_owned())
+                .filter(|id| !id.is_empty()),
             outbox_retention_days: raw.outbox_retention_days,
             audit_retention_days: raw.audit_retention_days,
             pwned,

@@ -34,7 +34,7 @@ use actors::rate_limit::{MailBudget, RateLimiter, TrustedProxies};
 use actors::sessions::SessionStore;
 use actors::supervisor::Actors;
 use actors::token_registry::Revocations;
-use actors::{Accounts, Hasher, Links, Mfa, Passwords};
+use actors::{Accounts, Hasher, Links, Mfa, Passkeys, Passwords};
 use jobs::relay::Relay;
 use jobs::worker::Delivery;
 use jobs::{Mailer, Queue, Sealer, SharedClock, SystemClock};
@@ -321,6 +321,22 @@ fn spawn_worker(
     ]
 }
 
+/// The WebAuthn relying party: an explicit `AUTH_WEBAUTHN_RP_ID` that does
+/// not fit `AUTH_PUBLIC_URL` stops startup; without one, a public URL that
+/// cannot be a relying party (an IP address) turns passkeys off, with a
+/// warning.
+fn relying_party(settings: &Settings) -> anyhow::Result<Option<Arc<actors::passkeys::Webauthn>>> {
+    let explicit = settings.webauthn_rp_id.as_deref();
+    match actors::passkeys::relying_party(&settings.public_url, explicit) {
+        Ok(w) => Ok(Some(Arc::new(w))),
+        Err(e) if explicit.is_some() => Err(anyhow::anyhow!("AUTH_WEBAUTHN_RP_ID: {e}")),
+        Err(e) => {
+            tracing::warn!(error = %e, "passkeys are off: set AUTH_PUBLIC_URL to a host name");
+            Ok(None)
+        }
+    }
+}
+
 impl Application {
     pub async fn build(settings: Settings, worker: RunWorker) -> anyhow::Result<Self> {
         Self::build_with_clock(settings, worker, Arc::new(SystemClock)).await
@@ -388,6 +404,7 @@ impl Application {
             core.clock.clone(),
             accounts.outbox_wake.clone(),
             accounts.links.reset_request(),
+            relying_party(&settings)?,
         ));
         let sessions = SessionStore {
             db: core.db.clone(),
@@ -459,6 +476,10 @@ impl Application {
             accounts: accounts.clone(),
             auth: auth.clone(),
         };
+        let passkeys = Passkeys {
+            deps: mfa_deps.clone(),
+            auth: auth.clone(),
+        };
         let mfa = Mfa {
             deps: mfa_deps,
             auth: auth.clone(),
@@ -468,6 +489,7 @@ impl Application {
             auth,
             passwords,
             mfa,
+            passkeys,
             limiter: (settings.rate_limit_per_minute > 0).then_some(limiter),
             refresh_limiter,
             proxies,

@@ -25,6 +25,7 @@ use crate::hooks::Hooks;
 use crate::lockout::{Gate, LockState, LockoutPolicy};
 use crate::mfa::MfaDeps;
 use crate::mfa::codes::{self, CodeCheck};
+use crate::passkeys::assertion::{self, Assertion, Checked};
 use crate::sessions::SessionStore;
 use crate::store::{address_failures, devices, users};
 use crate::{DomainError, Hasher};
@@ -77,6 +78,12 @@ pub enum GateMsg {
     /// the address's keyed hash).
     UnknownAddress {
         password: Zeroizing<String>,
+        reply: RpcReplyPort<Result<Attempt, DomainError>>,
+    },
+    /// A passkey login's assertion (its challenge already used).
+    Passkey {
+        assertion: Box<Assertion>,
+        client: RequestContext,
         reply: RpcReplyPort<Result<Attempt, DomainError>>,
     },
     /// A TOTP or backup code (login step two, setup, re-authentication).
@@ -132,6 +139,20 @@ impl Actor for AttemptGate {
             GateMsg::UnknownAddress { password, reply } => {
                 let outcome =
                     Box::pin(address_attempt(state.user_id, &state.deps, &password)).await;
+                let _ = reply.send(outcome);
+            }
+            GateMsg::Passkey {
+                assertion,
+                client,
+                reply,
+            } => {
+                let outcome = Box::pin(passkey_attempt(
+                    state.user_id,
+                    &state.deps,
+                    *assertion,
+                    &client,
+                ))
+                .await;
                 let _ = reply.send(outcome);
             }
             GateMsg::Code {
@@ -495,6 +516,43 @@ async fn code_attempt(
     }
     claimed.give_back(deps).await?;
     Ok(Attempt::Accepted(Box::new(claimed.user)))
+}
+
+/// A passkey assertion: counted like a password (a failure is claimed
+/// first, on the account's budget), and a completed login with user
+/// verification when it is right (no code step, even with 2FA on).
+async fn passkey_attempt(
+    user_id: Uuid,
+    deps: &GateDeps,
+    assertion: Assertion,
+    client: &RequestContext,
+) -> Result<Attempt, DomainError> {
+    let Some(webauthn) = deps.mfa.webauthn.as_deref() else {
+        return Err(DomainError::PasskeysOff);
+    };
+    let claimed = match claim(Lock::User(user_id), deps).await? {
+        Ok(c) => c,
+        Err(ended) => return Ok(ended),
+    };
+    if !claimed.user.is_active {
+        return Ok(failure_stands(deps, claimed.after));
+    }
+    let now = deps.clock.now_ms();
+    let kind = match assertion::check(&deps.db, webauthn, &claimed.user, &assertion, now).await? {
+        Checked::Accepted => None,
+        Checked::Refused => Some(EventKind::LoginFailed),
+        Checked::Cloned => Some(EventKind::PasskeyCloneSuspected),
+    };
+    if let Some(kind) = kind {
+        tracing::info!(%user_id, failures = claimed.after.failures, "passkey refused");
+        return claimed.record_failure(deps, kind, client).await;
+    }
+    if claimed.user.email_verified_at.is_none() {
+        claimed.give_back(deps).await?;
+        return Ok(Attempt::Unverified);
+    }
+    let version = claimed.user.credential_version;
+    claimed.complete_login(deps, version, client).await
 }
 
 #[cfg(test)]

@@ -83,6 +83,9 @@ pub enum LoginOutcome {
     MfaRequired {
         mfa_token: Zeroizing<String>,
         expires_in: i64,
+        /// The second factors the account has: `totp`, and `passkey` when
+        /// it has one.
+        factors: Vec<&'static str>,
     },
 }
 
@@ -90,10 +93,15 @@ impl std::fmt::Debug for LoginOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LoginOutcome::Done(done) => f.debug_tuple("Done").field(done).finish(),
-            LoginOutcome::MfaRequired { expires_in, .. } => f
+            LoginOutcome::MfaRequired {
+                expires_in,
+                factors,
+                ..
+            } => f
                 .debug_struct("MfaRequired")
                 .field("mfa_token", &"<redacted>")
                 .field("expires_in", expires_in)
+                .field("factors", factors)
                 .finish(),
         }
     }
@@ -155,6 +163,18 @@ impl Attempt {
         }
     }
 
+    /// A passkey login: one 401 for every refusal.
+    pub fn into_passkey_login(self) -> Result<LoggedIn, DomainError> {
+        match self {
+            Attempt::LoggedIn(done) => Ok(*done),
+            Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
+            Attempt::Unverified => Err(DomainError::EmailNotVerified),
+            Attempt::Accepted(_) | Attempt::MfaRequired(_) | Attempt::Wrong => {
+                Err(DomainError::PasskeyRefused)
+            }
+        }
+    }
+
     /// The second step of a 2FA login.
     pub fn into_second_step(self) -> Result<LoggedIn, DomainError> {
         match self {
@@ -188,6 +208,7 @@ mod tests {
             LoginOutcome::MfaRequired {
                 mfa_token: Zeroizing::new(mfa.to_owned()),
                 expires_in: 300,
+                factors: vec!["totp"],
             },
         ];
         for outcome in &outcomes {

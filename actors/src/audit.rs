@@ -38,6 +38,11 @@ pub enum EventKind {
     DeviceTrusted,
     /// The owner turned an optional alert on or off.
     AlertsChanged,
+    PasskeyAdded,
+    PasskeyRemoved,
+    /// A passkey assertion whose signature counter did not move forward:
+    /// a sign of a cloned authenticator; refused.
+    PasskeyCloneSuspected,
 }
 
 impl EventKind {
@@ -60,6 +65,9 @@ impl EventKind {
             EventKind::BackupCodeUsed => "backup_code_used",
             EventKind::AlertsChanged => "alerts_changed",
             EventKind::DeviceTrusted => "device_trusted",
+            EventKind::PasskeyAdded => "passkey_added",
+            EventKind::PasskeyRemoved => "passkey_removed",
+            EventKind::PasskeyCloneSuspected => "passkey_clone_suspected",
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::jwt::Jwt;
 use crate::mfa::challenges;
 use crate::mfa::codes::CodeCheck;
 use crate::sessions::{Revoked, RotateError, SessionStore, TokenPair};
-use crate::store::{audit_events, devices, sessions, users};
+use crate::store::{audit_events, devices, passkeys, sessions, users};
 use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
 use crate::token_registry::{RegistryMsg, Revocations};
 use crate::{DomainError, Hasher};
@@ -133,9 +133,14 @@ impl Auth {
                 let version = user.credential_version;
                 let mfa_token = challenges::start(db, user.id, version, budget, now).await?;
                 tracing::info!("password right; second factor required");
+                let mut factors = vec!["totp"];
+                if !passkeys::of_user(db, user.id).await?.is_empty() {
+                    factors.push("passkey");
+                }
                 Ok(LoginOutcome::MfaRequired {
                     mfa_token,
                     expires_in: challenges::TTL_MS / 1000,
+                    factors,
                 })
             }
             Passed::Done(done) => {
@@ -208,7 +213,7 @@ impl Auth {
         .await
     }
 
-    async fn to_gate(
+    pub(crate) async fn to_gate(
         &self,
         user_id: Uuid,
         msg: impl FnOnce(RpcReplyPort<Result<Attempt, DomainError>>) -> GateMsg,

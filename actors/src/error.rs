@@ -45,6 +45,23 @@ pub enum DomainError {
     /// No such session of the caller's (another user's, or already ended).
     #[error("session not found")]
     SessionNotFound,
+    /// An unknown, used or expired WebAuthn challenge id, or one another
+    /// user or session started.
+    #[error("invalid webauthn challenge")]
+    ChallengeInvalid,
+    /// A passkey assertion that does not log anyone in (unknown credential,
+    /// bad signature, wrong origin, replay, a counter that went back).
+    #[error("passkey refused")]
+    PasskeyRefused,
+    /// No such passkey of the caller's.
+    #[error("passkey not found")]
+    PasskeyNotFound,
+    /// The credential is already registered (to this or another account).
+    #[error("passkey already registered")]
+    PasskeyTaken,
+    /// No relying party could be made from the settings (passkeys off).
+    #[error("passkeys are not configured")]
+    PasskeysOff,
     /// Too many requests from one client.
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },

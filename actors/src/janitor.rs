@@ -24,7 +24,7 @@ use crate::DomainError;
 use crate::hooks::Hooks;
 use crate::store::{
     address_failures, audit_events, devices, janitor_lease, mfa_challenges, one_time_tokens,
-    refresh_tokens, sessions, users,
+    refresh_tokens, sessions, users, webauthn_challenges,
 };
 
 /// How much later than its expiry a row is deleted: a request that checked
@@ -228,6 +228,10 @@ impl Janitor {
         .await?;
         self.table(report, "mfa_challenges", || async {
             Ok(mfa_challenges::prune(db, dead_before, batch).await?)
+        })
+        .await?;
+        self.table(report, "webauthn_challenges", || async {
+            Ok(webauthn_challenges::prune(db, dead_before, batch).await?)
         })
         .await?;
         self.table(report, "refresh_tokens", || async {

@@ -61,6 +61,18 @@ pub enum EmailKind {
         first_name: String,
         remaining: u64,
     },
+    /// A passkey was added to the account (no link, no credential data).
+    PasskeyAdded {
+        first_name: String,
+        seen: Seen,
+        reset_page: String,
+    },
+    /// A passkey was removed from the account.
+    PasskeyRemoved {
+        first_name: String,
+        seen: Seen,
+        reset_page: String,
+    },
 }
 
 /// When and from where a security event came, as an alert shows it.
@@ -99,6 +111,8 @@ impl EmailKind {
             EmailKind::NewDeviceLogin { .. } => "new_device_login",
             EmailKind::RefreshTokenReused { .. } => "refresh_token_reused",
             EmailKind::AccountLocked { .. } => "account_locked",
+            EmailKind::PasskeyAdded { .. } => "passkey_added",
+            EmailKind::PasskeyRemoved { .. } => "passkey_removed",
         }
     }
 
@@ -163,6 +177,22 @@ impl EmailKind {
                 "A backup code was used",
                 context! { first_name => first_name, remaining => remaining },
             ),
+            EmailKind::PasskeyAdded {
+                first_name,
+                seen,
+                reset_page,
+            } => (
+                "A passkey was added to your account",
+                context! { first_name => first_name, seen => seen, reset_page => reset_page },
+            ),
+            EmailKind::PasskeyRemoved {
+                first_name,
+                seen,
+                reset_page,
+            } => (
+                "A passkey was removed from your account",
+                context! { first_name => first_name, seen => seen, reset_page => reset_page },
+            ),
         };
         let render = |ext: &str| -> Result<String, JobsError> {
             env.get_template(&format!("{}.{ext}", self.name()))
@@ -199,6 +229,8 @@ fn templates() -> &'static Environment<'static> {
             "new_device_login",
             "refresh_token_reused",
             "account_locked",
+            "passkey_added",
+            "passkey_removed",
         ];
         for (name, source) in sources {
             if let Err(e) = env.add_template(name, source) {
@@ -272,6 +304,16 @@ mod tests {
                 reset_page: reset_page(),
             },
             EmailKind::AccountLocked {
+                first_name: "Ann".into(),
+                seen: seen(),
+                reset_page: reset_page(),
+            },
+            EmailKind::PasskeyAdded {
+                first_name: "Ann".into(),
+                seen: seen(),
+                reset_page: reset_page(),
+            },
+            EmailKind::PasskeyRemoved {
                 first_name: "Ann".into(),
                 seen: seen(),
                 reset_page: reset_page(),

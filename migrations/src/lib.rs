@@ -17,6 +17,7 @@ mod m20261129_000011_audit_events;
 mod m20261130_000012_prune_indexes;
 mod m20261130_000014_scale_indexes;
 mod m20261204_000015_alert_preferences;
+mod m20261204_000020_passkeys;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000012_prune_indexes::Migration),
             Box::new(m20261130_000014_scale_indexes::Migration),
             Box::new(m20261204_000015_alert_preferences::Migration),
+            Box::new(m20261204_000020_passkeys::Migration),
         ]
     }
 }

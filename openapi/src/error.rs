@@ -157,6 +157,29 @@ impl From<DomainError> for ApiError {
             DomainError::SessionNotFound => {
                 ApiError::new(StatusCode::NOT_FOUND, "Session not found")
             }
+            DomainError::ChallengeInvalid => ApiError {
+                errors: Some(FieldErrors::from([(
+                    "challenge_id".to_owned(),
+                    vec!["is invalid, used or expired".to_owned()],
+                )])),
+                ..ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid or expired challenge: start again",
+                )
+            },
+            DomainError::PasskeyRefused => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "Passkey not accepted")
+            }
+            DomainError::PasskeyNotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "Passkey not found")
+            }
+            DomainError::PasskeyTaken => {
+                ApiError::new(StatusCode::CONFLICT, "This passkey is already registered")
+            }
+            DomainError::PasskeysOff => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Passkeys are not configured on this server",
+            ),
             DomainError::RateLimited { retry_after_secs } => ApiError {
                 retry_after: Some(retry_after_secs),
                 rate_limited: true,

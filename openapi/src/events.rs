@@ -32,7 +32,8 @@ pub struct EventView {
     /// login_failed, account_locked, mfa_failed, refresh_reuse_detected,
     /// logged_out, reset_requested, reset_completed, password_changed,
     /// mfa_enabled, mfa_disabled, backup_codes_renewed, backup_code_used,
-    /// device_trusted, alerts_changed.
+    /// device_trusted, alerts_changed, passkey_added, passkey_removed,
+    /// passkey_clone_suspected.
     pub kind: String,
     /// When (RFC 3339, milliseconds).
     pub at: String,

@@ -15,6 +15,8 @@ pub mod limits;
 pub mod metrics;
 pub mod mfa;
 pub mod middleware;
+pub mod passkey_login;
+pub mod passkeys;
 pub mod password;
 mod redact;
 pub mod refresh_cookie;
@@ -36,7 +38,7 @@ use poem_openapi::OpenApiService;
 
 use actors::auth::Auth;
 use actors::rate_limit::{RateLimiter, TrustedProxies};
-use actors::{Accounts, Mfa, Passwords};
+use actors::{Accounts, Mfa, Passkeys, Passwords};
 use jobs::Queue;
 
 pub use error::ApiError;
@@ -48,6 +50,7 @@ pub struct ApiState {
     pub auth: Auth,
     pub passwords: Passwords,
     pub mfa: Mfa,
+    pub passkeys: Passkeys,
     /// Per client IP and endpoint: the auth endpoints
     /// (`AUTH_RATE_LIMIT_PER_MINUTE`); `None`: off (0, for development).
     pub limiter: Option<RateLimiter>,
@@ -71,6 +74,8 @@ type Apis = (
     alerts::AlertsApi,
     password::PasswordApi,
     mfa::MfaApi,
+    passkeys::PasskeysApi,
+    passkey_login::PasskeyLoginApi,
     session::KeysApi,
     health::HealthApi,
 );
@@ -85,6 +90,8 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             alerts::AlertsApi,
             password::PasswordApi,
             mfa::MfaApi,
+            passkeys::PasskeysApi,
+            passkey_login::PasskeyLoginApi,
             session::KeysApi,
             health::HealthApi,
         ),

@@ -29,10 +29,14 @@ pub enum Budget {
 /// the trailing slash) are one operation; anything else is not limited
 /// here (verify-token, logout, reads, unknown paths).
 pub fn operation(method: &Method, path: &str) -> Option<(&'static str, Budget)> {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    // Removing a passkey checks the password.
+    if method == Method::DELETE && path.starts_with("/api/v1/passkeys/") {
+        return Some(("passkey-delete", Budget::Auth));
+    }
     if method != Method::POST {
         return None;
     }
-    let path = path.strip_suffix('/').unwrap_or(path);
     let name = match path {
         "/api/v1/auth/register" => "register",
         "/api/v1/auth/verify-email" => "verify-email",
@@ -48,6 +52,12 @@ pub fn operation(method: &Method, path: &str) -> Option<(&'static str, Budget)> 
         "/api/v1/2fa/disable" => "2fa-disable",
         "/api/v1/2fa/backup-codes" => "2fa-backup-codes",
         "/api/v1/2fa/recover" => "2fa-recover",
+        "/api/v1/passkeys/register/start" => "passkey-register-start",
+        "/api/v1/passkeys/register/finish" => "passkey-register-finish",
+        "/api/v1/auth/passkey/start" => "passkey-login-start",
+        "/api/v1/auth/passkey/finish" => "passkey-login-finish",
+        "/api/v1/auth/mfa/passkey/start" => "mfa-passkey-start",
+        "/api/v1/auth/mfa/passkey/finish" => "mfa-passkey-finish",
         "/api/v1/auth/token/refresh" => return Some(("token-refresh", Budget::Refresh)),
         _ => return None,
     };
@@ -112,7 +122,8 @@ mod tests {
 
     /// Every documented POST of API.md's limited list that this server
     /// serves is limited, and every `/api/v1/2fa/*` operation is: a new
-    /// endpoint under 2fa/ cannot be added without a budget.
+    /// endpoint under 2fa/ cannot be added without a budget; nor can a
+    /// passkey operation that is not a read or a rename.
     #[test]
     fn every_served_auth_and_2fa_operation_has_a_budget() {
         let spec: serde_json::Value = serde_json::from_str(&crate::spec_json()).unwrap_or_default();
@@ -138,7 +149,15 @@ mod tests {
             for method in item.as_object().map(|o| o.keys()).into_iter().flatten() {
                 let method: Method = method.to_uppercase().parse().unwrap_or(Method::GET);
                 let limited = operation(&method, path).is_some();
-                assert_eq!(limited, is_2fa || is_listed, "{method} {path}");
+                let is_passkey = (path.starts_with("/api/v1/passkeys/")
+                    || path.starts_with("/api/v1/auth/passkey/")
+                    || path.starts_with("/api/v1/auth/mfa/passkey/"))
+                    && (method == Method::POST || method == Method::DELETE);
+                assert_eq!(
+                    limited,
+                    is_2fa || is_listed || is_passkey,
+                    "{method} {path}"
+                );
                 seen += usize::from(limited);
             }
         }

@@ -39,6 +39,7 @@ impl fmt::Debug for MfaChallenge {
             .field("mfa_required", &self.mfa_required)
             .field("mfa_token", &REDACTED)
             .field("expires_in", &self.expires_in)
+            .field("factors", &self.factors)
             .finish()
     }
 }
@@ -138,6 +139,7 @@ mod tests {
             mfa_required: true,
             mfa_token: MFA.into(),
             expires_in: 300,
+            factors: vec!["totp".into()],
         };
         let enrollment = Enrollment {
             secret_key: SECRET.into(),

@@ -129,6 +129,10 @@ pub struct MfaChallenge {
     pub mfa_token: String,
     /// Seconds until the `mfa_token` expires.
     pub expires_in: i64,
+    /// The second factors the account has: `totp` (a code, or a backup
+    /// code with `2fa/recover`), and `passkey` when it has one (use
+    /// `auth/mfa/passkey/start`).
+    pub factors: Vec<String>,
 }
 
 /// What a right password gets: tokens, or with 2FA on a challenge.
@@ -215,12 +219,14 @@ impl TokenApi {
             LoginOutcome::MfaRequired {
                 mfa_token,
                 expires_in,
+                factors,
             } => Reply::ok(
                 "Enter the code from your authenticator app",
                 LoginResult::Mfa(MfaChallenge {
                     mfa_required: true,
                     mfa_token: mfa_token.to_string(),
                     expires_in,
+                    factors: factors.into_iter().map(str::to_owned).collect(),
                 }),
             ),
         };

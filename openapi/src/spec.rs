@@ -24,7 +24,14 @@ use serde_json::{Map, Value, json};
 use crate::envelope::phrase;
 
 /// The operations whose success can set the `__Host-authd_refresh` cookie.
-const ISSUES_REFRESH_TOKEN: [&str; 4] = ["login", "mfaVerify", "mfaRecover", "refreshToken"];
+const ISSUES_REFRESH_TOKEN: [&str; 6] = [
+    "login",
+    "mfaVerify",
+    "mfaRecover",
+    "refreshToken",
+    "passkeyLoginFinish",
+    "mfaPasskeyFinish",
+];
 
 /// The envelope of the operations that return no `data`.
 const NO_DATA_ENVELOPE: &str = "SuccessEnvelope_NoData";
@@ -220,6 +227,35 @@ fn request_example(name: &str) -> Option<Value> {
         "MfaVerifyRequest" => json!({ "mfa_token": token, "code": "492039" }),
         "RecoverRequest" => json!({ "mfa_token": token, "backup_code": "7KQ2M-X9T4P" }),
         "AlertSettingsRequest" => json!({ "new_device": false }),
+        "RegisterFinishRequest" => json!({
+            "challenge_id": token, "name": "Laptop",
+            "credential": {
+                "id": "AAEC", "rawId": "AAEC", "type": "public-key",
+                "response": { "attestationObject": "o2NmbXRkbm9uZQ", "clientDataJSON": "e30" }
+            }
+        }),
+        "RenameRequest" => json!({ "name": "Work phone" }),
+        "MfaPasskeyStartRequest" => json!({ "mfa_token": token }),
+        "MfaPasskeyFinishRequest" => json!({
+            "mfa_token": token, "challenge_id": token,
+            "credential": {
+                "id": "AAEC", "rawId": "AAEC", "type": "public-key",
+                "response": {
+                    "authenticatorData": "AAEC", "clientDataJSON": "e30", "signature": "AAEC"
+                }
+            }
+        }),
+        "LoginStartRequest" => json!({ "email": email }),
+        "LoginFinishRequest" => json!({
+            "challenge_id": token,
+            "credential": {
+                "id": "AAEC", "rawId": "AAEC", "type": "public-key",
+                "response": {
+                    "authenticatorData": "AAEC", "clientDataJSON": "e30",
+                    "signature": "AAEC", "userHandle": "AAEC"
+                }
+            }
+        }),
         _ => return None,
     })
 }
@@ -378,6 +414,13 @@ fn error_example(status: u16, op_id: &str, bearer: bool) -> Value {
         401 if op_id == "mfaVerify" || op_id == "mfaRecover" => (
             "Invalid code",
             Some(json!({ "code": ["is invalid or already used"] })),
+        ),
+        401 if op_id == "passkeyLoginFinish" || op_id == "mfaPasskeyFinish" => {
+            ("Passkey not accepted", None)
+        }
+        401 if op_id == "mfaPasskeyStart" => (
+            "Invalid or expired MFA token: log in again",
+            Some(json!({ "mfa_token": ["is invalid or expired"] })),
         ),
         401 => ("Invalid or expired token", None),
         403 => (

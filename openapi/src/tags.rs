@@ -8,6 +8,8 @@ pub enum ApiTag {
     Auth,
     /// Two-factor authentication (TOTP) and backup codes.
     TwoFactor,
+    /// Passkeys (WebAuthn): registering, managing, logging in.
+    Passkeys,
     /// Probes for load balancers and orchestrators.
     Health,
 }

@@ -96,6 +96,7 @@ impl fmt::Debug for RawSettings {
             data_dir,
             queue_name,
             metrics_bind,
+            webauthn_rp_id,
             outbox_retention_days,
             audit_retention_days,
             pwned_range_url,
@@ -138,6 +139,7 @@ impl fmt::Debug for RawSettings {
             .field("data_dir", data_dir)
             .field("queue_name", queue_name)
             .field("metrics_bind", metrics_bind)
+            .field("webauthn_rp_id", webauthn_rp_id)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)
             .field("pwned_range_url", &pwned_range_url.as_deref().map(Url))
@@ -182,6 +184,7 @@ impl fmt::Debug for Settings {
             queue_name,
             gate_idle,
             metrics_bind,
+            webauthn_rp_id,
             outbox_retention_days,
             audit_retention_days,
             pwned,
@@ -220,6 +223,7 @@ impl fmt::Debug for Settings {
             .field("queue_name", queue_name)
             .field("gate_idle", gate_idle)
             .field("metrics_bind", metrics_bind)
+            .field("webauthn_rp_id", webauthn_rp_id)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)
             .field(

@@ -97,7 +97,7 @@ fn credentials(email: &str) -> Value {
 }
 
 /// The mail says when and from where, and carries none of `tokens`.
-fn assert_reports(mail: &Mail, ip: &str, browser: &str, tokens: &[&str]) {
+pub fn assert_reports(mail: &Mail, ip: &str, browser: &str, tokens: &[&str]) {
     for body in [&mail.text, &mail.html] {
         assert!(body.contains(ip), "{body}");
         assert!(body.contains(browser), "{body}");

@@ -13,8 +13,8 @@ async fn events(app: &TestApp, access: &str, query: &str) -> (StatusCode, Value)
         .await
 }
 
-/// Every event of the caller, newest first, following the pages.
-async fn kinds(app: &TestApp, access: &str) -> Vec<String> {
+/// Every event of the caller, newest first (at most 100).
+pub async fn kinds(app: &TestApp, access: &str) -> Vec<String> {
     let (status, body) = events(app, access, "?limit=100").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["data"]["next_before"].is_null(), "{body}");

@@ -37,13 +37,18 @@ async fn plan(app: &crate::helpers::TestApp, sql: &str) -> String {
     lines.join("\n")
 }
 
+/// A user id as a literal of the app's database.
+fn some_user(app: &crate::helpers::TestApp) -> &'static str {
+    match app.db.get_database_backend() {
+        DatabaseBackend::Postgres => "'00000000-0000-0000-0000-000000000001'",
+        _ => "x'00000000000000000000000000000001'",
+    }
+}
+
 #[tokio::test]
 async fn ending_every_session_of_a_user_finds_its_rows_by_index() {
     let app = spawn_app().await;
-    let user = match app.db.get_database_backend() {
-        DatabaseBackend::Postgres => "'00000000-0000-0000-0000-000000000001'",
-        _ => "x'00000000000000000000000000000001'",
-    };
+    let user = some_user(&app);
     for (sql, index) in [
         (
             format!(
@@ -68,12 +73,30 @@ async fn ending_every_session_of_a_user_finds_its_rows_by_index() {
 #[tokio::test]
 async fn voiding_a_users_mfa_challenges_finds_them_by_index() {
     let app = spawn_app().await;
-    let user = match app.db.get_database_backend() {
-        DatabaseBackend::Postgres => "'00000000-0000-0000-0000-000000000001'",
-        _ => "x'00000000000000000000000000000001'",
-    };
+    let user = some_user(&app);
     let sql =
         format!("UPDATE mfa_challenges SET used_at = 1 WHERE user_id = {user} AND used_at IS NULL");
     let plan = plan(&app, &sql).await;
     assert!(plan.contains("mfa_challenges_user_id_idx"), "{sql}\n{plan}");
+}
+
+/// A user's passkeys are listed, and a removed user's ceremonies deleted
+/// (cascade), by `user_id`.
+#[tokio::test]
+async fn a_users_passkeys_and_ceremonies_are_found_by_index() {
+    let app = spawn_app().await;
+    let user = some_user(&app);
+    for (sql, index) in [
+        (
+            format!("SELECT * FROM passkeys WHERE user_id = {user}"),
+            "passkeys_user_id_idx",
+        ),
+        (
+            format!("DELETE FROM webauthn_challenges WHERE user_id = {user}"),
+            "webauthn_challenges_user_id_idx",
+        ),
+    ] {
+        let plan = plan(&app, &sql).await;
+        assert!(plan.contains(index), "{sql}\n{plan}");
+    }
 }

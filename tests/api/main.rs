@@ -29,6 +29,8 @@ mod mfa;
 mod mfa_helpers;
 mod openapi_doc;
 mod outage;
+mod passkey_helpers;
+mod passkeys;
 mod password_reset;
 mod private_postgres;
 mod refresh_cookie;

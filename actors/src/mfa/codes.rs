@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use super::{MfaDeps, backup, challenges, totp};
 use crate::attempts::{Budget, PasswordStep};
+use crate::passkeys::assertion::{self, Assertion, Checked};
 use crate::store::{backup_codes, mfa_challenges, mfa_secrets, users};
 use crate::{DomainError, notices};
 
@@ -23,6 +24,8 @@ use crate::{DomainError, notices};
 pub enum Factor {
     Totp(Zeroizing<String>),
     Backup(Zeroizing<String>),
+    /// A passkey's assertion for a `second_factor` ceremony of this login.
+    Passkey(Box<Assertion>),
 }
 
 /// What a code is checked for.
@@ -91,9 +94,16 @@ pub async fn check(
             if !challenges::consume(&txn, *challenge_id, user.id, now).await? {
                 return Ok(false);
             }
-            let right = match factor {
-                Factor::Totp(code) => use_totp(&txn, deps, user, code, now).await?,
-                Factor::Backup(code) => use_backup(&txn, deps, user, code, now, client).await?,
+            let (right, cloned) = match factor {
+                Factor::Totp(code) => (use_totp(&txn, deps, user, code, now).await?, false),
+                Factor::Backup(code) => (
+                    use_backup(&txn, deps, user, code, now, client).await?,
+                    false,
+                ),
+                Factor::Passkey(assertion) => {
+                    let checked = use_passkey(&txn, deps, user, assertion, now).await?;
+                    (checked == Checked::Accepted, checked == Checked::Cloned)
+                }
             };
             if right {
                 txn.commit().await?;
@@ -101,10 +111,27 @@ pub async fn check(
             } else {
                 drop(txn);
                 challenges::failed(&deps.db, *challenge_id).await?;
+                if cloned {
+                    let event = Event::new(user.id, EventKind::PasskeyCloneSuspected, client);
+                    audit::record(&deps.db, event, now).await?;
+                }
             }
             Ok(right)
         }
     }
+}
+
+/// A passkey as the second factor: checked (and its use recorded) in the
+/// transaction that consumes the `mfa_token`.
+async fn use_passkey<C: ConnectionTrait>(
+    conn: &C,
+    deps: &MfaDeps,
+    user: &users::Model,
+    assertion: &Assertion,
+    now_ms: i64,
+) -> Result<Checked, DomainError> {
+    let webauthn = deps.webauthn.as_deref().ok_or(DomainError::PasskeysOff)?;
+    assertion::check(conn, webauthn, user, assertion, now_ms).await
 }
 
 /// The user's TOTP secret row, confirmed or pending.

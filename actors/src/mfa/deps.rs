@@ -13,10 +13,10 @@ use zeroize::Zeroizing;
 
 use super::backup::{self, BackupKey};
 use crate::DomainError;
+use crate::passkeys::Webauthn;
 use crate::store::backup_codes;
 
 /// What code checks need: the database, the keys, the clock.
-#[derive(Debug)]
 pub struct MfaDeps {
     pub db: DatabaseConnection,
     pub sealer: Arc<Sealer>,
@@ -26,6 +26,18 @@ pub struct MfaDeps {
     /// Where the notices of 2FA changes send an owner who did not make
     /// them: the page that asks for a reset (no token in it).
     pub reset_page: String,
+    /// The relying party passkeys are checked against (`None`: passkeys
+    /// off): a passkey can be the second factor too.
+    pub webauthn: Option<Arc<Webauthn>>,
+}
+
+impl std::fmt::Debug for MfaDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaDeps")
+            .field("sealer", &self.sealer)
+            .field("passkeys", &self.webauthn.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MfaDeps {
@@ -35,6 +47,7 @@ impl MfaDeps {
         clock: SharedClock,
         outbox_wake: Arc<Notify>,
         reset_page: String,
+        webauthn: Option<Arc<Webauthn>>,
     ) -> Self {
         let backup_key = BackupKey::new(sealer.derive_keys("backup codes"));
         Self {
@@ -44,6 +57,7 @@ impl MfaDeps {
             clock,
             outbox_wake,
             reset_page,
+            webauthn,
         }
     }
 

@@ -10,10 +10,12 @@ pub mod lock_columns;
 pub mod mfa_challenges;
 pub mod mfa_secrets;
 pub mod one_time_tokens;
+pub mod passkeys;
 pub mod reachability;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;
+pub mod webauthn_challenges;
 
 use std::time::Duration;
 

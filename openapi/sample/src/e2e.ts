@@ -176,6 +176,96 @@ try {
     console.log(`  page's fetch with the old token: ${status}`);
   }
 
+  step("passkey: register one in Chromium's virtual authenticator (WebAuthn over DevTools)");
+  {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("WebAuthn.enable");
+    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+      options: {
+        protocol: "ctap2",
+        transport: "internal",
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
+    });
+    const login = await fetch(`${authdUrl}/api/v1/auth/login/`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ email, password }),
+    });
+    assert.equal(login.status, 200);
+    const access = ((await login.json()) as { data: { token: string } }).data.token;
+    // In the page (its origin is AUTH_PUBLIC_URL): the options go through
+    // PublicKeyCredential.parseCreationOptionsFromJSON as authd sends them,
+    // and the credential back as its toJSON().
+    type Pkc = {
+      parseCreationOptionsFromJSON(o: unknown): PublicKeyCredentialCreationOptions;
+      parseRequestOptionsFromJSON(o: unknown): PublicKeyCredentialRequestOptions;
+    };
+    const registered = await page.evaluate(
+      async ([url, token, pw]) => {
+        const pkc = PublicKeyCredential as unknown as Pkc;
+        const post = (path: string, body: unknown, bearer?: string) =>
+          fetch(`${url}${path}`, {
+            method: "POST",
+            headers: {
+              "Content-Type": "application/json",
+              ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}),
+            },
+            body: JSON.stringify(body),
+          }).then(async (r) => ({ status: r.status, body: await r.json() }));
+        const start = await post("/api/v1/passkeys/register/start/", { password: pw }, token);
+        if (start.status !== 200) return { start: start.status, finish: 0, name: "" };
+        const cred = (await navigator.credentials.create({
+          publicKey: pkc.parseCreationOptionsFromJSON(start.body.data.public_key),
+        })) as PublicKeyCredential & { toJSON(): unknown };
+        const finish = await post(
+          "/api/v1/passkeys/register/finish/",
+          { challenge_id: start.body.data.challenge_id, name: "Chromium", credential: cred.toJSON() },
+          token,
+        );
+        return { start: start.status, finish: finish.status, name: finish.body.data?.name ?? "" };
+      },
+      [authdUrl, access, password] as const,
+    );
+    console.log(`  register/start ${registered.start}, register/finish ${registered.finish}`);
+    assert.deepEqual(registered, { start: 200, finish: 201, name: "Chromium" });
+    const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+    assert.equal(credentials.length, 1);
+
+    step("passkey: log in with it, by address and then discoverable (no address)");
+    for (const who of [email, null]) {
+      const answer = await page.evaluate(
+        async ([url, address]) => {
+          const pkc = PublicKeyCredential as unknown as Pkc;
+          const post = (path: string, body: unknown) =>
+            fetch(`${url}${path}`, {
+              method: "POST",
+              headers: { "Content-Type": "application/json" },
+              body: JSON.stringify(body),
+            }).then(async (r) => ({ status: r.status, body: await r.json() }));
+          const start = await post("/api/v1/auth/passkey/start/", { email: address });
+          const assertion = (await navigator.credentials.get({
+            publicKey: pkc.parseRequestOptionsFromJSON(start.body.data.public_key),
+          })) as PublicKeyCredential & { toJSON(): unknown };
+          const finish = await post("/api/v1/auth/passkey/finish/", {
+            challenge_id: start.body.data.challenge_id,
+            credential: assertion.toJSON(),
+          });
+          return { status: finish.status, email: finish.body.data?.user?.email ?? "" };
+        },
+        [authdUrl, who] as const,
+      );
+      console.log(`  passkey login (${who ? "by address" : "discoverable"}): ${answer.status}`);
+      assert.deepEqual(answer, { status: 200, email });
+    }
+    const [used] = (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials;
+    assert.ok(used && used.signCount >= 2, `sign count ${used?.signCount}`);
+    await cdp.send("WebAuthn.removeVirtualAuthenticator", { authenticatorId });
+  }
+
   step(`Swagger UI ${authdUrl}/docs: Try it out on register, Execute`);
   {
     const docs = await context.newPage();

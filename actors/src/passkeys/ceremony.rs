@@ -1,0 +1,99 @@
+//! A WebAuthn ceremony between its start and its finish: webauthn-rs's
+//! state, stored as JSON under the SHA-256 of a random 256-bit challenge
+//! id that only the client holds; single use, 5 minutes.
+
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+use webauthn_rs::prelude::{DiscoverableAuthentication, PasskeyAuthentication};
+use zeroize::Zeroizing;
+
+use crate::DomainError;
+use crate::one_time::{self, NewToken};
+use crate::store::webauthn_challenges::{self, Claimant, NewChallenge};
+
+/// How long a ceremony may take (webauthn-rs's authenticator timeout is
+/// the same 5 minutes).
+pub const TTL_MS: i64 = 5 * 60 * 1000;
+
+pub const REGISTER: &str = "register";
+/// A login for a named account: its passkeys are listed to the client.
+pub const LOGIN: &str = "login";
+/// A login with any discoverable credential (no address given).
+pub const DISCOVER: &str = "discover";
+/// The second step of a password login with 2FA on.
+pub const SECOND_FACTOR: &str = "second_factor";
+
+/// The state of a login ceremony, by kind.
+pub enum LoginState {
+    Named(PasskeyAuthentication),
+    Discoverable(DiscoverableAuthentication),
+}
+
+impl std::fmt::Debug for LoginState {
+    // The state holds the challenge: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LoginState::Named(_) => "LoginState::Named(..)",
+            LoginState::Discoverable(_) => "LoginState::Discoverable(..)",
+        })
+    }
+}
+
+/// Stores a ceremony's state; returns the challenge id for the client.
+pub async fn start<C: ConnectionTrait, S: Serialize>(
+    conn: &C,
+    kind: &'static str,
+    user_id: Option<Uuid>,
+    session_id: Option<Uuid>,
+    state: &S,
+    now_ms: i64,
+) -> Result<Zeroizing<String>, DomainError> {
+    let id = NewToken::generate();
+    let state = serde_json::to_string(state)
+        .map_err(|e| DomainError::Internal(format!("webauthn state: {e}")))?;
+    let new = NewChallenge {
+        id_hash: id.hash,
+        kind,
+        user_id,
+        session_id,
+        state,
+        expires_at: now_ms.saturating_add(TTL_MS),
+    };
+    webauthn_challenges::start(conn, new, now_ms).await?;
+    Ok(id.secret)
+}
+
+/// Uses the ceremony `presented` names, if `who` may finish it and it is
+/// one of `kinds`; `ChallengeInvalid` otherwise (unknown, used, expired,
+/// another user's or session's).
+pub async fn claim<C: ConnectionTrait>(
+    conn: &C,
+    presented: &str,
+    kinds: &[&str],
+    who: Claimant,
+    now_ms: i64,
+) -> Result<webauthn_challenges::Model, DomainError> {
+    let hash = one_time::lookup_hash(presented).ok_or(DomainError::ChallengeInvalid)?;
+    webauthn_challenges::claim(conn, &hash, kinds, who, now_ms)
+        .await?
+        .ok_or(DomainError::ChallengeInvalid)
+}
+
+/// A stored state read back.
+pub fn state<S: DeserializeOwned>(row: &webauthn_challenges::Model) -> Result<S, DomainError> {
+    serde_json::from_str(&row.state)
+        .map_err(|e| DomainError::Internal(format!("webauthn state: {e}")))
+}
+
+/// The login state of a claimed login ceremony.
+pub fn login_state(row: &webauthn_challenges::Model) -> Result<LoginState, DomainError> {
+    match row.kind.as_str() {
+        LOGIN | SECOND_FACTOR => Ok(LoginState::Named(state(row)?)),
+        DISCOVER => Ok(LoginState::Discoverable(state(row)?)),
+        other => Err(DomainError::Internal(format!(
+            "a {other} ceremony claimed as a login"
+        ))),
+    }
+}

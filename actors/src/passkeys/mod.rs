@@ -1,0 +1,430 @@
+//! Passkeys (WebAuthn, with webauthn-rs): a logged-in user registers,
+//! lists, renames and removes them; anyone logs in with one. Registering
+//! and removing are credential changes like 2FA's (re-authentication with
+//! the password, credential version moved on, other sessions ended, owner
+//! mailed, audit event). A login's assertion is checked by the user's
+//! AttemptGate, so passkeys share the lockout and the audit trail of
+//! passwords and codes.
+
+pub mod assertion;
+pub mod ceremony;
+mod second_factor;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jobs::EmailKind;
+use sea_orm::{EntityTrait, TransactionTrait};
+use tracing::{info, instrument};
+use url::Url;
+use uuid::Uuid;
+pub use webauthn_rs::Webauthn;
+use webauthn_rs::WebauthnBuilder;
+/// The WebAuthn types of the HTTP layer (credentials, options).
+pub use webauthn_rs::prelude as webauthn;
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, Passkey, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, RequestChallengeResponse,
+};
+use zeroize::Zeroizing;
+
+use crate::attempt_gate::GateMsg;
+use crate::attempts::LoggedIn;
+use crate::audit::{self, Event, EventKind};
+use crate::auth::{Auth, Authenticated};
+use crate::context::RequestContext;
+use crate::domain::Email;
+use crate::mfa::MfaDeps;
+use crate::store::passkeys;
+use crate::store::users;
+use crate::store::webauthn_challenges::Claimant;
+use crate::{DomainError, credentials, notices};
+use assertion::Assertion;
+
+/// The relying party name shown by authenticators.
+pub const RP_NAME: &str = "authd";
+/// A passkey's name: 1 to 100 characters after trimming.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// The relying party: its id is `rp_id`, or the host of `public_url`; the
+/// origin allowed in assertions is `public_url`'s.
+pub fn relying_party(public_url: &Url, rp_id: Option<&str>) -> Result<Webauthn, String> {
+    let rp_id = match rp_id {
+        Some(id) => id.to_owned(),
+        None => public_url
+            .host_str()
+            .ok_or("AUTH_PUBLIC_URL has no host")?
+            .to_owned(),
+    };
+    let mut origin = public_url.clone();
+    origin.set_path("");
+    origin.set_query(None);
+    origin.set_fragment(None);
+    WebauthnBuilder::new(&rp_id, &origin)
+        .and_then(|b| b.rp_name(RP_NAME).build())
+        .map_err(|e| {
+            format!("relying party {rp_id} for origin {origin} (an IP address cannot be one): {e}")
+        })
+}
+
+/// A credential id as stored and compared: base64url without padding.
+pub fn encode_id(raw: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// A ceremony started: the options for `navigator.credentials` and the
+/// challenge id to send back with the answer.
+pub struct Started<T> {
+    pub challenge_id: Zeroizing<String>,
+    pub options: T,
+}
+
+impl<T> std::fmt::Debug for Started<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Started(<redacted>)")
+    }
+}
+
+#[derive(Clone)]
+pub struct Passkeys {
+    /// With the relying party (`None`: none could be made from the
+    /// settings, passkeys are off).
+    pub deps: Arc<MfaDeps>,
+    pub auth: Auth,
+}
+
+impl std::fmt::Debug for Passkeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passkeys")
+    }
+}
+
+/// A passkey's name as given: trimmed, 1 to 100 characters, no control
+/// characters.
+pub fn parse_name(raw: &str) -> Result<String, DomainError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(DomainError::field(
+            "name",
+            "must be 1 to 100 characters after trimming",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(DomainError::field(
+            "name",
+            "must not contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+impl Passkeys {
+    pub(crate) fn webauthn(&self) -> Result<&Webauthn, DomainError> {
+        self.deps
+            .webauthn
+            .as_deref()
+            .ok_or(DomainError::PasskeysOff)
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.deps.clock.now_ms()
+    }
+
+    /// Starts registering a passkey, after checking the password.
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
+    pub async fn start_registration(
+        &self,
+        who: &Authenticated,
+        password: &str,
+    ) -> Result<Started<CreationChallengeResponse>, DomainError> {
+        let webauthn = self.webauthn()?;
+        let user = self.auth.reauthenticate(who, password).await?;
+        let db = &self.deps.db;
+        let existing = passkeys::of_user(db, user.id).await?;
+        if existing.len() as u64 >= passkeys::MAX_PER_USER {
+            return Err(DomainError::field(
+                "password",
+                "this account has the most passkeys it can have: remove one first",
+            ));
+        }
+        let exclude = existing
+            .iter()
+            .filter_map(|p| URL_SAFE_NO_PAD.decode(&p.credential_id).ok())
+            .collect();
+        let display = format!("{} {}", user.first_name, user.last_name);
+        let (options, state) = webauthn
+            .start_passkey_registration(user.id, &user.email, &display, Some(exclude))
+            .map_err(|e| DomainError::Internal(format!("webauthn: {e}")))?;
+        let options = prefer_discoverable(options)?;
+        let challenge_id = ceremony::start(
+            db,
+            ceremony::REGISTER,
+            Some(user.id),
+            Some(who.session_id),
+            &state,
+            self.now(),
+        )
+        .await?;
+        Ok(Started {
+            challenge_id,
+            options,
+        })
+    }
+
+    /// Finishes a registration this session started: the passkey is the
+    /// account's from now on; every other session ends.
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
+    pub async fn finish_registration(
+        &self,
+        who: &Authenticated,
+        challenge_id: &str,
+        name: &str,
+        credential: &RegisterPublicKeyCredential,
+    ) -> Result<passkeys::Model, DomainError> {
+        let webauthn = self.webauthn()?;
+        let name = parse_name(name)?;
+        let db = &self.deps.db;
+        let now = self.now();
+        let who_may = Claimant::Session {
+            user_id: who.user.id,
+            session_id: who.session_id,
+        };
+        let row = ceremony::claim(db, challenge_id, &[ceremony::REGISTER], who_may, now).await?;
+        let state: PasskeyRegistration = ceremony::state(&row)?;
+        let passkey = webauthn
+            .finish_passkey_registration(credential, &state)
+            .map_err(|e| {
+                info!(error = %e, "passkey registration refused");
+                DomainError::field("credential", "was not accepted by the server")
+            })?;
+        let user = users::Entity::find_by_id(who.user.id)
+            .one(db)
+            .await?
+            .ok_or(DomainError::Unauthorized)?;
+        let added = stored(user.id, name, &passkey, now)?;
+        let txn = db.begin().await?;
+        match passkeys::add(&txn, added.clone()).await {
+            Ok(()) => {}
+            Err(e) if crate::store::is_unique_violation(&e) => {
+                return Err(DomainError::PasskeyTaken);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let kind = EmailKind::PasskeyAdded {
+            first_name: user.first_name.clone(),
+            seen: crate::alerts::seen(&who.client, now),
+            reset_page: self.deps.reset_page.clone(),
+        };
+        let revoked = self
+            .changed(&txn, &user, who, kind, EventKind::PasskeyAdded)
+            .await?;
+        txn.commit().await?;
+        self.deps.outbox_wake.notify_one();
+        self.auth.announce(revoked, user.id).await?;
+        info!(passkey_id = %added.id, "passkey added");
+        Ok(added)
+    }
+
+    /// The caller's passkeys, oldest first.
+    pub async fn list(&self, who: &Authenticated) -> Result<Vec<passkeys::Model>, DomainError> {
+        Ok(passkeys::of_user(&self.deps.db, who.user.id).await?)
+    }
+
+    /// Renames one of the caller's passkeys (not a credential change).
+    #[instrument(skip_all, fields(user_id = %who.user.id, %id), err(level = "info", Display))]
+    pub async fn rename(
+        &self,
+        who: &Authenticated,
+        id: Uuid,
+        name: &str,
+    ) -> Result<(), DomainError> {
+        let name = parse_name(name)?;
+        if !passkeys::rename(&self.deps.db, who.user.id, id, &name).await? {
+            return Err(DomainError::PasskeyNotFound);
+        }
+        Ok(())
+    }
+
+    /// Removes one of the caller's passkeys after checking the password;
+    /// every other session ends.
+    #[instrument(skip_all, fields(user_id = %who.user.id, %id), err(level = "info", Display))]
+    pub async fn remove(
+        &self,
+        who: &Authenticated,
+        id: Uuid,
+        password: &str,
+    ) -> Result<(), DomainError> {
+        let user = self.auth.reauthenticate(who, password).await?;
+        let txn = self.deps.db.begin().await?;
+        if !passkeys::remove(&txn, user.id, id).await? {
+            return Err(DomainError::PasskeyNotFound);
+        }
+        let kind = EmailKind::PasskeyRemoved {
+            first_name: user.first_name.clone(),
+            seen: crate::alerts::seen(&who.client, self.now()),
+            reset_page: self.deps.reset_page.clone(),
+        };
+        let revoked = self
+            .changed(&txn, &user, who, kind, EventKind::PasskeyRemoved)
+            .await?;
+        txn.commit().await?;
+        self.deps.outbox_wake.notify_one();
+        self.auth.announce(revoked, user.id).await?;
+        info!("passkey removed");
+        Ok(())
+    }
+
+    /// The rest of a passkey change, in its transaction: credential version
+    /// on, other logins ended, the owner mailed, the event recorded.
+    async fn changed(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        user: &users::Model,
+        who: &Authenticated,
+        mail: EmailKind,
+        event: EventKind,
+    ) -> Result<crate::sessions::Revoked, DomainError> {
+        let now = self.now();
+        let revoked = credentials::changed(txn, user.id, Some(who.session_id), now).await?;
+        notices::queue(txn, &self.deps.sealer, user, mail, now).await?;
+        audit::record(txn, Event::new(user.id, event, &who.client), now).await?;
+        Ok(revoked)
+    }
+
+    /// Starts a passkey login: for the account of `email` (its passkeys are
+    /// offered), or, with no address, for any discoverable credential. An
+    /// address with no account or no passkey gets a discoverable challenge,
+    /// so the answer's shape does not tell.
+    #[instrument(skip_all, err(level = "info", Display))]
+    pub async fn start_login(
+        &self,
+        email: Option<&Email>,
+    ) -> Result<Started<RequestChallengeResponse>, DomainError> {
+        let webauthn = self.webauthn()?;
+        let db = &self.deps.db;
+        let now = self.now();
+        let user = match email {
+            Some(e) => users::find_by_normalized_email(db, e.normalized()).await?,
+            None => None,
+        };
+        let keys = match &user {
+            Some(u) => stored_keys(db, u.id).await?,
+            None => Vec::new(),
+        };
+        let fail = |e: webauthn_rs::prelude::WebauthnError| {
+            DomainError::Internal(format!("webauthn: {e}"))
+        };
+        let (challenge_id, options) = match user.filter(|_| !keys.is_empty()) {
+            Some(user) => {
+                let (options, state) =
+                    webauthn.start_passkey_authentication(&keys).map_err(fail)?;
+                let kind = ceremony::LOGIN;
+                let id = ceremony::start(db, kind, Some(user.id), None, &state, now).await?;
+                (id, options)
+            }
+            None => {
+                let (options, state) =
+                    webauthn.start_discoverable_authentication().map_err(fail)?;
+                let id = ceremony::start(db, ceremony::DISCOVER, None, None, &state, now).await?;
+                (id, options)
+            }
+        };
+        Ok(Started {
+            challenge_id,
+            options,
+        })
+    }
+
+    /// Finishes a passkey login: a completed login with user verification
+    /// (no TOTP step), through the owner's AttemptGate.
+    #[instrument(skip_all, fields(user_id), err(level = "info", Display))]
+    pub async fn finish_login(
+        &self,
+        challenge_id: &str,
+        credential: PublicKeyCredential,
+        client: &RequestContext,
+    ) -> Result<LoggedIn, DomainError> {
+        self.webauthn()?;
+        let db = &self.deps.db;
+        let now = self.now();
+        let kinds = [ceremony::LOGIN, ceremony::DISCOVER];
+        let row = match ceremony::claim(db, challenge_id, &kinds, Claimant::Anyone, now).await {
+            Ok(row) => row,
+            Err(DomainError::ChallengeInvalid) => return Err(DomainError::PasskeyRefused),
+            Err(e) => return Err(e),
+        };
+        let state = ceremony::login_state(&row)?;
+        let credential_id = encode_id(credential.get_credential_id());
+        let owner = passkeys::by_credential_id(db, &credential_id)
+            .await?
+            .map(|p| p.user_id)
+            .filter(|owner| row.user_id.is_none_or(|named| named == *owner))
+            .ok_or(DomainError::PasskeyRefused)?;
+        tracing::Span::current().record("user_id", tracing::field::display(owner));
+        let assertion = Box::new(Assertion { credential, state });
+        let client = client.clone();
+        let attempt = self
+            .auth
+            .to_gate(owner, |reply| GateMsg::Passkey {
+                assertion,
+                client,
+                reply,
+            })
+            .await?;
+        metrics::counter!("authd_logins_total", "outcome" => attempt.login_label()).increment(1);
+        attempt.into_passkey_login()
+    }
+}
+
+/// Asks the authenticator for a discoverable credential where it can make
+/// one (`residentKey: "preferred"`; webauthn-rs asks for none), so that
+/// the passkey also serves a login without an address. Only the options
+/// change: the registration state does not check the resident-key choice.
+fn prefer_discoverable(
+    options: CreationChallengeResponse,
+) -> Result<CreationChallengeResponse, DomainError> {
+    let fail = |e: serde_json::Error| DomainError::Internal(format!("creation options: {e}"));
+    let mut json = serde_json::to_value(options).map_err(fail)?;
+    json["publicKey"]["authenticatorSelection"]["residentKey"] = "preferred".into();
+    serde_json::from_value(json).map_err(fail)
+}
+
+/// The passkeys of `user_id` as webauthn-rs takes them.
+async fn stored_keys(
+    db: &sea_orm::DatabaseConnection,
+    user_id: Uuid,
+) -> Result<Vec<Passkey>, DomainError> {
+    Ok(passkeys::of_user(db, user_id)
+        .await?
+        .iter()
+        .filter_map(|k| serde_json::from_str::<Passkey>(&k.passkey).ok())
+        .collect())
+}
+
+/// The row of a newly registered passkey.
+fn stored(
+    user_id: Uuid,
+    name: String,
+    passkey: &Passkey,
+    now_ms: i64,
+) -> Result<passkeys::Model, DomainError> {
+    let json = serde_json::to_string(passkey)
+        .map_err(|e| DomainError::Internal(format!("passkey: {e}")))?;
+    // webauthn-rs keeps the counter and flags inside the Passkey; the
+    // columns start from what the registration reported.
+    let inner: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+    let cred = &inner["cred"];
+    Ok(passkeys::Model {
+        id: Uuid::now_v7(),
+        user_id,
+        credential_id: encode_id(passkey.cred_id().as_slice()),
+        passkey: json,
+        name,
+        counter: cred["counter"].as_i64().unwrap_or(0),
+        backup_eligible: cred["backup_eligible"].as_bool().unwrap_or(false),
+        backup_state: cred["backup_state"].as_bool().unwrap_or(false),
+        created_at: now_ms,
+        last_used_at: None,
+    })
+}

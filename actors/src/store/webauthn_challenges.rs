@@ -1,0 +1,126 @@
+//! WebAuthn ceremonies in flight: the serialized webauthn-rs state of a
+//! registration or an authentication, keyed by the SHA-256 of the random
+//! challenge id the client holds, bound to the user and session that
+//! started it (registration) or to the user whose address was given
+//! (login), single use and short-lived.
+
+use sea_orm::ActiveValue::Set;
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webauthn_challenges")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// SHA-256 (hex) of the challenge id given to the client.
+    pub id_hash: String,
+    /// `register`, `login` (a named user's passkeys), `discover` (any
+    /// discoverable credential) or `second_factor` (after a password).
+    pub kind: String,
+    /// The user the ceremony is for (none for `discover`).
+    pub user_id: Option<Uuid>,
+    /// The session that started a registration.
+    pub session_id: Option<Uuid>,
+    /// webauthn-rs's state (JSON): the challenge and what it expects.
+    pub state: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// A ceremony to store.
+#[derive(Debug, Clone)]
+pub struct NewChallenge {
+    pub id_hash: String,
+    pub kind: &'static str,
+    pub user_id: Option<Uuid>,
+    pub session_id: Option<Uuid>,
+    pub state: String,
+    pub expires_at: i64,
+}
+
+pub async fn start<C: ConnectionTrait>(
+    conn: &C,
+    new: NewChallenge,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    Entity::insert(ActiveModel {
+        id: Set(Uuid::new_v4()),
+        id_hash: Set(new.id_hash),
+        kind: Set(new.kind.to_owned()),
+        user_id: Set(new.user_id),
+        session_id: Set(new.session_id),
+        state: Set(new.state),
+        expires_at: Set(new.expires_at),
+        used_at: Set(None),
+        created_at: Set(now_ms),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Who may finish a ceremony.
+#[derive(Debug, Clone, Copy)]
+pub enum Claimant {
+    /// A logged-in user, in the session that started the registration.
+    Session { user_id: Uuid, session_id: Uuid },
+    /// Whoever holds the login's `mfa_token` for this user.
+    User(Uuid),
+    /// Anyone holding the id (a login: the user is not known yet).
+    Anyone,
+}
+
+/// Uses the unexpired, unused challenge of one of `kinds` whose id hashes
+/// to `id_hash`, if `who` may finish it: exactly one of any number of
+/// concurrent callers gets it (a conditional update on `used_at`).
+pub async fn claim<C: ConnectionTrait>(
+    conn: &C,
+    id_hash: &str,
+    kinds: &[&str],
+    who: Claimant,
+    now_ms: i64,
+) -> Result<Option<Model>, DbErr> {
+    let mut update = Entity::update_many()
+        .col_expr(Column::UsedAt, Expr::value(now_ms))
+        .filter(Column::IdHash.eq(id_hash))
+        .filter(Column::Kind.is_in(kinds.iter().copied()))
+        .filter(Column::UsedAt.is_null())
+        .filter(Column::ExpiresAt.gt(now_ms));
+    match who {
+        Claimant::Session {
+            user_id,
+            session_id,
+        } => {
+            update = update
+                .filter(Column::UserId.eq(user_id))
+                .filter(Column::SessionId.eq(session_id));
+        }
+        Claimant::User(user_id) => update = update.filter(Column::UserId.eq(user_id)),
+        Claimant::Anyone => {}
+    }
+    if update.exec(conn).await?.rows_affected != 1 {
+        return Ok(None);
+    }
+    Entity::find()
+        .filter(Column::IdHash.eq(id_hash))
+        .one(conn)
+        .await
+}
+
+/// Challenges used, or expired, before `dead_before`: at most `limit`;
+/// returns how many.
+pub async fn prune<C: ConnectionTrait>(
+    conn: &C,
+    dead_before: i64,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let dead = super::used_or_expired(Column::UsedAt, Column::ExpiresAt, dead_before);
+    jobs::batch::delete_some::<Entity, _>(conn, Column::Id, dead, limit).await
+}
