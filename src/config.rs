@@ -61,6 +61,10 @@ pub struct RawSettings {
     pub metrics_bind: Option<String>,
     /// The WebAuthn relying party id; unset: the host of `public_url`.
     pub webauthn_rp_id: Option<String>,
+    /// `on`: a passkey login may name its account (its passkeys are
+    /// offered, which tells that the address has them); `off`: every
+    /// passkey login is discoverable.
+    pub passkey_login_by_address: String,
     /// Days sent and failed mails (and `.eml` files) are kept.
     pub outbox_retention_days: u32,
     /// Days security events are kept.
@@ -110,6 +114,7 @@ impl Default for RawSettings {
             queue_name: jobs::queue::QUEUE_NAME.into(),
             metrics_bind: None,
             webauthn_rp_id: None,
+            passkey_login_by_address: "off".into(),
             outbox_retention_days: 7,
             audit_retention_days: 90,
             pwned_range_url: None,
@@ -189,6 +194,8 @@ pub struct Settings {
     /// The WebAuthn relying party id (`AUTH_WEBAUTHN_RP_ID`); `None`: the
     /// host of `public_url`.
     pub webauthn_rp_id: Option<String>,
+    /// A passkey login may name its account (`AUTH_PASSKEY_LOGIN_BY_ADDRESS`).
+    pub passkey_login_by_address: bool,
     /// Days sent and failed mails (and `.eml` files) are kept (at least 1).
     pub outbox_retention_days: u32,
     /// Days security events are kept (at least 1).
@@ -449,6 +456,16 @@ impl Settings {
             &raw.pwned_when_down,
             raw.pwned_timeout_ms,
         )?;
+        let passkey_login_by_address = match raw.passkey_login_by_address.as_str() {
+            "on" => true,
+            "off" | "" => false,
+            other => {
+                return Err(bad(
+                    "passkey_login_by_address",
+                    format!("`{other}` is not on or off"),
+                ));
+            }
+        };
         let log_json = match raw.log_format.as_str() {
             "json" => true,
             "text" | "" => false,
@@ -491,6 +508,7 @@ impl Settings {
                 .webauthn_rp_id
                 .map(|id| id.trim().to_owned())
                 .filter(|id| !id.is_empty()),
+            passkey_login_by_address,
             outbox_retention_days: raw.outbox_retention_days,
             audit_retention_days: raw.audit_retention_days,
             pwned,

@@ -479,6 +479,7 @@ impl Application {
         let passkeys = Passkeys {
             deps: mfa_deps.clone(),
             auth: auth.clone(),
+            login_by_address: settings.passkey_login_by_address,
         };
         let mfa = Mfa {
             deps: mfa_deps,

@@ -28,9 +28,11 @@ use crate::tags::ApiTag;
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct LoginStartRequest {
-    /// The account's address, to be offered its passkeys; without it (or
-    /// `null`), any passkey of this site the authenticator holds can answer
-    /// (discoverable credentials, autofill).
+    /// The account's address, to be offered its passkeys, when the server
+    /// allows login by address (`AUTH_PASSKEY_LOGIN_BY_ADDRESS=on`; off by
+    /// default, as the offer tells that the address has an account).
+    /// Otherwise, or without it (or `null`), any passkey of this site the
+    /// authenticator holds can answer (discoverable credentials, autofill).
     #[oai(nullable)]
     pub email: Option<String>,
 }
@@ -119,9 +121,10 @@ impl PasskeyLoginApi {
     /// Log in with a passkey: start
     ///
     /// Returns the options for `navigator.credentials.get()` and a
-    /// `challenge_id`. With an `email`, the account's passkeys are offered;
-    /// without one (or for an address with no passkey) any discoverable
-    /// passkey of this site can answer.
+    /// `challenge_id`. With an `email`, and login by address allowed
+    /// (`AUTH_PASSKEY_LOGIN_BY_ADDRESS=on`), the account's passkeys are
+    /// offered; otherwise any discoverable passkey of this site can
+    /// answer, and the answer is the same whatever the address.
     #[oai(
         path = "/auth/passkey/start/",
         method = "post",

@@ -97,6 +97,7 @@ impl fmt::Debug for RawSettings {
             queue_name,
             metrics_bind,
             webauthn_rp_id,
+            passkey_login_by_address,
             outbox_retention_days,
             audit_retention_days,
             pwned_range_url,
@@ -140,6 +141,7 @@ impl fmt::Debug for RawSettings {
             .field("queue_name", queue_name)
             .field("metrics_bind", metrics_bind)
             .field("webauthn_rp_id", webauthn_rp_id)
+            .field("passkey_login_by_address", passkey_login_by_address)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)
             .field("pwned_range_url", &pwned_range_url.as_deref().map(Url))
@@ -185,6 +187,7 @@ impl fmt::Debug for Settings {
             gate_idle,
             metrics_bind,
             webauthn_rp_id,
+            passkey_login_by_address,
             outbox_retention_days,
             audit_retention_days,
             pwned,
@@ -224,6 +227,7 @@ impl fmt::Debug for Settings {
             .field("gate_idle", gate_idle)
             .field("metrics_bind", metrics_bind)
             .field("webauthn_rp_id", webauthn_rp_id)
+            .field("passkey_login_by_address", passkey_login_by_address)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)
             .field(

@@ -21,7 +21,7 @@ async fn passkey_user(app: &TestApp) -> (String, String, SoftKey) {
 
 #[tokio::test]
 async fn a_passkey_is_registered_listed_renamed_and_removed() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, access, _) = app.logged_in_user().await;
     let (other_access, _) = app.tokens_for(&email, PASSWORD).await;
     assert!(app.passkeys_of(&access).await.is_empty());
@@ -120,7 +120,7 @@ async fn a_passkey_is_registered_listed_renamed_and_removed() {
 
 #[tokio::test]
 async fn registration_needs_the_password_and_a_bearer_token() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (access, _) = app.logged_in().await;
     let (status, _) = app
         .post_bearer(
@@ -143,7 +143,7 @@ async fn registration_needs_the_password_and_a_bearer_token() {
 
 #[tokio::test]
 async fn a_passkey_logs_in_without_a_password_named_or_discoverable() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, _, mut key) = passkey_user(&app).await;
 
     let options = app.passkey_login_options(Some(&email)).await;
@@ -189,7 +189,7 @@ async fn a_passkey_logs_in_without_a_password_named_or_discoverable() {
 
 #[tokio::test]
 async fn a_passkey_login_skips_the_totp_step() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let user = app.mfa_user().await;
     let (mut key, _) = app.add_passkey(&user.access, "Phone").await;
     let (status, body) = app.passkey_login(&mut key, Some(&user.email)).await;
@@ -198,9 +198,39 @@ async fn a_passkey_login_skips_the_totp_step() {
     assert_eq!(body["data"]["user"]["mfa_enabled"], json!(true));
 }
 
+/// An app that lets a passkey login name its account
+/// (`AUTH_PASSKEY_LOGIN_BY_ADDRESS=on`), so both kinds of login are tested.
+async fn named_app() -> TestApp {
+    crate::helpers::builder()
+        .settings(|s| s.passkey_login_by_address = true)
+        .spawn()
+        .await
+}
+
+#[tokio::test]
+async fn by_default_an_address_with_passkeys_gets_the_same_challenge_as_an_unknown_one() {
+    let app = spawn_app().await;
+    let (email, _, mut key) = passkey_user(&app).await;
+    for address in [Some(email.as_str()), Some("nobody-here@example.com"), None] {
+        let options = app.passkey_login_options(address).await;
+        assert_eq!(options["mediation"], "conditional", "{address:?}");
+        let public_key = &options["public_key"];
+        assert!(
+            public_key["allowCredentials"]
+                .as_array()
+                .is_none_or(|a| a.is_empty()),
+            "{address:?}: {public_key}"
+        );
+    }
+    // The discoverable login still finds the account by its user handle.
+    let (status, body) = app.passkey_login(&mut key, Some(&email)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["user"]["email"], json!(email));
+}
+
 #[tokio::test]
 async fn an_unknown_address_gets_a_discoverable_challenge_and_no_login() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let options = app
         .passkey_login_options(Some("nobody-here@example.com"))
         .await;
@@ -219,7 +249,7 @@ async fn an_unknown_address_gets_a_discoverable_challenge_and_no_login() {
 
 #[tokio::test]
 async fn a_replayed_assertion_is_refused() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, _, mut key) = passkey_user(&app).await;
     let options = app.passkey_login_options(Some(&email)).await;
     let assertion = key.get(&options["public_key"]);
@@ -238,7 +268,7 @@ async fn a_replayed_assertion_is_refused() {
 
 #[tokio::test]
 async fn an_assertion_made_for_another_origin_is_refused() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, access, mut key) = passkey_user(&app).await;
     key.origin = "https://evil.example".into();
     let (status, body) = app.passkey_login(&mut key, Some(&email)).await;
@@ -255,7 +285,7 @@ async fn an_assertion_made_for_another_origin_is_refused() {
 
 #[tokio::test]
 async fn a_cloned_authenticator_whose_counter_goes_back_is_refused() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, access, mut key) = passkey_user(&app).await;
     let mut clone = key.clone();
     for _ in 0..2 {
@@ -277,7 +307,7 @@ async fn a_cloned_authenticator_whose_counter_goes_back_is_refused() {
 
 #[tokio::test]
 async fn a_clone_answering_a_ceremony_started_before_the_original_signed_is_refused() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, access, mut key) = passkey_user(&app).await;
     let mut clone = key.clone();
     // Both ceremonies start while the stored counter is 0.
@@ -303,7 +333,7 @@ async fn a_clone_answering_a_ceremony_started_before_the_original_signed_is_refu
 
 #[tokio::test]
 async fn parallel_finishes_of_one_challenge_let_exactly_one_in() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, access, mut key) = passkey_user(&app).await;
     let options = app.passkey_login_options(Some(&email)).await;
     let assertion = key.get(&options["public_key"]);
@@ -336,7 +366,7 @@ async fn parallel_finishes_of_one_challenge_let_exactly_one_in() {
 
 #[tokio::test]
 async fn an_expired_challenge_is_refused() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, access, mut key) = passkey_user(&app).await;
     let options = app.passkey_login_options(Some(&email)).await;
     let assertion = key.get(&options["public_key"]);
@@ -356,7 +386,7 @@ async fn an_expired_challenge_is_refused() {
 
 #[tokio::test]
 async fn another_users_or_sessions_challenge_cannot_be_used() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, access, _) = app.logged_in_user().await;
     let (stranger, _) = app.logged_in().await;
     let start = app.passkey_options(&access).await;
@@ -398,7 +428,7 @@ async fn another_users_or_sessions_challenge_cannot_be_used() {
 
 #[tokio::test]
 async fn a_passkey_named_for_one_account_cannot_log_in_another() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (_, _, mut mine) = passkey_user(&app).await;
     let (theirs, _, _) = passkey_user(&app).await;
     // A challenge for their account, answered with my passkey.
@@ -408,7 +438,7 @@ async fn a_passkey_named_for_one_account_cannot_log_in_another() {
 
 #[tokio::test]
 async fn refused_assertions_count_toward_the_account_lockout() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, _, mut key) = passkey_user(&app).await;
     key.origin = "https://evil.example".into();
     for _ in 0..5 {
@@ -425,7 +455,7 @@ async fn refused_assertions_count_toward_the_account_lockout() {
 
 #[tokio::test]
 async fn a_removed_passkey_no_longer_logs_in() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, access, mut key) = passkey_user(&app).await;
     let id = app.passkeys_of(&access).await[0]["id"]
         .as_str()
@@ -448,7 +478,7 @@ async fn a_removed_passkey_no_longer_logs_in() {
 
 #[tokio::test]
 async fn hostile_passkey_requests_get_a_clear_4xx() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, access, mut key) = passkey_user(&app).await;
     let options = app.passkey_login_options(Some(&email)).await;
     let challenge = challenge_of(&options);
@@ -524,7 +554,7 @@ async fn webauthn_authenticator_rs_soft_passkey_registers_and_logs_in() {
     };
     use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, access, _) = app.logged_in_user().await;
     let origin = Url::parse(ORIGIN).unwrap();
     let mut soft = SoftPasskey::new(true);
@@ -579,7 +609,7 @@ async fn mfa_passkey_finish(
 
 #[tokio::test]
 async fn a_passkey_can_be_the_second_factor_after_a_password() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let user = app.mfa_user().await;
     let (status, body) = app.login(&user.email, PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
@@ -676,7 +706,7 @@ async fn the_relying_party_is_the_public_urls_host_or_the_setting() {
 
 #[tokio::test]
 async fn backup_flags_and_the_counter_are_stored_as_the_authenticator_reports_them() {
-    let app = spawn_app().await;
+    let app = named_app().await;
     let (email, access, _) = app.logged_in_user().await;
     let options = app.passkey_options(&access).await;
     let (mut key, _) = SoftKey::create(&options["public_key"]);

@@ -92,6 +92,10 @@ pub struct Passkeys {
     /// settings, passkeys are off).
     pub deps: Arc<MfaDeps>,
     pub auth: Auth,
+    /// A login may name its account (`AUTH_PASSKEY_LOGIN_BY_ADDRESS=on`).
+    /// Off by default: the options for a named account list its
+    /// passkeys, which tells anyone that the address has an account.
+    pub login_by_address: bool,
 }
 
 impl std::fmt::Debug for Passkeys {
@@ -293,9 +297,10 @@ impl Passkeys {
     }
 
     /// Starts a passkey login: for the account of `email` (its passkeys are
-    /// offered), or, with no address, for any discoverable credential. An
-    /// address with no account or no passkey gets a discoverable challenge,
-    /// so the answer's shape does not tell.
+    /// offered) when login by address is on, or else for any discoverable
+    /// credential. An address with no account or no passkey gets a
+    /// discoverable challenge; with login by address off, every address
+    /// does, so no answer tells whether an address has an account.
     #[instrument(skip_all, err(level = "info", Display))]
     pub async fn start_login(
         &self,
@@ -304,7 +309,7 @@ impl Passkeys {
         let webauthn = self.webauthn()?;
         let db = &self.deps.db;
         let now = self.now();
-        let user = match email {
+        let user = match email.filter(|_| self.login_by_address) {
             Some(e) => users::find_by_normalized_email(db, e.normalized()).await?,
             None => None,
         };
