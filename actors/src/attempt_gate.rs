@@ -83,6 +83,8 @@ pub enum GateMsg {
     /// A passkey login's assertion (its challenge already used).
     Passkey {
         assertion: Box<Assertion>,
+        /// The account's, or a known device's of the owner.
+        budget: Budget,
         client: RequestContext,
         reply: RpcReplyPort<Result<Attempt, DomainError>>,
     },
@@ -143,11 +145,12 @@ impl Actor for AttemptGate {
             }
             GateMsg::Passkey {
                 assertion,
+                budget,
                 client,
                 reply,
             } => {
                 let outcome = Box::pin(passkey_attempt(
-                    state.user_id,
+                    Lock::of(state.user_id, budget),
                     &state.deps,
                     *assertion,
                     &client,
@@ -519,10 +522,11 @@ async fn code_attempt(
 }
 
 /// A passkey assertion: counted like a password (a failure is claimed
-/// first, on the account's budget), and a completed login with user
-/// verification when it is right (no code step, even with 2FA on).
+/// first, on the account's budget or a known device's), and a completed
+/// login with user verification when it is right (no code step, even
+/// with 2FA on).
 async fn passkey_attempt(
-    user_id: Uuid,
+    lock: Lock,
     deps: &GateDeps,
     assertion: Assertion,
     client: &RequestContext,
@@ -530,7 +534,7 @@ async fn passkey_attempt(
     let Some(webauthn) = deps.mfa.webauthn.as_deref() else {
         return Err(DomainError::PasskeysOff);
     };
-    let claimed = match claim(Lock::User(user_id), deps).await? {
+    let claimed = match claim(lock, deps).await? {
         Ok(c) => c,
         Err(ended) => return Ok(ended),
     };
@@ -544,7 +548,7 @@ async fn passkey_attempt(
         Checked::Cloned => Some(EventKind::PasskeyCloneSuspected),
     };
     if let Some(kind) = kind {
-        tracing::info!(%user_id, failures = claimed.after.failures, "passkey refused");
+        tracing::info!(user_id = %claimed.user.id, failures = claimed.after.failures, "passkey refused");
         return claimed.record_failure(deps, kind, client).await;
     }
     if claimed.user.email_verified_at.is_none() {

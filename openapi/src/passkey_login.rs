@@ -67,6 +67,13 @@ pub struct LoginFinishRequest {
     /// `response.userHandle`, base64url).
     #[oai(write_only)]
     pub credential: Value,
+    /// The `device_token` of an earlier completed login of this account,
+    /// if the client has one: this login then has that device's own
+    /// failure budget and is not refused because failures from elsewhere
+    /// locked the account (as for `login`).
+    #[oai(write_only, nullable)]
+    #[serde(default)]
+    pub device_token: Option<String>,
 }
 
 /// The second login step with a passkey: the `mfa_token`.
@@ -167,7 +174,7 @@ impl PasskeyLoginApi {
         let cred: PublicKeyCredential = credential(b.credential)?;
         let done = state
             .passkeys
-            .finish_login(&b.challenge_id, cred, &client.0)
+            .finish_login(&b.challenge_id, cred, b.device_token.as_deref(), &client.0)
             .await?;
         let cookie = state.refresh_cookie.set(&done.tokens.refresh_token);
         Ok(Reply::ok("Login successful", LoginData::from(done)).with_cookie(cookie))

@@ -747,3 +747,37 @@ async fn backup_flags_and_the_counter_are_stored_as_the_authenticator_reports_th
     assert_eq!(inner["cred"]["backup_state"], json!(true), "{inner}");
     assert_eq!(inner["cred"]["counter"], json!(1), "{inner}");
 }
+
+#[tokio::test]
+async fn a_known_device_logs_in_with_its_passkey_while_the_account_is_locked_from_elsewhere() {
+    let app = spawn_app().await;
+    let (email, _, mut key) = passkey_user(&app).await;
+    let (status, body) = app.login(&email, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let device = body["data"]["device_token"].as_str().unwrap().to_owned();
+    remember_secret(&device);
+    for i in 0..5 {
+        let ip = format!("198.51.100.{i}");
+        let (status, _) = app.login_from(&ip, &email, "Wrong-Password-99").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Without its device token the passkey meets the account's lock.
+    let (status, body) = app.passkey_login(&mut key, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    // With it, the device's own budget: in, and the lock stands for others.
+    let options = app.passkey_login_options(None).await;
+    let assertion = key.get(&options["public_key"]);
+    let body = json!({
+        "challenge_id": challenge_of(&options),
+        "credential": assertion,
+        "device_token": device,
+    });
+    let (status, body) = app.post("/api/v1/auth/passkey/finish/", &body).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokens_of(&body);
+    remember_secret(body["data"]["device_token"].as_str().unwrap());
+    assert_eq!(
+        app.login(&email, PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

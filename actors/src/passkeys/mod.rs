@@ -30,15 +30,15 @@ use webauthn_rs::prelude::{
 use zeroize::Zeroizing;
 
 use crate::attempt_gate::GateMsg;
-use crate::attempts::LoggedIn;
+use crate::attempts::{Budget, LoggedIn};
 use crate::audit::{self, Event, EventKind};
 use crate::auth::{Auth, Authenticated};
 use crate::context::RequestContext;
 use crate::domain::Email;
 use crate::mfa::MfaDeps;
-use crate::store::passkeys;
 use crate::store::users;
 use crate::store::webauthn_challenges::Claimant;
+use crate::store::{devices, passkeys};
 use crate::{DomainError, credentials, notices};
 use assertion::Assertion;
 
@@ -348,6 +348,7 @@ impl Passkeys {
         &self,
         challenge_id: &str,
         credential: PublicKeyCredential,
+        device_token: Option<&str>,
         client: &RequestContext,
     ) -> Result<LoggedIn, DomainError> {
         self.webauthn()?;
@@ -367,12 +368,19 @@ impl Passkeys {
             .filter(|owner| row.user_id.is_none_or(|named| named == *owner))
             .ok_or(DomainError::PasskeyRefused)?;
         tracing::Span::current().record("user_id", tracing::field::display(owner));
+        // A known device of the owner spends its own budget, as at `login`.
+        let device = match device_token {
+            Some(token) => devices::find_live(db, owner, token).await?,
+            None => None,
+        };
+        let budget = device.map_or(Budget::Account, |d| Budget::Device(d.id));
         let assertion = Box::new(Assertion { credential, state });
         let client = client.clone();
         let attempt = self
             .auth
             .to_gate(owner, |reply| GateMsg::Passkey {
                 assertion,
+                budget,
                 client,
                 reply,
             })
