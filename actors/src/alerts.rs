@@ -62,7 +62,7 @@ pub enum Alert {
 impl Alerts {
     /// Queues `alert` for `user_id` in `conn`'s transaction; `false` when
     /// nothing was queued (no such user, or an alert the owner turned
-    /// off). Call [`Alerts::sent`] after the commit.
+    /// off). Call [`Alerts::wake_outbox`] after the commit.
     pub async fn queue<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -134,8 +134,9 @@ impl Alerts {
         allowed
     }
 
-    /// After the commit of a transaction that queued an alert.
-    pub fn sent(&self) {
+    /// After the commit of a transaction that queued an alert: the relay
+    /// pushes it to the queue now rather than at its next poll.
+    pub fn wake_outbox(&self) {
         self.outbox_wake.notify_one();
     }
 }

@@ -226,7 +226,7 @@ impl Claimed {
         }
         txn.commit().await?;
         if alerted {
-            deps.sessions.alerts.sent();
+            deps.sessions.alerts.wake_outbox();
         }
         Ok(())
     }

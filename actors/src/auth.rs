@@ -25,7 +25,6 @@ use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
 use crate::token_registry::{RegistryMsg, Revocations};
 use crate::{DomainError, Hasher};
 
-/// The caller of an authenticated endpoint.
 /// The caller of an authenticated endpoint: the accepted access token's
 /// user, claims and session, and the client of this request.
 #[derive(Debug, Clone)]

@@ -125,7 +125,7 @@ impl SessionStore {
         let pair = self.issue(&txn, user_id, session_id, now_ms).await?;
         txn.commit().await?;
         if alerted {
-            self.alerts.sent();
+            self.alerts.wake_outbox();
         }
         metrics::counter!("authd_tokens_issued_total").increment(1);
         Ok(Some((pair, device_token)))
@@ -276,7 +276,7 @@ impl SessionStore {
         }
         txn.commit().await?;
         if alerted {
-            self.alerts.sent();
+            self.alerts.wake_outbox();
         }
         info!(%session_id, "session revoked");
         Ok(revoked)
