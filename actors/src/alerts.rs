@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use jobs::email::Seen;
+use jobs::email::{AlertFacts, Seen};
 use jobs::{EmailKind, Sealer};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait};
 use tokio::sync::Notify;
@@ -79,25 +79,11 @@ impl Alerts {
         {
             return Ok(false);
         }
-        let first_name = user.first_name.clone();
-        let seen = seen(client, now_ms);
-        let reset_page = self.reset_page.clone();
+        let facts = facts(&user, client, now_ms, &self.reset_page);
         let kind = match alert {
-            Alert::NewDevice => EmailKind::NewDeviceLogin {
-                first_name,
-                seen,
-                reset_page,
-            },
-            Alert::RefreshReused => EmailKind::RefreshTokenReused {
-                first_name,
-                seen,
-                reset_page,
-            },
-            Alert::AccountLocked => EmailKind::AccountLocked {
-                first_name,
-                seen,
-                reset_page,
-            },
+            Alert::NewDevice => EmailKind::NewDeviceLogin(facts),
+            Alert::RefreshReused => EmailKind::RefreshTokenReused(facts),
+            Alert::AccountLocked => EmailKind::AccountLocked(facts),
         };
         notices::queue(conn, &self.sealer, &user, kind, now_ms).await?;
         metrics::counter!("authd_alerts_queued_total", "alert" => alert.label()).increment(1);
@@ -177,6 +163,20 @@ impl Alert {
             Alert::RefreshReused => "refresh_reused",
             Alert::AccountLocked => "account_locked",
         }
+    }
+}
+
+/// What an alert to `user` says besides its own text.
+pub fn facts(
+    user: &users::Model,
+    client: &RequestContext,
+    now_ms: i64,
+    reset_page: &str,
+) -> AlertFacts {
+    AlertFacts {
+        first_name: user.first_name.clone(),
+        seen: seen(client, now_ms),
+        reset_page: reset_page.to_owned(),
     }
 }
 

@@ -40,39 +40,34 @@ pub enum EmailKind {
         #[serde(default)]
         reset_page: Option<String>,
     },
-    /// Alerts: what happened, when and from where, and the page where the
-    /// owner asks for a reset (never a live token).
-    NewDeviceLogin {
-        first_name: String,
-        seen: Seen,
-        reset_page: String,
-    },
-    RefreshTokenReused {
-        first_name: String,
-        seen: Seen,
-        reset_page: String,
-    },
-    AccountLocked {
-        first_name: String,
-        seen: Seen,
-        reset_page: String,
-    },
+    /// Alerts: what happened, and their `AlertFacts`.
+    NewDeviceLogin(AlertFacts),
+    RefreshTokenReused(AlertFacts),
+    AccountLocked(AlertFacts),
     BackupCodeUsed {
         first_name: String,
         remaining: u64,
     },
     /// A passkey was added to the account (no link, no credential data).
-    PasskeyAdded {
-        first_name: String,
-        seen: Seen,
-        reset_page: String,
-    },
+    PasskeyAdded(AlertFacts),
     /// A passkey was removed from the account.
-    PasskeyRemoved {
-        first_name: String,
-        seen: Seen,
-        reset_page: String,
-    },
+    PasskeyRemoved(AlertFacts),
+}
+
+/// What every alert says besides its own text: whom it greets, when and
+/// from where the event came, and the page where the owner asks for a
+/// reset (never a live token).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AlertFacts {
+    pub first_name: String,
+    pub seen: Seen,
+    pub reset_page: String,
+}
+
+impl AlertFacts {
+    fn context(&self) -> minijinja::Value {
+        context! { first_name => self.first_name, seen => self.seen, reset_page => self.reset_page }
+    }
 }
 
 /// When and from where a security event came, as an alert shows it.
@@ -108,11 +103,11 @@ impl EmailKind {
             EmailKind::MfaEnabled { .. } => "mfa_enabled",
             EmailKind::MfaDisabled { .. } => "mfa_disabled",
             EmailKind::BackupCodeUsed { .. } => "backup_code_used",
-            EmailKind::NewDeviceLogin { .. } => "new_device_login",
-            EmailKind::RefreshTokenReused { .. } => "refresh_token_reused",
-            EmailKind::AccountLocked { .. } => "account_locked",
-            EmailKind::PasskeyAdded { .. } => "passkey_added",
-            EmailKind::PasskeyRemoved { .. } => "passkey_removed",
+            EmailKind::NewDeviceLogin(_) => "new_device_login",
+            EmailKind::RefreshTokenReused(_) => "refresh_token_reused",
+            EmailKind::AccountLocked(_) => "account_locked",
+            EmailKind::PasskeyAdded(_) => "passkey_added",
+            EmailKind::PasskeyRemoved(_) => "passkey_removed",
         }
     }
 
@@ -146,29 +141,14 @@ impl EmailKind {
                 "Two-factor authentication is off",
                 context! { first_name => first_name, seen => seen, reset_page => reset_page },
             ),
-            EmailKind::NewDeviceLogin {
-                first_name,
-                seen,
-                reset_page,
-            } => (
-                "New sign-in to your account",
-                context! { first_name => first_name, seen => seen, reset_page => reset_page },
-            ),
-            EmailKind::RefreshTokenReused {
-                first_name,
-                seen,
-                reset_page,
-            } => (
+            EmailKind::NewDeviceLogin(alert) => ("New sign-in to your account", alert.context()),
+            EmailKind::RefreshTokenReused(alert) => (
                 "A session of yours was ended: its token was used twice",
-                context! { first_name => first_name, seen => seen, reset_page => reset_page },
+                alert.context(),
             ),
-            EmailKind::AccountLocked {
-                first_name,
-                seen,
-                reset_page,
-            } => (
+            EmailKind::AccountLocked(alert) => (
                 "Your account was locked after failed sign-ins",
-                context! { first_name => first_name, seen => seen, reset_page => reset_page },
+                alert.context(),
             ),
             EmailKind::BackupCodeUsed {
                 first_name,
@@ -177,22 +157,12 @@ impl EmailKind {
                 "A backup code was used",
                 context! { first_name => first_name, remaining => remaining },
             ),
-            EmailKind::PasskeyAdded {
-                first_name,
-                seen,
-                reset_page,
-            } => (
-                "A passkey was added to your account",
-                context! { first_name => first_name, seen => seen, reset_page => reset_page },
-            ),
-            EmailKind::PasskeyRemoved {
-                first_name,
-                seen,
-                reset_page,
-            } => (
-                "A passkey was removed from your account",
-                context! { first_name => first_name, seen => seen, reset_page => reset_page },
-            ),
+            EmailKind::PasskeyAdded(alert) => {
+                ("A passkey was added to your account", alert.context())
+            }
+            EmailKind::PasskeyRemoved(alert) => {
+                ("A passkey was removed from your account", alert.context())
+            }
         };
         let render = |ext: &str| -> Result<String, JobsError> {
             env.get_template(&format!("{}.{ext}", self.name()))
@@ -291,33 +261,17 @@ mod tests {
     }
 
     fn alerts() -> Vec<EmailKind> {
-        let reset_page = || "http://localhost:3000/reset-password".to_owned();
+        let facts = AlertFacts {
+            first_name: "Ann".into(),
+            seen: seen(),
+            reset_page: "http://localhost:3000/reset-password".into(),
+        };
         vec![
-            EmailKind::NewDeviceLogin {
-                first_name: "Ann".into(),
-                seen: seen(),
-                reset_page: reset_page(),
-            },
-            EmailKind::RefreshTokenReused {
-                first_name: "Ann".into(),
-                seen: seen(),
-                reset_page: reset_page(),
-            },
-            EmailKind::AccountLocked {
-                first_name: "Ann".into(),
-                seen: seen(),
-                reset_page: reset_page(),
-            },
-            EmailKind::PasskeyAdded {
-                first_name: "Ann".into(),
-                seen: seen(),
-                reset_page: reset_page(),
-            },
-            EmailKind::PasskeyRemoved {
-                first_name: "Ann".into(),
-                seen: seen(),
-                reset_page: reset_page(),
-            },
+            EmailKind::NewDeviceLogin(facts.clone()),
+            EmailKind::RefreshTokenReused(facts.clone()),
+            EmailKind::AccountLocked(facts.clone()),
+            EmailKind::PasskeyAdded(facts.clone()),
+            EmailKind::PasskeyRemoved(facts),
         ]
     }
 

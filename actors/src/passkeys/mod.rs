@@ -29,6 +29,7 @@ use webauthn_rs::prelude::{
 };
 use zeroize::Zeroizing;
 
+use crate::alerts;
 use crate::attempt_gate::GateMsg;
 use crate::attempts::{Budget, LoggedIn};
 use crate::audit::{self, Event, EventKind};
@@ -215,11 +216,8 @@ impl Passkeys {
             }
             Err(e) => return Err(e.into()),
         }
-        let kind = EmailKind::PasskeyAdded {
-            first_name: user.first_name.clone(),
-            seen: crate::alerts::seen(&who.client, now),
-            reset_page: self.deps.reset_page.clone(),
-        };
+        let facts = alerts::facts(&user, &who.client, now, &self.deps.reset_page);
+        let kind = EmailKind::PasskeyAdded(facts);
         let revoked = self
             .changed(&txn, &user, who, kind, EventKind::PasskeyAdded)
             .await?;
@@ -264,11 +262,8 @@ impl Passkeys {
         if !passkeys::remove(&txn, user.id, id).await? {
             return Err(DomainError::PasskeyNotFound);
         }
-        let kind = EmailKind::PasskeyRemoved {
-            first_name: user.first_name.clone(),
-            seen: crate::alerts::seen(&who.client, self.now()),
-            reset_page: self.deps.reset_page.clone(),
-        };
+        let facts = alerts::facts(&user, &who.client, self.now(), &self.deps.reset_page);
+        let kind = EmailKind::PasskeyRemoved(facts);
         let revoked = self
             .changed(&txn, &user, who, kind, EventKind::PasskeyRemoved)
             .await?;
