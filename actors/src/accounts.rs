@@ -181,6 +181,7 @@ impl Accounts {
             created_at: Set(now),
             updated_at: Set(now),
             failed_attempts: Set(0),
+            last_failed_at: Set(None),
             locked_until: Set(None),
             tokens_invalid_before: Set(None),
             mfa_enabled: Set(false),

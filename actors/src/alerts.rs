@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::DomainError;
+use crate::attempts::SteppedUp;
 use crate::audit::{self, Event, EventKind};
 use crate::auth::Authenticated;
 use crate::context::RequestContext;
@@ -57,6 +58,8 @@ pub enum Alert {
     /// The account locked by failures of clients without a device token
     /// (sent for the first lock of a run only).
     AccountLocked,
+    /// The new-device alert was turned off (always sent).
+    AlertsOff,
 }
 
 impl Alerts {
@@ -84,6 +87,7 @@ impl Alerts {
             Alert::NewDevice => EmailKind::NewDeviceLogin(facts),
             Alert::RefreshReused => EmailKind::RefreshTokenReused(facts),
             Alert::AccountLocked => EmailKind::AccountLocked(facts),
+            Alert::AlertsOff => EmailKind::AlertsOff(facts),
         };
         notices::queue(conn, &self.sealer, &user, kind, now_ms).await?;
         metrics::counter!("authd_alerts_queued_total", "alert" => alert.label()).increment(1);
@@ -139,21 +143,46 @@ pub async fn new_device_on(
         .is_some_and(|u| u.alert_new_device))
 }
 
-/// Turns the caller's new-device alert on or off, with an event in the
-/// audit trail.
-#[tracing::instrument(skip_all, fields(user_id = %who.user.id, on), err(level = "info", Display))]
-pub async fn set_new_device(
-    db: &DatabaseConnection,
-    who: &Authenticated,
-    on: bool,
-    now_ms: i64,
-) -> Result<(), DomainError> {
-    let txn = db.begin().await?;
-    users::set_alert_new_device(&txn, who.user.id, on, now_ms).await?;
-    let event = Event::new(who.user.id, EventKind::AlertsChanged, &who.client);
-    audit::record(&txn, event, now_ms).await?;
-    txn.commit().await?;
-    Ok(())
+impl Alerts {
+    /// Turns the caller's new-device alert on or off, with an event in
+    /// the audit trail. Turning it off weakens what the owner is told, so
+    /// it takes a step-up (else a 400 naming `password`) and mails the
+    /// owner, in the same transaction.
+    #[tracing::instrument(skip_all, fields(user_id = %who.user.id, on), err(level = "info", Display))]
+    pub async fn set_new_device(
+        &self,
+        db: &DatabaseConnection,
+        who: &Authenticated,
+        on: bool,
+        stepped_up: Option<SteppedUp>,
+        now_ms: i64,
+    ) -> Result<(), DomainError> {
+        if !on && stepped_up.is_none() {
+            return Err(DomainError::field(
+                "password",
+                "is required to turn alerts off",
+            ));
+        }
+        let txn = db.begin().await?;
+        let was_on = users::Entity::find_by_id(who.user.id)
+            .one(&txn)
+            .await?
+            .is_some_and(|u| u.alert_new_device);
+        users::set_alert_new_device(&txn, who.user.id, on, now_ms).await?;
+        let event = Event::new(who.user.id, EventKind::AlertsChanged, &who.client);
+        audit::record(&txn, event, now_ms).await?;
+        let mailed = if was_on && !on {
+            self.queue(&txn, Alert::AlertsOff, who.user.id, &who.client, now_ms)
+                .await?
+        } else {
+            false
+        };
+        txn.commit().await?;
+        if mailed {
+            self.wake_outbox();
+        }
+        Ok(())
+    }
 }
 
 impl Alert {
@@ -162,6 +191,7 @@ impl Alert {
             Alert::NewDevice => "new_device",
             Alert::RefreshReused => "refresh_reused",
             Alert::AccountLocked => "account_locked",
+            Alert::AlertsOff => "alerts_off",
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::lockout::{Gate, LockState, LockoutPolicy};
 use crate::mfa::MfaDeps;
 use crate::mfa::codes::{self, CodeCheck};
 use crate::passkeys::assertion::{self, Assertion, Checked};
-use crate::sessions::SessionStore;
+use crate::sessions::{Revoked, SessionStore};
 use crate::store::{address_failures, devices, users};
 use crate::{DomainError, Hasher};
 
@@ -91,6 +91,9 @@ pub enum GateMsg {
     /// A TOTP or backup code (login step two, setup, re-authentication).
     Code {
         check: CodeCheck,
+        /// Spent unless the check is a login's second step (which spends
+        /// its first step's).
+        budget: Budget,
         client: RequestContext,
         reply: RpcReplyPort<Result<Attempt, DomainError>>,
     },
@@ -160,11 +163,18 @@ impl Actor for AttemptGate {
             }
             GateMsg::Code {
                 check,
+                budget,
                 client,
                 reply,
             } => {
-                let outcome =
-                    Box::pin(code_attempt(state.user_id, &state.deps, &check, &client)).await;
+                let outcome = Box::pin(code_attempt(
+                    state.user_id,
+                    &state.deps,
+                    &check,
+                    budget,
+                    &client,
+                ))
+                .await;
                 let _ = reply.send(outcome);
             }
         }
@@ -331,7 +341,7 @@ impl Lock {
                 (Some(u), state)
             }),
             Lock::Device { user_id, device_id } => {
-                let device = devices::live(db, device_id, user_id).await?;
+                let device = devices::of_user(db, device_id, user_id).await?;
                 let user = users::Entity::find_by_id(user_id).one(db).await?;
                 match (user, device) {
                     (Some(u), Some(d)) => Some((Some(u), devices::lock_state(&d))),
@@ -463,7 +473,10 @@ async fn attempt(
     match purpose {
         Purpose::Reauth => {
             claimed.give_back(deps).await?;
-            Ok(Attempt::Accepted(Box::new(claimed.user)))
+            Ok(Attempt::Accepted(
+                Box::new(claimed.user),
+                Revoked::default(),
+            ))
         }
         Purpose::Login if claimed.user.mfa_enabled => {
             claimed.give_back(deps).await?;
@@ -495,12 +508,13 @@ async fn code_attempt(
     user_id: Uuid,
     deps: &GateDeps,
     check: &CodeCheck,
+    budget: Budget,
     client: &RequestContext,
 ) -> Result<Attempt, DomainError> {
     // A void mfa_token or a missing setup is not a guess at a code: it is
     // refused before anything is counted.
     let login = codes::precheck(&deps.mfa, user_id, check).await?;
-    let budget = login.map_or(Budget::Account, |l| l.budget);
+    let budget = login.map_or(budget, |l| l.budget);
     let claimed = match claim(Lock::of(user_id, budget), deps).await? {
         Ok(c) => c,
         Err(ended) => return Ok(ended),
@@ -508,17 +522,17 @@ async fn code_attempt(
     if !claimed.user.is_active {
         return Ok(failure_stands(deps, claimed.after));
     }
-    if !codes::check(&deps.mfa, &claimed.user, check, client).await? {
+    let Some(revoked) = codes::check(&deps.mfa, &claimed.user, check, client).await? else {
         tracing::info!(%user_id, failures = claimed.after.failures, "wrong code");
         return claimed
             .record_failure(deps, EventKind::MfaFailed, client)
             .await;
-    }
+    };
     if let Some(login) = login {
         return claimed.complete_login(deps, login.version, client).await;
     }
     claimed.give_back(deps).await?;
-    Ok(Attempt::Accepted(Box::new(claimed.user)))
+    Ok(Attempt::Accepted(Box::new(claimed.user), revoked))
 }
 
 /// A passkey assertion: counted like a password (a failure is claimed

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::DomainError;
-use crate::sessions::TokenPair;
+use crate::sessions::{Revoked, TokenPair};
 use crate::store::users;
 
 /// Whose failure budget an attempt spends.
@@ -50,8 +50,9 @@ pub enum Attempt {
     /// Right password for a login with 2FA on: a code must follow; the
     /// count is left as it was.
     MfaRequired(Box<users::Model>),
-    /// Right password or code confirming a change (the count as it was).
-    Accepted(Box<users::Model>),
+    /// Right password or code confirming a change (the count as it was),
+    /// and the sessions the change ended (2FA turned on by its first code).
+    Accepted(Box<users::Model>, Revoked),
     /// Right password or code completing a login: the count is reset and
     /// the session started, in one transaction.
     LoggedIn(Box<LoggedIn>),
@@ -72,6 +73,24 @@ impl std::fmt::Debug for LoggedIn {
             .field("device_token", &"<redacted>")
             .field("user", &self.user)
             .finish()
+    }
+}
+
+/// Proof that a logged-in owner just gave what the account's strongest
+/// factor asks (the password, and a TOTP code when 2FA is on), made only
+/// by `Mfa::step_up`: a change that weakens what the owner is told, or
+/// adds a factor that logs in on its own, takes one.
+#[derive(Debug)]
+pub struct SteppedUp(Box<users::Model>);
+
+impl SteppedUp {
+    pub(crate) fn new(user: Box<users::Model>) -> Self {
+        Self(user)
+    }
+
+    /// The account, as the checks found it.
+    pub fn user(&self) -> &users::Model {
+        &self.0
     }
 }
 
@@ -124,7 +143,7 @@ impl Attempt {
             Attempt::Unverified => "unverified",
             Attempt::MfaRequired(_) => "mfa_required",
             Attempt::LoggedIn(_) => "success",
-            Attempt::Accepted(_) => "error",
+            Attempt::Accepted(..) => "error",
         }
     }
 
@@ -136,7 +155,7 @@ impl Attempt {
             Attempt::Unverified => Err(DomainError::EmailNotVerified),
             Attempt::MfaRequired(user) => Ok(Passed::NeedsCode(user)),
             Attempt::LoggedIn(done) => Ok(Passed::Done(done)),
-            Attempt::Accepted(_) => Err(DomainError::Internal(
+            Attempt::Accepted(..) => Err(DomainError::Internal(
                 "a login attempt was answered as a re-authentication".into(),
             )),
         }
@@ -145,7 +164,7 @@ impl Attempt {
     /// A logged-in user confirming a change with the password.
     pub fn into_reauth(self) -> Result<Box<users::Model>, DomainError> {
         match self {
-            Attempt::Accepted(user) | Attempt::MfaRequired(user) => Ok(user),
+            Attempt::Accepted(user, _) | Attempt::MfaRequired(user) => Ok(user),
             Attempt::LoggedIn(done) => Ok(done.user),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Wrong => Err(DomainError::WrongPassword),
@@ -153,11 +172,13 @@ impl Attempt {
         }
     }
 
-    /// A logged-in user confirming a change (or 2FA setup) with a code.
-    pub fn into_code_change(self) -> Result<Box<users::Model>, DomainError> {
+    /// A logged-in user confirming a change (or 2FA setup) with a code,
+    /// and the sessions the change ended.
+    pub fn into_code_change(self) -> Result<(Box<users::Model>, Revoked), DomainError> {
         match self {
-            Attempt::Accepted(user) | Attempt::MfaRequired(user) => Ok(user),
-            Attempt::LoggedIn(done) => Ok(done.user),
+            Attempt::Accepted(user, revoked) => Ok((user, revoked)),
+            Attempt::MfaRequired(user) => Ok((user, Revoked::default())),
+            Attempt::LoggedIn(done) => Ok((done.user, Revoked::default())),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Wrong | Attempt::Unverified => Err(DomainError::InvalidCode),
         }
@@ -169,7 +190,7 @@ impl Attempt {
             Attempt::LoggedIn(done) => Ok(*done),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Unverified => Err(DomainError::EmailNotVerified),
-            Attempt::Accepted(_) | Attempt::MfaRequired(_) | Attempt::Wrong => {
+            Attempt::Accepted(..) | Attempt::MfaRequired(_) | Attempt::Wrong => {
                 Err(DomainError::PasskeyRefused)
             }
         }
@@ -180,7 +201,7 @@ impl Attempt {
         match self {
             Attempt::LoggedIn(done) => Ok(*done),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
-            Attempt::Accepted(_)
+            Attempt::Accepted(..)
             | Attempt::MfaRequired(_)
             | Attempt::Wrong
             | Attempt::Unverified => Err(DomainError::InvalidCode),

@@ -184,28 +184,50 @@ impl Auth {
     }
 
     /// A logged-in user confirming a sensitive change with the password:
-    /// a wrong one is 401 and counts toward the lockout; a right one leaves
-    /// the count as it was.
+    /// a wrong one is 401 and counts toward the lockout of the device the
+    /// session logged in with (so failures from elsewhere that lock the
+    /// account never refuse its owner); a right one leaves the count as it
+    /// was.
     pub async fn reauthenticate(
         &self,
         who: &Authenticated,
         password: &str,
     ) -> Result<Box<users::Model>, DomainError> {
-        self.check_password(who.user.id, password, Purpose::Reauth, &who.client)
+        let budget = self.budget_of(who).await?;
+        self.check_password_with(who.user.id, password, Purpose::Reauth, budget, &who.client)
             .await?
             .into_reauth()
     }
 
+    /// Whose failure budget a re-authentication in `who`'s session spends:
+    /// the device its login came from (even once that device's failures
+    /// voided its token for logins: its lock keeps running), else the
+    /// account's.
+    pub async fn budget_of(&self, who: &Authenticated) -> Result<Budget, DomainError> {
+        let db = &self.sessions.db;
+        let Some(device_id) = sessions::device_of(db, who.session_id).await? else {
+            return Ok(Budget::Account);
+        };
+        Ok(match devices::of_user(db, device_id, who.user.id).await? {
+            Some(_) => Budget::Device(device_id),
+            None => Budget::Account,
+        })
+    }
+
     /// One TOTP or backup code attempt, through the user's session actor.
+    /// A login's second step spends the budget its first step spent; any
+    /// other check spends `budget`.
     pub async fn check_code(
         &self,
         user_id: Uuid,
         check: CodeCheck,
+        budget: Budget,
         client: &RequestContext,
     ) -> Result<Attempt, DomainError> {
         let client = client.clone();
         self.to_gate(user_id, |reply| GateMsg::Code {
             check,
+            budget,
             client,
             reply,
         })

@@ -1,8 +1,9 @@
 //! What every change of a credential (password reset or change, 2FA on or
-//! off, new backup codes) does, in the transaction that makes the change:
-//! the credential version moves on, so no login checked against the old
-//! credentials can start a session (even one in flight); every open
-//! `mfa_token` is void; every other session of the user ends.
+//! off, new backup codes, a passkey added or removed) does, in the
+//! transaction that makes the change: the credential version moves on, so
+//! no login checked against the old credentials can start a session (even
+//! one in flight); every open `mfa_token` is void; every known device but
+//! the caller's is forgotten; every other session of the user ends.
 
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -10,7 +11,7 @@ use uuid::Uuid;
 use crate::DomainError;
 use crate::mfa::challenges;
 use crate::sessions::{Revoked, revoke_user_sessions};
-use crate::store::users;
+use crate::store::{devices, sessions, users};
 
 /// The whole of a credential change but the change itself. `keep` is the
 /// caller's session, which stays (none for a reset by emailed token).
@@ -26,15 +27,31 @@ pub async fn changed<C: ConnectionTrait>(
     end_other_logins(conn, user_id, keep, now_ms).await
 }
 
-/// Voids every open `mfa_token` and ends every session but `keep`; for a
-/// change whose transaction already moved the credential version on
-/// (2FA turned on, inside the user's actor).
-pub async fn end_other_logins<C: ConnectionTrait>(
+/// Forgets every known device of `user_id` but the one session `keep`
+/// logged in with.
+async fn forget_other_devices<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    now_ms: i64,
+) -> Result<(), DomainError> {
+    let device = match keep {
+        Some(session_id) => sessions::device_of(conn, session_id).await?,
+        None => None,
+    };
+    devices::forget_all_but(conn, user_id, device, now_ms).await?;
+    Ok(())
+}
+
+/// Voids every open `mfa_token`, forgets other devices and ends every
+/// session but `keep`.
+async fn end_other_logins<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
     keep: Option<Uuid>,
     now_ms: i64,
 ) -> Result<Revoked, DomainError> {
     challenges::void_all(conn, user_id, now_ms).await?;
+    forget_other_devices(conn, user_id, keep, now_ms).await?;
     revoke_user_sessions(conn, user_id, keep, now_ms).await
 }

@@ -5,7 +5,14 @@
 //! Rules: after `threshold` consecutive failures the account is locked for
 //! one minute; each further failure doubles the lock, up to 15 minutes; a
 //! completed login resets everything. An attempt while locked is refused
-//! before any check and does not extend the lock.
+//! before any check and does not extend the lock. A count whose last
+//! failure is [`FORGET_AFTER_MS`] old (and whose lock, if any, is over) is
+//! forgotten: the next failure counts as the first. The same rule holds
+//! for an account, a known device and an address with no account, so no
+//! answer tells them apart, however long an attacker waits.
+
+/// How long a failure count is remembered after its last failure.
+pub const FORGET_AFTER_MS: i64 = 24 * 3600 * 1000;
 
 /// How strict the lockout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +42,8 @@ pub struct LockState {
     pub failures: u32,
     /// Unix ms until which attempts are refused.
     pub locked_until: Option<i64>,
+    /// Unix ms of the last failure counted (`None` with no failures).
+    pub last_failure_at: Option<i64>,
 }
 
 /// Whether an attempt may be checked now.
@@ -62,6 +71,7 @@ impl LockoutPolicy {
     /// The state after one more failed attempt at `now_ms` (only called
     /// when the gate was open).
     pub fn after_failure(&self, state: LockState, now_ms: i64) -> LockState {
+        let state = self.remembered(state, now_ms);
         let failures = state.failures.saturating_add(1);
         let locked_until = if failures >= self.threshold {
             Some(now_ms.saturating_add(self.lock_ms(failures)))
@@ -71,6 +81,21 @@ impl LockoutPolicy {
         LockState {
             failures,
             locked_until,
+            last_failure_at: Some(now_ms),
+        }
+    }
+
+    /// What of `state` still counts at `now_ms`: nothing once its last
+    /// failure is [`FORGET_AFTER_MS`] old and no lock runs.
+    pub fn remembered(&self, state: LockState, now_ms: i64) -> LockState {
+        let lock_over = state.locked_until.is_none_or(|until| until <= now_ms);
+        let stale = state
+            .last_failure_at
+            .is_none_or(|at| now_ms.saturating_sub(at) >= FORGET_AFTER_MS);
+        if lock_over && stale {
+            LockState::default()
+        } else {
+            state
         }
     }
 
@@ -171,6 +196,41 @@ mod tests {
     }
 
     #[test]
+    fn a_count_is_forgotten_a_day_after_its_last_failure() {
+        let p = LockoutPolicy::new(5);
+        let s = fail_n(&p, LockState::default(), 4, 0);
+        let almost = p.after_failure(s, FORGET_AFTER_MS - 1);
+        assert!(matches!(
+            p.gate(almost, FORGET_AFTER_MS - 1),
+            Gate::Locked { .. }
+        ));
+        let next_day = p.after_failure(s, FORGET_AFTER_MS);
+        assert_eq!(next_day.failures, 1);
+        assert_eq!(p.gate(next_day, FORGET_AFTER_MS), Gate::Open);
+    }
+
+    #[test]
+    fn a_running_lock_is_never_forgotten() {
+        let p = LockoutPolicy::new(5);
+        let mut s = fail_n(&p, LockState::default(), 5, 0);
+        s.locked_until = Some(2 * FORGET_AFTER_MS);
+        assert_eq!(p.remembered(s, FORGET_AFTER_MS + 1), s);
+        // Once the lock is over (and the last failure old), it is.
+        assert_eq!(p.remembered(s, 2 * FORGET_AFTER_MS), LockState::default());
+    }
+
+    #[test]
+    fn a_count_stored_without_its_time_counts_as_old() {
+        let p = LockoutPolicy::new(5);
+        let s = LockState {
+            failures: 4,
+            locked_until: None,
+            last_failure_at: None,
+        };
+        assert_eq!(p.after_failure(s, 10).failures, 1);
+    }
+
+    #[test]
     fn the_threshold_is_configurable() {
         let p = LockoutPolicy::new(3);
         let s = fail_n(&p, LockState::default(), 3, 0);
@@ -183,6 +243,7 @@ mod tests {
         let s = LockState {
             failures: u32::MAX,
             locked_until: None,
+            last_failure_at: Some(i64::MAX - 10),
         };
         let next = p.after_failure(s, i64::MAX - 10);
         assert_eq!(next.failures, u32::MAX);

@@ -52,6 +52,8 @@ pub enum EmailKind {
     PasskeyAdded(AlertFacts),
     /// A passkey was removed from the account.
     PasskeyRemoved(AlertFacts),
+    /// The new-device alerts were turned off.
+    AlertsOff(AlertFacts),
 }
 
 /// What every alert says besides its own text: whom it greets, when and
@@ -108,6 +110,7 @@ impl EmailKind {
             EmailKind::AccountLocked(_) => "account_locked",
             EmailKind::PasskeyAdded(_) => "passkey_added",
             EmailKind::PasskeyRemoved(_) => "passkey_removed",
+            EmailKind::AlertsOff(_) => "alerts_off",
         }
     }
 
@@ -163,6 +166,10 @@ impl EmailKind {
             EmailKind::PasskeyRemoved(alert) => {
                 ("A passkey was removed from your account", alert.context())
             }
+            EmailKind::AlertsOff(alert) => (
+                "New-sign-in emails were turned off for your account",
+                alert.context(),
+            ),
         };
         let render = |ext: &str| -> Result<String, JobsError> {
             env.get_template(&format!("{}.{ext}", self.name()))
@@ -201,6 +208,7 @@ fn templates() -> &'static Environment<'static> {
             "account_locked",
             "passkey_added",
             "passkey_removed",
+            "alerts_off",
         ];
         for (name, source) in sources {
             if let Err(e) = env.add_template(name, source) {
@@ -271,7 +279,8 @@ mod tests {
             EmailKind::RefreshTokenReused(facts.clone()),
             EmailKind::AccountLocked(facts.clone()),
             EmailKind::PasskeyAdded(facts.clone()),
-            EmailKind::PasskeyRemoved(facts),
+            EmailKind::PasskeyRemoved(facts.clone()),
+            EmailKind::AlertsOff(facts),
         ]
     }
 

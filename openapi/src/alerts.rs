@@ -28,17 +28,33 @@ pub struct AlertSettings {
     pub always_on: Vec<String>,
 }
 
-/// The optional alerts to turn on or off.
+/// The optional alerts to turn on or off. Turning one off asks for what
+/// the account's strongest factor asks: the password, and with 2FA on a
+/// current TOTP (or backup) code.
 #[derive(Object, Deserialize)]
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct AlertSettingsRequest {
     /// Mail me when my account is signed in to from a new device.
     pub new_device: bool,
+    /// The current password: required to turn an alert off (400 without
+    /// it, 401 when wrong, counted toward the lockout).
+    pub password: Option<String>,
+    /// A current TOTP or backup code: required with the password to turn
+    /// an alert off when 2FA is on.
+    pub totp_code: Option<String>,
+}
+
+impl std::fmt::Debug for AlertSettingsRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertSettingsRequest")
+            .field("new_device", &self.new_device)
+            .finish_non_exhaustive()
+    }
 }
 
 outcomes!(GetOutcomes: 200, [401, 500, 503]);
-outcomes!(SetOutcomes: 200, [400, 401, 413, 500, 503]);
+outcomes!(SetOutcomes: 200, [400, 401, 413, 429, 500, 503]);
 
 pub struct AlertsApi;
 
@@ -66,7 +82,9 @@ impl AlertsApi {
     /// Change my alert settings
     ///
     /// Turns the informational new-device email on or off; recorded in
-    /// the caller's security events as `alerts_changed`.
+    /// the caller's security events as `alerts_changed`. Turning it off
+    /// needs the password (and a TOTP code with 2FA on) and mails the
+    /// owner that it was turned off.
     #[oai(
         path = "/auth/alerts/",
         method = "put",
@@ -79,9 +97,24 @@ impl AlertsApi {
         auth: BearerAuth,
         body: JsonBody<AlertSettingsRequest>,
     ) -> Result<Reply<AlertSettings, SetOutcomes>, ApiError> {
-        let on = body.0.new_device;
+        let body = body.0;
+        let on = body.new_device;
+        let stepped_up = match (on, body.password.as_deref()) {
+            (false, Some(password)) => Some(
+                state
+                    .mfa
+                    .step_up(&auth.0, password, body.totp_code.as_deref())
+                    .await?,
+            ),
+            _ => None,
+        };
         let now = state.auth.clock.now_ms();
-        alerts::set_new_device(&state.accounts.db, &auth.0, on, now).await?;
+        state
+            .auth
+            .sessions
+            .alerts
+            .set_new_device(&state.accounts.db, &auth.0, on, stepped_up, now)
+            .await?;
         Ok(Reply::ok("Alert settings saved", settings(on)))
     }
 }

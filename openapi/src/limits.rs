@@ -34,6 +34,10 @@ pub fn operation(method: &Method, path: &str) -> Option<(&'static str, Budget)> 
     if method == Method::DELETE && path.starts_with("/api/v1/passkeys/") {
         return Some(("passkey-delete", Budget::Auth));
     }
+    // Turning an alert off checks the password.
+    if method == Method::PUT && path == "/api/v1/auth/alerts" {
+        return Some(("alerts-set", Budget::Auth));
+    }
     if method != Method::POST {
         return None;
     }
@@ -153,9 +157,10 @@ mod tests {
                     || path.starts_with("/api/v1/auth/passkey/")
                     || path.starts_with("/api/v1/auth/mfa/passkey/"))
                     && (method == Method::POST || method == Method::DELETE);
+                let is_alerts_set = path == "/api/v1/auth/alerts/" && method == Method::PUT;
                 assert_eq!(
                     limited,
-                    is_2fa || is_listed || is_passkey,
+                    is_2fa || is_listed || is_passkey || is_alerts_set,
                     "{method} {path}"
                 );
                 seen += usize::from(limited);

@@ -182,7 +182,10 @@ async fn the_owner_can_turn_the_new_device_alert_off_but_not_the_others() {
     );
 
     let (status, body) = app
-        .put_alerts(Some(&access), json!({ "new_device": false }))
+        .put_alerts(
+            Some(&access),
+            json!({ "new_device": false, "password": PASSWORD }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, body) = app.get_bearer("/api/v1/auth/alerts/", &access).await;

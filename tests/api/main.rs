@@ -10,6 +10,7 @@ mod breached;
 mod change_password;
 mod cors;
 mod credential_changes;
+mod credential_core;
 mod delivery;
 mod delivery_retries;
 mod devices;

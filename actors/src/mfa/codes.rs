@@ -17,8 +17,9 @@ use zeroize::Zeroizing;
 use super::{MfaDeps, backup, challenges, totp};
 use crate::attempts::{Budget, PasswordStep};
 use crate::passkeys::assertion::{self, Assertion, Checked};
+use crate::sessions::Revoked;
 use crate::store::{backup_codes, mfa_challenges, mfa_secrets, users};
-use crate::{DomainError, notices};
+use crate::{DomainError, credentials, notices};
 
 /// The second factor presented at login.
 pub enum Factor {
@@ -32,8 +33,9 @@ pub enum Factor {
 pub enum CodeCheck {
     /// The second login step, answering the challenge `challenge_id`.
     Login { challenge_id: Uuid, factor: Factor },
-    /// The first code of a pending setup: turns 2FA on.
-    Setup { code: Zeroizing<String> },
+    /// The first code of a pending setup: turns 2FA on, as a credential
+    /// change that keeps the session `keep` (the caller's).
+    Setup { code: Zeroizing<String>, keep: Uuid },
     /// A logged-in user with 2FA on confirming a sensitive change.
     Reauth { code: Zeroizing<String> },
 }
@@ -75,24 +77,27 @@ pub async fn precheck(
     Ok(None)
 }
 
-/// Whether the code is right (and now used up).
+/// `Some` when the code is right (and now used up), with the sessions the
+/// change it made ended (turning 2FA on ends every other session).
 pub async fn check(
     deps: &MfaDeps,
     user: &users::Model,
     check: &CodeCheck,
     client: &RequestContext,
-) -> Result<bool, DomainError> {
+) -> Result<Option<Revoked>, DomainError> {
     let now = deps.clock.now_ms();
-    match check {
-        CodeCheck::Setup { code } => confirm_setup(deps, user, code, now, client).await,
-        CodeCheck::Reauth { code } => use_totp(&deps.db, deps, user, code, now).await,
+    let right = match check {
+        CodeCheck::Setup { code, keep } => {
+            return confirm_setup(deps, user, code, *keep, now, client).await;
+        }
+        CodeCheck::Reauth { code } => use_totp(&deps.db, deps, user, code, now).await?,
         CodeCheck::Login {
             challenge_id,
             factor,
         } => {
             let txn = deps.db.begin().await?;
             if !challenges::consume(&txn, *challenge_id, user.id, now).await? {
-                return Ok(false);
+                return Ok(None);
             }
             let (right, cloned) = match factor {
                 Factor::Totp(code) => (use_totp(&txn, deps, user, code, now).await?, false),
@@ -116,9 +121,10 @@ pub async fn check(
                     audit::record(&deps.db, event, now).await?;
                 }
             }
-            Ok(right)
+            right
         }
-    }
+    };
+    Ok(right.then(Revoked::default))
 }
 
 /// A passkey as the second factor: checked (and its use recorded) in the
@@ -204,18 +210,22 @@ async fn use_totp<C: ConnectionTrait>(
     Ok(res.rows_affected == 1)
 }
 
+/// Turns 2FA on in one transaction: the pending secret confirmed, and
+/// what every credential change does (version, `mfa_token`s, devices,
+/// every session but `keep`).
 async fn confirm_setup(
     deps: &MfaDeps,
     user: &users::Model,
     code: &str,
+    keep: Uuid,
     now_ms: i64,
     client: &RequestContext,
-) -> Result<bool, DomainError> {
+) -> Result<Option<Revoked>, DomainError> {
     let Some(row) = secret(&deps.db, user.id, false).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     let Some((step, _)) = matching_step(deps, user, &row, code, now_ms)? else {
-        return Ok(false);
+        return Ok(None);
     };
     let txn = deps.db.begin().await?;
     // Only the pending secret the code was checked against.
@@ -228,10 +238,10 @@ async fn confirm_setup(
         .exec(&txn)
         .await?;
     if res.rows_affected != 1 {
-        return Ok(false);
+        return Ok(None);
     }
     set_enabled(&txn, user.id, true, now_ms).await?;
-    users::bump_credentials(&txn, user.id, now_ms).await?;
+    let revoked = credentials::changed(&txn, user.id, Some(keep), now_ms).await?;
     let kind = EmailKind::MfaEnabled {
         first_name: user.first_name.clone(),
         seen: Some(crate::alerts::seen(client, now_ms)),
@@ -242,7 +252,7 @@ async fn confirm_setup(
     audit::record(&txn, event, now_ms).await?;
     txn.commit().await?;
     deps.outbox_wake.notify_one();
-    Ok(true)
+    Ok(Some(revoked))
 }
 
 /// Uses a backup code once and queues the notice with how many remain.

@@ -21,7 +21,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use tracing::{info, instrument};
 use zeroize::Zeroizing;
 
-use crate::attempts::LoggedIn;
+use crate::attempts::{Budget, LoggedIn, SteppedUp};
 use crate::auth::{Auth, Authenticated};
 use crate::store::{backup_codes, mfa_secrets, users};
 use crate::{DomainError, credentials, notices};
@@ -123,14 +123,11 @@ impl Mfa {
     pub async fn confirm(&self, who: &Authenticated, code: &str) -> Result<(), DomainError> {
         let check = CodeCheck::Setup {
             code: Zeroizing::new(code.to_owned()),
+            keep: who.session_id,
         };
-        self.code(who, check).await?;
-        // The confirming transaction moved the credential version on, so
-        // no login checked before it can finish; now end the others.
-        let now = self.deps.clock.now_ms();
-        let revoked =
-            credentials::end_other_logins(&self.deps.db, who.user.id, Some(who.session_id), now)
-                .await?;
+        // The confirming transaction is a credential change: no login
+        // checked before it can finish, and every other session ended.
+        let (_, revoked) = self.code(who, check).await?;
         self.auth.announce(revoked, who.user.id).await?;
         info!("2FA enabled");
         Ok(())
@@ -211,7 +208,7 @@ impl Mfa {
             factor,
         };
         self.auth
-            .check_code(challenge.user_id, check, client)
+            .check_code(challenge.user_id, check, Budget::Account, client)
             .await?
             .into_second_step()
     }
@@ -221,11 +218,39 @@ impl Mfa {
         &self,
         who: &Authenticated,
         check: CodeCheck,
-    ) -> Result<Box<users::Model>, DomainError> {
+    ) -> Result<(Box<users::Model>, crate::sessions::Revoked), DomainError> {
+        let budget = self.auth.budget_of(who).await?;
         self.auth
-            .check_code(who.user.id, check, &who.client)
+            .check_code(who.user.id, check, budget, &who.client)
             .await?
             .into_code_change()
+    }
+
+    /// What the strongest factor of the caller's account asks: the
+    /// password, and with 2FA on a current TOTP (or backup) code too. A
+    /// missing code with 2FA on is a 400 naming `totp_code`, before the
+    /// password is checked.
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
+    pub async fn step_up(
+        &self,
+        who: &Authenticated,
+        password: &str,
+        code: Option<&str>,
+    ) -> Result<SteppedUp, DomainError> {
+        let on = codes::secret(&self.deps.db, who.user.id, true)
+            .await?
+            .is_some();
+        let user = match (on, code) {
+            (false, _) => self.auth.reauthenticate(who, password).await?,
+            (true, Some(code)) => self.reauth_both(who, password, code).await?,
+            (true, None) => {
+                return Err(DomainError::field(
+                    "totp_code",
+                    "is required: two-factor authentication is on",
+                ));
+            }
+        };
+        Ok(SteppedUp::new(user))
     }
 
     async fn reauth_both(
@@ -244,7 +269,7 @@ impl Mfa {
         let check = CodeCheck::Reauth {
             code: Zeroizing::new(code.to_owned()),
         };
-        self.code(who, check).await
+        Ok(self.code(who, check).await?.0)
     }
 }
 

@@ -84,7 +84,12 @@ impl Passkeys {
         };
         match self
             .auth
-            .check_code(login.user_id, check, client)
+            .check_code(
+                login.user_id,
+                check,
+                crate::attempts::Budget::Account,
+                client,
+            )
             .await?
             .into_second_step()
         {

@@ -94,11 +94,13 @@ impl SessionStore {
                 users::set_lock_state(&txn, user_id, cleared).await?;
                 None
             }
-            Budget::Device(id) => devices::renew(&txn, id, cleared, now_ms).await?,
+            Budget::Device(id) => devices::renew(&txn, id, cleared, now_ms)
+                .await?
+                .map(|token| (id, token)),
         };
         let mut alerted = false;
-        let device_token = match renewed {
-            Some(token) => token,
+        let (device_id, device_token) = match renewed {
+            Some(device) => device,
             None => {
                 alerted = self
                     .alerts
@@ -106,7 +108,9 @@ impl SessionStore {
                     .await?;
                 let event = Event::new(user_id, EventKind::DeviceTrusted, client);
                 audit::record(&txn, event, now_ms).await?;
-                devices::create(&txn, user_id, now_ms).await?
+                let created = devices::create(&txn, user_id, now_ms).await?;
+                devices::retire_beyond_cap(&txn, user_id, now_ms).await?;
+                created
             }
         };
         let event = Event::new(user_id, EventKind::LoginSucceeded, client);
@@ -119,6 +123,7 @@ impl SessionStore {
             ip: Set(Some(client.ip.to_string())),
             user_agent: Set(client.user_agent.clone()),
             last_used_at: Set(now_ms),
+            device_id: Set(Some(device_id)),
         })
         .exec_without_returning(&txn)
         .await?;

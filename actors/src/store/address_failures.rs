@@ -6,7 +6,13 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
 
-use super::lock_columns;
+use super::lock_columns::{self, LockColumns};
+
+const LOCK: LockColumns<Column> = LockColumns {
+    failed_attempts: Column::FailedAttempts,
+    locked_until: Column::LockedUntil,
+    last_failed_at: Column::LastFailedAt,
+};
 use crate::lockout::LockState;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -16,6 +22,7 @@ pub struct Model {
     pub id: Uuid,
     pub failed_attempts: i32,
     pub locked_until: Option<i64>,
+    pub last_failed_at: Option<i64>,
     pub updated_at: i64,
 }
 
@@ -29,7 +36,7 @@ pub async fn lock_state<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<LockSt
     Ok(Entity::find_by_id(id)
         .one(conn)
         .await?
-        .map(|row| lock_columns::read(row.failed_attempts, row.locked_until))
+        .map(|row| lock_columns::read(row.failed_attempts, row.locked_until, row.last_failed_at))
         .unwrap_or_default())
 }
 
@@ -47,6 +54,7 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
             id: Set(id),
             failed_attempts: Set(lock_columns::stored_failures(to)),
             locked_until: Set(to.locked_until),
+            last_failed_at: Set(to.last_failure_at),
             updated_at: Set(now_ms),
         })
         .on_conflict(OnConflict::column(Column::Id).do_nothing().to_owned())
@@ -58,19 +66,11 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
             Err(e) => return Err(e),
         }
     }
-    let update = lock_columns::write(
-        Entity::update_many(),
-        Column::FailedAttempts,
-        Column::LockedUntil,
-        to,
-    )
-    .col_expr(Column::UpdatedAt, Expr::value(now_ms))
-    .filter(Column::Id.eq(id))
-    .filter(lock_columns::still(
-        Column::FailedAttempts,
-        Column::LockedUntil,
-        from,
-    ));
+    let update = LOCK
+        .write(Entity::update_many(), to)
+        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id))
+        .filter(LOCK.still(from));
     Ok(update.exec(conn).await?.rows_affected == 1)
 }
 
@@ -92,7 +92,7 @@ pub async fn failure_stands<C: ConnectionTrait>(
 
 /// How long an address's failures are remembered after its last one (if
 /// no lock is still running): then it counts as no failures again.
-pub const FORGET_AFTER_MS: i64 = 24 * 3600 * 1000;
+pub const FORGET_AFTER_MS: i64 = crate::lockout::FORGET_AFTER_MS;
 
 /// Addresses whose last failure was [`FORGET_AFTER_MS`] before
 /// `dead_before` and whose lock (if any) ended by then: a running lock or

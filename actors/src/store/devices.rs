@@ -9,7 +9,13 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 use zeroize::Zeroizing;
 
-use super::lock_columns;
+use super::lock_columns::{self, LockColumns};
+
+const LOCK: LockColumns<Column> = LockColumns {
+    failed_attempts: Column::FailedAttempts,
+    locked_until: Column::LockedUntil,
+    last_failed_at: Column::LastFailedAt,
+};
 use crate::lockout::LockState;
 use crate::one_time::{self, NewToken};
 
@@ -22,6 +28,7 @@ pub struct Model {
     pub token_hash: String,
     pub failed_attempts: i32,
     pub locked_until: Option<i64>,
+    pub last_failed_at: Option<i64>,
     pub created_at: i64,
     pub last_used_at: i64,
     pub revoked_at: Option<i64>,
@@ -44,7 +51,11 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 pub fn lock_state(device: &Model) -> LockState {
-    lock_columns::read(device.failed_attempts, device.locked_until)
+    lock_columns::read(
+        device.failed_attempts,
+        device.locked_until,
+        device.last_failed_at,
+    )
 }
 
 /// The live device of `user_id` whose token is `presented` (a token of
@@ -79,21 +90,21 @@ pub async fn any_for_user<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result
         .is_some())
 }
 
-/// The live device `id` of `user_id`.
-pub async fn live<C: ConnectionTrait>(
+/// The device `id` of `user_id`, live or void.
+pub async fn of_user<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     user_id: Uuid,
 ) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(id)
         .filter(Column::UserId.eq(user_id))
-        .filter(Column::RevokedAt.is_null())
         .one(conn)
         .await
 }
 
-/// Moves a live device's lock state from `from` to `to` if unchanged; a
-/// device whose failures reach `void_at` is void from now on.
+/// Moves a device's lock state from `from` to `to` if unchanged; a device
+/// whose failures reach `void_at` is void from now on (its token no longer
+/// finds it; its lock still holds for the sessions it logged in).
 pub async fn swap_lock_state<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
@@ -102,21 +113,16 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
     void_at: u32,
     now_ms: i64,
 ) -> Result<bool, DbErr> {
-    let mut update = lock_columns::write(
-        Entity::update_many(),
-        Column::FailedAttempts,
-        Column::LockedUntil,
-        to,
-    )
-    .filter(Column::Id.eq(id))
-    .filter(Column::RevokedAt.is_null())
-    .filter(lock_columns::still(
-        Column::FailedAttempts,
-        Column::LockedUntil,
-        from,
-    ));
+    let mut update = LOCK
+        .write(Entity::update_many(), to)
+        .filter(Column::Id.eq(id))
+        .filter(LOCK.still(from));
     if to.failures >= void_at {
-        update = update.col_expr(Column::RevokedAt, Expr::value(now_ms));
+        let since = sea_orm::sea_query::Func::coalesce([
+            Expr::col(Column::RevokedAt).into(),
+            Expr::value(now_ms),
+        ]);
+        update = update.col_expr(Column::RevokedAt, since.into());
     }
     Ok(update.exec(conn).await?.rows_affected == 1)
 }
@@ -130,41 +136,94 @@ pub async fn renew<C: ConnectionTrait>(
     now_ms: i64,
 ) -> Result<Option<Zeroizing<String>>, DbErr> {
     let token = NewToken::generate();
-    let res = lock_columns::write(
-        Entity::update_many(),
-        Column::FailedAttempts,
-        Column::LockedUntil,
-        cleared,
-    )
-    .col_expr(Column::TokenHash, Expr::value(token.hash.clone()))
-    .col_expr(Column::LastUsedAt, Expr::value(now_ms))
-    .filter(Column::Id.eq(id))
-    .filter(Column::RevokedAt.is_null())
-    .exec(conn)
-    .await?;
+    let res = LOCK
+        .write(Entity::update_many(), cleared)
+        .col_expr(Column::TokenHash, Expr::value(token.hash.clone()))
+        .col_expr(Column::LastUsedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id))
+        .filter(Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
     Ok((res.rows_affected == 1).then_some(token.secret))
 }
 
-/// A new known device for `user_id`; returns its token.
+/// A new known device for `user_id`; returns its id and token.
 pub async fn create<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
     now_ms: i64,
-) -> Result<Zeroizing<String>, DbErr> {
+) -> Result<(Uuid, Zeroizing<String>), DbErr> {
     let token = NewToken::generate();
+    let id = Uuid::new_v4();
     Entity::insert(ActiveModel {
-        id: Set(Uuid::new_v4()),
+        id: Set(id),
         user_id: Set(user_id),
         token_hash: Set(token.hash.clone()),
         failed_attempts: Set(0),
         locked_until: Set(None),
+        last_failed_at: Set(None),
         created_at: Set(now_ms),
         last_used_at: Set(now_ms),
         revoked_at: Set(None),
     })
     .exec_without_returning(conn)
     .await?;
-    Ok(token.secret)
+    Ok((id, token.secret))
+}
+
+/// The most live devices an account keeps: a new one past this voids the
+/// least recently used, so a client that never keeps its token cannot
+/// grow the table without bound.
+pub const MAX_LIVE_PER_USER: u64 = 32;
+
+/// Voids the live devices of `user_id` past the [`MAX_LIVE_PER_USER`]
+/// most recently used; returns how many.
+pub async fn retire_beyond_cap<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    now_ms: i64,
+) -> Result<u64, DbErr> {
+    use sea_orm::QueryOrder;
+    let kept: Vec<Uuid> = Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::RevokedAt.is_null())
+        .order_by_desc(Column::LastUsedAt)
+        .order_by_desc(Column::Id)
+        .select_only()
+        .column(Column::Id)
+        .limit(MAX_LIVE_PER_USER + 1)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    if (kept.len() as u64) <= MAX_LIVE_PER_USER {
+        return Ok(0);
+    }
+    let res = Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now_ms))
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::RevokedAt.is_null())
+        .filter(Column::Id.is_not_in(kept.into_iter().take(MAX_LIVE_PER_USER as usize)))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+/// Forgets every live device of `user_id` but `keep` (a credential
+/// change: a former intruder's device loses its private budget).
+pub async fn forget_all_but<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    now_ms: i64,
+) -> Result<u64, DbErr> {
+    let mut update = Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now_ms))
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::RevokedAt.is_null());
+    if let Some(id) = keep {
+        update = update.filter(Column::Id.ne(id));
+    }
+    Ok(update.exec(conn).await?.rows_affected)
 }
 
 /// Devices voided (by reaching the lockout threshold) before

@@ -15,12 +15,27 @@ pub struct Model {
     pub user_agent: Option<String>,
     /// The last time the session issued tokens (its start, or a refresh).
     pub last_used_at: i64,
+    /// The known device the login came from (the device token it
+    /// returned); a re-authentication in the session spends its budget.
+    pub device_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The known device whose login started session `id`.
+pub async fn device_of<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Uuid>, DbErr> {
+    use sea_orm::QuerySelect;
+    Ok(Entity::find_by_id(id)
+        .select_only()
+        .column(Column::DeviceId)
+        .into_tuple::<Option<Uuid>>()
+        .one(conn)
+        .await?
+        .flatten())
+}
 
 /// Sessions, ended or not, none of whose tokens is left: no refresh-token
 /// row remains ([`super::refresh_tokens::prune`] removes each pair once

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait};
 
-use super::lock_columns;
+use super::lock_columns::{self, LockColumns};
 use crate::lockout::LockState;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -21,6 +21,7 @@ pub struct Model {
     pub updated_at: i64,
     pub failed_attempts: i32,
     pub locked_until: Option<i64>,
+    pub last_failed_at: Option<i64>,
     /// Access tokens issued before this (Unix ms) are refused.
     pub tokens_invalid_before: Option<i64>,
     /// Two-factor authentication is on (a confirmed TOTP secret exists).
@@ -121,11 +122,7 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
 ) -> Result<bool, DbErr> {
     let update = lock_update(to)
         .filter(Column::Id.eq(id))
-        .filter(lock_columns::still(
-            Column::FailedAttempts,
-            Column::LockedUntil,
-            from,
-        ));
+        .filter(LOCK.still(from));
     Ok(update.exec(conn).await?.rows_affected == 1)
 }
 
@@ -160,13 +157,14 @@ pub async fn set_lock_state<C: ConnectionTrait>(
 }
 
 fn lock_update(to: LockState) -> sea_orm::UpdateMany<Entity> {
-    lock_columns::write(
-        Entity::update_many(),
-        Column::FailedAttempts,
-        Column::LockedUntil,
-        to,
-    )
+    LOCK.write(Entity::update_many(), to)
 }
+
+const LOCK: LockColumns<Column> = LockColumns {
+    failed_attempts: Column::FailedAttempts,
+    locked_until: Column::LockedUntil,
+    last_failed_at: Column::LastFailedAt,
+};
 
 /// The stored lock state of a user.
 /// Turns the new-device alert of `id` on or off.
@@ -186,7 +184,7 @@ pub async fn set_alert_new_device<C: ConnectionTrait>(
 }
 
 pub fn lock_state(user: &Model) -> LockState {
-    lock_columns::read(user.failed_attempts, user.locked_until)
+    lock_columns::read(user.failed_attempts, user.locked_until, user.last_failed_at)
 }
 
 /// Replaces a stored hash by one of the same password at today's cost,
@@ -310,6 +308,7 @@ pub(crate) mod tests {
             updated_at: 1,
             failed_attempts: 0,
             locked_until: None,
+            last_failed_at: None,
             tokens_invalid_before: None,
             mfa_enabled: false,
             credential_version: 0,
