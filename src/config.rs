@@ -124,6 +124,16 @@ impl Default for RawSettings {
     }
 }
 
+/// Decodes a base64 32-byte key.
+fn decode_key(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()?
+        .try_into()
+        .ok()
+}
+
 /// A secret: usable, never printed.
 #[derive(Clone)]
 pub struct Secret(pub Vec<u8>);
@@ -339,7 +349,7 @@ impl Settings {
         let encryption_key = raw
             .encryption_key
             .map(|k| {
-                crate::keys::decode_key(&k)
+                decode_key(&k)
                     .map(|k| Secret(k.to_vec()))
                     .ok_or_else(|| bad("encryption_key", "must be 32 bytes, base64-encoded"))
             })
@@ -351,14 +361,12 @@ impl Settings {
             .split(',')
             .filter(|k| !k.trim().is_empty())
             .map(|k| {
-                crate::keys::decode_key(k)
-                    .map(|k| Secret(k.to_vec()))
-                    .ok_or_else(|| {
-                        bad(
-                            "encryption_keys_previous",
-                            "must be 32-byte base64 keys, comma-separated",
-                        )
-                    })
+                decode_key(k).map(|k| Secret(k.to_vec())).ok_or_else(|| {
+                    bad(
+                        "encryption_keys_previous",
+                        "must be 32-byte base64 keys, comma-separated",
+                    )
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if raw.jwt_issuer.trim().is_empty() {

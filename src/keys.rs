@@ -9,11 +9,6 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::config::Secret;
 
-/// Decodes a base64 32-byte key.
-pub fn decode_key(text: &str) -> Option<[u8; 32]> {
-    STANDARD.decode(text.trim()).ok()?.try_into().ok()
-}
-
 /// Returns the configured secret, or the one stored in `data_dir/name`,
 /// creating it with `len` random bytes if it does not exist yet.
 pub fn resolve(

@@ -13,9 +13,8 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::DomainError;
-use crate::attempts::SteppedUp;
+use crate::attempts::{Authenticated, SteppedUp};
 use crate::audit::{self, Event, EventKind};
-use crate::auth::Authenticated;
 use crate::context::RequestContext;
 use crate::notices;
 use crate::rate_limit::RateLimiter;

@@ -18,15 +18,16 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::alerts::Alert;
+use crate::attempts::Revoked;
 use crate::attempts::{Attempt, Budget, LoggedIn, Purpose};
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::hooks::Hooks;
 use crate::lockout::{Gate, LockState, LockoutPolicy};
-use crate::mfa::MfaDeps;
 use crate::mfa::codes::{self, CodeCheck};
+use crate::mfa::deps::MfaDeps;
 use crate::passkeys::assertion::{self, Assertion, Checked};
-use crate::sessions::{Revoked, SessionStore};
+use crate::sessions::SessionStore;
 use crate::store::{address_failures, devices, users};
 use crate::{DomainError, Hasher};
 

@@ -1,12 +1,15 @@
-//! The attempt types, in one place: what an attempt is for and whose
-//! failure budget it spends, what it comes to, and one mapping of each
-//! outcome to the answer of each kind of caller.
+//! The outcome types, in one place: what an attempt is for and whose
+//! failure budget it spends, what it comes to (and one mapping of each
+//! outcome to the answer of each kind of caller), the tokens of a
+//! completed login, the sessions a change revoked, and the caller of an
+//! authenticated endpoint. Every service and the gate use them; they
+//! import nothing above the store.
 
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::DomainError;
-use crate::sessions::{Revoked, TokenPair};
+use crate::context::RequestContext;
 use crate::store::users;
 
 /// Whose failure budget an attempt spends.
@@ -26,6 +29,43 @@ pub enum Budget {
 pub struct PasswordStep {
     pub version: i64,
     pub budget: Budget,
+}
+
+/// What a completed login or refresh hands to the client. Its `Debug`
+/// hides both tokens.
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: zeroize::Zeroizing<String>,
+    pub expires_in: i64,
+    pub session_id: Uuid,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("session_id", &self.session_id)
+            .finish()
+    }
+}
+
+/// Sessions just revoked: every access and refresh token issued in them is
+/// refused from now on.
+#[derive(Debug, Default)]
+pub struct Revoked {
+    pub sessions: Vec<Uuid>,
+}
+
+/// The caller of an authenticated endpoint: the accepted access token's
+/// user, claims and session, and the client of this request.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: std::sync::Arc<users::Model>,
+    pub claims: std::sync::Arc<crate::jwt::AccessClaims>,
+    pub session_id: Uuid,
+    pub client: RequestContext,
 }
 
 /// What a right password is for.

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::attempt_gate::GateMsg;
 use crate::attempts::Budget;
 use crate::attempts::{Attempt, LoginOutcome, Passed, Purpose};
+use crate::attempts::{Revoked, TokenPair};
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::domain::Email;
@@ -19,21 +20,13 @@ use crate::gate_supervisor::GatesMsg;
 use crate::jwt::Jwt;
 use crate::mfa::challenges;
 use crate::mfa::codes::CodeCheck;
-use crate::sessions::{Revoked, RotateError, SessionStore, TokenPair};
+use crate::sessions::{RotateError, SessionStore};
 use crate::store::{audit_events, devices, passkeys, sessions, users};
 use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
 use crate::token_registry::{RegistryMsg, Revocations};
 use crate::{DomainError, Hasher};
 
-/// The caller of an authenticated endpoint: the accepted access token's
-/// user, claims and session, and the client of this request.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub user: std::sync::Arc<users::Model>,
-    pub claims: std::sync::Arc<crate::jwt::AccessClaims>,
-    pub session_id: Uuid,
-    pub client: RequestContext,
-}
+pub use crate::attempts::Authenticated;
 
 #[derive(Clone)]
 pub struct Auth {

@@ -9,8 +9,9 @@ use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use crate::DomainError;
+use crate::attempts::Revoked;
 use crate::mfa::challenges;
-use crate::sessions::{Revoked, revoke_user_sessions};
+use crate::sessions::revoke_user_sessions;
 use crate::store::{devices, sessions, users};
 
 /// The whole of a credential change but the change itself. `keep` is the

@@ -85,7 +85,7 @@ impl DomainError {
 /// failures are `Unavailable` (503), anything else `Internal` (500).
 impl From<sea_orm::DbErr> for DomainError {
     fn from(e: sea_orm::DbErr) -> Self {
-        if crate::store::is_unavailable(&e) {
+        if crate::store::reachability::is_unavailable(&e) {
             DomainError::Unavailable(e.to_string())
         } else {
             DomainError::Internal(format!("database: {e}"))

@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Transactio
 use tracing::{info, instrument};
 use uuid::Uuid;
 
+use crate::attempts::Revoked;
 use crate::audit::{self, Event, EventKind};
 use crate::auth::{Auth, Authenticated};
 use crate::context::RequestContext;
@@ -17,7 +18,6 @@ use crate::domain::{Email, Password};
 use crate::lockout::LockState;
 use crate::notices;
 use crate::one_time::PASSWORD_RESET;
-use crate::sessions::Revoked;
 use crate::store::{one_time_tokens, users};
 use crate::{Accounts, DomainError};
 

@@ -22,6 +22,7 @@ mod first_day;
 mod helpers;
 mod indexes;
 mod janitor;
+mod layers;
 mod limits;
 mod lockout;
 mod logs;

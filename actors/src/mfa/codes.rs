@@ -14,10 +14,11 @@ use sea_orm::{
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::{MfaDeps, backup, challenges, totp};
+use super::deps::MfaDeps;
+use super::{backup, challenges, totp};
+use crate::attempts::Revoked;
 use crate::attempts::{Budget, PasswordStep};
 use crate::passkeys::assertion::{self, Assertion, Checked};
-use crate::sessions::Revoked;
 use crate::store::{backup_codes, mfa_challenges, mfa_secrets, users};
 use crate::{DomainError, credentials, notices};
 
@@ -164,7 +165,7 @@ fn matching_step(
     now_ms: i64,
 ) -> Result<Option<Matched>, DomainError> {
     let secret = deps.open_secret(user.id, &row.secret_sealed)?;
-    let totp = totp::totp(&secret, super::ISSUER, &user.email)?;
+    let totp = totp::totp(&secret, totp::ISSUER, &user.email)?;
     let now_secs = u64::try_from(now_ms / 1000).unwrap_or(0);
     Ok(totp::matching_step(&totp, code, now_secs, row.last_used_step).map(|step| (step, secret)))
 }

@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 
 use super::backup::{self, BackupKey};
 use crate::DomainError;
-use crate::passkeys::Webauthn;
 use crate::store::backup_codes;
+use webauthn_rs::Webauthn;
 
 /// What code checks need: the database, the keys, the clock.
 pub struct MfaDeps {

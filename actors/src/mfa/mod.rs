@@ -6,7 +6,7 @@
 pub mod backup;
 pub mod challenges;
 pub mod codes;
-mod deps;
+pub(crate) mod deps;
 pub mod totp;
 
 pub use deps::MfaDeps;
@@ -27,8 +27,7 @@ use crate::store::{backup_codes, mfa_secrets, users};
 use crate::{DomainError, credentials, notices};
 use codes::{CodeCheck, Factor};
 
-/// The issuer shown in authenticator apps.
-pub const ISSUER: &str = "authd";
+pub use totp::ISSUER;
 
 /// A setup in progress: shown once, in the response of `2fa/enable`. Its
 /// `Debug` hides everything in it: the secret, the URL and the QR code that
@@ -218,7 +217,7 @@ impl Mfa {
         &self,
         who: &Authenticated,
         check: CodeCheck,
-    ) -> Result<(Box<users::Model>, crate::sessions::Revoked), DomainError> {
+    ) -> Result<(Box<users::Model>, crate::attempts::Revoked), DomainError> {
         let budget = self.auth.budget_of(who).await?;
         self.auth
             .check_code(who.user.id, check, budget, &who.client)

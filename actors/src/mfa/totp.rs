@@ -8,6 +8,8 @@ use zeroize::Zeroizing;
 
 use crate::DomainError;
 
+/// The issuer shown in authenticator apps.
+pub const ISSUER: &str = "authd";
 pub const STEP_SECS: u64 = 30;
 pub const DIGITS: usize = 6;
 pub const SKEW: u8 = 1;

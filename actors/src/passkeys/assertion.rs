@@ -44,7 +44,7 @@ pub async fn check<C: ConnectionTrait>(
     now_ms: i64,
 ) -> Result<Checked, DomainError> {
     let Assertion { credential, state } = assertion;
-    let credential_id = super::encode_id(credential.get_credential_id());
+    let credential_id = super::ceremony::encode_id(credential.get_credential_id());
     let Some(row) = passkeys::by_credential_id(db, &credential_id).await? else {
         return Ok(Checked::Refused);
     };

@@ -2,6 +2,8 @@
 //! state, stored as JSON under the SHA-256 of a random 256-bit challenge
 //! id that only the client holds; single use, 5 minutes.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -96,4 +98,9 @@ pub fn login_state(row: &webauthn_challenges::Model) -> Result<LoginState, Domai
             "a {other} ceremony claimed as a login"
         ))),
     }
+}
+
+/// A credential id as stored and compared: base64url without padding.
+pub fn encode_id(raw: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(raw)
 }

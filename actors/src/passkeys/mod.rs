@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+pub use ceremony::encode_id;
 use jobs::EmailKind;
 use sea_orm::{EntityTrait, TransactionTrait};
 use tracing::{info, instrument};
@@ -67,11 +68,6 @@ pub fn relying_party(public_url: &Url, rp_id: Option<&str>) -> Result<Webauthn, 
         .map_err(|e| {
             format!("relying party {rp_id} for origin {origin} (an IP address cannot be one): {e}")
         })
-}
-
-/// A credential id as stored and compared: base64url without padding.
-pub fn encode_id(raw: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(raw)
 }
 
 /// A ceremony started: the options for `navigator.credentials` and the

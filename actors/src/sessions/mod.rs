@@ -17,6 +17,7 @@ use claim::Claim;
 use crate::DomainError;
 use crate::alerts::{Alert, Alerts};
 use crate::attempts::Budget;
+pub use crate::attempts::{Revoked, TokenPair};
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::jwt::Jwt;
@@ -26,35 +27,8 @@ use crate::rate_limit::{RateLimiter, RetryAfter};
 use crate::store::{devices, refresh_tokens, sessions, users};
 use zeroize::Zeroizing;
 
-/// What a completed login or refresh hands to the client. Its `Debug`
-/// hides both tokens.
-pub struct TokenPair {
-    pub access_token: String,
-    pub refresh_token: zeroize::Zeroizing<String>,
-    pub expires_in: i64,
-    pub session_id: Uuid,
-}
-
-impl std::fmt::Debug for TokenPair {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenPair")
-            .field("access_token", &"<redacted>")
-            .field("refresh_token", &"<redacted>")
-            .field("expires_in", &self.expires_in)
-            .field("session_id", &self.session_id)
-            .finish()
-    }
-}
-
 /// The most sessions a user's list shows.
 pub const MAX_LISTED: u64 = 100;
-
-/// Sessions just revoked: every access and refresh token issued in them is
-/// refused from now on.
-#[derive(Debug, Default)]
-pub struct Revoked {
-    pub sessions: Vec<Uuid>,
-}
 
 #[derive(Debug, Clone)]
 pub struct SessionStore {
