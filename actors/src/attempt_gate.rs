@@ -19,16 +19,17 @@ use zeroize::Zeroizing;
 
 use crate::alerts::Alert;
 use crate::attempts::Revoked;
-use crate::attempts::{Attempt, Budget, LoggedIn, Purpose};
+use crate::attempts::{Attempt, Budget, LoggedIn, Purpose, SecondStep};
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::hooks::Hooks;
 use crate::lockout::{Gate, LockState, LockoutPolicy};
+use crate::mfa::challenges;
 use crate::mfa::codes::{self, CodeCheck};
 use crate::mfa::deps::MfaDeps;
 use crate::passkeys::assertion::{self, Assertion, Checked};
 use crate::sessions::SessionStore;
-use crate::store::{address_failures, devices, users};
+use crate::store::{address_failures, devices, passkeys, users};
 use crate::{DomainError, Hasher};
 
 /// By default a gate with no message for this long is stopped by its
@@ -481,13 +482,36 @@ async fn attempt(
         }
         Purpose::Login if claimed.user.mfa_enabled => {
             claimed.give_back(deps).await?;
-            Ok(Attempt::MfaRequired(Box::new(claimed.user)))
+            let step = second_step(deps, &claimed.user, claimed.lock.budget()).await?;
+            Ok(Attempt::MfaRequired(Box::new(claimed.user), Box::new(step)))
         }
         Purpose::Login => {
             let version = claimed.user.credential_version;
             claimed.complete_login(deps, version, client).await
         }
     }
+}
+
+/// The challenge of a login's second step, started where its first step
+/// was decided: checked against the credential version the password was
+/// checked against, on the budget the password step spent.
+async fn second_step(
+    deps: &GateDeps,
+    user: &users::Model,
+    budget: Budget,
+) -> Result<SecondStep, DomainError> {
+    let now = deps.clock.now_ms();
+    let version = user.credential_version;
+    let mfa_token = challenges::start(&deps.db, user.id, version, budget, now).await?;
+    let mut factors = vec!["totp"];
+    if !passkeys::of_user(&deps.db, user.id).await?.is_empty() {
+        factors.push("passkey");
+    }
+    Ok(SecondStep {
+        mfa_token,
+        expires_in: challenges::TTL_MS / 1000,
+        factors,
+    })
 }
 
 /// A right password whose stored hash has an older cost is hashed again.

@@ -87,9 +87,9 @@ pub enum Attempt {
     Wrong,
     /// Right password, email not verified yet (not counted).
     Unverified,
-    /// Right password for a login with 2FA on: a code must follow; the
-    /// count is left as it was.
-    MfaRequired(Box<users::Model>),
+    /// Right password for a login with 2FA on: a code must follow (the
+    /// gate started its challenge); the count is left as it was.
+    MfaRequired(Box<users::Model>, Box<SecondStep>),
     /// Right password or code confirming a change (the count as it was),
     /// and the sessions the change ended (2FA turned on by its first code).
     Accepted(Box<users::Model>, Revoked),
@@ -166,11 +166,31 @@ impl std::fmt::Debug for LoginOutcome {
     }
 }
 
+/// The second step a right password asks for when 2FA is on: the
+/// `mfa_token` of the challenge the gate started (its `Debug` hides it),
+/// how long it lasts and the second factors the account has.
+pub struct SecondStep {
+    pub mfa_token: Zeroizing<String>,
+    pub expires_in: i64,
+    /// `totp`, and `passkey` when the account has one.
+    pub factors: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for SecondStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondStep")
+            .field("mfa_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("factors", &self.factors)
+            .finish()
+    }
+}
+
 /// A login's password step passed.
 pub enum Passed {
     Done(Box<LoggedIn>),
     /// 2FA is on: a code must follow.
-    NeedsCode(Box<users::Model>),
+    NeedsCode(Box<SecondStep>),
 }
 
 impl Attempt {
@@ -181,7 +201,7 @@ impl Attempt {
             Attempt::Locked { .. } => "locked",
             Attempt::Wrong => "wrong_password",
             Attempt::Unverified => "unverified",
-            Attempt::MfaRequired(_) => "mfa_required",
+            Attempt::MfaRequired(..) => "mfa_required",
             Attempt::LoggedIn(_) => "success",
             Attempt::Accepted(..) => "error",
         }
@@ -193,7 +213,7 @@ impl Attempt {
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Wrong => Err(DomainError::InvalidCredentials),
             Attempt::Unverified => Err(DomainError::EmailNotVerified),
-            Attempt::MfaRequired(user) => Ok(Passed::NeedsCode(user)),
+            Attempt::MfaRequired(_, step) => Ok(Passed::NeedsCode(step)),
             Attempt::LoggedIn(done) => Ok(Passed::Done(done)),
             Attempt::Accepted(..) => Err(DomainError::Internal(
                 "a login attempt was answered as a re-authentication".into(),
@@ -204,7 +224,7 @@ impl Attempt {
     /// A logged-in user confirming a change with the password.
     pub fn into_reauth(self) -> Result<Box<users::Model>, DomainError> {
         match self {
-            Attempt::Accepted(user, _) | Attempt::MfaRequired(user) => Ok(user),
+            Attempt::Accepted(user, _) | Attempt::MfaRequired(user, _) => Ok(user),
             Attempt::LoggedIn(done) => Ok(done.user),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Wrong => Err(DomainError::WrongPassword),
@@ -217,7 +237,7 @@ impl Attempt {
     pub fn into_code_change(self) -> Result<(Box<users::Model>, Revoked), DomainError> {
         match self {
             Attempt::Accepted(user, revoked) => Ok((user, revoked)),
-            Attempt::MfaRequired(user) => Ok((user, Revoked::default())),
+            Attempt::MfaRequired(user, _) => Ok((user, Revoked::default())),
             Attempt::LoggedIn(done) => Ok((done.user, Revoked::default())),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Wrong | Attempt::Unverified => Err(DomainError::InvalidCode),
@@ -230,7 +250,7 @@ impl Attempt {
             Attempt::LoggedIn(done) => Ok(*done),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Unverified => Err(DomainError::EmailNotVerified),
-            Attempt::Accepted(..) | Attempt::MfaRequired(_) | Attempt::Wrong => {
+            Attempt::Accepted(..) | Attempt::MfaRequired(..) | Attempt::Wrong => {
                 Err(DomainError::PasskeyRefused)
             }
         }
@@ -242,7 +262,7 @@ impl Attempt {
             Attempt::LoggedIn(done) => Ok(*done),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Accepted(..)
-            | Attempt::MfaRequired(_)
+            | Attempt::MfaRequired(..)
             | Attempt::Wrong
             | Attempt::Unverified => Err(DomainError::InvalidCode),
         }

@@ -18,10 +18,9 @@ use crate::context::RequestContext;
 use crate::domain::Email;
 use crate::gate_supervisor::GatesMsg;
 use crate::jwt::Jwt;
-use crate::mfa::challenges;
 use crate::mfa::codes::CodeCheck;
 use crate::sessions::{RotateError, SessionStore};
-use crate::store::{audit_events, devices, passkeys, sessions, users};
+use crate::store::{audit_events, devices, sessions, users};
 use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
 use crate::token_registry::{RegistryMsg, Revocations};
 use crate::{DomainError, Hasher};
@@ -120,19 +119,13 @@ impl Auth {
         };
         metrics::counter!("authd_logins_total", "outcome" => outcome.login_label()).increment(1);
         match outcome.into_login()? {
-            Passed::NeedsCode(user) => {
-                let now = self.clock.now_ms();
-                let version = user.credential_version;
-                let mfa_token = challenges::start(db, user.id, version, budget, now).await?;
+            Passed::NeedsCode(step) => {
                 tracing::info!("password right; second factor required");
-                let mut factors = vec!["totp"];
-                if !passkeys::of_user(db, user.id).await?.is_empty() {
-                    factors.push("passkey");
-                }
+                let step = *step;
                 Ok(LoginOutcome::MfaRequired {
-                    mfa_token,
-                    expires_in: challenges::TTL_MS / 1000,
-                    factors,
+                    mfa_token: step.mfa_token,
+                    expires_in: step.expires_in,
+                    factors: step.factors,
                 })
             }
             Passed::Done(done) => {
