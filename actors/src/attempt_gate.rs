@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::alerts::Alert;
 use crate::attempts::Revoked;
-use crate::attempts::{Attempt, Budget, LoggedIn, Purpose, SecondStep};
+use crate::attempts::{Attempt, Budget, LoggedIn, PasswordStep, Purpose, SecondStep};
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::hooks::Hooks;
@@ -139,8 +139,11 @@ impl Actor for AttemptGate {
                 reply,
             } => {
                 let lock = Lock::of(state.user_id, budget);
-                let outcome =
-                    Box::pin(attempt(lock, &state.deps, &password, purpose, &client)).await;
+                let factor = Factor::Password {
+                    password: &password,
+                    purpose,
+                };
+                let outcome = Box::pin(attempt(lock, &state.deps, factor, &client)).await;
                 let _ = reply.send(outcome);
             }
             GateMsg::UnknownAddress { password, reply } => {
@@ -442,53 +445,150 @@ async fn address_attempt(
     Ok(failure_stands(deps, after))
 }
 
+/// The factor an attempt presents, and what a right one leads to.
+enum Factor<'a> {
+    Password {
+        password: &'a str,
+        purpose: Purpose,
+    },
+    /// A TOTP or backup code; `step` is its login's first step (none for
+    /// a code confirming a change).
+    Code {
+        check: &'a CodeCheck,
+        step: Option<PasswordStep>,
+    },
+    /// A passkey login's assertion.
+    Passkey {
+        assertion: Assertion,
+        webauthn: &'a webauthn_rs::Webauthn,
+    },
+}
+
+/// What checking a factor found.
+enum Verdict {
+    /// Wrong: the claimed failure stands, recorded as this event.
+    Wrong(EventKind),
+    /// Right, and the sessions the change it made ended (2FA turned on).
+    Right(Revoked),
+}
+
+impl Factor<'_> {
+    /// Checks the factor against `user` (a right password whose hash has
+    /// an older cost is hashed again).
+    async fn check(
+        &self,
+        deps: &GateDeps,
+        user: &users::Model,
+        client: &RequestContext,
+    ) -> Result<Verdict, DomainError> {
+        Ok(match self {
+            Factor::Password { password, .. } => {
+                if deps.hasher.verify(password, &user.password_hash).await? {
+                    rehash_if_outdated(deps, user, password).await?;
+                    Verdict::Right(Revoked::default())
+                } else {
+                    Verdict::Wrong(EventKind::LoginFailed)
+                }
+            }
+            Factor::Code { check, .. } => match codes::check(&deps.mfa, user, check, client).await?
+            {
+                Some(revoked) => Verdict::Right(revoked),
+                None => Verdict::Wrong(EventKind::MfaFailed),
+            },
+            Factor::Passkey {
+                assertion,
+                webauthn,
+            } => {
+                let now = deps.clock.now_ms();
+                match assertion::check(&deps.db, webauthn, user, assertion, now).await? {
+                    Checked::Accepted => Verdict::Right(Revoked::default()),
+                    Checked::Refused => Verdict::Wrong(EventKind::LoginFailed),
+                    Checked::Cloned => Verdict::Wrong(EventKind::PasskeyCloneSuspected),
+                }
+            }
+        })
+    }
+
+    /// A password is checked before anything else is looked at, so a
+    /// deactivated account costs the same hash as any other; a code or a
+    /// passkey of one is not checked at all.
+    fn checked_while_inactive(&self) -> bool {
+        matches!(self, Factor::Password { .. })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Factor::Password { .. } => "password",
+            Factor::Code { .. } => "code",
+            Factor::Passkey { .. } => "passkey",
+        }
+    }
+}
+
+/// One attempt, whatever its factor: a failure claimed first (on the
+/// account's budget or a known device's), the factor checked, then one
+/// answer: a wrong attempt recorded, a right one given back and accepted
+/// (a change, or a login's first step with 2FA on, whose challenge starts
+/// here), or a completed login.
 async fn attempt(
     lock: Lock,
     deps: &GateDeps,
-    password: &str,
-    purpose: Purpose,
+    factor: Factor<'_>,
     client: &RequestContext,
 ) -> Result<Attempt, DomainError> {
     let claimed = match claim(lock, deps).await? {
         Ok(c) => c,
         Err(ended) => return Ok(ended),
     };
-    if !deps
-        .hasher
-        .verify(password, &claimed.user.password_hash)
-        .await?
-    {
-        tracing::info!(user_id = %claimed.user.id, budget = ?claimed.lock.budget(), failures = claimed.after.failures, "wrong password");
-        return claimed
-            .record_failure(deps, EventKind::LoginFailed, client)
-            .await;
-    }
-    if !claimed.user.is_active {
+    let active = claimed.user.is_active;
+    if !active && !factor.checked_while_inactive() {
         return Ok(failure_stands(deps, claimed.after));
     }
-    rehash_if_outdated(deps, &claimed.user, password).await?;
+    let revoked = match factor.check(deps, &claimed.user, client).await? {
+        Verdict::Right(revoked) => revoked,
+        Verdict::Wrong(kind) => {
+            tracing::info!(
+                user_id = %claimed.user.id,
+                budget = ?claimed.lock.budget(),
+                failures = claimed.after.failures,
+                factor = factor.name(),
+                "wrong factor"
+            );
+            return claimed.record_failure(deps, kind, client).await;
+        }
+    };
+    if !active {
+        return Ok(failure_stands(deps, claimed.after));
+    }
     if claimed.user.email_verified_at.is_none() {
-        // A right password is not a failure; it is not a login either.
+        // A right answer is not a failure; it is not a login either.
         claimed.give_back(deps).await?;
         return Ok(Attempt::Unverified);
     }
-    match purpose {
-        Purpose::Reauth => {
-            claimed.give_back(deps).await?;
-            Ok(Attempt::Accepted(
-                Box::new(claimed.user),
-                Revoked::default(),
-            ))
+    match factor {
+        Factor::Password {
+            purpose: Purpose::Reauth,
+            ..
         }
-        Purpose::Login if claimed.user.mfa_enabled => {
+        | Factor::Code { step: None, .. } => {
+            claimed.give_back(deps).await?;
+            Ok(Attempt::Accepted(Box::new(claimed.user), revoked))
+        }
+        Factor::Password {
+            purpose: Purpose::Login,
+            ..
+        } if claimed.user.mfa_enabled => {
             claimed.give_back(deps).await?;
             let step = second_step(deps, &claimed.user, claimed.lock.budget()).await?;
             Ok(Attempt::MfaRequired(Box::new(claimed.user), Box::new(step)))
         }
-        Purpose::Login => {
+        Factor::Password { .. } | Factor::Passkey { .. } => {
             let version = claimed.user.credential_version;
             claimed.complete_login(deps, version, client).await
         }
+        Factor::Code {
+            step: Some(step), ..
+        } => claimed.complete_login(deps, step.version, client).await,
     }
 }
 
@@ -529,6 +629,9 @@ async fn rehash_if_outdated(
     Ok(())
 }
 
+/// A code attempt: a void `mfa_token` or a missing setup is not a guess
+/// at a code, so it is refused before anything is counted; a login's
+/// second step spends its first step's budget.
 async fn code_attempt(
     user_id: Uuid,
     deps: &GateDeps,
@@ -536,34 +639,14 @@ async fn code_attempt(
     budget: Budget,
     client: &RequestContext,
 ) -> Result<Attempt, DomainError> {
-    // A void mfa_token or a missing setup is not a guess at a code: it is
-    // refused before anything is counted.
-    let login = codes::precheck(&deps.mfa, user_id, check).await?;
-    let budget = login.map_or(budget, |l| l.budget);
-    let claimed = match claim(Lock::of(user_id, budget), deps).await? {
-        Ok(c) => c,
-        Err(ended) => return Ok(ended),
-    };
-    if !claimed.user.is_active {
-        return Ok(failure_stands(deps, claimed.after));
-    }
-    let Some(revoked) = codes::check(&deps.mfa, &claimed.user, check, client).await? else {
-        tracing::info!(%user_id, failures = claimed.after.failures, "wrong code");
-        return claimed
-            .record_failure(deps, EventKind::MfaFailed, client)
-            .await;
-    };
-    if let Some(login) = login {
-        return claimed.complete_login(deps, login.version, client).await;
-    }
-    claimed.give_back(deps).await?;
-    Ok(Attempt::Accepted(Box::new(claimed.user), revoked))
+    let step = codes::precheck(&deps.mfa, user_id, check).await?;
+    let budget = step.map_or(budget, |s| s.budget);
+    let factor = Factor::Code { check, step };
+    attempt(Lock::of(user_id, budget), deps, factor, client).await
 }
 
-/// A passkey assertion: counted like a password (a failure is claimed
-/// first, on the account's budget or a known device's), and a completed
-/// login with user verification when it is right (no code step, even
-/// with 2FA on).
+/// A passkey login: counted like a password, and a completed login with
+/// user verification when right (no code step, even with 2FA on).
 async fn passkey_attempt(
     lock: Lock,
     deps: &GateDeps,
@@ -573,29 +656,11 @@ async fn passkey_attempt(
     let Some(webauthn) = deps.mfa.webauthn.as_deref() else {
         return Err(DomainError::PasskeysOff);
     };
-    let claimed = match claim(lock, deps).await? {
-        Ok(c) => c,
-        Err(ended) => return Ok(ended),
+    let factor = Factor::Passkey {
+        assertion,
+        webauthn,
     };
-    if !claimed.user.is_active {
-        return Ok(failure_stands(deps, claimed.after));
-    }
-    let now = deps.clock.now_ms();
-    let kind = match assertion::check(&deps.db, webauthn, &claimed.user, &assertion, now).await? {
-        Checked::Accepted => None,
-        Checked::Refused => Some(EventKind::LoginFailed),
-        Checked::Cloned => Some(EventKind::PasskeyCloneSuspected),
-    };
-    if let Some(kind) = kind {
-        tracing::info!(user_id = %claimed.user.id, failures = claimed.after.failures, "passkey refused");
-        return claimed.record_failure(deps, kind, client).await;
-    }
-    if claimed.user.email_verified_at.is_none() {
-        claimed.give_back(deps).await?;
-        return Ok(Attempt::Unverified);
-    }
-    let version = claimed.user.credential_version;
-    claimed.complete_login(deps, version, client).await
+    attempt(lock, deps, factor, client).await
 }
 
 #[cfg(test)]
@@ -621,7 +686,11 @@ mod tests {
         );
         let attempt = future_size(
             |lock: Lock, deps: &'static GateDeps, client: &'static RequestContext| {
-                attempt(lock, deps, "", Purpose::Login, client)
+                let factor = Factor::Password {
+                    password: "",
+                    purpose: Purpose::Login,
+                };
+                attempt(lock, deps, factor, client)
             },
         );
         assert!(handle <= 1024, "handler future: {handle} bytes");
