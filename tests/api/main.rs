@@ -19,6 +19,7 @@ mod enumeration;
 mod envelope;
 mod events;
 mod first_day;
+mod forwarded;
 mod helpers;
 mod indexes;
 mod janitor;
