@@ -8,7 +8,8 @@ variables (AUTH_BIND, AUTH_DATABASE_URL, AUTH_DATA_DIR, AUTH_SMTP_URL ...; the
 table is in README.md). An unknown key or AUTH_* variable stops startup.
 
 Once serving, the API is documented at http://<AUTH_BIND>/docs (Swagger UI)
-and /openapi.json; Prometheus metrics are at /metrics.";
+and /openapi.json; Prometheus metrics are at /metrics (on AUTH_METRICS_BIND;
+else on a loopback AUTH_BIND, or with Authorization: Bearer AUTH_METRICS_TOKEN).";
 
 /// authd: an authentication server.
 #[derive(Debug, Parser)]

@@ -59,6 +59,9 @@ pub struct RawSettings {
     pub queue_name: String,
     /// Serve `/metrics` on this address instead of `bind`.
     pub metrics_bind: Option<String>,
+    /// The bearer secret a scraper sends to read `/metrics` on a `bind`
+    /// that is not loopback.
+    pub metrics_token: Option<String>,
     /// The WebAuthn relying party id; unset: the host of `public_url`.
     pub webauthn_rp_id: Option<String>,
     /// `on`: a passkey login may name its account (its passkeys are
@@ -113,6 +116,7 @@ impl Default for RawSettings {
             data_dir: "data".into(),
             queue_name: jobs::queue::QUEUE_NAME.into(),
             metrics_bind: None,
+            metrics_token: None,
             webauthn_rp_id: None,
             passkey_login_by_address: "off".into(),
             outbox_retention_days: 7,
@@ -199,8 +203,13 @@ pub struct Settings {
     /// How long an idle attempt gate (a user's actor) lives; not configurable from
     /// outside (tests shorten it).
     pub gate_idle: std::time::Duration,
-    /// `None`: `/metrics` is served on `bind`.
+    /// `None`: `/metrics` is served on `bind` (when that is loopback, or
+    /// to scrapes carrying `metrics_token`).
     pub metrics_bind: Option<SocketAddr>,
+    /// `Authorization: Bearer <this>` lets a scrape read `/metrics` on
+    /// `bind` (at least 32 printable ASCII characters; never with
+    /// `metrics_bind`).
+    pub metrics_token: Option<Secret>,
     /// The WebAuthn relying party id (`AUTH_WEBAUTHN_RP_ID`); `None`: the
     /// host of `public_url`.
     pub webauthn_rp_id: Option<String>,
@@ -451,6 +460,7 @@ impl Settings {
                     .map_err(|_| bad("metrics_bind", format!("`{b}` is not an address:port")))
             })
             .transpose()?;
+        let metrics_token = metrics_token(raw.metrics_token, metrics_bind.is_some())?;
         for (key, days) in [
             ("outbox_retention_days", raw.outbox_retention_days),
             ("audit_retention_days", raw.audit_retention_days),
@@ -512,6 +522,7 @@ impl Settings {
             queue_name: raw.queue_name,
             gate_idle: actors::attempt_gate::IDLE_AFTER,
             metrics_bind,
+            metrics_token,
             webauthn_rp_id: raw
                 .webauthn_rp_id
                 .map(|id| id.trim().to_owned())
@@ -523,6 +534,33 @@ impl Settings {
             janitor: actors::janitor::JanitorTuning::default(),
         })
     }
+}
+
+/// The `/metrics` bearer secret: long enough not to be guessed, sendable in
+/// a header, and only where it guards something (on `AUTH_METRICS_BIND`
+/// every scrape is served, and none on `AUTH_BIND`). The value never
+/// appears in an error.
+fn metrics_token(token: Option<String>, own_listener: bool) -> Result<Option<Secret>, ConfigError> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(
+            "metrics_token",
+            "must be printable ASCII without spaces (it is sent in an Authorization header)",
+        ));
+    }
+    if token.len() < 32 {
+        return Err(bad("metrics_token", "must be at least 32 characters"));
+    }
+    if own_listener {
+        return Err(bad(
+            "metrics_token",
+            "has no use with AUTH_METRICS_BIND (/metrics is then served there to every \
+             scraper, and never on AUTH_BIND): unset one of them",
+        ));
+    }
+    Ok(Some(Secret(token.into_bytes())))
 }
 
 fn pwned(
@@ -769,6 +807,40 @@ mod tests {
         assert_eq!(s.outbox_dir, PathBuf::from("/var/mail/authd"));
         let s = Settings::check(RawSettings::default()).unwrap();
         assert_eq!(s.database_url, "sqlite://data/authd.db?mode=rwc");
+    }
+
+    #[test]
+    fn the_metrics_token_is_long_printable_and_not_beside_a_metrics_bind() {
+        let token = "m3tr1cs-0123456789abcdef-0123456789";
+        let s = with("metrics_token", token).unwrap();
+        assert_eq!(
+            s.metrics_token.map(|t| t.0),
+            Some(token.as_bytes().to_vec())
+        );
+        assert!(with("metrics_token", "").unwrap().metrics_token.is_none());
+        assert!(
+            Settings::check(RawSettings::default())
+                .unwrap()
+                .metrics_token
+                .is_none()
+        );
+        let short = "s3cret-but-31-characters-long-x";
+        let spaced = "a token with spaces that is long enough";
+        let unicode = "ü-0123456789abcdef-0123456789abcdef";
+        for bad in [short, spaced, unicode] {
+            let err = with("metrics_token", bad).unwrap_err();
+            assert_eq!(err.variable, "AUTH_METRICS_TOKEN", "{bad}");
+            assert!(!err.to_string().contains(bad), "{err}");
+            assert!(!err.to_string().contains('\n'));
+        }
+        let both = Settings::from_figment(
+            Figment::from(Serialized::defaults(RawSettings::default()))
+                .merge(("metrics_token", token))
+                .merge(("metrics_bind", "127.0.0.1:9100")),
+        )
+        .unwrap_err();
+        assert_eq!(both.variable, "AUTH_METRICS_TOKEN");
+        assert!(!both.to_string().contains(token), "{both}");
     }
 
     #[test]

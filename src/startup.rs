@@ -523,7 +523,19 @@ impl Application {
                 };
                 (None, Some(server))
             }
-            None => (Some(metrics), None),
+            None => {
+                let token = settings.metrics_token.as_ref().map(|t| t.0.as_slice());
+                match openapi::metrics::Access::on_main_listener(settings.bind.ip(), token) {
+                    Some(access) => (Some((metrics, access)), None),
+                    None => {
+                        info!(
+                            "/metrics is not served: AUTH_BIND is not a loopback address \
+                             (set AUTH_METRICS_BIND or AUTH_METRICS_TOKEN to scrape it)"
+                        );
+                        (None, None)
+                    }
+                }
+            }
         };
         info!(addr = %settings.bind, port, "authd listening");
         Ok(Self {

@@ -168,6 +168,27 @@ where
     }
 }
 
+/// A request body must say it is JSON: `Content-Type: application/json`
+/// (any parameters, any case); under any other type, or none, it is refused
+/// with 415 before anything reads it. No cross-site form, and no `fetch`
+/// that skips the preflight (`text/plain`, a typeless Blob), can send one.
+/// An empty body needs no type.
+pub fn require_json(content_type: Option<&str>, body: &[u8]) -> Result<(), ApiError> {
+    if body.is_empty() || content_type.is_some_and(is_json) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "The request body must be sent as application/json",
+    ))
+}
+
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .parse::<mime::Mime>()
+        .is_ok_and(|m| m.essence_str().eq_ignore_ascii_case("application/json"))
+}
+
 /// Reads and parses the body; an empty body is `empty` or a 400.
 async fn parse<T: DeserializeOwned>(
     request: &Request,
@@ -175,17 +196,9 @@ async fn parse<T: DeserializeOwned>(
     empty: Option<T>,
 ) -> poem::Result<T> {
     let bytes = <Vec<u8> as FromRequest>::from_request(request, body).await?;
+    require_json(request.content_type(), &bytes)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return empty.ok_or_else(|| BodyError::body("is required").into());
-    }
-    if let Some(ct) = request.content_type() {
-        let json = ct.parse::<mime::Mime>().is_ok_and(|m| {
-            m.type_() == "application"
-                && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
-        });
-        if !json {
-            return Err(BodyError::body("must be sent as application/json").into());
-        }
     }
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let value: T = serde_path_to_error::deserialize(&mut de)

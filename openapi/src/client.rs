@@ -2,31 +2,32 @@
 //! proxy says), worked out once at the edge and kept in the request's
 //! [`RequestContext`].
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use poem::Request;
+use poem::http::HeaderValue;
 
 use actors::RequestContext;
-use actors::rate_limit::TrustedProxies;
+use actors::rate_limit::{TrustedProxies, UNKNOWN_CLIENT};
 
 use crate::middleware::RequestId;
 
-/// The socket peer, or the client named by a trusted proxy's X-Forwarded-For.
+/// The socket peer, or the client named by a trusted proxy's
+/// X-Forwarded-For: every line of it, in order, as raw bytes (a line is
+/// never dropped for a byte that is not UTF-8; [`TrustedProxies::client_ip`]
+/// decides what an unreadable hop means).
 pub fn client_ip(proxies: &TrustedProxies, req: &Request) -> IpAddr {
     let peer = req
         .remote_addr()
         .as_socket_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let forwarded = req
+        .map_or(UNKNOWN_CLIENT, |a| a.ip());
+    let forwarded: Vec<&[u8]> = req
         .headers()
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
-    let forwarded = (!forwarded.is_empty()).then_some(forwarded);
-    proxies.client_ip(peer, forwarded.as_deref())
+        .map(HeaderValue::as_bytes)
+        .collect();
+    proxies.client_ip(peer, &forwarded)
 }
 
 /// Works out the request's context (client IP, user agent, the id the

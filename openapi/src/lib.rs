@@ -188,10 +188,11 @@ const PAGES: [(&str, &str); 3] = [
 ];
 
 /// The whole HTTP application; `/metrics` is served when `metrics` is
-/// given (not when it has a listener of its own).
+/// given (not when it has a listener of its own), to the scrapes its
+/// [`metrics::Access`] lets in.
 pub fn app(
     state: Arc<ApiState>,
-    metrics: Option<metrics::Metrics>,
+    metrics: Option<(metrics::Metrics, metrics::Access)>,
 ) -> impl Endpoint<Output = poem::Response> {
     let service = api_service();
     let raw_spec = service.spec();
@@ -217,8 +218,8 @@ pub fn app(
     let labels = metrics::Operations::new(ops.into_iter().map(|op| (op.path, op.method, op.label)));
     let docs_html = service.swagger_ui_html().replace(&raw_spec, &spec);
     let mut routes = Route::new();
-    if let Some(metrics) = metrics {
-        routes = routes.at("/metrics", metrics.endpoint());
+    if let Some((metrics, access)) = metrics {
+        routes = routes.at("/metrics", access.guard(metrics.endpoint()));
     }
     let routes = routes
         .at("/docs", docs::page(docs_html))

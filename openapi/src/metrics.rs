@@ -1,7 +1,12 @@
 //! `GET /metrics` (Prometheus text) and the HTTP series: every request is
 //! counted and timed under its operation (the OpenAPI operation id, or the
 //! page's name), never under its raw path, so random paths cannot add label
-//! values; whatever matches no operation is `unknown`.
+//! values; whatever matches no operation is `unknown`. Who may scrape is
+//! [`Access`]'s business.
+
+mod access;
+
+pub use access::{Access, is_loopback};
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,7 +1,7 @@
 //! HTTP middleware: request ids and the per-request span, the headers every
 //! `/api` answer carries, the error envelope on every non-2xx answer, the
-//! 64 KiB body limit, and paths served with and without a trailing slash
-//! (with `Allow` on a 405).
+//! 64 KiB body limit and JSON-only bodies, and paths served with and
+//! without a trailing slash (with `Allow` on a 405).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -152,7 +152,8 @@ fn ensure_envelope(resp: Response) -> Response {
 
 /// Reads the whole body up to 64 KiB before anything else sees it: 413 for
 /// more (by `Content-Length` or, for chunked bodies, by counting), 400 for a
-/// body that stalls.
+/// body that stalls, 415 for a body that is not sent as JSON (whatever the
+/// method and path).
 pub async fn body_limit<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
     let too_large = || {
         ApiError::new(
@@ -194,6 +195,7 @@ pub async fn body_limit<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
             .into());
         }
     };
+    crate::body::require_json(req.content_type(), &bytes)?;
     req.set_body(bytes);
     next.call(req).await.map(IntoResponse::into_response)
 }

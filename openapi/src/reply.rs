@@ -115,7 +115,11 @@ impl<T: Type + ToJSON + ParseFromJSON, O: Outcomes> ApiResponse for Reply<T, O> 
             content: json_content::<SuccessEnvelope<T>>(),
             headers: vec![],
         }];
-        responses.extend(O::ERRORS.iter().map(|&status| MetaResponse {
+        // An operation that reads a body (it can answer 413) also refuses
+        // one that is not sent as JSON.
+        let unsupported = O::ERRORS.contains(&413).then_some(415);
+        let errors = O::ERRORS.iter().copied().chain(unsupported);
+        responses.extend(errors.map(|status| MetaResponse {
             description: phrase(status),
             status: Some(status),
             status_range: None,

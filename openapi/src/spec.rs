@@ -433,6 +433,7 @@ fn error_example(status: u16, op_id: &str, bearer: bool) -> Value {
         ),
         409 => ("2FA is already enabled", None),
         413 => ("The request body is larger than 64 KiB", None),
+        415 => ("The request body must be sent as application/json", None),
         429 => {
             example["data"] = json!({ "retry_after": 42 });
             ("Too many requests: slow down", None)

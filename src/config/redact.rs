@@ -96,6 +96,7 @@ impl fmt::Debug for RawSettings {
             data_dir,
             queue_name,
             metrics_bind,
+            metrics_token,
             webauthn_rp_id,
             passkey_login_by_address,
             outbox_retention_days,
@@ -140,6 +141,7 @@ impl fmt::Debug for RawSettings {
             .field("data_dir", data_dir)
             .field("queue_name", queue_name)
             .field("metrics_bind", metrics_bind)
+            .field("metrics_token", &secret(metrics_token))
             .field("webauthn_rp_id", webauthn_rp_id)
             .field("passkey_login_by_address", passkey_login_by_address)
             .field("outbox_retention_days", outbox_retention_days)
@@ -186,6 +188,7 @@ impl fmt::Debug for Settings {
             queue_name,
             gate_idle,
             metrics_bind,
+            metrics_token,
             webauthn_rp_id,
             passkey_login_by_address,
             outbox_retention_days,
@@ -226,6 +229,7 @@ impl fmt::Debug for Settings {
             .field("queue_name", queue_name)
             .field("gate_idle", gate_idle)
             .field("metrics_bind", metrics_bind)
+            .field("metrics_token", metrics_token)
             .field("webauthn_rp_id", webauthn_rp_id)
             .field("passkey_login_by_address", passkey_login_by_address)
             .field("outbox_retention_days", outbox_retention_days)
@@ -279,6 +283,7 @@ mod tests {
             jwt_secret: Some("jwt-hunter2-jwt-hunter2-jwt-hunter2-jwt".into()),
             encryption_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
             encryption_keys_previous: Some("AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+            metrics_token: Some("metrics-hunter2-metrics-hunter2-metrics".into()),
             ..RawSettings::default()
         }
     }

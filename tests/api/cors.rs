@@ -114,3 +114,67 @@ async fn without_cors_origins_no_origin_gets_cors_headers() {
     let (_, h) = login_from_origin(&app, APP).await;
     assert!(!h.contains_key("access-control-allow-origin"));
 }
+
+/// A preflight from `origin` for `method` on `path`: status and the
+/// methods it allows.
+async fn preflight_method(
+    app: &TestApp,
+    origin: &str,
+    method: &str,
+    path: &str,
+) -> (StatusCode, Vec<String>) {
+    let resp = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url(path))
+        .header("origin", origin)
+        .header("access-control-request-method", method)
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    let allowed = header(resp.headers(), "access-control-allow-methods")
+        .unwrap_or_default()
+        .split(',')
+        .map(|m| m.trim().to_owned())
+        .collect();
+    (resp.status(), allowed)
+}
+
+#[tokio::test]
+async fn preflights_allow_every_method_the_api_serves_put_and_patch_included() {
+    let app = with_origins().await;
+    let passkey = format!("/api/v1/passkeys/{}/", uuid::Uuid::new_v4());
+    for (method, path) in [
+        ("GET", "/api/v1/auth/alerts/"),
+        ("POST", "/api/v1/auth/login/"),
+        ("PUT", "/api/v1/auth/alerts/"),
+        ("PATCH", passkey.as_str()),
+        ("DELETE", passkey.as_str()),
+    ] {
+        let (status, allowed) = preflight_method(&app, APP, method, path).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{method} {path}");
+        assert!(
+            allowed.iter().any(|m| m == method),
+            "{method} {path}: {allowed:?}"
+        );
+    }
+    // The browser's real PUT then changes the alert settings.
+    let (access, _) = app.logged_in().await;
+    let resp = app
+        .client
+        .put(app.url("/api/v1/auth/alerts/"))
+        .header("origin", APP)
+        .bearer_auth(&access)
+        .json(&serde_json::json!({ "new_device": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        header(resp.headers(), "access-control-allow-origin"),
+        Some(APP)
+    );
+}

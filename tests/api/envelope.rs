@@ -145,22 +145,6 @@ async fn a_wrong_type_is_refused() {
 }
 
 #[tokio::test]
-async fn a_non_json_content_type_is_refused() {
-    let app = spawn_app().await;
-    let resp = app
-        .client
-        .post(app.url("/api/v1/auth/register/"))
-        .header("content-type", "text/plain")
-        .body(registration(&unique_email()).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    assert_error(&body, 400, "Invalid request");
-}
-
-#[tokio::test]
 async fn paths_work_with_and_without_trailing_slash() {
     let app = spawn_app().await;
     let (a, _) = app

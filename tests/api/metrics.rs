@@ -238,3 +238,108 @@ async fn metrics_are_not_in_the_openapi_document_nor_rate_limited() {
     let (_, spec) = app.get("/openapi.json").await;
     assert!(spec["paths"].get("/metrics").is_none());
 }
+
+/// The answer to `GET path` (status, body) with extra headers.
+async fn get_with(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> (StatusCode, String) {
+    let mut req = app.client.get(app.url(path));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+/// `/metrics` answers exactly as a path that does not exist.
+async fn assert_hidden(app: &TestApp, headers: &[(&str, &str)]) {
+    let (_, unknown) = get_with(app, "/no-such-page", &[]).await;
+    for path in ["/metrics", "/metrics/"] {
+        let (status, body) = get_with(app, path, headers).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path} {headers:?}: {body}");
+        assert_eq!(body, unknown, "{path} {headers:?}");
+    }
+    let mut post = app.client.post(app.url("/metrics"));
+    for (name, value) in headers {
+        post = post.header(*name, *value);
+    }
+    let resp = post.send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "POST {headers:?}");
+}
+
+/// An app listening on every interface (not loopback), reached over
+/// 127.0.0.1 as usual.
+async fn on_every_interface(token: Option<&'static str>) -> TestApp {
+    builder()
+        .settings(move |s| {
+            s.bind = "0.0.0.0:0".parse().unwrap();
+            set_token(s, token);
+        })
+        .spawn()
+        .await
+}
+
+#[tokio::test]
+async fn metrics_on_a_bind_that_is_not_loopback_are_a_404_without_a_token() {
+    let app = on_every_interface(None).await;
+    assert_hidden(&app, &[]).await;
+    assert_hidden(&app, &[("authorization", "Bearer anything")]).await;
+}
+
+#[tokio::test]
+async fn a_scrape_forwarded_by_a_proxy_to_a_loopback_bind_is_not_local() {
+    let app = spawn_app().await;
+    scrape(&app).await;
+    assert_hidden(&app, &[("x-forwarded-for", "203.0.113.7")]).await;
+    assert_hidden(&app, &[("forwarded", "for=203.0.113.7")]).await;
+}
+
+fn set_token(s: &mut authd::config::Settings, token: Option<&str>) {
+    s.metrics_token = token.map(|t| authd::config::Secret(t.as_bytes().to_vec()));
+}
+
+const TOKEN: &str = "m3tr1cs-0123456789abcdef-0123456789";
+
+#[tokio::test]
+async fn the_metrics_token_opens_metrics_on_a_bind_that_is_not_loopback() {
+    let app = on_every_interface(Some(TOKEN)).await;
+    assert_hidden(&app, &[]).await;
+    let prefix = &TOKEN[..TOKEN.len() - 1];
+    for wrong in [
+        format!("Bearer {prefix}"),
+        format!("Bearer {TOKEN}x"),
+        format!("Basic {TOKEN}"),
+        TOKEN.to_owned(),
+    ] {
+        assert_hidden(&app, &[("authorization", &wrong)]).await;
+    }
+    let bearer = format!("Bearer {TOKEN}");
+    for path in ["/metrics", "/metrics/"] {
+        let (status, text) = get_with(&app, path, &[("authorization", &bearer)]).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {text}");
+        assert!(text.contains("authd_http_requests_total"), "{text}");
+    }
+    // Through a proxy, too: the token is what counts.
+    let (status, _) = get_with(
+        &app,
+        "/metrics",
+        &[
+            ("authorization", &bearer),
+            ("x-forwarded-for", "203.0.113.7"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[test]
+fn the_binary_refuses_a_short_metrics_token_with_one_line_that_does_not_show_it() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
+        .arg("migrate")
+        .env("AUTH_METRICS_TOKEN", "hunter2-metrics")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("AUTH_METRICS_TOKEN"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

@@ -29,7 +29,7 @@ fn the_committed_document_matches_the_code() {
 fn operations_list_their_error_statuses_with_the_envelope() {
     let spec: Value = serde_json::from_str(&openapi::spec_json()).unwrap();
     let register = &spec["paths"]["/api/v1/auth/register/"]["post"]["responses"];
-    for status in ["201", "400", "409", "413", "500"] {
+    for status in ["201", "400", "409", "413", "415", "500"] {
         assert!(register[status].is_object(), "register lacks {status}");
     }
     let schema = register["409"]["content"]["application/json"]["schema"]["$ref"]

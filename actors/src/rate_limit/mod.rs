@@ -26,7 +26,7 @@ use governor::Quota;
 
 use self::local::Local;
 pub use self::mail::MailBudget;
-pub use self::proxies::TrustedProxies;
+pub use self::proxies::{TrustedProxies, UNKNOWN_CLIENT};
 use self::shared::{Outcome, Shared};
 pub use self::subject::{DEFAULT_IPV6_PREFIX, Subject};
 

@@ -1,6 +1,6 @@
 //! Which proxies are believed, and the client IP worked out from them.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
 use ipnet::IpNet;
@@ -12,6 +12,12 @@ const MAX_HOPS: usize = 32;
 
 /// Longest text one X-Forwarded-For entry may have ("[v6]:port" fits).
 const MAX_ENTRY_LEN: usize = 64;
+
+/// The client of a request whose trusted proxy named no usable address
+/// (an X-Forwarded-For hop that is not one): the unspecified address, so
+/// all such requests share one budget of their own, apart from the proxy's
+/// and from every real client's, and the audit trail shows `0.0.0.0`.
+pub const UNKNOWN_CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 /// The proxies whose X-Forwarded-For is believed.
 ///
@@ -37,33 +43,40 @@ impl TrustedProxies {
         self.0.iter().any(|net| net.contains(&ip))
     }
 
-    /// The client IP: `peer` unless `peer` is trusted; then X-Forwarded-For
-    /// (comma-separated, possibly several headers joined with ",") is walked
-    /// from the right, skipping trusted addresses, and the first untrusted one
-    /// is returned. If every address is trusted the leftmost one is returned.
-    /// A malformed entry (or a chain longer than 32 hops) stops the walk and
-    /// the last good address, or the peer, is used. Entries may carry a port
-    /// ("1.2.3.4:5678", "[::1]:443") or brackets ("[::1]"). Addresses come
-    /// back canonical (IPv4-mapped IPv6 as IPv4).
-    pub fn client_ip(&self, peer: IpAddr, x_forwarded_for: Option<&str>) -> IpAddr {
+    /// The client IP: `peer` unless `peer` is trusted; then the hops of
+    /// `X-Forwarded-For` are read from the right, as raw bytes: its header
+    /// lines in order (`x_forwarded_for`), each a comma-separated list,
+    /// the last line's last hop nearest. Empty hops are skipped (HTTP list
+    /// syntax). Trusted addresses are stepped over; the first untrusted one
+    /// is the client. A hop that is not an address (not UTF-8, a word such
+    /// as `unknown`, a bad port, over 64 bytes) stops the walk: whoever
+    /// wrote it is not known, and everything left of it was written by
+    /// them, so the client is [`UNKNOWN_CLIENT`], never the proxy (whose
+    /// budget would then be spent by anyone who sends a stray byte) and
+    /// never an address the client chose. If every hop is trusted, the
+    /// leftmost of them (at most 32 are read) is the client. Entries may
+    /// carry a port ("1.2.3.4:5678", "[::1]:443") or brackets ("[::1]").
+    /// Addresses come back canonical (IPv4-mapped IPv6 as IPv4).
+    pub fn client_ip(&self, peer: IpAddr, x_forwarded_for: &[&[u8]]) -> IpAddr {
         let peer = peer.to_canonical();
-        let Some(header) = x_forwarded_for else {
-            return peer;
-        };
         if !self.contains(peer) {
             return peer;
         }
-        let mut last_good = peer;
-        for entry in header.rsplit(',').take(MAX_HOPS) {
-            let Some(ip) = parse_hop(entry) else {
-                return last_good;
-            };
-            if !self.contains(ip) {
-                return ip;
+        let hops = x_forwarded_for
+            .iter()
+            .rev()
+            .flat_map(|line| line.rsplit(|b| *b == b','))
+            .map(<[u8]>::trim_ascii)
+            .filter(|hop| !hop.is_empty());
+        let mut nearest = peer;
+        for hop in hops.take(MAX_HOPS) {
+            match parse_hop(hop) {
+                None => return UNKNOWN_CLIENT,
+                Some(ip) if !self.contains(ip) => return ip,
+                Some(ip) => nearest = ip,
             }
-            last_good = ip;
         }
-        last_good
+        nearest
     }
 }
 
@@ -84,12 +97,13 @@ fn parse_net(entry: &str) -> Result<IpNet, RateLimitError> {
     }
 }
 
-/// One X-Forwarded-For entry: "ip", "v4:port", "[v6]" or "[v6]:port".
-fn parse_hop(entry: &str) -> Option<IpAddr> {
-    let text = entry.trim();
-    if text.is_empty() || text.len() > MAX_ENTRY_LEN {
+/// One X-Forwarded-For entry, trimmed: "ip", "v4:port", "[v6]" or
+/// "[v6]:port".
+fn parse_hop(entry: &[u8]) -> Option<IpAddr> {
+    if entry.is_empty() || entry.len() > MAX_ENTRY_LEN {
         return None;
     }
+    let text = std::str::from_utf8(entry).ok()?;
     if let Ok(ip) = IpAddr::from_str(text) {
         return Some(ip.to_canonical());
     }

@@ -156,9 +156,9 @@ fn retry_after_rounds_up_to_whole_seconds() {
 fn untrusted_peer_is_the_client_whatever_the_header_says() {
     let trusted = proxies(&["10.0.0.0/8"]);
     let peer = ip("203.0.113.7");
-    assert_eq!(trusted.client_ip(peer, Some("1.2.3.4")), peer);
+    assert_eq!(trusted.client_ip(peer, &[b"1.2.3.4"]), peer);
     assert_eq!(
-        TrustedProxies::default().client_ip(ip("10.0.0.1"), Some("1.2.3.4")),
+        TrustedProxies::default().client_ip(ip("10.0.0.1"), &[b"1.2.3.4"]),
         ip("10.0.0.1")
     );
 }
@@ -168,54 +168,102 @@ fn trusted_peer_names_the_first_untrusted_from_the_right() {
     let trusted = proxies(&["10.0.0.0/8"]);
     let peer = ip("10.0.0.1");
     assert_eq!(
-        trusted.client_ip(peer, Some("1.2.3.4, 10.0.0.2")),
+        trusted.client_ip(peer, &[b"1.2.3.4, 10.0.0.2"]),
         ip("1.2.3.4")
     );
     // A client-written (spoofed) entry left of the real client is ignored.
     assert_eq!(
-        trusted.client_ip(peer, Some("6.6.6.6, 1.2.3.4, 10.0.0.2")),
+        trusted.client_ip(peer, &[b"6.6.6.6, 1.2.3.4, 10.0.0.2"]),
         ip("1.2.3.4")
     );
     assert_eq!(
-        trusted.client_ip(peer, Some("10.1.1.1, 10.0.0.2")),
+        trusted.client_ip(peer, &[b"10.1.1.1, 10.0.0.2"]),
         ip("10.1.1.1")
     );
-    assert_eq!(trusted.client_ip(peer, None), peer);
+    assert_eq!(trusted.client_ip(peer, &[]), peer);
 }
 
 #[test]
-fn garbage_stops_the_walk() {
+fn a_hop_that_is_not_an_address_makes_the_client_unknown_never_the_proxy() {
     let trusted = proxies(&["10.0.0.0/8"]);
     let peer = ip("10.0.0.1");
-    assert_eq!(trusted.client_ip(peer, Some("not an ip")), peer);
-    assert_eq!(trusted.client_ip(peer, Some("")), peer);
-    assert_eq!(
-        trusted.client_ip(peer, Some("1.2.3.4, junk, 10.0.0.2")),
-        ip("10.0.0.2")
-    );
-    assert_eq!(trusted.client_ip(peer, Some("1.2.3.4,,")), peer);
-    assert_eq!(trusted.client_ip(peer, Some("1.2.3.4:99999999")), peer);
+    for garbage in [
+        &b"not an ip"[..],
+        b"unknown",
+        b"1.2.3.4, \xff",
+        b"1.2.3.4, junk, 10.0.0.2",
+        b"1.2.3.4:99999999",
+        b"[::1",
+        b"\x00\xef\xbf\xbf\xc3\xa9",
+        b"1.2.3.4, 10.0.0.2 \xff",
+    ] {
+        let client = trusted.client_ip(peer, &[garbage]);
+        assert_eq!(client, UNKNOWN_CLIENT, "{}", garbage.escape_ascii());
+    }
     let huge = "1.2.3.4,".repeat(100_000) + &"x".repeat(1_000_000);
-    assert_eq!(trusted.client_ip(peer, Some(&huge)), peer);
+    assert_eq!(trusted.client_ip(peer, &[huge.as_bytes()]), UNKNOWN_CLIENT);
+    // Garbage the walk never reaches (left of the client) changes nothing.
+    assert_eq!(
+        trusted.client_ip(peer, &[b"\xff\xfe, junk, 1.2.3.4, 10.0.0.2"]),
+        ip("1.2.3.4")
+    );
+    // An untrusted peer is the client whatever its header holds.
+    assert_eq!(
+        trusted.client_ip(ip("192.0.2.1"), &[b"\xff"]),
+        ip("192.0.2.1")
+    );
+}
+
+#[test]
+fn empty_hops_are_skipped_and_no_hop_at_all_is_the_peer() {
+    let trusted = proxies(&["10.0.0.0/8"]);
+    let peer = ip("10.0.0.1");
+    assert_eq!(trusted.client_ip(peer, &[b""]), peer);
+    assert_eq!(trusted.client_ip(peer, &[b" , ,"]), peer);
+    assert_eq!(trusted.client_ip(peer, &[b"1.2.3.4,,"]), ip("1.2.3.4"));
+    assert_eq!(trusted.client_ip(peer, &[b"1.2.3.4", b""]), ip("1.2.3.4"));
     let long_chain = "10.0.0.3,".repeat(100_000) + "10.0.0.2";
-    assert_eq!(trusted.client_ip(peer, Some(&long_chain)), ip("10.0.0.3"));
-    assert_eq!(trusted.client_ip(peer, Some("[::1")), peer);
-    assert_eq!(trusted.client_ip(peer, Some("\u{0}\u{ffff}é,")), peer);
+    assert_eq!(
+        trusted.client_ip(peer, &[long_chain.as_bytes()]),
+        ip("10.0.0.3")
+    );
+}
+
+#[test]
+fn several_lines_are_one_list_and_the_last_line_is_nearest() {
+    let trusted = proxies(&["10.0.0.0/8"]);
+    let peer = ip("10.0.0.1");
+    assert_eq!(
+        trusted.client_ip(peer, &[b"6.6.6.6", b"1.2.3.4, 10.0.0.2"]),
+        ip("1.2.3.4")
+    );
+    assert_eq!(
+        trusted.client_ip(peer, &[b"\xff", b"1.2.3.4"]),
+        ip("1.2.3.4")
+    );
+    assert_eq!(
+        trusted.client_ip(peer, &[b"1.2.3.4", b"10.0.0.2"]),
+        ip("1.2.3.4")
+    );
+    assert_eq!(
+        trusted.client_ip(peer, &[b"1.2.3.4", b"\xff"]),
+        UNKNOWN_CLIENT
+    );
 }
 
 #[test]
 fn ports_and_brackets_are_understood() {
     let trusted = proxies(&["10.0.0.0/8", "fd00::/8"]);
     assert_eq!(
-        trusted.client_ip(ip("10.0.0.1"), Some("1.2.3.4:5678")),
+        trusted.client_ip(ip("10.0.0.1"), &[b"1.2.3.4:5678"]),
         ip("1.2.3.4")
     );
     assert_eq!(
-        trusted.client_ip(ip("10.0.0.1"), Some("[2001:db8::1]:443")),
+        trusted.client_ip(ip("10.0.0.1"), &[b"[2001:db8::1]:443"]),
         ip("2001:db8::1")
     );
     assert_eq!(
-        trusted.client_ip(ip("10.0.0.1"), Some("[2001:db8::1]")),
+        trusted.client_ip(ip("10.0.0.1"), &[b"[2001:db8::1]"]),
         ip("2001:db8::1")
     );
 }
@@ -224,25 +272,25 @@ fn ports_and_brackets_are_understood() {
 fn ipv6_proxies_and_clients() {
     let trusted = proxies(&["::1", "fd00::/8"]);
     assert_eq!(
-        trusted.client_ip(ip("::1"), Some("2001:db8::7, fd00::2")),
+        trusted.client_ip(ip("::1"), &[b"2001:db8::7, fd00::2"]),
         ip("2001:db8::7")
     );
     assert_eq!(
-        trusted.client_ip(ip("fd12::1"), Some("2001:db8::7")),
+        trusted.client_ip(ip("fd12::1"), &[b"2001:db8::7"]),
         ip("2001:db8::7")
     );
     assert_eq!(
-        trusted.client_ip(ip("2001:db8::9"), Some("2001:db8::7")),
+        trusted.client_ip(ip("2001:db8::9"), &[b"2001:db8::7"]),
         ip("2001:db8::9")
     );
     // A dual-stack socket reports an IPv4 proxy as mapped IPv6.
     let v4 = proxies(&["10.0.0.1"]);
     assert_eq!(
-        v4.client_ip(ip("::ffff:10.0.0.1"), Some("1.2.3.4")),
+        v4.client_ip(ip("::ffff:10.0.0.1"), &[b"1.2.3.4"]),
         ip("1.2.3.4")
     );
     assert_eq!(
-        v4.client_ip(ip("::ffff:10.0.0.1"), Some("::ffff:1.2.3.4")),
+        v4.client_ip(ip("::ffff:10.0.0.1"), &[b"::ffff:1.2.3.4"]),
         ip("1.2.3.4")
     );
 }
@@ -251,7 +299,7 @@ fn ipv6_proxies_and_clients() {
 fn all_trusted_gives_the_leftmost() {
     let trusted = proxies(&["10.0.0.0/8"]);
     assert_eq!(
-        trusted.client_ip(ip("10.0.0.1"), Some("10.0.0.9, 10.0.0.2")),
+        trusted.client_ip(ip("10.0.0.1"), &[b"10.0.0.9, 10.0.0.2"]),
         ip("10.0.0.9")
     );
 }
