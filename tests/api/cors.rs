@@ -168,7 +168,7 @@ async fn preflights_allow_every_method_the_api_serves_put_and_patch_included() {
         .put(app.url("/api/v1/auth/alerts/"))
         .header("origin", APP)
         .bearer_auth(&access)
-        .json(&serde_json::json!({ "new_device": false }))
+        .json(&serde_json::json!({ "new_device": false, "password": crate::helpers::PASSWORD }))
         .send()
         .await
         .unwrap();
