@@ -241,7 +241,7 @@ async fn confirm_setup(
     if res.rows_affected != 1 {
         return Ok(None);
     }
-    set_enabled(&txn, user.id, true, now_ms).await?;
+    users::set_mfa_enabled(&txn, user.id, true, now_ms).await?;
     let revoked = credentials::changed(&txn, user.id, Some(keep), now_ms).await?;
     let kind = EmailKind::MfaEnabled {
         first_name: user.first_name.clone(),
@@ -291,19 +291,4 @@ async fn use_backup<C: ConnectionTrait>(
     let event = Event::new(user.id, EventKind::BackupCodeUsed, client);
     audit::record(conn, event, now_ms).await?;
     Ok(true)
-}
-
-pub async fn set_enabled<C: ConnectionTrait>(
-    conn: &C,
-    user_id: Uuid,
-    enabled: bool,
-    now_ms: i64,
-) -> Result<(), DomainError> {
-    users::Entity::update_many()
-        .col_expr(users::Column::MfaEnabled, Expr::value(enabled))
-        .col_expr(users::Column::UpdatedAt, Expr::value(now_ms))
-        .filter(users::Column::Id.eq(user_id))
-        .exec(conn)
-        .await?;
-    Ok(())
 }

@@ -151,7 +151,7 @@ impl Mfa {
             .filter(backup_codes::Column::UserId.eq(user.id))
             .exec(&txn)
             .await?;
-        codes::set_enabled(&txn, user.id, false, now).await?;
+        users::set_mfa_enabled(&txn, user.id, false, now).await?;
         let revoked = credentials::changed(&txn, user.id, Some(who.session_id), now).await?;
         let kind = EmailKind::MfaDisabled {
             first_name: user.first_name.clone(),
