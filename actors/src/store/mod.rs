@@ -12,6 +12,7 @@ pub mod mfa_secrets;
 pub mod one_time_tokens;
 pub mod passkeys;
 pub mod reachability;
+pub(crate) mod refresh_rotation;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;
@@ -20,6 +21,7 @@ pub mod webauthn_challenges;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use uuid::Uuid;
 
 pub use reachability::is_unavailable;
 
@@ -88,6 +90,19 @@ async fn probe_postgres(url: &str) -> Result<(), DbErr> {
             CONNECT_TIMEOUT.as_secs()
         ))),
     }
+}
+
+/// Which sessions a revocation ends: [`sessions::revoke`] ends them and
+/// [`refresh_tokens::revoke`] revokes their tokens, in that order, each
+/// with this scope in its own columns.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SessionScope {
+    /// One session (a logout with its refresh token, a reused token).
+    Session(Uuid),
+    /// One session, if it is `user_id`'s.
+    SessionOf { user_id: Uuid, session_id: Uuid },
+    /// Every session of `user_id` but `keep`.
+    AllOf { user_id: Uuid, keep: Option<Uuid> },
 }
 
 /// A single-use row that can no longer be used: used, or expired, before
