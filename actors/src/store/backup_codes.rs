@@ -57,7 +57,7 @@ pub(crate) async fn use_once<C: ConnectionTrait>(
         .col_expr(Column::UsedAt, Expr::value(now_ms))
         .filter(Column::UserId.eq(user_id))
         .filter(Column::CodeHash.is_in(candidates))
-        .filter(Column::UsedAt.is_null())
+        .filter(super::unused(Column::UsedAt))
         .exec(conn)
         .await?;
     Ok(res.rows_affected == 1)
@@ -71,7 +71,7 @@ pub(crate) async fn unused_count<C: ConnectionTrait>(
     use sea_orm::PaginatorTrait;
     Entity::find()
         .filter(Column::UserId.eq(user_id))
-        .filter(Column::UsedAt.is_null())
+        .filter(super::unused(Column::UsedAt))
         .count(conn)
         .await
 }

@@ -72,7 +72,7 @@ pub(crate) async fn consume<C: ConnectionTrait>(
         .col_expr(Column::UsedAt, Expr::value(now_ms))
         .filter(Column::Id.eq(id))
         .filter(Column::UserId.eq(user_id))
-        .filter(Column::UsedAt.is_null())
+        .filter(super::unused(Column::UsedAt))
         .filter(Column::ExpiresAt.gt(now_ms))
         .filter(Column::Failures.lt(max_failures))
         .exec(conn)
@@ -99,7 +99,7 @@ pub(crate) async fn void_all<C: ConnectionTrait>(
     Entity::update_many()
         .col_expr(Column::UsedAt, Expr::value(now_ms))
         .filter(Column::UserId.eq(user_id))
-        .filter(Column::UsedAt.is_null())
+        .filter(super::unused(Column::UsedAt))
         .exec(conn)
         .await?;
     Ok(())

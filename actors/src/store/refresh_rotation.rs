@@ -44,6 +44,8 @@ pub(crate) async fn claim(
 
 /// PostgreSQL: one statement (one round trip instead of five). The session
 /// update runs first: the token's update waits on its result (an InitPlan).
+/// `used_at IS NULL` is [`super::unused`], written out in SQL (in both
+/// backends' statements).
 const CLAIM_SQL_POSTGRES: &str = r#"
 WITH live AS (
     UPDATE sessions SET last_used_at = $1
