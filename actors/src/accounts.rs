@@ -9,10 +9,7 @@ use std::sync::Arc;
 
 use jobs::outbox::{self, NewEmail};
 use jobs::{EmailKind, Sealer, SharedClock};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::Expr,
-};
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 use tracing::{info, instrument};
@@ -168,30 +165,16 @@ impl Accounts {
         tracing::Span::current().record("user_id", tracing::field::display(id));
 
         let txn = self.db.begin().await?;
-        let user = users::ActiveModel {
-            id: Set(id),
-            email: Set(input.email.as_str().to_owned()),
-            email_normalized: Set(normalized),
-            password_hash: Set(password_hash.into()),
-            first_name: Set(input.first_name.as_str().to_owned()),
-            last_name: Set(input.last_name.as_str().to_owned()),
-            company_name: Set(input.company_name.map(|c| c.as_str().to_owned())),
-            email_verified_at: Set(None),
-            is_active: Set(true),
-            created_at: Set(now),
-            updated_at: Set(now),
-            failed_attempts: Set(0),
-            last_failed_at: Set(None),
-            locked_until: Set(None),
-            tokens_invalid_before: Set(None),
-            mfa_enabled: Set(false),
-            credential_version: Set(0),
-            alert_new_device: Set(true),
+        let user = users::NewUser {
+            id,
+            email: input.email.as_str().to_owned(),
+            email_normalized: normalized,
+            password_hash,
+            first_name: input.first_name.as_str().to_owned(),
+            last_name: input.last_name.as_str().to_owned(),
+            company_name: input.company_name.map(|c| c.as_str().to_owned()),
         };
-        if let Err(e) = users::Entity::insert(user)
-            .exec_without_returning(&txn)
-            .await
-        {
+        if let Err(e) = users::register(&txn, user, now).await {
             return Err(if store::is_unique_violation(&e) {
                 DomainError::EmailTaken
             } else {
@@ -223,13 +206,7 @@ impl Accounts {
         if !one_time_tokens::consume(&txn, row.id, now).await? {
             return Err(DomainError::InvalidToken);
         }
-        users::Entity::update_many()
-            .col_expr(users::Column::EmailVerifiedAt, Expr::value(now))
-            .col_expr(users::Column::UpdatedAt, Expr::value(now))
-            .filter(users::Column::Id.eq(row.user_id))
-            .filter(users::Column::EmailVerifiedAt.is_null())
-            .exec(&txn)
-            .await?;
+        users::mark_verified(&txn, row.user_id, now).await?;
         let event = Event::new(row.user_id, EventKind::EmailVerified, client);
         audit::record(&txn, event, now).await?;
         self.hooks.before_verify_commit.pass().await;

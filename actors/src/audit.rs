@@ -1,9 +1,9 @@
 //! The audit trail: every security event of a user is one `audit_events`
 //! row, written in the transaction of the change it records (so an event
 //! is there exactly when its change is), and one log line on the `audit`
-//! target. [`record`] is the only writer; [`page`] the only reader.
+//! target. [`record`] is the only writer (through
+//! `audit_events::append`); [`page`] the only reader.
 
-use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -104,18 +104,16 @@ pub async fn record<C: ConnectionTrait>(
         client,
     } = event;
     let ip = client.ip.to_string();
-    audit_events::Entity::insert(audit_events::ActiveModel {
-        // Time-ordered: events of one millisecond list in the order this
-        // process recorded them.
-        id: Set(Uuid::now_v7()),
-        user_id: Set(user_id),
-        kind: Set(kind.as_str().to_owned()),
-        at: Set(now_ms),
-        ip: Set(Some(ip.clone())),
-        user_agent: Set(client.user_agent.clone()),
-        request_id: Set((!client.request_id.is_empty()).then(|| client.request_id.clone())),
-    })
-    .exec_without_returning(conn)
+    let request_id = (!client.request_id.is_empty()).then(|| client.request_id.clone());
+    audit_events::append(
+        conn,
+        user_id,
+        kind.as_str(),
+        now_ms,
+        Some(ip.clone()),
+        client.user_agent.clone(),
+        request_id,
+    )
     .await?;
     tracing::info!(
         target: "audit",

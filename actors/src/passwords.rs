@@ -4,8 +4,7 @@
 //! same transaction; the TokenRegistry is told after the commit.
 
 use jobs::EmailKind;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, TransactionTrait};
 use tracing::{info, instrument};
 use uuid::Uuid;
 
@@ -124,17 +123,8 @@ impl Passwords {
         // Tokens issued in this second before now are revoked one by one
         // below; the mark (whole seconds, as `iat`) covers every older one.
         let mark = now - now.rem_euclid(1000);
-        users::Entity::update_many()
-            .col_expr(users::Column::PasswordHash, Expr::value(hash))
-            .col_expr(
-                users::Column::EmailVerifiedAt,
-                Expr::value(user.email_verified_at.unwrap_or(now)),
-            )
-            .col_expr(users::Column::TokensInvalidBefore, Expr::value(mark))
-            .col_expr(users::Column::UpdatedAt, Expr::value(now))
-            .filter(users::Column::Id.eq(user.id))
-            .exec(&txn)
-            .await?;
+        let verified_at = user.email_verified_at.unwrap_or(now);
+        users::reset_password(&txn, user.id, hash, verified_at, mark, now).await?;
         // A reset clears the lock, as a completed login does.
         users::set_lock_state(&txn, user.id, LockState::default()).await?;
         let revoked = self.after_change(&txn, &user, None, now).await?;
@@ -171,14 +161,8 @@ impl Passwords {
         let txn = self.accounts.db.begin().await?;
         // Only from the credentials that were just checked: of two
         // concurrent changes, the second finds them changed.
-        let changed = users::Entity::update_many()
-            .col_expr(users::Column::PasswordHash, Expr::value(hash))
-            .col_expr(users::Column::UpdatedAt, Expr::value(now))
-            .filter(users::Column::Id.eq(user.id))
-            .filter(users::Column::CredentialVersion.eq(user.credential_version))
-            .exec(&txn)
-            .await?;
-        if changed.rows_affected != 1 {
+        let version = user.credential_version;
+        if !users::change_password_at_version(&txn, user.id, version, hash, now).await? {
             return Err(DomainError::WrongPassword);
         }
         let revoked = self

@@ -377,3 +377,133 @@ fn the_import_reader_sees_groups_and_nesting() {
     edges.entry("c".into()).or_default().insert("a".into());
     assert_eq!(cycles(&edges), vec![vec!["a", "b", "c"]]);
 }
+
+/// What writes a table: sea-orm's write builders and statements, raw SQL.
+const WRITES: &[&str] = &[
+    "Entity::insert",
+    "Entity::update",
+    "Entity::delete",
+    "insert_many",
+    "update_many",
+    "delete_many",
+    "exec_without_returning",
+    "exec_with_returning",
+    "Statement::from_sql",
+    "execute_raw",
+    "execute_unprepared",
+    "ActiveModelTrait",
+    "UPDATE ",
+    "INSERT INTO",
+    "DELETE FROM",
+];
+
+/// `text` with every `#[cfg(test)]` item (a module, a function, a `use`)
+/// blanked out, its line breaks kept so that line numbers still match.
+fn without_test_items(text: &str) -> String {
+    const MARK: &str = "#[cfg(test)]";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(MARK) {
+        out.push_str(&rest[..at]);
+        let item = &rest[at..];
+        // The item ends at its first `;` if that comes before any `{`, else
+        // at the brace closing its first `{`.
+        let mut depth = 0usize;
+        let mut end = item.len();
+        for (i, c) in item.char_indices().skip(MARK.len()) {
+            match c {
+                ';' if depth == 0 => {
+                    end = i + 1;
+                    break;
+                }
+                '{' => depth += 1,
+                '}' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        end = i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.extend(item[..end].chars().filter(|&c| c == '\n'));
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().and_then(|e| e.to_str()) == Some("rs") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The lines of `text` that write (outside comments and test items), as
+/// `line: what`.
+fn writes_in(text: &str) -> Vec<String> {
+    let code = without_test_items(text);
+    let mut found = Vec::new();
+    for (n, line) in code.lines().enumerate() {
+        let line = match line.find("//") {
+            Some(at) if !line[..at].contains('"') => &line[..at],
+            _ => line,
+        };
+        let what: Vec<&str> = WRITES
+            .iter()
+            .filter(|w| line.contains(*w))
+            .map(|w| w.trim())
+            .collect();
+        if !what.is_empty() {
+            found.push(format!("{}: {}", n + 1, what.join(", ")));
+        }
+    }
+    found
+}
+
+/// Every write to a table of the domain crate is in that table's module
+/// of `store/` (named for what it means), so a reader finds all the
+/// writes to a table in one file. Tests may write anything.
+#[test]
+fn no_table_is_written_outside_its_store_module() {
+    let src = crate_src("actors");
+    let store = src.join("store");
+    let mut outside = Vec::new();
+    let files = rust_files(&src);
+    assert!(files.len() > 20, "too few files read");
+    for file in files {
+        if file.starts_with(&store) || file.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let rel = file.strip_prefix(&src).unwrap().display().to_string();
+        outside.extend(writes_in(&text).into_iter().map(|w| format!("{rel}:{w}")));
+    }
+    assert!(
+        outside.is_empty(),
+        "writes outside actors/src/store/:\n{}",
+        outside.join("\n")
+    );
+}
+
+#[test]
+fn the_write_reader_skips_tests_and_comments() {
+    let code = "fn a() { x.update_many() }\n// Entity::insert\n#[cfg(test)]\nmod tests {\n    fn b() { Entity::delete_many() }\n}\n#[cfg(test)]\nuse y::update_many;\nconst S: &str = \"INSERT INTO t\";\n";
+    assert_eq!(
+        writes_in(code),
+        vec!["1: update_many".to_owned(), "9: INSERT INTO".to_owned()]
+    );
+}

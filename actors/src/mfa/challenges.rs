@@ -1,9 +1,8 @@
 //! MFA login challenges: the `mfa_token` a login with 2FA answers with.
 //! 256 random bits, stored as SHA-256, single use, 5 minutes, void after
-//! 5 wrong codes.
+//! 5 wrong codes. The rules are here; the writes are
+//! [`crate::store::mfa_challenges`]'s.
 
-use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -27,21 +26,20 @@ pub async fn start<C: ConnectionTrait>(
     now_ms: i64,
 ) -> Result<Zeroizing<String>, DomainError> {
     let token = NewToken::generate();
-    Entity::insert(mfa_challenges::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        user_id: Set(user_id),
-        token_hash: Set(token.hash.clone()),
-        expires_at: Set(now_ms.saturating_add(TTL_MS)),
-        used_at: Set(None),
-        failures: Set(0),
-        created_at: Set(now_ms),
-        credential_version: Set(version),
-        device_id: Set(match budget {
-            Budget::Device(id) => Some(id),
-            Budget::Account => None,
-        }),
-    })
-    .exec_without_returning(conn)
+    let device_id = match budget {
+        Budget::Device(id) => Some(id),
+        Budget::Account => None,
+    };
+    let expires_at = now_ms.saturating_add(TTL_MS);
+    mfa_challenges::open(
+        conn,
+        user_id,
+        token.hash.clone(),
+        expires_at,
+        version,
+        device_id,
+        now_ms,
+    )
     .await?;
     Ok(token.secret)
 }
@@ -75,26 +73,12 @@ pub async fn consume<C: ConnectionTrait>(
     user_id: Uuid,
     now_ms: i64,
 ) -> Result<bool, DomainError> {
-    let res = Entity::update_many()
-        .col_expr(Column::UsedAt, Expr::value(now_ms))
-        .filter(Column::Id.eq(id))
-        .filter(Column::UserId.eq(user_id))
-        .filter(Column::UsedAt.is_null())
-        .filter(Column::ExpiresAt.gt(now_ms))
-        .filter(Column::Failures.lt(MAX_FAILURES))
-        .exec(conn)
-        .await?;
-    Ok(res.rows_affected == 1)
+    Ok(mfa_challenges::consume(conn, id, user_id, MAX_FAILURES, now_ms).await?)
 }
 
 /// Counts a wrong code against the challenge.
 pub async fn failed<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DomainError> {
-    Entity::update_many()
-        .col_expr(Column::Failures, Expr::col(Column::Failures).add(1))
-        .filter(Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
+    Ok(mfa_challenges::count_failure(conn, id).await?)
 }
 
 /// Voids every open challenge of a user (a credential changed).
@@ -103,11 +87,5 @@ pub async fn void_all<C: ConnectionTrait>(
     user_id: Uuid,
     now_ms: i64,
 ) -> Result<(), DomainError> {
-    Entity::update_many()
-        .col_expr(Column::UsedAt, Expr::value(now_ms))
-        .filter(Column::UserId.eq(user_id))
-        .filter(Column::UsedAt.is_null())
-        .exec(conn)
-        .await?;
-    Ok(())
+    Ok(mfa_challenges::void_all(conn, user_id, now_ms).await?)
 }

@@ -6,11 +6,7 @@
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use jobs::EmailKind;
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, EntityTrait, TransactionTrait};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -185,30 +181,15 @@ async fn use_totp<C: ConnectionTrait>(
     let Some((step, plain)) = matching_step(deps, user, &row, code, now_ms)? else {
         return Ok(false);
     };
-    let mut update = mfa_secrets::Entity::update_many()
-        .col_expr(mfa_secrets::Column::LastUsedStep, Expr::value(step));
-    if row.key_id != deps.sealer.key_id() {
-        update = update
-            .col_expr(
-                mfa_secrets::Column::SecretSealed,
-                Expr::value(deps.seal_secret(user.id, &plain)?),
-            )
-            .col_expr(
-                mfa_secrets::Column::KeyId,
-                Expr::value(deps.sealer.key_id().to_owned()),
-            );
-    }
-    let res = update
-        .filter(mfa_secrets::Column::UserId.eq(user.id))
-        .filter(mfa_secrets::Column::ConfirmedAt.is_not_null())
-        .filter(
-            Condition::any()
-                .add(mfa_secrets::Column::LastUsedStep.is_null())
-                .add(mfa_secrets::Column::LastUsedStep.lt(step)),
-        )
-        .exec(conn)
-        .await?;
-    Ok(res.rows_affected == 1)
+    let resealed = if row.key_id != deps.sealer.key_id() {
+        Some(mfa_secrets::Resealed {
+            secret_sealed: deps.seal_secret(user.id, &plain)?,
+            key_id: deps.sealer.key_id().to_owned(),
+        })
+    } else {
+        None
+    };
+    Ok(mfa_secrets::use_step(conn, user.id, step, resealed).await?)
 }
 
 /// Turns 2FA on in one transaction: the pending secret confirmed, and
@@ -230,18 +211,11 @@ async fn confirm_setup(
     };
     let txn = deps.db.begin().await?;
     // Only the pending secret the code was checked against.
-    let res = mfa_secrets::Entity::update_many()
-        .col_expr(mfa_secrets::Column::ConfirmedAt, Expr::value(now_ms))
-        .col_expr(mfa_secrets::Column::LastUsedStep, Expr::value(step))
-        .filter(mfa_secrets::Column::UserId.eq(user.id))
-        .filter(mfa_secrets::Column::ConfirmedAt.is_null())
-        .filter(mfa_secrets::Column::SecretSealed.eq(row.secret_sealed.as_str()))
-        .exec(&txn)
-        .await?;
-    if res.rows_affected != 1 {
+    let sealed = row.secret_sealed.as_str();
+    if !mfa_secrets::confirm_pending(&txn, user.id, sealed, step, now_ms).await? {
         return Ok(None);
     }
-    set_enabled(&txn, user.id, true, now_ms).await?;
+    users::set_mfa_enabled(&txn, user.id, true, now_ms).await?;
     let revoked = credentials::changed(&txn, user.id, Some(keep), now_ms).await?;
     let kind = EmailKind::MfaEnabled {
         first_name: user.first_name.clone(),
@@ -268,21 +242,11 @@ async fn use_backup<C: ConnectionTrait>(
     let Some(code) = backup::normalize(typed) else {
         return Ok(false);
     };
-    let res = backup_codes::Entity::update_many()
-        .col_expr(backup_codes::Column::UsedAt, Expr::value(now_ms))
-        .filter(backup_codes::Column::UserId.eq(user.id))
-        .filter(backup_codes::Column::CodeHash.is_in(deps.backup_key.candidates(&code)))
-        .filter(backup_codes::Column::UsedAt.is_null())
-        .exec(conn)
-        .await?;
-    if res.rows_affected != 1 {
+    let candidates = deps.backup_key.candidates(&code);
+    if !backup_codes::use_once(conn, user.id, candidates, now_ms).await? {
         return Ok(false);
     }
-    let remaining = backup_codes::Entity::find()
-        .filter(backup_codes::Column::UserId.eq(user.id))
-        .filter(backup_codes::Column::UsedAt.is_null())
-        .count(conn)
-        .await?;
+    let remaining = backup_codes::unused_count(conn, user.id).await?;
     let kind = EmailKind::BackupCodeUsed {
         first_name: user.first_name.clone(),
         remaining,
@@ -291,19 +255,4 @@ async fn use_backup<C: ConnectionTrait>(
     let event = Event::new(user.id, EventKind::BackupCodeUsed, client);
     audit::record(conn, event, now_ms).await?;
     Ok(true)
-}
-
-pub async fn set_enabled<C: ConnectionTrait>(
-    conn: &C,
-    user_id: Uuid,
-    enabled: bool,
-    now_ms: i64,
-) -> Result<(), DomainError> {
-    users::Entity::update_many()
-        .col_expr(users::Column::MfaEnabled, Expr::value(enabled))
-        .col_expr(users::Column::UpdatedAt, Expr::value(now_ms))
-        .filter(users::Column::Id.eq(user_id))
-        .exec(conn)
-        .await?;
-    Ok(())
 }

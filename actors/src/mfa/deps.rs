@@ -5,8 +5,7 @@
 use std::sync::Arc;
 
 use jobs::{Sealer, SharedClock};
-use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::Notify;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -86,23 +85,11 @@ impl MfaDeps {
         user_id: Uuid,
         now_ms: i64,
     ) -> Result<Vec<Zeroizing<String>>, DomainError> {
-        backup_codes::Entity::delete_many()
-            .filter(backup_codes::Column::UserId.eq(user_id))
-            .exec(conn)
-            .await?;
         let set = backup::new_set();
-        let rows = set.iter().filter_map(|code| {
-            backup::normalize(code).map(|normalized| backup_codes::ActiveModel {
-                id: Set(Uuid::new_v4()),
-                user_id: Set(user_id),
-                code_hash: Set(self.backup_key.hash(&normalized)),
-                used_at: Set(None),
-                created_at: Set(now_ms),
-            })
+        let hashes = set.iter().filter_map(|code| {
+            backup::normalize(code).map(|normalized| self.backup_key.hash(&normalized))
         });
-        backup_codes::Entity::insert_many(rows)
-            .exec_without_returning(conn)
-            .await?;
+        backup_codes::replace_set(conn, user_id, hashes, now_ms).await?;
         Ok(set)
     }
 }

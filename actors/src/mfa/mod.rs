@@ -16,8 +16,7 @@ use crate::context::RequestContext;
 use std::sync::Arc;
 
 use jobs::EmailKind;
-use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::TransactionTrait;
 use tracing::{info, instrument};
 use zeroize::Zeroizing;
 
@@ -83,23 +82,9 @@ impl Mfa {
         let now = self.deps.clock.now_ms();
 
         let txn = self.deps.db.begin().await?;
-        mfa_secrets::Entity::delete_many()
-            .filter(mfa_secrets::Column::UserId.eq(user.id))
-            .filter(mfa_secrets::Column::ConfirmedAt.is_null())
-            .exec(&txn)
-            .await?;
         // A confirmed secret (set meanwhile) keeps its row: the insert fails.
-        let inserted = mfa_secrets::Entity::insert(mfa_secrets::ActiveModel {
-            user_id: Set(user.id),
-            key_id: Set(self.deps.sealer.key_id().to_owned()),
-            secret_sealed: Set(sealed),
-            confirmed_at: Set(None),
-            last_used_step: Set(None),
-            created_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await;
-        match inserted {
+        let key_id = self.deps.sealer.key_id().to_owned();
+        match mfa_secrets::replace_pending(&txn, user.id, sealed, key_id, now).await {
             Ok(_) => {}
             Err(e) if crate::store::is_unique_violation(&e) => {
                 return Err(DomainError::MfaAlreadyEnabled);
@@ -143,15 +128,9 @@ impl Mfa {
         let user = self.reauth_both(who, password, code).await?;
         let now = self.deps.clock.now_ms();
         let txn = self.deps.db.begin().await?;
-        mfa_secrets::Entity::delete_many()
-            .filter(mfa_secrets::Column::UserId.eq(user.id))
-            .exec(&txn)
-            .await?;
-        backup_codes::Entity::delete_many()
-            .filter(backup_codes::Column::UserId.eq(user.id))
-            .exec(&txn)
-            .await?;
-        codes::set_enabled(&txn, user.id, false, now).await?;
+        mfa_secrets::delete_of_user(&txn, user.id).await?;
+        backup_codes::delete_of_user(&txn, user.id).await?;
+        users::set_mfa_enabled(&txn, user.id, false, now).await?;
         let revoked = credentials::changed(&txn, user.id, Some(who.session_id), now).await?;
         let kind = EmailKind::MfaDisabled {
             first_name: user.first_name.clone(),

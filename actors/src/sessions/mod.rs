@@ -2,17 +2,12 @@
 //! with reuse detection, and revoking a whole session (logout, reuse).
 //! Single use is decided by conditional updates in the database.
 
-use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use tracing::{info, warn};
 use uuid::Uuid;
-
-mod claim;
-
-use claim::Claim;
 
 use crate::DomainError;
 use crate::alerts::{Alert, Alerts};
@@ -24,6 +19,8 @@ use crate::jwt::Jwt;
 use crate::lockout::LockState;
 use crate::one_time::{self, NewToken};
 use crate::rate_limit::{RateLimiter, RetryAfter};
+use crate::store::SessionScope;
+use crate::store::refresh_rotation::{self, Claim};
 use crate::store::{devices, refresh_tokens, sessions, users};
 use zeroize::Zeroizing;
 
@@ -89,17 +86,17 @@ impl SessionStore {
         };
         let event = Event::new(user_id, EventKind::LoginSucceeded, client);
         audit::record(&txn, event, now_ms).await?;
-        sessions::Entity::insert(sessions::ActiveModel {
-            id: Set(session_id),
-            user_id: Set(user_id),
-            created_at: Set(now_ms),
-            revoked_at: Set(None),
-            ip: Set(Some(client.ip.to_string())),
-            user_agent: Set(client.user_agent.clone()),
-            last_used_at: Set(now_ms),
-            device_id: Set(Some(device_id)),
-        })
-        .exec_without_returning(&txn)
+        let ip = Some(client.ip.to_string());
+        let agent = client.user_agent.clone();
+        sessions::start(
+            &txn,
+            session_id,
+            user_id,
+            ip,
+            agent,
+            Some(device_id),
+            now_ms,
+        )
         .await?;
         let pair = self.issue(&txn, user_id, session_id, now_ms).await?;
         txn.commit().await?;
@@ -118,9 +115,7 @@ impl SessionStore {
         now_ms: i64,
     ) -> Result<TokenPair, DomainError> {
         let (pair, row) = self.next_pair(user_id, session_id, now_ms)?;
-        refresh_tokens::Entity::insert(row.into_active_model())
-            .exec_without_returning(conn)
-            .await?;
+        refresh_tokens::insert_issued(conn, row).await?;
         Ok(pair)
     }
 
@@ -186,7 +181,7 @@ impl SessionStore {
                 .map_err(RotateError::Limited)?;
         }
         let (pair, next) = self.next_pair(row.user_id, row.session_id, now_ms)?;
-        match claim::claim(&self.db, &row, next, now_ms)
+        match refresh_rotation::claim(&self.db, &row, next, now_ms)
             .await
             .map_err(DomainError::from)?
         {
@@ -235,13 +230,7 @@ impl SessionStore {
         now_ms: i64,
     ) -> Result<Revoked, DomainError> {
         let txn = self.db.begin().await?;
-        let revoked = revoke_where(
-            &txn,
-            Condition::all().add(sessions::Column::Id.eq(session_id)),
-            Condition::all().add(refresh_tokens::Column::SessionId.eq(session_id)),
-            now_ms,
-        )
-        .await?;
+        let revoked = revoke_where(&txn, SessionScope::Session(session_id), now_ms).await?;
         let mut alerted = false;
         if !revoked.sessions.is_empty() {
             if let Some(alert) = alert {
@@ -290,17 +279,11 @@ impl SessionStore {
         now_ms: i64,
     ) -> Result<Option<Revoked>, DomainError> {
         let txn = self.db.begin().await?;
-        let revoked = revoke_where(
-            &txn,
-            Condition::all()
-                .add(sessions::Column::Id.eq(session_id))
-                .add(sessions::Column::UserId.eq(user_id)),
-            Condition::all()
-                .add(refresh_tokens::Column::SessionId.eq(session_id))
-                .add(refresh_tokens::Column::UserId.eq(user_id)),
-            now_ms,
-        )
-        .await?;
+        let scope = SessionScope::SessionOf {
+            user_id,
+            session_id,
+        };
+        let revoked = revoke_where(&txn, scope, now_ms).await?;
         if revoked.sessions.is_empty() {
             return Ok(None);
         }
@@ -377,46 +360,25 @@ pub async fn revoke_user_sessions<C: ConnectionTrait>(
     keep: Option<Uuid>,
     now_ms: i64,
 ) -> Result<Revoked, DomainError> {
-    let mut of_sessions = Condition::all().add(sessions::Column::UserId.eq(user_id));
-    let mut of_tokens = Condition::all().add(refresh_tokens::Column::UserId.eq(user_id));
-    if let Some(keep) = keep {
-        of_sessions = of_sessions.add(sessions::Column::Id.ne(keep));
-        of_tokens = of_tokens.add(refresh_tokens::Column::SessionId.ne(keep));
-    }
-    let revoked = revoke_where(conn, of_sessions, of_tokens, now_ms).await?;
+    let revoked = revoke_where(conn, SessionScope::AllOf { user_id, keep }, now_ms).await?;
     info!(%user_id, sessions = revoked.sessions.len(), "sessions of the user revoked");
     Ok(revoked)
 }
 
-/// Marks the matching sessions and their refresh tokens revoked: two
-/// writes, whatever the number of tokens. An access token is accepted only
+/// Marks the sessions of `scope` and their refresh tokens revoked: two
+/// writes, whatever the number of tokens, sessions first (the order a
+/// refresh's claim takes the rows in). An access token is accepted only
 /// while its session is live, so this revokes every access token issued in
 /// these sessions too, expired or in the leeway alike.
 async fn revoke_where<C: ConnectionTrait>(
     conn: &C,
-    of_sessions: Condition,
-    of_tokens: Condition,
+    scope: SessionScope,
     now_ms: i64,
 ) -> Result<Revoked, DomainError> {
     // Write first: on SQLite a transaction that reads before it writes can
     // fail to take the write lock when another writer went first.
-    // RETURNING names exactly the sessions this statement ended, in the
-    // same round trip (not those another request ended in the same ms).
-    let ids: Vec<Uuid> = sessions::Entity::update_many()
-        .col_expr(sessions::Column::RevokedAt, Expr::value(now_ms))
-        .filter(of_sessions)
-        .filter(sessions::Column::RevokedAt.is_null())
-        .exec_with_returning(conn)
-        .await?
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
-    refresh_tokens::Entity::update_many()
-        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now_ms))
-        .filter(of_tokens)
-        .filter(refresh_tokens::Column::RevokedAt.is_null())
-        .exec(conn)
-        .await?;
+    let ids = sessions::revoke(conn, scope, now_ms).await?;
+    refresh_tokens::revoke(conn, scope, now_ms).await?;
     Ok(Revoked { sessions: ids })
 }
 

@@ -1,5 +1,5 @@
 //! Security events of a user (the audit trail). Written only by
-//! [`crate::audit::record`].
+//! `append`, which [`crate::audit::record`] calls.
 
 use sea_orm::entity::prelude::*;
 
@@ -21,6 +21,34 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Appends an event of kind `kind` (one of `EventKind`'s names) of
+/// `user_id` at `at`, with the client of the request that caused it.
+pub(crate) async fn append<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    kind: &str,
+    at: i64,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+) -> Result<(), DbErr> {
+    use sea_orm::ActiveValue::Set;
+    Entity::insert(ActiveModel {
+        // Time-ordered: events of one millisecond list in the order this
+        // process recorded them.
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user_id),
+        kind: Set(kind.to_owned()),
+        at: Set(at),
+        ip: Set(ip),
+        user_agent: Set(user_agent),
+        request_id: Set(request_id),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
 
 /// Events recorded before `recorded_before` (the audit retention): at most
 /// `limit`; returns how many.

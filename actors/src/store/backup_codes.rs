@@ -1,6 +1,7 @@
 //! Backup codes, stored only as HMAC-SHA256 under a server key.
 
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "backup_codes")]
@@ -17,3 +18,72 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Replaces every backup code of `user_id` by the set hashed as `hashes`.
+pub(crate) async fn replace_set<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    hashes: impl IntoIterator<Item = String>,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    use sea_orm::ActiveValue::Set;
+    Entity::delete_many()
+        .filter(Column::UserId.eq(user_id))
+        .exec(conn)
+        .await?;
+    let rows = hashes.into_iter().map(|code_hash| ActiveModel {
+        id: Set(Uuid::new_v4()),
+        user_id: Set(user_id),
+        code_hash: Set(code_hash),
+        used_at: Set(None),
+        created_at: Set(now_ms),
+    });
+    Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Uses the unused code of `user_id` whose hash is one of `candidates`
+/// (the typed code under each backup key): exactly one of any number of
+/// concurrent callers gets `true`.
+pub(crate) async fn use_once<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    candidates: Vec<String>,
+    now_ms: i64,
+) -> Result<bool, DbErr> {
+    let res = Entity::update_many()
+        .col_expr(Column::UsedAt, Expr::value(now_ms))
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::CodeHash.is_in(candidates))
+        .filter(super::unused(Column::UsedAt))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// How many codes of `user_id` are left unused.
+pub(crate) async fn unused_count<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(super::unused(Column::UsedAt))
+        .count(conn)
+        .await
+}
+
+/// Removes every backup code of `user_id` (2FA turned off).
+pub(crate) async fn delete_of_user<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+) -> Result<(), DbErr> {
+    Entity::delete_many()
+        .filter(Column::UserId.eq(user_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}

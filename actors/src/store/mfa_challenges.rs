@@ -2,6 +2,7 @@
 //! use, short-lived, void after too many wrong codes.
 
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{Expr, ExprTrait};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "mfa_challenges")]
@@ -26,6 +27,83 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Stores a new challenge of `user_id` (its token hashed as `token_hash`)
+/// whose password step was checked against credential version
+/// `credential_version` from the known device `device_id` (`None`: the
+/// account's budget), open until `expires_at`.
+pub(crate) async fn open<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    token_hash: String,
+    expires_at: i64,
+    credential_version: i64,
+    device_id: Option<Uuid>,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    use sea_orm::ActiveValue::Set;
+    Entity::insert(ActiveModel {
+        id: Set(Uuid::new_v4()),
+        user_id: Set(user_id),
+        token_hash: Set(token_hash),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+        failures: Set(0),
+        created_at: Set(now_ms),
+        credential_version: Set(credential_version),
+        device_id: Set(device_id),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Uses challenge `id` of `user_id` if it is unused, unexpired and has
+/// fewer than `max_failures` wrong codes: exactly one of any number of
+/// concurrent callers gets `true`.
+pub(crate) async fn consume<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    user_id: Uuid,
+    max_failures: i32,
+    now_ms: i64,
+) -> Result<bool, DbErr> {
+    let res = Entity::update_many()
+        .col_expr(Column::UsedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id))
+        .filter(Column::UserId.eq(user_id))
+        .filter(super::unused(Column::UsedAt))
+        .filter(Column::ExpiresAt.gt(now_ms))
+        .filter(Column::Failures.lt(max_failures))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Counts one more wrong code against challenge `id`.
+pub(crate) async fn count_failure<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Failures, Expr::col(Column::Failures).add(1))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks every unused challenge of `user_id` used: none can be answered.
+pub(crate) async fn void_all<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::UsedAt, Expr::value(now_ms))
+        .filter(Column::UserId.eq(user_id))
+        .filter(super::unused(Column::UsedAt))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
 
 /// Challenges used, or expired, before `dead_before` (one voided by wrong
 /// codes expires within minutes): at most `limit`; returns how many.

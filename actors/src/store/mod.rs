@@ -12,6 +12,7 @@ pub mod mfa_secrets;
 pub mod one_time_tokens;
 pub mod passkeys;
 pub mod reachability;
+pub(crate) mod refresh_rotation;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;
@@ -20,6 +21,7 @@ pub mod webauthn_challenges;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use uuid::Uuid;
 
 pub use reachability::is_unavailable;
 
@@ -90,6 +92,28 @@ async fn probe_postgres(url: &str) -> Result<(), DbErr> {
     }
 }
 
+/// Which sessions a revocation ends: [`sessions::revoke`] ends them and
+/// [`refresh_tokens::revoke`] revokes their tokens, in that order, each
+/// with this scope in its own columns.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SessionScope {
+    /// One session (a logout with its refresh token, a reused token).
+    Session(Uuid),
+    /// One session, if it is `user_id`'s.
+    SessionOf { user_id: Uuid, session_id: Uuid },
+    /// Every session of `user_id` but `keep`.
+    AllOf { user_id: Uuid, keep: Option<Uuid> },
+}
+
+/// "Use once", written once: a single-use row (an emailed link, a backup
+/// code, an `mfa_token`, a WebAuthn challenge, a refresh token) is used by
+/// setting its `used_at`, and only while that is unset, so exactly one of
+/// any number of concurrent conditional updates changes it. Every such
+/// claim (and every count of what is left) filters with this.
+pub(crate) fn unused<C: sea_orm::ColumnTrait>(used_at: C) -> sea_orm::Condition {
+    sea_orm::Condition::all().add(used_at.is_null())
+}
+
 /// A single-use row that can no longer be used: used, or expired, before
 /// `dead_before`.
 pub fn used_or_expired<C: sea_orm::ColumnTrait>(
@@ -107,4 +131,36 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
         err.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryTrait};
+
+    use super::*;
+
+    #[test]
+    fn unused_is_the_same_sql_as_used_at_is_null() {
+        use one_time_tokens::{Column, Entity};
+        let claim = || {
+            Entity::update_many()
+                .col_expr(Column::UsedAt, Expr::value(1))
+                .filter(Column::Id.eq(uuid::Uuid::nil()))
+        };
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            let by_hand = claim()
+                .filter(Column::UsedAt.is_null())
+                .filter(Column::ExpiresAt.gt(1))
+                .build(backend)
+                .to_string();
+            let helped = claim()
+                .filter(unused(Column::UsedAt))
+                .filter(Column::ExpiresAt.gt(1))
+                .build(backend)
+                .to_string();
+            assert_eq!(helped, by_hand);
+            assert!(helped.contains(r#""used_at" IS NULL AND"#), "{helped}");
+        }
+    }
 }

@@ -34,7 +34,7 @@ pub async fn void_all<C: ConnectionTrait>(
         .col_expr(Column::UsedAt, Expr::value(now_ms))
         .filter(Column::UserId.eq(user_id))
         .filter(Column::Purpose.eq(purpose))
-        .filter(Column::UsedAt.is_null())
+        .filter(super::unused(Column::UsedAt))
         .exec(conn)
         .await?;
     Ok(())
@@ -46,7 +46,7 @@ pub async fn consume<C: ConnectionTrait>(conn: &C, id: Uuid, now_ms: i64) -> Res
     let res = Entity::update_many()
         .col_expr(Column::UsedAt, Expr::value(now_ms))
         .filter(Column::Id.eq(id))
-        .filter(Column::UsedAt.is_null())
+        .filter(super::unused(Column::UsedAt))
         .filter(Column::ExpiresAt.gt(now_ms))
         .exec(conn)
         .await?;

@@ -1,7 +1,11 @@
 //! Refresh tokens, stored as SHA-256 hashes, each paired with the access
-//! token issued beside it.
+//! token issued beside it. A rotation's claim, which writes this table and
+//! `sessions` in one statement, is [`super::refresh_rotation`]'s.
 
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
+
+use super::SessionScope;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "refresh_tokens")]
@@ -23,6 +27,47 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Stores `row`, a refresh token just issued (the first of a session).
+pub(crate) async fn insert_issued<C: ConnectionTrait>(conn: &C, row: Model) -> Result<(), DbErr> {
+    use sea_orm::IntoActiveModel;
+    Entity::insert(row.into_active_model())
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks the unrevoked refresh tokens of the sessions of `scope` revoked
+/// at `now_ms` (in the transaction that revokes the sessions, after them).
+pub(crate) async fn revoke<C: ConnectionTrait>(
+    conn: &C,
+    scope: SessionScope,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    let of_scope = match scope {
+        SessionScope::Session(id) => sea_orm::Condition::all().add(Column::SessionId.eq(id)),
+        SessionScope::SessionOf {
+            user_id,
+            session_id,
+        } => sea_orm::Condition::all()
+            .add(Column::SessionId.eq(session_id))
+            .add(Column::UserId.eq(user_id)),
+        SessionScope::AllOf { user_id, keep } => {
+            let all = sea_orm::Condition::all().add(Column::UserId.eq(user_id));
+            match keep {
+                Some(keep) => all.add(Column::SessionId.ne(keep)),
+                None => all,
+            }
+        }
+    };
+    Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now_ms))
+        .filter(of_scope)
+        .filter(Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
+}
 
 /// Refresh tokens expired before `dead_before` whose paired access token
 /// (with the verification leeway) expired then too: at most `limit`;

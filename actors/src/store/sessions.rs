@@ -1,6 +1,9 @@
 //! A login session: the family of refresh tokens descended from one login.
 
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
+
+use super::SessionScope;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sessions")]
@@ -24,6 +27,68 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Stores a session of `user_id` started at `now_ms` by a login from
+/// `ip` with `user_agent`, on the known device `device_id`.
+pub(crate) async fn start<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    user_id: Uuid,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    device_id: Option<Uuid>,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    use sea_orm::ActiveValue::Set;
+    Entity::insert(ActiveModel {
+        id: Set(id),
+        user_id: Set(user_id),
+        created_at: Set(now_ms),
+        revoked_at: Set(None),
+        ip: Set(ip),
+        user_agent: Set(user_agent),
+        last_used_at: Set(now_ms),
+        device_id: Set(device_id),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks the live sessions of `scope` revoked at `now_ms`; returns the ids
+/// of those this statement ended. RETURNING names exactly those, in the
+/// same round trip (not those another request ended in the same ms).
+pub(crate) async fn revoke<C: ConnectionTrait>(
+    conn: &C,
+    scope: SessionScope,
+    now_ms: i64,
+) -> Result<Vec<Uuid>, DbErr> {
+    let of_scope = match scope {
+        SessionScope::Session(id) => sea_orm::Condition::all().add(Column::Id.eq(id)),
+        SessionScope::SessionOf {
+            user_id,
+            session_id,
+        } => sea_orm::Condition::all()
+            .add(Column::Id.eq(session_id))
+            .add(Column::UserId.eq(user_id)),
+        SessionScope::AllOf { user_id, keep } => {
+            let all = sea_orm::Condition::all().add(Column::UserId.eq(user_id));
+            match keep {
+                Some(keep) => all.add(Column::Id.ne(keep)),
+                None => all,
+            }
+        }
+    };
+    Ok(Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now_ms))
+        .filter(of_scope)
+        .filter(Column::RevokedAt.is_null())
+        .exec_with_returning(conn)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .collect())
+}
 
 /// The known device whose login started session `id`.
 pub async fn device_of<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Uuid>, DbErr> {

@@ -80,6 +80,139 @@ pub async fn find_by_normalized_email<C: ConnectionTrait>(
         .await
 }
 
+/// A new account as registration gives it; every other column starts at
+/// its default (unverified, active, unlocked, 2FA off, version 0, the
+/// new-device alert on).
+pub(crate) struct NewUser {
+    pub(crate) id: Uuid,
+    pub(crate) email: String,
+    pub(crate) email_normalized: String,
+    pub(crate) password_hash: String,
+    pub(crate) first_name: String,
+    pub(crate) last_name: String,
+    pub(crate) company_name: Option<String>,
+}
+
+/// Stores a registered account. An address already taken fails with the
+/// unique index's violation ([`super::is_unique_violation`]).
+pub(crate) async fn register<C: ConnectionTrait>(
+    conn: &C,
+    new: NewUser,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    use sea_orm::ActiveValue::Set;
+    let NewUser {
+        id,
+        email,
+        email_normalized,
+        password_hash,
+        first_name,
+        last_name,
+        company_name,
+    } = new;
+    Entity::insert(ActiveModel {
+        id: Set(id),
+        email: Set(email),
+        email_normalized: Set(email_normalized),
+        password_hash: Set(password_hash.into()),
+        first_name: Set(first_name),
+        last_name: Set(last_name),
+        company_name: Set(company_name),
+        email_verified_at: Set(None),
+        is_active: Set(true),
+        created_at: Set(now_ms),
+        updated_at: Set(now_ms),
+        failed_attempts: Set(0),
+        last_failed_at: Set(None),
+        locked_until: Set(None),
+        tokens_invalid_before: Set(None),
+        mfa_enabled: Set(false),
+        credential_version: Set(0),
+        alert_new_device: Set(true),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks the address of `id` verified, if it was not yet.
+pub(crate) async fn mark_verified<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::EmailVerifiedAt, Expr::value(now_ms))
+        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id))
+        .filter(Column::EmailVerifiedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// A password set by an emailed reset link: the new hash, the address
+/// verified at `verified_at` (the link proved it), and every access token
+/// issued before `tokens_invalid_before` refused.
+pub(crate) async fn reset_password<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    hash: String,
+    verified_at: i64,
+    tokens_invalid_before: i64,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::PasswordHash, Expr::value(hash))
+        .col_expr(Column::EmailVerifiedAt, Expr::value(verified_at))
+        .col_expr(
+            Column::TokensInvalidBefore,
+            Expr::value(tokens_invalid_before),
+        )
+        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets a new password hash only if the credentials are still at
+/// `version` (the ones just checked); returns whether they were: of two
+/// concurrent changes, the second finds them changed.
+pub(crate) async fn change_password_at_version<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    version: i64,
+    hash: String,
+    now_ms: i64,
+) -> Result<bool, DbErr> {
+    let res = Entity::update_many()
+        .col_expr(Column::PasswordHash, Expr::value(hash))
+        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id))
+        .filter(Column::CredentialVersion.eq(version))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Turns the 2FA flag of `id` on or off (with its TOTP secret confirmed,
+/// or removed, in the same transaction).
+pub(crate) async fn set_mfa_enabled<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    enabled: bool,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::MfaEnabled, Expr::value(enabled))
+        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Bumps `updated_at`. Done first in a transaction, it serialises concurrent
 /// writers for one user (a row lock on PostgreSQL).
 pub async fn touch<C: ConnectionTrait>(conn: &C, id: Uuid, now_ms: i64) -> Result<(), DbErr> {

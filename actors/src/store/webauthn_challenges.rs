@@ -91,7 +91,7 @@ pub async fn claim<C: ConnectionTrait>(
         .col_expr(Column::UsedAt, Expr::value(now_ms))
         .filter(Column::IdHash.eq(id_hash))
         .filter(Column::Kind.is_in(kinds.iter().copied()))
-        .filter(Column::UsedAt.is_null())
+        .filter(super::unused(Column::UsedAt))
         .filter(Column::ExpiresAt.gt(now_ms));
     match who {
         Claimant::Session {

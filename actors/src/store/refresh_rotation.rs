@@ -3,14 +3,23 @@
 //! used), and its successor is stored. Both backends take the session's
 //! row before the token's, the order revocation takes them in, so a logout
 //! racing a refresh never deadlocks on PostgreSQL.
+//!
+//! This is the one write that spans two tables, `sessions` and
+//! `refresh_tokens`, so it has a module of its own instead of a function
+//! in either table's. It stays one statement (PostgreSQL) or one batch of
+//! three (SQLite) for speed: a refresh is the most frequent write, and
+//! splitting it into a function per table would cost a round trip each
+//! (five instead of one on PostgreSQL) and give up the session-then-token
+//! order the lock ordering above depends on. Every other write to these
+//! tables is in [`super::sessions`] and [`super::refresh_tokens`].
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 
-use crate::store::refresh_tokens;
+use super::refresh_tokens;
 
 /// What became of a claim.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Claim {
+pub(crate) enum Claim {
     /// The successor is stored: the rotation happened.
     Issued,
     /// The session was ended meanwhile: nothing changed.
@@ -21,7 +30,7 @@ pub(super) enum Claim {
 
 /// Claims `presented` (the stored row of the token presented) at `now_ms`
 /// and stores `next`, its successor in the same session.
-pub(super) async fn claim(
+pub(crate) async fn claim(
     db: &DatabaseConnection,
     presented: &refresh_tokens::Model,
     next: refresh_tokens::Model,
@@ -35,6 +44,8 @@ pub(super) async fn claim(
 
 /// PostgreSQL: one statement (one round trip instead of five). The session
 /// update runs first: the token's update waits on its result (an InitPlan).
+/// `used_at IS NULL` is [`super::unused`], written out in SQL (in both
+/// backends' statements).
 const CLAIM_SQL_POSTGRES: &str = r#"
 WITH live AS (
     UPDATE sessions SET last_used_at = $1
