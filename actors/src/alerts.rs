@@ -8,17 +8,18 @@ use std::sync::Arc;
 
 use jobs::email::{AlertFacts, Seen};
 use jobs::{EmailKind, Sealer};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::DomainError;
 use crate::attempts::{Authenticated, SteppedUp};
-use crate::audit::{self, Event, EventKind};
+use crate::audit::{Event, EventKind};
 use crate::context::RequestContext;
 use crate::notices;
 use crate::rate_limit::RateLimiter;
 use crate::store::{devices, users};
+use crate::work::{AfterCommit, Work};
 
 /// The alerts no setting turns off: changes to credentials and signs of
 /// an attack (as named in the settings answer).
@@ -93,6 +94,22 @@ impl Alerts {
         Ok(true)
     }
 
+    /// [`Alerts::queue`] in a unit of work, which then wakes the outbox.
+    pub async fn queue_in(
+        &self,
+        work: &mut Work,
+        alert: Alert,
+        user_id: Uuid,
+        client: &RequestContext,
+    ) -> Result<bool, DomainError> {
+        let now = work.now_ms();
+        let queued = self.queue(work.conn(), alert, user_id, client, now).await?;
+        if queued {
+            work.mailed();
+        }
+        Ok(queued)
+    }
+
     /// A completed login from a new device: queued only when the account
     /// had a device before this login (its first login is no news).
     pub async fn queue_if_new_device<C: ConnectionTrait>(
@@ -154,6 +171,7 @@ impl Alerts {
         who: &Authenticated,
         on: bool,
         stepped_up: Option<SteppedUp>,
+        after: &AfterCommit,
         now_ms: i64,
     ) -> Result<(), DomainError> {
         if !on && stepped_up.is_none() {
@@ -162,25 +180,23 @@ impl Alerts {
                 "is required to turn alerts off",
             ));
         }
-        let txn = db.begin().await?;
+        let mut work = Work::begin(db, now_ms).await?;
         let was_on = users::Entity::find_by_id(who.user.id)
-            .one(&txn)
+            .one(work.conn())
             .await?
             .is_some_and(|u| u.alert_new_device);
-        users::set_alert_new_device(&txn, who.user.id, on, now_ms).await?;
-        let event = Event::new(who.user.id, EventKind::AlertsChanged, &who.client);
-        audit::record(&txn, event, now_ms).await?;
-        let mailed = if was_on && !on {
-            self.queue(&txn, Alert::AlertsOff, who.user.id, &who.client, now_ms)
-                .await?
-        } else {
-            false
-        };
-        txn.commit().await?;
-        if mailed {
-            self.wake_outbox();
+        users::set_alert_new_device(work.conn(), who.user.id, on, now_ms).await?;
+        work.record(Event::new(
+            who.user.id,
+            EventKind::AlertsChanged,
+            &who.client,
+        ))
+        .await?;
+        if was_on && !on {
+            self.queue_in(&mut work, Alert::AlertsOff, who.user.id, &who.client)
+                .await?;
         }
-        Ok(())
+        work.commit(after).await
     }
 }
 

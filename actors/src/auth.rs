@@ -22,7 +22,8 @@ use crate::mfa::codes::CodeCheck;
 use crate::sessions::{RotateError, SessionStore};
 use crate::store::{audit_events, devices, sessions, users};
 use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
-use crate::token_registry::{RegistryMsg, Revocations};
+use crate::token_registry::Revocations;
+use crate::work::Announce;
 use crate::{DomainError, Hasher};
 
 pub use crate::attempts::Authenticated;
@@ -239,6 +240,12 @@ impl Auth {
         )?
     }
 
+    /// What a unit of work runs after its commit (the outbox relay woken,
+    /// the registry told).
+    pub fn after_commit(&self) -> crate::work::AfterCommit {
+        self.actors.after_commit(&self.sessions.alerts.outbox_wake)
+    }
+
     /// Tells the TokenRegistry about sessions a committed transaction
     /// revoked and a user row it changed: caches here, broadcast elsewhere.
     pub async fn announce(&self, revoked: Revoked, user_id: Uuid) -> Result<(), DomainError> {
@@ -250,19 +257,7 @@ impl Auth {
         revoked: Revoked,
         user_id: Option<Uuid>,
     ) -> Result<(), DomainError> {
-        let registry = self.actors.registry()?;
-        unavailable(
-            registry
-                .call(
-                    |reply| RegistryMsg::Committed {
-                        sessions: revoked.sessions,
-                        user_id,
-                        reply,
-                    },
-                    Some(CALL_TIMEOUT),
-                )
-                .await,
-        )
+        self.actors.announce(revoked, user_id).await
     }
 
     #[tracing::instrument(skip_all, err(level = "info", Display))]

@@ -2,7 +2,8 @@
 //! off, new backup codes, a passkey added or removed) does, in the
 //! transaction that makes the change: the credential version moves on, so
 //! no login checked against the old credentials can start a session (even
-//! one in flight); every open `mfa_token` is void; every known device but
+//! one in flight); every open `mfa_token` and reset link is void; every
+//! known device but
 //! the caller's is forgotten; every other session of the user ends.
 
 use sea_orm::ConnectionTrait;
@@ -11,8 +12,9 @@ use uuid::Uuid;
 use crate::DomainError;
 use crate::attempts::Revoked;
 use crate::mfa::challenges;
-use crate::sessions::revoke_user_sessions;
-use crate::store::{devices, sessions, users};
+use crate::one_time::PASSWORD_RESET;
+use crate::revocation;
+use crate::store::{devices, one_time_tokens, sessions, users};
 
 /// The whole of a credential change but the change itself. `keep` is the
 /// caller's session, which stays (none for a reset by emailed token).
@@ -44,8 +46,8 @@ async fn forget_other_devices<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Voids every open `mfa_token`, forgets other devices and ends every
-/// session but `keep`.
+/// Voids every open `mfa_token` and reset link, forgets other devices and
+/// ends every session but `keep`.
 async fn end_other_logins<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
@@ -53,6 +55,7 @@ async fn end_other_logins<C: ConnectionTrait>(
     now_ms: i64,
 ) -> Result<Revoked, DomainError> {
     challenges::void_all(conn, user_id, now_ms).await?;
+    one_time_tokens::void_all(conn, user_id, PASSWORD_RESET, now_ms).await?;
     forget_other_devices(conn, user_id, keep, now_ms).await?;
-    revoke_user_sessions(conn, user_id, keep, now_ms).await
+    revocation::end_all_but(conn, user_id, keep, now_ms).await
 }

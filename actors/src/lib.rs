@@ -26,10 +26,12 @@ pub mod one_time;
 pub mod passkeys;
 pub mod passwords;
 pub mod rate_limit;
+pub mod revocation;
 pub mod sessions;
 pub mod store;
 pub mod supervisor;
 pub mod token_registry;
+pub mod work;
 
 pub use accounts::{Accounts, Links, RegisterInput};
 pub use context::RequestContext;

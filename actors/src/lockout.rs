@@ -101,6 +101,12 @@ impl LockoutPolicy {
 
     /// The state after a completed login.
     pub fn after_success(&self) -> LockState {
+        Self::cleared()
+    }
+
+    /// The state a completed login, or a reset by an emailed link, leaves:
+    /// no failures, no lock.
+    pub fn cleared() -> LockState {
         LockState::default()
     }
 

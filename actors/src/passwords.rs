@@ -4,20 +4,18 @@
 //! same transaction; the TokenRegistry is told after the commit.
 
 use jobs::EmailKind;
-use sea_orm::{ConnectionTrait, EntityTrait, TransactionTrait};
+use sea_orm::{EntityTrait, TransactionTrait};
 use tracing::{info, instrument};
 use uuid::Uuid;
 
-use crate::attempts::Revoked;
 use crate::audit::{self, Event, EventKind};
 use crate::auth::{Auth, Authenticated};
 use crate::context::RequestContext;
-use crate::credentials;
 use crate::domain::{Email, Password};
-use crate::lockout::LockState;
 use crate::notices;
 use crate::one_time::PASSWORD_RESET;
 use crate::store::{one_time_tokens, users};
+use crate::work::{AfterCommit, Work};
 use crate::{Accounts, DomainError};
 
 pub const RESET_TTL_MS: i64 = 24 * 3600 * 1000;
@@ -116,22 +114,23 @@ impl Passwords {
         let hash = self.accounts.hasher.hash(password.expose()).await?;
 
         let now = self.accounts.clock.now_ms();
-        let txn = db.begin().await?;
-        if !one_time_tokens::consume(&txn, row.id, now).await? {
+        let mut work = Work::begin(db, now).await?;
+        if !one_time_tokens::consume(work.conn(), row.id, now).await? {
             return Err(DomainError::InvalidToken);
         }
         // Tokens issued in this second before now are revoked one by one
         // below; the mark (whole seconds, as `iat`) covers every older one.
         let mark = now - now.rem_euclid(1000);
         let verified_at = user.email_verified_at.unwrap_or(now);
-        users::reset_password(&txn, user.id, hash, verified_at, mark, now).await?;
-        // A reset clears the lock, as a completed login does.
-        users::set_lock_state(&txn, user.id, LockState::default()).await?;
-        let revoked = self.after_change(&txn, &user, None, now).await?;
-        let event = Event::new(user.id, EventKind::ResetCompleted, client);
-        audit::record(&txn, event, now).await?;
-        txn.commit().await?;
-        self.finish(revoked, user.id).await?;
+        users::reset_password(work.conn(), user.id, hash, verified_at, mark, now).await?;
+        // A reset by an emailed link clears the lock, as a completed login
+        // does (the lockout machine's state after a success).
+        let cleared = crate::lockout::LockoutPolicy::cleared();
+        users::set_lock_state(work.conn(), user.id, cleared).await?;
+        self.changed(&mut work, &user, None).await?;
+        work.record(Event::new(user.id, EventKind::ResetCompleted, client))
+            .await?;
+        work.commit(&self.after_commit()).await?;
         info!("password reset");
         Ok(())
     }
@@ -158,46 +157,40 @@ impl Passwords {
         let hash = self.accounts.hasher.hash(password.expose()).await?;
 
         let now = self.accounts.clock.now_ms();
-        let txn = self.accounts.db.begin().await?;
+        let mut work = Work::begin(&self.accounts.db, now).await?;
         // Only from the credentials that were just checked: of two
         // concurrent changes, the second finds them changed.
         let version = user.credential_version;
-        if !users::change_password_at_version(&txn, user.id, version, hash, now).await? {
+        if !users::change_password_at_version(work.conn(), user.id, version, hash, now).await? {
             return Err(DomainError::WrongPassword);
         }
-        let revoked = self
-            .after_change(&txn, &user, Some(who.session_id), now)
+        self.changed(&mut work, &user, Some(who.session_id)).await?;
+        work.record(Event::new(user.id, EventKind::PasswordChanged, &who.client))
             .await?;
-        let event = Event::new(user.id, EventKind::PasswordChanged, &who.client);
-        audit::record(&txn, event, now).await?;
-        txn.commit().await?;
-        self.finish(revoked, user.id).await?;
+        work.commit(&self.after_commit()).await?;
         info!("password changed");
         Ok(())
     }
 
-    /// What every password change does in its transaction: void the reset
-    /// tokens, what every credential change does (version moved on,
-    /// `mfa_token`s void, sessions but `keep` revoked), queue the notice.
-    async fn after_change<C: ConnectionTrait>(
+    /// What every password change does in its unit of work: what every
+    /// credential change does (version moved on, `mfa_token`s and reset
+    /// links void, other devices forgotten, sessions but `keep` ended),
+    /// and the notice.
+    async fn changed(
         &self,
-        txn: &C,
+        work: &mut Work,
         user: &users::Model,
         keep: Option<Uuid>,
-        now: i64,
-    ) -> Result<Revoked, DomainError> {
-        one_time_tokens::void_all(txn, user.id, PASSWORD_RESET, now).await?;
-        let revoked = credentials::changed(txn, user.id, keep, now).await?;
+    ) -> Result<(), DomainError> {
+        work.credential_change(user.id, keep).await?;
         let kind = EmailKind::PasswordChanged {
             first_name: user.first_name.clone(),
         };
-        notices::queue(txn, &self.accounts.sealer, user, kind, now).await?;
-        Ok(revoked)
+        work.mail(&self.accounts.sealer, user, kind).await
     }
 
-    async fn finish(&self, revoked: Revoked, user_id: Uuid) -> Result<(), DomainError> {
-        self.accounts.outbox_wake.notify_one();
-        self.auth.announce(revoked, user_id).await
+    fn after_commit(&self) -> AfterCommit {
+        self.auth.actors.after_commit(&self.accounts.outbox_wake)
     }
 }
 

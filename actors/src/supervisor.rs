@@ -3,6 +3,13 @@
 //! always name the live actors. No global names: two applications can run
 //! in one process.
 
+use std::future::Future;
+use std::pin::Pin;
+
+use uuid::Uuid;
+
+use crate::attempts::Revoked;
+use crate::work::{AfterCommit, Announce};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -83,9 +90,42 @@ impl Actors {
         live(&self.registry)
     }
 
+    /// What a unit of work runs after its commit: the outbox relay woken
+    /// (`outbox_wake`), and the registry told what it ended.
+    pub fn after_commit(&self, outbox_wake: &Arc<tokio::sync::Notify>) -> AfterCommit {
+        AfterCommit {
+            outbox_wake: outbox_wake.clone(),
+            registry: Arc::new(self.clone()),
+        }
+    }
+
     /// Stops every actor (shutdown); linked children stop with the root.
     pub fn stop(&self) {
         self.root.stop(None);
+    }
+}
+
+impl Announce for Actors {
+    fn announce(
+        &self,
+        revoked: Revoked,
+        user_id: Option<Uuid>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), DomainError>> + Send + '_>> {
+        Box::pin(async move {
+            let registry = self.registry()?;
+            unavailable(
+                registry
+                    .call(
+                        |reply| RegistryMsg::Committed {
+                            sessions: revoked.sessions,
+                            user_id,
+                            reply,
+                        },
+                        Some(CALL_TIMEOUT),
+                    )
+                    .await,
+            )
+        })
     }
 }
 

@@ -113,7 +113,14 @@ impl AlertsApi {
             .auth
             .sessions
             .alerts
-            .set_new_device(&state.accounts.db, &auth.0, on, stepped_up, now)
+            .set_new_device(
+                &state.accounts.db,
+                &auth.0,
+                on,
+                stepped_up,
+                &state.auth.after_commit(),
+                now,
+            )
             .await?;
         Ok(Reply::ok("Alert settings saved", settings(on)))
     }

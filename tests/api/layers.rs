@@ -49,6 +49,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "audit",
             "notices",
+            "revocation",
+            "work",
             "alerts",
             "credentials",
             "sessions",

@@ -11,7 +11,7 @@ pub mod totp;
 
 pub use deps::MfaDeps;
 
-use crate::audit::{self, Event, EventKind};
+use crate::audit::{Event, EventKind};
 use crate::context::RequestContext;
 use std::sync::Arc;
 
@@ -20,10 +20,11 @@ use sea_orm::TransactionTrait;
 use tracing::{info, instrument};
 use zeroize::Zeroizing;
 
+use crate::DomainError;
 use crate::attempts::{Budget, LoggedIn, SteppedUp};
 use crate::auth::{Auth, Authenticated};
 use crate::store::{backup_codes, mfa_secrets, users};
-use crate::{DomainError, credentials, notices};
+use crate::work::{AfterCommit, Work};
 use codes::{CodeCheck, Factor};
 
 pub use totp::ISSUER;
@@ -127,22 +128,21 @@ impl Mfa {
     ) -> Result<(), DomainError> {
         let user = self.reauth_both(who, password, code).await?;
         let now = self.deps.clock.now_ms();
-        let txn = self.deps.db.begin().await?;
-        mfa_secrets::delete_of_user(&txn, user.id).await?;
-        backup_codes::delete_of_user(&txn, user.id).await?;
-        users::set_mfa_enabled(&txn, user.id, false, now).await?;
-        let revoked = credentials::changed(&txn, user.id, Some(who.session_id), now).await?;
+        let mut work = Work::begin(&self.deps.db, now).await?;
+        mfa_secrets::delete_of_user(work.conn(), user.id).await?;
+        backup_codes::delete_of_user(work.conn(), user.id).await?;
+        users::set_mfa_enabled(work.conn(), user.id, false, now).await?;
+        work.credential_change(user.id, Some(who.session_id))
+            .await?;
         let kind = EmailKind::MfaDisabled {
             first_name: user.first_name.clone(),
             seen: Some(crate::alerts::seen(&who.client, now)),
             reset_page: Some(self.deps.reset_page.clone()),
         };
-        notices::queue(&txn, &self.deps.sealer, &user, kind, now).await?;
-        let event = Event::new(user.id, EventKind::MfaDisabled, &who.client);
-        audit::record(&txn, event, now).await?;
-        txn.commit().await?;
-        self.deps.outbox_wake.notify_one();
-        self.auth.announce(revoked, user.id).await?;
+        work.mail(&self.deps.sealer, &user, kind).await?;
+        work.record(Event::new(user.id, EventKind::MfaDisabled, &who.client))
+            .await?;
+        work.commit(&self.after_commit()).await?;
         info!("2FA disabled");
         Ok(())
     }
@@ -157,13 +157,20 @@ impl Mfa {
     ) -> Result<Vec<Zeroizing<String>>, DomainError> {
         let user = self.reauth_both(who, password, code).await?;
         let now = self.deps.clock.now_ms();
-        let txn = self.deps.db.begin().await?;
-        let set = self.deps.replace_backup_codes(&txn, user.id, now).await?;
-        let revoked = credentials::changed(&txn, user.id, Some(who.session_id), now).await?;
-        let event = Event::new(user.id, EventKind::BackupCodesRenewed, &who.client);
-        audit::record(&txn, event, now).await?;
-        txn.commit().await?;
-        self.auth.announce(revoked, user.id).await?;
+        let mut work = Work::begin(&self.deps.db, now).await?;
+        let set = self
+            .deps
+            .replace_backup_codes(work.conn(), user.id, now)
+            .await?;
+        work.credential_change(user.id, Some(who.session_id))
+            .await?;
+        work.record(Event::new(
+            user.id,
+            EventKind::BackupCodesRenewed,
+            &who.client,
+        ))
+        .await?;
+        work.commit(&self.after_commit()).await?;
         info!("backup codes replaced");
         Ok(set)
     }
@@ -229,6 +236,10 @@ impl Mfa {
             }
         };
         Ok(SteppedUp::new(user))
+    }
+
+    fn after_commit(&self) -> AfterCommit {
+        self.auth.actors.after_commit(&self.deps.outbox_wake)
     }
 
     async fn reauth_both(

@@ -19,6 +19,7 @@ use crate::jwt::Jwt;
 use crate::lockout::LockState;
 use crate::one_time::{self, NewToken};
 use crate::rate_limit::{RateLimiter, RetryAfter};
+use crate::revocation;
 use crate::store::SessionScope;
 use crate::store::refresh_rotation::{self, Claim};
 use crate::store::{devices, refresh_tokens, sessions, users};
@@ -230,7 +231,7 @@ impl SessionStore {
         now_ms: i64,
     ) -> Result<Revoked, DomainError> {
         let txn = self.db.begin().await?;
-        let revoked = revoke_where(&txn, SessionScope::Session(session_id), now_ms).await?;
+        let revoked = revocation::end(&txn, SessionScope::Session(session_id), now_ms).await?;
         let mut alerted = false;
         if !revoked.sessions.is_empty() {
             if let Some(alert) = alert {
@@ -283,7 +284,7 @@ impl SessionStore {
             user_id,
             session_id,
         };
-        let revoked = revoke_where(&txn, scope, now_ms).await?;
+        let revoked = revocation::end(&txn, scope, now_ms).await?;
         if revoked.sessions.is_empty() {
             return Ok(None);
         }
@@ -301,7 +302,7 @@ impl SessionStore {
         now_ms: i64,
     ) -> Result<Revoked, DomainError> {
         let txn = self.db.begin().await?;
-        let revoked = revoke_user_sessions(&txn, user_id, None, now_ms).await?;
+        let revoked = revocation::end_all_but(&txn, user_id, None, now_ms).await?;
         let event = Event::new(user_id, EventKind::LoggedOut, client);
         audit::record(&txn, event, now_ms).await?;
         txn.commit().await?;
@@ -350,36 +351,6 @@ impl SessionStore {
             .one(&self.db)
             .await?)
     }
-}
-
-/// Revokes every session of `user_id` but `keep` (the caller's, when a
-/// password change keeps it), inside the caller's transaction.
-pub async fn revoke_user_sessions<C: ConnectionTrait>(
-    conn: &C,
-    user_id: Uuid,
-    keep: Option<Uuid>,
-    now_ms: i64,
-) -> Result<Revoked, DomainError> {
-    let revoked = revoke_where(conn, SessionScope::AllOf { user_id, keep }, now_ms).await?;
-    info!(%user_id, sessions = revoked.sessions.len(), "sessions of the user revoked");
-    Ok(revoked)
-}
-
-/// Marks the sessions of `scope` and their refresh tokens revoked: two
-/// writes, whatever the number of tokens, sessions first (the order a
-/// refresh's claim takes the rows in). An access token is accepted only
-/// while its session is live, so this revokes every access token issued in
-/// these sessions too, expired or in the leeway alike.
-async fn revoke_where<C: ConnectionTrait>(
-    conn: &C,
-    scope: SessionScope,
-    now_ms: i64,
-) -> Result<Revoked, DomainError> {
-    // Write first: on SQLite a transaction that reads before it writes can
-    // fail to take the write lock when another writer went first.
-    let ids = sessions::revoke(conn, scope, now_ms).await?;
-    refresh_tokens::revoke(conn, scope, now_ms).await?;
-    Ok(Revoked { sessions: ids })
 }
 
 /// Why a refresh failed.

@@ -1,0 +1,145 @@
+//! One unit of work: a change's transaction, and what it owes once it
+//! commits. The change writes through [`Work::conn`]; its audit events,
+//! its mails (the outbox, sealed in the same transaction), a credential
+//! change and the sessions it ends are recorded through `Work`, and
+//! [`Work::commit`] is the one place that then wakes the outbox relay
+//! and tells the TokenRegistry (caches here, broadcast to other nodes).
+//! Nothing after-commit is written by hand at a call site.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use jobs::{EmailKind, Sealer};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::DomainError;
+use crate::attempts::Revoked;
+use crate::audit::{self, Event};
+use crate::credentials;
+use crate::notices;
+use crate::store::users;
+
+/// Tells the TokenRegistry about sessions a committed transaction ended
+/// and a user row it changed (implemented by the gate layer's `Actors`).
+pub trait Announce: Send + Sync {
+    fn announce(
+        &self,
+        revoked: Revoked,
+        user_id: Option<Uuid>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), DomainError>> + Send + '_>>;
+}
+
+/// What runs after a commit: the outbox relay woken, the registry told.
+#[derive(Clone)]
+pub struct AfterCommit {
+    pub outbox_wake: Arc<Notify>,
+    pub registry: Arc<dyn Announce>,
+}
+
+impl std::fmt::Debug for AfterCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AfterCommit")
+    }
+}
+
+/// A change in progress. Dropped without [`Work::commit`], it rolls back
+/// and owes nothing.
+pub struct Work {
+    txn: DatabaseTransaction,
+    now_ms: i64,
+    mailed: bool,
+    revoked: Revoked,
+    user_changed: Option<Uuid>,
+}
+
+impl Work {
+    pub async fn begin(db: &DatabaseConnection, now_ms: i64) -> Result<Self, DomainError> {
+        Ok(Self {
+            txn: db.begin().await?,
+            now_ms,
+            mailed: false,
+            revoked: Revoked::default(),
+            user_changed: None,
+        })
+    }
+
+    /// The transaction the change writes through.
+    pub fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    /// An event of the audit trail, committed with the change.
+    pub async fn record(&mut self, event: Event<'_>) -> Result<(), DomainError> {
+        audit::record(&self.txn, event, self.now_ms).await
+    }
+
+    /// A mail to `user` about the change, queued in the outbox with it.
+    pub async fn mail(
+        &mut self,
+        sealer: &Sealer,
+        user: &users::Model,
+        kind: EmailKind,
+    ) -> Result<(), DomainError> {
+        notices::queue(&self.txn, sealer, user, kind, self.now_ms).await?;
+        self.mailed = true;
+        Ok(())
+    }
+
+    /// Notes a mail queued in [`Work::conn`] by the one that decides
+    /// whether it is sent (`alerts::Alerts::queue`).
+    pub fn mailed(&mut self) {
+        self.mailed = true;
+    }
+
+    /// The change is a credential change (`credentials::changed`): the
+    /// version moves on, `mfa_token`s and reset links are void, the other
+    /// devices are forgotten and every session but `keep` ends.
+    pub async fn credential_change(
+        &mut self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+    ) -> Result<(), DomainError> {
+        let revoked = credentials::changed(&self.txn, user_id, keep, self.now_ms).await?;
+        self.ended(revoked);
+        self.user_changed = Some(user_id);
+        Ok(())
+    }
+
+    /// Sessions the change ended, to announce after the commit.
+    pub fn ended(&mut self, revoked: Revoked) {
+        self.revoked.sessions.extend(revoked.sessions);
+    }
+
+    /// A user row the change moved (disabled, credentials): the registry
+    /// drops its cached copy.
+    pub fn user_changed(&mut self, user_id: Uuid) {
+        self.user_changed = Some(user_id);
+    }
+
+    /// Commits, then wakes the outbox relay if a mail was queued and tells
+    /// the registry what was ended or changed.
+    pub async fn commit(self, after: &AfterCommit) -> Result<(), DomainError> {
+        let Work {
+            txn,
+            mailed,
+            revoked,
+            user_changed,
+            ..
+        } = self;
+        txn.commit().await?;
+        if mailed {
+            after.outbox_wake.notify_one();
+        }
+        if !revoked.sessions.is_empty() || user_changed.is_some() {
+            after.registry.announce(revoked, user_changed).await?;
+        }
+        Ok(())
+    }
+}
