@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod queue;
 pub mod relay;
 pub mod retry;
+pub mod slots;
 pub mod tuning;
 pub mod worker;
 

@@ -20,6 +20,7 @@ use crate::mailer::SendError;
 use crate::outbox::{self, OutboxRow};
 use crate::queue::worker_name;
 use crate::retry::{EmailRetry, RetryLater};
+use crate::slots::SendSlots;
 use crate::{DeliveryTuning, EmailJob, EmailKind, JobsError, Mailer, Queue, Sealer, SharedClock};
 
 /// What a worker needs to deliver an outbox row.
@@ -190,10 +191,10 @@ macro_rules! run_one {
                     .poll_with_strategy(Tick::new(POLL_INTERVAL)),
             )
             .data($delivery.clone())
-            // Outside the concurrency limit: a job waiting for its retry
-            // holds no slot.
+            // Outside the send slots: a job waiting for its retry holds
+            // none (see `slots`).
             .retry($retry.clone())
-            .concurrency($concurrency)
+            .layer(SendSlots($concurrency))
             .build(handle)
             .run_until(async move {
                 stop.cancelled().await;

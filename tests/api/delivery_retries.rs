@@ -340,3 +340,41 @@ async fn the_queue_forgets_jobs_that_ended() {
     assert!(queue.vacuum(Duration::ZERO).await.expect("vacuum") >= 3);
     assert_eq!(queue_records(&app).await, 0);
 }
+
+#[tokio::test]
+async fn mails_waiting_out_a_backoff_hold_no_sending_slot() {
+    // Ten addresses whose server answers "try later" (greylisting) wait
+    // out the production backoff (10 s and up, on a clock that does not
+    // move here); the worker sends 8 at a time. Mail to anyone else still
+    // goes out at once: a waiting job holds none of the 8 slots.
+    let smtp = SmtpServer::start();
+    smtp.set_mode(smtp::GREYLIST);
+    let app = builder()
+        .smtp(smtp.clone())
+        .settings(|s| {
+            let production = jobs::DeliveryTuning::default();
+            s.delivery.backoff_base = production.backoff_base;
+            s.delivery.backoff_cap = production.backoff_cap;
+        })
+        .spawn()
+        .await;
+    let greylisted: Vec<String> = (0..10)
+        .map(|_| format!("greylisted-{}", unique_email()))
+        .collect();
+    for email in &greylisted {
+        assert_eq!(app.register(email).await.0, StatusCode::CREATED);
+    }
+    eventually(
+        "a first attempt at every greylisted mail",
+        Duration::from_secs(15),
+        || async {
+            let rows = app.outbox().await;
+            rows.len() == greylisted.len() && rows.iter().all(|r| r.attempts == 1)
+        },
+    )
+    .await;
+    let email = unique_email();
+    assert_eq!(app.register(&email).await.0, StatusCode::CREATED);
+    smtp.wait_for(&email, 1, Duration::from_secs(5)).await;
+    assert!(greylisted.iter().all(|e| smtp.mails_to(e).is_empty()));
+}

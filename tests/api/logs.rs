@@ -87,3 +87,27 @@ fn text_logs_have_no_colours_when_not_on_a_terminal() {
         app.seen
     );
 }
+
+#[test]
+fn serve_with_its_worker_starts_without_warnings_other_than_the_generated_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = authd(dir.path());
+    cmd.arg("serve")
+        .env("AUTH_BIND", "127.0.0.1:0")
+        .env_remove("AUTH_SMTP_URL")
+        .env_remove("AUTH_REDIS_URL");
+    let mut app = Running::start(cmd);
+    app.wait_for(Duration::from_secs(30), |l| {
+        l.contains("email worker started")
+    })
+    .expect("the email worker starts");
+    // apalis checks the worker's layers once it runs.
+    app.drain(Duration::from_secs(2));
+    let warnings: Vec<&String> = app
+        .seen
+        .iter()
+        .filter(|l| l.contains("WARN"))
+        .filter(|l| !l.contains("generated a random key into the data directory"))
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+}

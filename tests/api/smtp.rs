@@ -1,6 +1,7 @@
 //! A real SMTP server for tests (mailin-embedded), started on a chosen or
 //! free port, that keeps every message it accepts. It can be told to answer
-//! RCPT with a transient (451) or permanent (550) failure.
+//! RCPT with a transient (451) or permanent (550) failure, or greylist
+//! some recipients (451 for addresses that start with `greylisted-`).
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -33,6 +34,7 @@ impl Mail {
 pub const ACCEPT: u8 = 0;
 pub const TRANSIENT: u8 = 1;
 pub const PERMANENT: u8 = 2;
+pub const GREYLIST: u8 = 3;
 
 #[derive(Clone)]
 struct Sink {
@@ -43,9 +45,12 @@ struct Sink {
 }
 
 impl Handler for Sink {
-    fn rcpt(&mut self, _to: &str) -> Response {
+    fn rcpt(&mut self, to: &str) -> Response {
         match self.mode.load(Ordering::SeqCst) {
             TRANSIENT => response::INTERNAL_ERROR,
+            GREYLIST if to.trim_start_matches('<').starts_with("greylisted-") => {
+                response::INTERNAL_ERROR
+            }
             PERMANENT => response::NO_MAILBOX,
             _ => response::OK,
         }
