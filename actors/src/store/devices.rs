@@ -119,7 +119,7 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
         .filter(LOCK.still(from));
     if to.failures >= void_at {
         let since = sea_orm::sea_query::Func::coalesce([
-            Expr::col(Column::RevokedAt).into(),
+            Expr::col(Column::RevokedAt),
             Expr::value(now_ms),
         ]);
         update = update.col_expr(Column::RevokedAt, since.into());
