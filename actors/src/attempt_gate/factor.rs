@@ -26,7 +26,7 @@ pub(super) enum Factor<'a> {
     },
     /// A passkey login's assertion.
     Passkey {
-        assertion: Assertion,
+        assertion: Box<Assertion>,
         webauthn: &'a webauthn_rs::Webauthn,
     },
 }

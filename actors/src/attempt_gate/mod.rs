@@ -138,7 +138,7 @@ impl Actor for AttemptGate {
                 let outcome = Box::pin(passkey_attempt(
                     Lock::of(state.user_id, budget),
                     &state.deps,
-                    *assertion,
+                    assertion,
                     &client,
                 ))
                 .await;
@@ -285,7 +285,7 @@ async fn code_attempt(
 async fn passkey_attempt(
     lock: Lock,
     deps: &GateDeps,
-    assertion: Assertion,
+    assertion: Box<Assertion>,
     client: &RequestContext,
 ) -> Result<Attempt, DomainError> {
     let Some(webauthn) = deps.mfa.webauthn.as_deref() else {

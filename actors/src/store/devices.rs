@@ -118,10 +118,8 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
         .filter(Column::Id.eq(id))
         .filter(LOCK.still(from));
     if to.failures >= void_at {
-        let since = sea_orm::sea_query::Func::coalesce([
-            Expr::col(Column::RevokedAt),
-            Expr::value(now_ms),
-        ]);
+        let since =
+            sea_orm::sea_query::Func::coalesce([Expr::col(Column::RevokedAt), Expr::value(now_ms)]);
         update = update.col_expr(Column::RevokedAt, since.into());
     }
     Ok(update.exec(conn).await?.rows_affected == 1)
