@@ -206,6 +206,7 @@ impl Passwords {
         let revoked = credentials::changed(txn, user.id, keep, now).await?;
         let kind = EmailKind::PasswordChanged {
             first_name: user.first_name.clone(),
+            passkeys: crate::passkeys::notes::of_user(txn, user.id).await?,
         };
         notices::queue(txn, &self.accounts.sealer, user, kind, now).await?;
         Ok(revoked)

@@ -29,6 +29,7 @@ mod mfa;
 mod mfa_helpers;
 mod openapi_doc;
 mod outage;
+mod passkey_changes;
 mod passkey_helpers;
 mod passkeys;
 mod password_reset;

@@ -191,7 +191,7 @@ async fn a_passkey_logs_in_without_a_password_named_or_discoverable() {
 async fn a_passkey_login_skips_the_totp_step() {
     let app = named_app().await;
     let user = app.mfa_user().await;
-    let (mut key, _) = app.add_passkey(&user.access, "Phone").await;
+    let (mut key, _) = app.add_mfa_passkey(&user, "Phone").await;
     let (status, body) = app.passkey_login(&mut key, Some(&user.email)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["data"]["token"].is_string(), "{body}");
@@ -619,7 +619,7 @@ async fn a_passkey_can_be_the_second_factor_after_a_password() {
     let (status, body) = mfa_passkey_start(&app, &mfa_token).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
-    let (mut key, _) = app.add_passkey(&user.access, "Phone").await;
+    let (mut key, _) = app.add_mfa_passkey(&user, "Phone").await;
     let (status, body) = app.login(&user.email, PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(

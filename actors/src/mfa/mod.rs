@@ -29,6 +29,8 @@ use codes::{CodeCheck, Factor};
 
 /// The issuer shown in authenticator apps.
 pub const ISSUER: &str = "authd";
+/// The request field of a TOTP code confirming a change.
+pub const CODE_FIELD: &str = "totp_code";
 
 /// A setup in progress: shown once, in the response of `2fa/enable`. Its
 /// `Debug` hides everything in it: the secret, the URL and the QR code that
@@ -191,6 +193,29 @@ impl Mfa {
         self.auth.announce(revoked, user.id).await?;
         info!("backup codes replaced");
         Ok(set)
+    }
+
+    /// Re-authentication for a change that asks for what the strongest
+    /// factor asks (adding a passkey, which logs in on its own): the
+    /// password, and with 2FA on a current TOTP code too, checked as for
+    /// new backup codes (through the user's gate, a wrong one counted). A
+    /// missing code with 2FA on is refused before anything is checked.
+    pub async fn reauthenticate(
+        &self,
+        who: &Authenticated,
+        password: &str,
+        code: Option<&str>,
+    ) -> Result<Box<users::Model>, DomainError> {
+        if codes::secret(&self.deps.db, who.user.id, true)
+            .await?
+            .is_none()
+        {
+            return self.auth.reauthenticate(who, password).await;
+        }
+        let code = code.ok_or_else(|| {
+            DomainError::field(CODE_FIELD, "is required: two-factor authentication is on")
+        })?;
+        self.reauth_both(who, password, code).await
     }
 
     /// The second login step: a TOTP or backup code for an `mfa_token`.

@@ -1,13 +1,15 @@
 //! Passkeys (WebAuthn, with webauthn-rs): a logged-in user registers,
 //! lists, renames and removes them; anyone logs in with one. Registering
 //! and removing are credential changes like 2FA's (re-authentication with
-//! the password, credential version moved on, other sessions ended, owner
-//! mailed, audit event). A login's assertion is checked by the user's
+//! the password, and for adding one with 2FA on a TOTP code too;
+//! credential version moved on, other sessions ended, owner mailed, audit
+//! event). A login's assertion is checked by the user's
 //! AttemptGate, so passkeys share the lockout and the audit trail of
 //! passwords and codes.
 
 pub mod assertion;
 pub mod ceremony;
+pub mod notes;
 mod second_factor;
 
 use std::sync::Arc;
@@ -36,7 +38,7 @@ use crate::audit::{self, Event, EventKind};
 use crate::auth::{Auth, Authenticated};
 use crate::context::RequestContext;
 use crate::domain::Email;
-use crate::mfa::MfaDeps;
+use crate::mfa::{Mfa, MfaDeps};
 use crate::store::users;
 use crate::store::webauthn_challenges::Claimant;
 use crate::store::{devices, passkeys};
@@ -136,15 +138,22 @@ impl Passkeys {
         self.deps.clock.now_ms()
     }
 
-    /// Starts registering a passkey, after checking the password.
+    /// Starts registering a passkey, after checking the password and, with
+    /// 2FA on, a current TOTP code: a passkey logs in on its own, so adding
+    /// one asks for what the strongest factor asks.
     #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
     pub async fn start_registration(
         &self,
         who: &Authenticated,
         password: &str,
+        totp_code: Option<&str>,
     ) -> Result<Started<CreationChallengeResponse>, DomainError> {
         let webauthn = self.webauthn()?;
-        let user = self.auth.reauthenticate(who, password).await?;
+        let mfa = Mfa {
+            deps: self.deps.clone(),
+            auth: self.auth.clone(),
+        };
+        let user = mfa.reauthenticate(who, password, totp_code).await?;
         let db = &self.deps.db;
         let existing = passkeys::of_user(db, user.id).await?;
         if existing.len() as u64 >= passkeys::MAX_PER_USER {
