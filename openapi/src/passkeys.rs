@@ -104,7 +104,7 @@ pub struct PasskeyView {
 /// My passkeys.
 #[derive(Object)]
 pub struct PasskeyList {
-    /// Oldest first.
+    /// Every one of them (at most 20 can be added), oldest first.
     pub passkeys: Vec<PasskeyView>,
 }
 

@@ -31,6 +31,7 @@ mod openapi_doc;
 mod outage;
 mod passkey_changes;
 mod passkey_helpers;
+mod passkey_limits;
 mod passkeys;
 mod password_reset;
 mod private_postgres;

@@ -157,10 +157,7 @@ impl Passkeys {
         let db = &self.deps.db;
         let existing = passkeys::of_user(db, user.id).await?;
         if existing.len() as u64 >= passkeys::MAX_PER_USER {
-            return Err(DomainError::field(
-                "password",
-                "this account has the most passkeys it can have: remove one first",
-            ));
+            return Err(at_cap("password"));
         }
         let exclude = existing
             .iter()
@@ -218,6 +215,14 @@ impl Passkeys {
             .ok_or(DomainError::Unauthorized)?;
         let added = stored(user.id, name, &passkey, now)?;
         let txn = db.begin().await?;
+        // Touching the user row first serialises the finishes of one
+        // account (a row lock on PostgreSQL, the write lock on SQLite), so
+        // the count sees every passkey a parallel finish committed: the
+        // cap holds whatever the starts saw.
+        users::touch(&txn, user.id, now).await?;
+        if passkeys::count_of_user(&txn, user.id).await? >= passkeys::MAX_PER_USER {
+            return Err(at_cap("credential"));
+        }
         match passkeys::add(&txn, added.clone()).await {
             Ok(()) => {}
             Err(e) if crate::store::is_unique_violation(&e) => {
@@ -392,6 +397,15 @@ impl Passkeys {
         metrics::counter!("authd_logins_total", "outcome" => attempt.login_label()).increment(1);
         attempt.into_passkey_login()
     }
+}
+
+/// The account has [`passkeys::MAX_PER_USER`] passkeys: refused, naming
+/// `field`.
+fn at_cap(field: &str) -> DomainError {
+    DomainError::field(
+        field,
+        "this account has the most passkeys it can have: remove one first",
+    )
 }
 
 /// Asks the authenticator for a discoverable credential where it can make
