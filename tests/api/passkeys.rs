@@ -659,6 +659,32 @@ async fn a_passkey_can_be_the_second_factor_after_a_password() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
+#[tokio::test]
+async fn a_second_factor_challenge_answers_only_the_login_that_started_it() {
+    let app = named_app().await;
+    let user = app.mfa_user().await;
+    let (mut key, _) = app.add_mfa_passkey(&user, "Phone").await;
+    // Two logins of the account waiting for their second step.
+    let first = app.mfa_token(&user.email).await;
+    let second = app.mfa_token(&user.email).await;
+    let (status, options) = mfa_passkey_start(&app, &first).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    let options = options["data"].clone();
+    // The first login's ceremony, answered under the second's mfa_token:
+    // refused, and neither the ceremony nor the mfa_token used up.
+    let (status, body) = mfa_passkey_finish(&app, &second, &options, &mut key).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["errors"]["challenge_id"].is_array(), "{body}");
+    let (status, body) = mfa_passkey_finish(&app, &first, &options, &mut key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokens_of(&body);
+    let (status, options) = mfa_passkey_start(&app, &second).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    let (status, body) = mfa_passkey_finish(&app, &second, &options["data"], &mut key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokens_of(&body);
+}
+
 async fn rp_id_with(public_url: &str, rp_id: Option<&str>) -> (StatusCode, Value) {
     let url: url::Url = public_url.parse().unwrap();
     let rp_id = rp_id.map(str::to_owned);

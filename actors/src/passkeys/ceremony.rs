@@ -5,13 +5,12 @@
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use uuid::Uuid;
 use webauthn_rs::prelude::{DiscoverableAuthentication, PasskeyAuthentication};
 use zeroize::Zeroizing;
 
 use crate::DomainError;
 use crate::one_time::{self, NewToken};
-use crate::store::webauthn_challenges::{self, Claimant, NewChallenge};
+use crate::store::webauthn_challenges::{self, Bound, Claimant, NewChallenge};
 
 /// How long a ceremony may take (webauthn-rs's authenticator timeout is
 /// the same 5 minutes).
@@ -45,8 +44,7 @@ impl std::fmt::Debug for LoginState {
 pub async fn start<C: ConnectionTrait, S: Serialize>(
     conn: &C,
     kind: &'static str,
-    user_id: Option<Uuid>,
-    session_id: Option<Uuid>,
+    bound: Bound,
     state: &S,
     now_ms: i64,
 ) -> Result<Zeroizing<String>, DomainError> {
@@ -56,8 +54,7 @@ pub async fn start<C: ConnectionTrait, S: Serialize>(
     let new = NewChallenge {
         id_hash: id.hash,
         kind,
-        user_id,
-        session_id,
+        bound,
         state,
         expires_at: now_ms.saturating_add(TTL_MS),
     };

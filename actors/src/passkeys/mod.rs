@@ -40,7 +40,7 @@ use crate::context::RequestContext;
 use crate::domain::Email;
 use crate::mfa::{Mfa, MfaDeps};
 use crate::store::users;
-use crate::store::webauthn_challenges::Claimant;
+use crate::store::webauthn_challenges::{Bound, Claimant};
 use crate::store::{devices, passkeys};
 use crate::{DomainError, credentials, notices};
 use assertion::Assertion;
@@ -168,15 +168,13 @@ impl Passkeys {
             .start_passkey_registration(user.id, &user.email, &display, Some(exclude))
             .map_err(|e| DomainError::Internal(format!("webauthn: {e}")))?;
         let options = prefer_discoverable(options)?;
-        let challenge_id = ceremony::start(
-            db,
-            ceremony::REGISTER,
-            Some(user.id),
-            Some(who.session_id),
-            &state,
-            self.now(),
-        )
-        .await?;
+        let bound = Bound {
+            user_id: Some(user.id),
+            session_id: Some(who.session_id),
+            mfa_challenge_id: None,
+        };
+        let challenge_id =
+            ceremony::start(db, ceremony::REGISTER, bound, &state, self.now()).await?;
         Ok(Started {
             challenge_id,
             options,
@@ -333,14 +331,18 @@ impl Passkeys {
             Some(user) => {
                 let (options, state) =
                     webauthn.start_passkey_authentication(&keys).map_err(fail)?;
-                let kind = ceremony::LOGIN;
-                let id = ceremony::start(db, kind, Some(user.id), None, &state, now).await?;
+                let bound = Bound {
+                    user_id: Some(user.id),
+                    ..Bound::default()
+                };
+                let id = ceremony::start(db, ceremony::LOGIN, bound, &state, now).await?;
                 (id, options)
             }
             None => {
                 let (options, state) =
                     webauthn.start_discoverable_authentication().map_err(fail)?;
-                let id = ceremony::start(db, ceremony::DISCOVER, None, None, &state, now).await?;
+                let bound = Bound::default();
+                let id = ceremony::start(db, ceremony::DISCOVER, bound, &state, now).await?;
                 (id, options)
             }
         };

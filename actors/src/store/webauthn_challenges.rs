@@ -1,8 +1,9 @@
 //! WebAuthn ceremonies in flight: the serialized webauthn-rs state of a
 //! registration or an authentication, keyed by the SHA-256 of the random
 //! challenge id the client holds, bound to the user and session that
-//! started it (registration) or to the user whose address was given
-//! (login), single use and short-lived.
+//! started it (registration), to the user whose address was given (login)
+//! or to the password login whose second step it answers (second factor),
+//! single use and short-lived.
 
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
@@ -22,6 +23,9 @@ pub struct Model {
     pub user_id: Option<Uuid>,
     /// The session that started a registration.
     pub session_id: Option<Uuid>,
+    /// The login (`mfa_challenges` row) whose second step a
+    /// `second_factor` ceremony answers.
+    pub mfa_challenge_id: Option<Uuid>,
     /// webauthn-rs's state (JSON): the challenge and what it expects.
     pub state: String,
     pub expires_at: i64,
@@ -34,13 +38,22 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+/// Whom a ceremony is bound to (none of it for a discoverable login).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bound {
+    pub user_id: Option<Uuid>,
+    /// The session that starts a registration.
+    pub session_id: Option<Uuid>,
+    /// The login whose second step a `second_factor` ceremony answers.
+    pub mfa_challenge_id: Option<Uuid>,
+}
+
 /// A ceremony to store.
 #[derive(Debug, Clone)]
 pub struct NewChallenge {
     pub id_hash: String,
     pub kind: &'static str,
-    pub user_id: Option<Uuid>,
-    pub session_id: Option<Uuid>,
+    pub bound: Bound,
     pub state: String,
     pub expires_at: i64,
 }
@@ -54,8 +67,9 @@ pub async fn start<C: ConnectionTrait>(
         id: Set(Uuid::new_v4()),
         id_hash: Set(new.id_hash),
         kind: Set(new.kind.to_owned()),
-        user_id: Set(new.user_id),
-        session_id: Set(new.session_id),
+        user_id: Set(new.bound.user_id),
+        session_id: Set(new.bound.session_id),
+        mfa_challenge_id: Set(new.bound.mfa_challenge_id),
         state: Set(new.state),
         expires_at: Set(new.expires_at),
         used_at: Set(None),
@@ -71,8 +85,12 @@ pub async fn start<C: ConnectionTrait>(
 pub enum Claimant {
     /// A logged-in user, in the session that started the registration.
     Session { user_id: Uuid, session_id: Uuid },
-    /// Whoever holds the login's `mfa_token` for this user.
-    User(Uuid),
+    /// Whoever holds the `mfa_token` of the login (`mfa_challenge_id`)
+    /// that started the ceremony.
+    MfaLogin {
+        user_id: Uuid,
+        mfa_challenge_id: Uuid,
+    },
     /// Anyone holding the id (a login: the user is not known yet).
     Anyone,
 }
@@ -102,7 +120,14 @@ pub async fn claim<C: ConnectionTrait>(
                 .filter(Column::UserId.eq(user_id))
                 .filter(Column::SessionId.eq(session_id));
         }
-        Claimant::User(user_id) => update = update.filter(Column::UserId.eq(user_id)),
+        Claimant::MfaLogin {
+            user_id,
+            mfa_challenge_id,
+        } => {
+            update = update
+                .filter(Column::UserId.eq(user_id))
+                .filter(Column::MfaChallengeId.eq(mfa_challenge_id));
+        }
         Claimant::Anyone => {}
     }
     if update.exec(conn).await?.rows_affected != 1 {
