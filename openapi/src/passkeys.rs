@@ -136,7 +136,7 @@ fn view(p: passkeys::Model) -> PasskeyView {
 }
 
 outcomes!(RegisterStartOutcomes: 200, [400, 401, 403, 413, 429, 500, 503]);
-outcomes!(RegisterFinishOutcomes: 201, [400, 401, 409, 413, 429, 500, 503]);
+outcomes!(RegisterFinishOutcomes: 201, [400, 401, 413, 429, 500, 503]);
 outcomes!(ListOutcomes: 200, [401, 500, 503]);
 outcomes!(RenameOutcomes: 200, [400, 401, 404, 413, 500, 503]);
 outcomes!(RemoveOutcomes: 200, [400, 401, 403, 404, 413, 429, 500, 503]);
@@ -181,7 +181,9 @@ impl PasskeysApi {
     ///
     /// Stores the credential the authenticator created for the challenge
     /// this session started. Like every credential change it ends every
-    /// other session of the account and emails its owner.
+    /// other session of the account and emails its owner. A credential the
+    /// server does not accept (a bad attestation, one registered already,
+    /// to this account or another) is 400 naming `credential`.
     #[oai(
         path = "/passkeys/register/finish/",
         method = "post",

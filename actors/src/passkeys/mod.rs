@@ -205,7 +205,7 @@ impl Passkeys {
             .finish_passkey_registration(credential, &state)
             .map_err(|e| {
                 info!(error = %e, "passkey registration refused");
-                DomainError::field("credential", "was not accepted by the server")
+                refused_credential()
             })?;
         let user = users::Entity::find_by_id(who.user.id)
             .one(db)
@@ -223,8 +223,13 @@ impl Passkeys {
         }
         match passkeys::add(&txn, added.clone()).await {
             Ok(()) => {}
+            // Registered already (to another account: this one's are
+            // excluded by the options). Refused like any credential the
+            // server does not accept, so the answer does not tell that the
+            // credential id is registered somewhere.
             Err(e) if crate::store::is_unique_violation(&e) => {
-                return Err(DomainError::PasskeyTaken);
+                info!("passkey registration refused: credential id taken");
+                return Err(refused_credential());
             }
             Err(e) => return Err(e.into()),
         }
@@ -399,6 +404,12 @@ impl Passkeys {
         metrics::counter!("authd_logins_total", "outcome" => attempt.login_label()).increment(1);
         attempt.into_passkey_login()
     }
+}
+
+/// A registration's credential refused (webauthn-rs refused it, or it is
+/// registered already): 400 naming `credential`, one answer for both.
+fn refused_credential() -> DomainError {
+    DomainError::field("credential", "was not accepted by the server")
 }
 
 /// The account has [`passkeys::MAX_PER_USER`] passkeys: refused, naming
