@@ -98,6 +98,7 @@ impl fmt::Debug for RawSettings {
             metrics_bind,
             webauthn_rp_id,
             passkey_login_by_address,
+            passkey_open_logins,
             outbox_retention_days,
             audit_retention_days,
             pwned_range_url,
@@ -142,6 +143,7 @@ impl fmt::Debug for RawSettings {
             .field("metrics_bind", metrics_bind)
             .field("webauthn_rp_id", webauthn_rp_id)
             .field("passkey_login_by_address", passkey_login_by_address)
+            .field("passkey_open_logins", passkey_open_logins)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)
             .field("pwned_range_url", &pwned_range_url.as_deref().map(Url))
@@ -188,6 +190,7 @@ impl fmt::Debug for Settings {
             metrics_bind,
             webauthn_rp_id,
             passkey_login_by_address,
+            passkey_open_logins,
             outbox_retention_days,
             audit_retention_days,
             pwned,
@@ -228,6 +231,7 @@ impl fmt::Debug for Settings {
             .field("metrics_bind", metrics_bind)
             .field("webauthn_rp_id", webauthn_rp_id)
             .field("passkey_login_by_address", passkey_login_by_address)
+            .field("passkey_open_logins", passkey_open_logins)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)
             .field(

@@ -99,6 +99,9 @@ pub struct Passkeys {
     /// Off by default: the options for a named account list its
     /// passkeys, which tells anyone that the address has an account.
     pub login_by_address: bool,
+    /// At most this many passkey logins started and not finished are kept
+    /// (`AUTH_PASSKEY_OPEN_LOGINS`).
+    pub open_logins: u64,
 }
 
 impl std::fmt::Debug for Passkeys {
@@ -312,7 +315,8 @@ impl Passkeys {
     /// offered) when login by address is on, or else for any discoverable
     /// credential. An address with no account or no passkey gets a
     /// discoverable challenge; with login by address off, every address
-    /// does, so no answer tells whether an address has an account.
+    /// does, so no answer tells whether an address has an account. At most
+    /// `open_logins` such ceremonies are kept: the oldest are dropped.
     #[instrument(skip_all, err(level = "info", Display))]
     pub async fn start_login(
         &self,
@@ -351,6 +355,7 @@ impl Passkeys {
                 (id, options)
             }
         };
+        ceremony::trim_logins(db, self.open_logins).await;
         Ok(Started {
             challenge_id,
             options,

@@ -7,7 +7,7 @@
 
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Order, Query};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webauthn_challenges")]
@@ -64,7 +64,9 @@ pub async fn start<C: ConnectionTrait>(
     now_ms: i64,
 ) -> Result<(), DbErr> {
     Entity::insert(ActiveModel {
-        id: Set(Uuid::new_v4()),
+        // Time-ordered: of ceremonies that expire in the same millisecond,
+        // `trim` keeps the later ones.
+        id: Set(Uuid::now_v7()),
         id_hash: Set(new.id_hash),
         kind: Set(new.kind.to_owned()),
         user_id: Set(new.bound.user_id),
@@ -137,6 +139,32 @@ pub async fn claim<C: ConnectionTrait>(
         .filter(Column::IdHash.eq(id_hash))
         .one(conn)
         .await
+}
+
+/// Keeps the newest `keep` ceremonies of `kinds` (by expiry, which is the
+/// start plus a fixed time, then by id) and deletes at most `batch` of the
+/// older ones, in one statement; returns how many it deleted. Decided by
+/// the database, so the bound holds across nodes.
+pub async fn trim<C: ConnectionTrait>(
+    conn: &C,
+    kinds: &[&str],
+    keep: u64,
+    batch: u64,
+) -> Result<u64, DbErr> {
+    let older = Query::select()
+        .column(Column::Id)
+        .from(Entity)
+        .and_where(Column::Kind.is_in(kinds.iter().copied()))
+        .order_by(Column::ExpiresAt, Order::Desc)
+        .order_by(Column::Id, Order::Desc)
+        .limit(batch)
+        .offset(keep)
+        .to_owned();
+    let deleted = Entity::delete_many()
+        .filter(Column::Id.in_subquery(older))
+        .exec(conn)
+        .await?;
+    Ok(deleted.rows_affected)
 }
 
 /// Challenges used, or expired, before `dead_before`: at most `limit`;
