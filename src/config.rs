@@ -68,6 +68,10 @@ pub struct RawSettings {
     /// offered, which tells that the address has them); `off`: every
     /// passkey login is discoverable.
     pub passkey_login_by_address: String,
+    /// At most this many passkey logins started and not finished (the
+    /// unauthenticated `auth/passkey/start`) are kept, across all nodes;
+    /// a start beyond it drops the oldest.
+    pub passkey_open_logins: u64,
     /// Days sent and failed mails (and `.eml` files) are kept.
     pub outbox_retention_days: u32,
     /// Days security events are kept.
@@ -119,6 +123,7 @@ impl Default for RawSettings {
             metrics_token: None,
             webauthn_rp_id: None,
             passkey_login_by_address: "off".into(),
+            passkey_open_logins: actors::passkeys::ceremony::OPEN_LOGINS,
             outbox_retention_days: 7,
             audit_retention_days: 90,
             pwned_range_url: None,
@@ -215,6 +220,9 @@ pub struct Settings {
     pub webauthn_rp_id: Option<String>,
     /// A passkey login may name its account (`AUTH_PASSKEY_LOGIN_BY_ADDRESS`).
     pub passkey_login_by_address: bool,
+    /// Passkey logins started and not finished that are kept
+    /// (`AUTH_PASSKEY_OPEN_LOGINS`, at least 1).
+    pub passkey_open_logins: u64,
     /// Days sent and failed mails (and `.eml` files) are kept (at least 1).
     pub outbox_retention_days: u32,
     /// Days security events are kept (at least 1).
@@ -484,6 +492,9 @@ impl Settings {
                 ));
             }
         };
+        if raw.passkey_open_logins == 0 {
+            return Err(bad("passkey_open_logins", "must be at least 1"));
+        }
         let log_json = match raw.log_format.as_str() {
             "json" => true,
             "text" | "" => false,
@@ -528,6 +539,7 @@ impl Settings {
                 .map(|id| id.trim().to_owned())
                 .filter(|id| !id.is_empty()),
             passkey_login_by_address,
+            passkey_open_logins: raw.passkey_open_logins,
             outbox_retention_days: raw.outbox_retention_days,
             audit_retention_days: raw.audit_retention_days,
             pwned,

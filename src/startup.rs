@@ -480,6 +480,7 @@ impl Application {
             deps: mfa_deps.clone(),
             auth: auth.clone(),
             login_by_address: settings.passkey_login_by_address,
+            open_logins: settings.passkey_open_logins,
         };
         let mfa = Mfa {
             deps: mfa_deps,

@@ -228,12 +228,17 @@ pub fn facts(
 /// When and where, as an alert shows it.
 pub fn seen(client: &RequestContext, now_ms: i64) -> Seen {
     Seen {
-        at: chrono::DateTime::from_timestamp_millis(now_ms)
-            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-            .unwrap_or_default(),
+        at: utc_minute(now_ms),
         ip: client.ip.to_string(),
         browser: browser(client.user_agent.as_deref()),
     }
+}
+
+/// A time as a mail shows it: UTC, to the minute (`2026-12-04 15:20 UTC`).
+pub fn utc_minute(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
 }
 
 /// A user agent summed up in fixed words, "Firefox on Linux": a client

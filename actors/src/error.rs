@@ -56,9 +56,6 @@ pub enum DomainError {
     /// No such passkey of the caller's.
     #[error("passkey not found")]
     PasskeyNotFound,
-    /// The credential is already registered (to this or another account).
-    #[error("passkey already registered")]
-    PasskeyTaken,
     /// No relying party could be made from the settings (passkeys off).
     #[error("passkeys are not configured")]
     PasskeysOff,

@@ -185,6 +185,7 @@ impl Passwords {
         work.credential_change(user.id, keep).await?;
         let kind = EmailKind::PasswordChanged {
             first_name: user.first_name.clone(),
+            passkeys: crate::passkeys::notes::of_user(work.conn(), user.id).await?,
         };
         work.mail(&self.accounts.sealer, user, kind).await
     }

@@ -20,9 +20,13 @@ pub enum EmailKind {
         first_name: String,
         link: String,
     },
-    /// A security notice: no link, no token.
+    /// A security notice: no link, no token. It lists the account's
+    /// passkeys, so that an owner sees one they did not add.
     PasswordChanged {
         first_name: String,
+        /// Absent on rows queued before notices listed passkeys.
+        #[serde(default)]
+        passkeys: Vec<PasskeyNote>,
     },
     MfaEnabled {
         first_name: String,
@@ -70,6 +74,14 @@ impl AlertFacts {
     fn context(&self) -> minijinja::Value {
         context! { first_name => self.first_name, seen => self.seen, reset_page => self.reset_page }
     }
+}
+
+/// A passkey as a notice lists it: the name its owner gave it and when it
+/// was added (UTC, to the minute). Nothing of the credential itself.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PasskeyNote {
+    pub name: String,
+    pub added: String,
 }
 
 /// When and from where a security event came, as an alert shows it.
@@ -124,9 +136,12 @@ impl EmailKind {
                 "Reset your password",
                 context! { first_name => first_name, link => link },
             ),
-            EmailKind::PasswordChanged { first_name } => (
+            EmailKind::PasswordChanged {
+                first_name,
+                passkeys,
+            } => (
                 "Your password was changed",
-                context! { first_name => first_name },
+                context! { first_name => first_name, passkeys => passkeys },
             ),
             EmailKind::MfaEnabled {
                 first_name,
@@ -203,6 +218,7 @@ fn templates() -> &'static Environment<'static> {
             "mfa_disabled",
             "backup_code_used",
             "seen",
+            "passkeys",
             "new_device_login",
             "refresh_token_reused",
             "account_locked",
@@ -310,6 +326,50 @@ mod tests {
     }
 
     #[test]
+    fn the_password_changed_notice_lists_passkeys_when_there_are_some() {
+        let none = EmailKind::PasswordChanged {
+            first_name: "Ann".into(),
+            passkeys: Vec::new(),
+        }
+        .render()
+        .unwrap();
+        for body in [&none.text, &none.html] {
+            assert!(!body.contains("asskey"), "{body}");
+        }
+        let two = EmailKind::PasswordChanged {
+            first_name: "Ann".into(),
+            passkeys: vec![
+                PasskeyNote {
+                    name: "Laptop".into(),
+                    added: "2026-12-04 15:20 UTC".into(),
+                },
+                PasskeyNote {
+                    name: "<i>Phone</i>".into(),
+                    added: "2026-12-05 08:01 UTC".into(),
+                },
+            ],
+        }
+        .render()
+        .unwrap();
+        assert!(
+            two.text.contains(
+                "\n- \"Laptop\", added 2026-12-04 15:20 UTC\n- \"<i>Phone</i>\", added 2026-12-05 08:01 UTC\n"
+            ),
+            "{}",
+            two.text
+        );
+        assert!(two.html.contains("&lt;i&gt;Phone"), "{}", two.html);
+        assert!(!two.html.contains("<i>"), "{}", two.html);
+        // A row queued before the list renders as it did.
+        let old = r#"{"kind":"password_changed","first_name":"Ann"}"#;
+        let r = serde_json::from_str::<EmailKind>(old)
+            .unwrap()
+            .render()
+            .unwrap();
+        assert!(r.text.contains("Hello Ann") && !r.text.contains("asskey"));
+    }
+
+    #[test]
     fn every_kind_renders_both_bodies() {
         let kinds = [
             EmailKind::PasswordReset {
@@ -318,6 +378,7 @@ mod tests {
             },
             EmailKind::PasswordChanged {
                 first_name: "Ann".into(),
+                passkeys: Vec::new(),
             },
             EmailKind::MfaEnabled {
                 first_name: "Ann".into(),

@@ -19,6 +19,7 @@ mod m20261130_000014_scale_indexes;
 mod m20261204_000015_alert_preferences;
 mod m20261204_000020_passkeys;
 mod m20261205_000021_devices_of_sessions;
+mod m20261205_000022_webauthn_mfa_challenge;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000015_alert_preferences::Migration),
             Box::new(m20261204_000020_passkeys::Migration),
             Box::new(m20261205_000021_devices_of_sessions::Migration),
+            Box::new(m20261205_000022_webauthn_mfa_challenge::Migration),
         ]
     }
 }

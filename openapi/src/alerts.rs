@@ -39,9 +39,13 @@ pub struct AlertSettingsRequest {
     pub new_device: bool,
     /// The current password: required to turn an alert off (400 without
     /// it, 401 when wrong, counted toward the lockout).
+    #[oai(write_only, nullable)]
+    #[serde(default)]
     pub password: Option<String>,
     /// A current TOTP or backup code: required with the password to turn
     /// an alert off when 2FA is on.
+    #[oai(write_only, nullable)]
+    #[serde(default)]
     pub totp_code: Option<String>,
 }
 

@@ -173,9 +173,6 @@ impl From<DomainError> for ApiError {
             DomainError::PasskeyNotFound => {
                 ApiError::new(StatusCode::NOT_FOUND, "Passkey not found")
             }
-            DomainError::PasskeyTaken => {
-                ApiError::new(StatusCode::CONFLICT, "This passkey is already registered")
-            }
             DomainError::PasskeysOff => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Passkeys are not configured on this server",

@@ -41,7 +41,9 @@ pub struct LoginStartRequest {
 #[derive(Object)]
 pub struct LoginOptions {
     /// Send back with the assertion to `auth/passkey/finish`: single use,
-    /// valid 5 minutes.
+    /// valid 5 minutes (for `auth/passkey/start`, dropped sooner when the
+    /// server holds `AUTH_PASSKEY_OPEN_LOGINS` newer unfinished passkey
+    /// logins: start again).
     pub challenge_id: String,
     /// The `publicKey` member of `navigator.credentials.get()`'s argument,
     /// in its JSON form (binary fields base64url):

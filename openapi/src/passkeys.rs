@@ -40,6 +40,24 @@ pub struct RegistrationOptions {
     pub public_key: Value,
 }
 
+/// What adding a passkey asks for: a passkey logs in on its own, so it
+/// takes what the strongest factor takes.
+#[derive(Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterStartRequest {
+    /// The account's password; a wrong one counts toward the lockout.
+    #[oai(write_only)]
+    pub password: String,
+    /// With 2FA on, required: the 6-digit code the app shows now (a
+    /// backup code is not accepted, as for new backup codes); each code
+    /// works once, and a wrong one counts toward the lockout. Missing (or
+    /// `null`) with 2FA on: 400. Ignored with 2FA off.
+    #[oai(write_only, nullable)]
+    #[serde(default)]
+    pub totp_code: Option<String>,
+}
+
 /// A new passkey to store.
 #[derive(Object, Deserialize)]
 #[oai(deny_unknown_fields)]
@@ -86,7 +104,7 @@ pub struct PasskeyView {
 /// My passkeys.
 #[derive(Object)]
 pub struct PasskeyList {
-    /// Oldest first.
+    /// Every one of them (at most 20 can be added), oldest first.
     pub passkeys: Vec<PasskeyView>,
 }
 
@@ -118,7 +136,7 @@ fn view(p: passkeys::Model) -> PasskeyView {
 }
 
 outcomes!(RegisterStartOutcomes: 200, [400, 401, 403, 413, 429, 500, 503]);
-outcomes!(RegisterFinishOutcomes: 201, [400, 401, 409, 413, 429, 500, 503]);
+outcomes!(RegisterFinishOutcomes: 201, [400, 401, 413, 429, 500, 503]);
 outcomes!(ListOutcomes: 200, [401, 500, 503]);
 outcomes!(RenameOutcomes: 200, [400, 401, 404, 413, 500, 503]);
 outcomes!(RemoveOutcomes: 200, [400, 401, 403, 404, 413, 429, 500, 503]);
@@ -129,9 +147,10 @@ pub struct PasskeysApi;
 impl PasskeysApi {
     /// Start registering a passkey
     ///
-    /// Checks the password (a wrong one is 401 and counts toward the
-    /// lockout) and returns the options for `navigator.credentials.create()`
-    /// with a `challenge_id`.
+    /// Checks the password and, with 2FA on, a current TOTP code (a wrong
+    /// one is 401 and counts toward the lockout; a missing code is 400),
+    /// and returns the options for `navigator.credentials.create()` with a
+    /// `challenge_id`.
     #[oai(
         path = "/passkeys/register/start/",
         method = "post",
@@ -142,11 +161,12 @@ impl PasskeysApi {
         &self,
         state: Data<&Arc<ApiState>>,
         auth: BearerAuth,
-        body: JsonBody<PasswordRequest>,
+        body: JsonBody<RegisterStartRequest>,
     ) -> Result<Reply<RegistrationOptions, RegisterStartOutcomes>, ApiError> {
+        let b = body.0;
         let started = state
             .passkeys
-            .start_registration(&auth.0, &body.0.password)
+            .start_registration(&auth.0, &b.password, b.totp_code.as_deref())
             .await?;
         Ok(Reply::ok(
             "Create the passkey on your device",
@@ -161,7 +181,9 @@ impl PasskeysApi {
     ///
     /// Stores the credential the authenticator created for the challenge
     /// this session started. Like every credential change it ends every
-    /// other session of the account and emails its owner.
+    /// other session of the account and emails its owner. A credential the
+    /// server does not accept (a bad attestation, one registered already,
+    /// to this account or another) is 400 naming `credential`.
     #[oai(
         path = "/passkeys/register/finish/",
         method = "post",

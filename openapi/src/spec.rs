@@ -226,7 +226,10 @@ fn request_example(name: &str) -> Option<Value> {
         "PasswordAndCodeRequest" => json!({ "password": password, "totp_code": "492039" }),
         "MfaVerifyRequest" => json!({ "mfa_token": token, "code": "492039" }),
         "RecoverRequest" => json!({ "mfa_token": token, "backup_code": "7KQ2M-X9T4P" }),
-        "AlertSettingsRequest" => json!({ "new_device": false }),
+        "RegisterStartRequest" => json!({ "password": password, "totp_code": "492039" }),
+        "AlertSettingsRequest" => {
+            json!({ "new_device": false, "password": password, "totp_code": "492039" })
+        }
         "RegisterFinishRequest" => json!({
             "challenge_id": token, "name": "Laptop",
             "credential": {

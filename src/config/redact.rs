@@ -99,6 +99,7 @@ impl fmt::Debug for RawSettings {
             metrics_token,
             webauthn_rp_id,
             passkey_login_by_address,
+            passkey_open_logins,
             outbox_retention_days,
             audit_retention_days,
             pwned_range_url,
@@ -144,6 +145,7 @@ impl fmt::Debug for RawSettings {
             .field("metrics_token", &secret(metrics_token))
             .field("webauthn_rp_id", webauthn_rp_id)
             .field("passkey_login_by_address", passkey_login_by_address)
+            .field("passkey_open_logins", passkey_open_logins)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)
             .field("pwned_range_url", &pwned_range_url.as_deref().map(Url))
@@ -191,6 +193,7 @@ impl fmt::Debug for Settings {
             metrics_token,
             webauthn_rp_id,
             passkey_login_by_address,
+            passkey_open_logins,
             outbox_retention_days,
             audit_retention_days,
             pwned,
@@ -232,6 +235,7 @@ impl fmt::Debug for Settings {
             .field("metrics_token", metrics_token)
             .field("webauthn_rp_id", webauthn_rp_id)
             .field("passkey_login_by_address", passkey_login_by_address)
+            .field("passkey_open_logins", passkey_open_logins)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)
             .field(

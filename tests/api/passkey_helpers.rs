@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 use crate::helpers::{PASSWORD, TestApp, read, remember_secret, tokens_of};
+use crate::mfa_helpers::MfaUser;
 
 /// The origin of the test apps (`AUTH_PUBLIC_URL`'s default).
 pub const ORIGIN: &str = "http://localhost:3000";
@@ -168,17 +169,39 @@ impl TestApp {
         read(req.send().await.expect("request failed")).await
     }
 
+    /// `passkeys/register/start` with `body` (the password, and a code
+    /// with 2FA on).
+    pub async fn start_registration(&self, access: &str, body: &Value) -> (StatusCode, Value) {
+        let (status, body) = self
+            .post_bearer("/api/v1/passkeys/register/start/", access, body)
+            .await;
+        if status == StatusCode::OK {
+            remember_options(&body["data"]);
+        }
+        (status, body)
+    }
+
     /// `passkeys/register/start` with the test password: the options.
     pub async fn passkey_options(&self, access: &str) -> Value {
         let (status, body) = self
-            .post_bearer(
-                "/api/v1/passkeys/register/start/",
-                access,
-                &json!({ "password": PASSWORD }),
+            .start_registration(access, &json!({ "password": PASSWORD }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"].clone()
+    }
+
+    /// `passkeys/register/start` for a user with 2FA on: the password and
+    /// the current code (the clock then moves to the next code).
+    pub async fn mfa_passkey_options(&self, user: &MfaUser) -> Value {
+        let code = self.code_now(&user.secret);
+        let (status, body) = self
+            .start_registration(
+                &user.access,
+                &json!({ "password": PASSWORD, "totp_code": code }),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        remember_options(&body["data"]);
+        self.next_step();
         body["data"].clone()
     }
 
@@ -197,8 +220,24 @@ impl TestApp {
     /// Registers a new soft passkey named `name` (it must succeed).
     pub async fn add_passkey(&self, access: &str, name: &str) -> (SoftKey, Value) {
         let options = self.passkey_options(access).await;
+        self.add_passkey_with(access, &options, name).await
+    }
+
+    /// Registers a new soft passkey for a user with 2FA on.
+    pub async fn add_mfa_passkey(&self, user: &MfaUser, name: &str) -> (SoftKey, Value) {
+        let options = self.mfa_passkey_options(user).await;
+        self.add_passkey_with(&user.access, &options, name).await
+    }
+
+    /// Finishes the registration `options` started (it must succeed).
+    async fn add_passkey_with(
+        &self,
+        access: &str,
+        options: &Value,
+        name: &str,
+    ) -> (SoftKey, Value) {
         let (key, credential) = SoftKey::create(&options["public_key"]);
-        let challenge = text(&options, "challenge_id");
+        let challenge = text(options, "challenge_id");
         let (status, body) = self
             .finish_registration(access, &challenge, name, &credential)
             .await;

@@ -191,7 +191,7 @@ async fn a_passkey_logs_in_without_a_password_named_or_discoverable() {
 async fn a_passkey_login_skips_the_totp_step() {
     let app = named_app().await;
     let user = app.mfa_user().await;
-    let (mut key, _) = app.add_passkey(&user.access, "Phone").await;
+    let (mut key, _) = app.add_mfa_passkey(&user, "Phone").await;
     let (status, body) = app.passkey_login(&mut key, Some(&user.email)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["data"]["token"].is_string(), "{body}");
@@ -409,7 +409,9 @@ async fn another_users_or_sessions_challenge_cannot_be_used() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // The same credential again, to a new challenge: the account's own is
-    // excluded by the options (400); another account's is a conflict.
+    // excluded by the options; another account's is refused the same way
+    // (400 naming the credential, as any refused registration: no 409 that
+    // would tell a credential id is registered somewhere).
     let start = app.passkey_options(&access).await;
     let again = key.attest(&start["public_key"]);
     let (status, body) = app
@@ -418,10 +420,12 @@ async fn another_users_or_sessions_challenge_cannot_be_used() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let start = app.passkey_options(&stranger).await;
     let again = key.attest(&start["public_key"]);
-    let (status, body) = app
+    let (status, taken) = app
         .finish_registration(&stranger, &challenge_of(&start), "Again", &again)
         .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{taken}");
+    assert_eq!(taken["errors"], body["errors"], "{taken} vs {body}");
+    assert_eq!(taken["message"], body["message"], "{taken} vs {body}");
     assert_eq!(app.passkeys_of(&access).await.len(), 1);
     assert!(app.passkeys_of(&stranger).await.is_empty());
 }
@@ -619,7 +623,7 @@ async fn a_passkey_can_be_the_second_factor_after_a_password() {
     let (status, body) = mfa_passkey_start(&app, &mfa_token).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
-    let (mut key, _) = app.add_passkey(&user.access, "Phone").await;
+    let (mut key, _) = app.add_mfa_passkey(&user, "Phone").await;
     let (status, body) = app.login(&user.email, PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -657,6 +661,32 @@ async fn a_passkey_can_be_the_second_factor_after_a_password() {
     // The mfa_token is used up.
     let (status, _) = mfa_passkey_start(&app, &mfa_token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_second_factor_challenge_answers_only_the_login_that_started_it() {
+    let app = named_app().await;
+    let user = app.mfa_user().await;
+    let (mut key, _) = app.add_mfa_passkey(&user, "Phone").await;
+    // Two logins of the account waiting for their second step.
+    let first = app.mfa_token(&user.email).await;
+    let second = app.mfa_token(&user.email).await;
+    let (status, options) = mfa_passkey_start(&app, &first).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    let options = options["data"].clone();
+    // The first login's ceremony, answered under the second's mfa_token:
+    // refused, and neither the ceremony nor the mfa_token used up.
+    let (status, body) = mfa_passkey_finish(&app, &second, &options, &mut key).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["errors"]["challenge_id"].is_array(), "{body}");
+    let (status, body) = mfa_passkey_finish(&app, &first, &options, &mut key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokens_of(&body);
+    let (status, options) = mfa_passkey_start(&app, &second).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    let (status, body) = mfa_passkey_finish(&app, &second, &options["data"], &mut key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokens_of(&body);
 }
 
 async fn rp_id_with(public_url: &str, rp_id: Option<&str>) -> (StatusCode, Value) {

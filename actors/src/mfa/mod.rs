@@ -28,6 +28,8 @@ use crate::work::{AfterCommit, Work};
 use codes::{CodeCheck, Factor};
 
 pub use totp::ISSUER;
+/// The request field of a TOTP code confirming a change.
+pub const CODE_FIELD: &str = "totp_code";
 
 /// A setup in progress: shown once, in the response of `2fa/enable`. Its
 /// `Debug` hides everything in it: the secret, the URL and the QR code that
@@ -175,6 +177,29 @@ impl Mfa {
         Ok(set)
     }
 
+    /// Re-authentication for a change that asks for what the strongest
+    /// factor asks (adding a passkey, which logs in on its own): the
+    /// password, and with 2FA on a current TOTP code too, checked as for
+    /// new backup codes (through the user's gate, a wrong one counted). A
+    /// missing code with 2FA on is refused before anything is checked.
+    pub async fn reauthenticate(
+        &self,
+        who: &Authenticated,
+        password: &str,
+        code: Option<&str>,
+    ) -> Result<Box<users::Model>, DomainError> {
+        if codes::secret(&self.deps.db, who.user.id, true)
+            .await?
+            .is_none()
+        {
+            return self.auth.reauthenticate(who, password).await;
+        }
+        let code = code.ok_or_else(|| {
+            DomainError::field(CODE_FIELD, "is required: two-factor authentication is on")
+        })?;
+        self.reauth_both(who, password, code).await
+    }
+
     /// The second login step: a TOTP or backup code for an `mfa_token`.
     #[instrument(skip_all, fields(user_id), err(level = "info", Display))]
     pub async fn complete_login(
@@ -211,10 +236,8 @@ impl Mfa {
             .into_code_change()
     }
 
-    /// What the strongest factor of the caller's account asks: the
-    /// password, and with 2FA on a current TOTP (or backup) code too. A
-    /// missing code with 2FA on is a 400 naming `totp_code`, before the
-    /// password is checked.
+    /// [`Mfa::reauthenticate`] for a change that weakens what the owner is
+    /// told: its proof, which such a change requires.
     #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
     pub async fn step_up(
         &self,
@@ -222,20 +245,9 @@ impl Mfa {
         password: &str,
         code: Option<&str>,
     ) -> Result<SteppedUp, DomainError> {
-        let on = codes::secret(&self.deps.db, who.user.id, true)
-            .await?
-            .is_some();
-        let user = match (on, code) {
-            (false, _) => self.auth.reauthenticate(who, password).await?,
-            (true, Some(code)) => self.reauth_both(who, password, code).await?,
-            (true, None) => {
-                return Err(DomainError::field(
-                    "totp_code",
-                    "is required: two-factor authentication is on",
-                ));
-            }
-        };
-        Ok(SteppedUp::new(user))
+        Ok(SteppedUp::new(
+            self.reauthenticate(who, password, code).await?,
+        ))
     }
 
     fn after_commit(&self) -> AfterCommit {

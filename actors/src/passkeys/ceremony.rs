@@ -7,17 +7,20 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use uuid::Uuid;
 use webauthn_rs::prelude::{DiscoverableAuthentication, PasskeyAuthentication};
 use zeroize::Zeroizing;
 
 use crate::DomainError;
 use crate::one_time::{self, NewToken};
-use crate::store::webauthn_challenges::{self, Claimant, NewChallenge};
+use crate::store::webauthn_challenges::{self, Bound, Claimant, NewChallenge};
 
 /// How long a ceremony may take (webauthn-rs's authenticator timeout is
 /// the same 5 minutes).
 pub const TTL_MS: i64 = 5 * 60 * 1000;
+
+/// How many passkey logins started and not finished are kept by default
+/// (`AUTH_PASSKEY_OPEN_LOGINS`).
+pub const OPEN_LOGINS: u64 = 10_000;
 
 pub const REGISTER: &str = "register";
 /// A login for a named account: its passkeys are listed to the client.
@@ -26,6 +29,10 @@ pub const LOGIN: &str = "login";
 pub const DISCOVER: &str = "discover";
 /// The second step of a password login with 2FA on.
 pub const SECOND_FACTOR: &str = "second_factor";
+/// What anyone can start without an account or an `mfa_token`.
+const UNAUTHENTICATED: [&str; 2] = [LOGIN, DISCOVER];
+/// Older login ceremonies deleted at most per start (a start adds one).
+const TRIM_BATCH: u64 = 100;
 
 /// The state of a login ceremony, by kind.
 pub enum LoginState {
@@ -47,8 +54,7 @@ impl std::fmt::Debug for LoginState {
 pub async fn start<C: ConnectionTrait, S: Serialize>(
     conn: &C,
     kind: &'static str,
-    user_id: Option<Uuid>,
-    session_id: Option<Uuid>,
+    bound: Bound,
     state: &S,
     now_ms: i64,
 ) -> Result<Zeroizing<String>, DomainError> {
@@ -58,13 +64,30 @@ pub async fn start<C: ConnectionTrait, S: Serialize>(
     let new = NewChallenge {
         id_hash: id.hash,
         kind,
-        user_id,
-        session_id,
+        bound,
         state,
         expires_at: now_ms.saturating_add(TTL_MS),
     };
     webauthn_challenges::start(conn, new, now_ms).await?;
     Ok(id.secret)
+}
+
+/// Keeps the newest `keep` login ceremonies (started by anyone, with
+/// `auth/passkey/start`) and drops older ones, so that a flood of starts
+/// cannot grow the table without bound: the count is the database's, so
+/// it holds across nodes. Starts racing on several connections can pass
+/// `keep` until the next start trims again. A failure (two trims in a
+/// deadlock on PostgreSQL, say) is logged and left to the next start: the
+/// ceremony just stored is good.
+pub async fn trim_logins<C: ConnectionTrait>(conn: &C, keep: u64) {
+    match webauthn_challenges::trim(conn, &UNAUTHENTICATED, keep, TRIM_BATCH).await {
+        Ok(0) => {}
+        Ok(dropped) => {
+            metrics::counter!("authd_passkey_logins_dropped_total").increment(dropped);
+            tracing::debug!(dropped, keep, "oldest passkey login ceremonies dropped");
+        }
+        Err(e) => tracing::warn!(error = %e, "passkey login ceremonies not trimmed"),
+    }
 }
 
 /// Uses the ceremony `presented` names, if `who` may finish it and it is

@@ -1,13 +1,16 @@
 //! Passkeys (WebAuthn, with webauthn-rs): a logged-in user registers,
 //! lists, renames and removes them; anyone logs in with one. Registering
 //! and removing are credential changes like 2FA's (re-authentication with
-//! the password, credential version moved on, other sessions ended, owner
-//! mailed, audit event). A login's assertion is checked by the user's
+//! the password, and for adding one with 2FA on a TOTP code too;
+//! credential version moved on, other sessions ended, owner mailed, audit
+//! event). A login's assertion is checked by the user's
 //! AttemptGate, so passkeys share the lockout and the audit trail of
 //! passwords and codes.
 
 pub mod assertion;
 pub mod ceremony;
+mod login;
+pub mod notes;
 mod second_factor;
 
 use std::sync::Arc;
@@ -25,24 +28,17 @@ use webauthn_rs::WebauthnBuilder;
 /// The WebAuthn types of the HTTP layer (credentials, options).
 pub use webauthn_rs::prelude as webauthn;
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, Passkey, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, RequestChallengeResponse,
+    CreationChallengeResponse, Passkey, PasskeyRegistration, RegisterPublicKeyCredential,
 };
 use zeroize::Zeroizing;
 
 use crate::alerts;
-use crate::attempt_gate::GateMsg;
-use crate::attempts::{Budget, LoggedIn};
 use crate::audit::{self, Event, EventKind};
 use crate::auth::{Auth, Authenticated};
-use crate::context::RequestContext;
-use crate::domain::Email;
-use crate::mfa::MfaDeps;
-use crate::store::users;
-use crate::store::webauthn_challenges::Claimant;
-use crate::store::{devices, passkeys};
+use crate::mfa::{Mfa, MfaDeps};
+use crate::store::webauthn_challenges::{Bound, Claimant};
+use crate::store::{passkeys, users};
 use crate::{DomainError, credentials, notices};
-use assertion::Assertion;
 
 /// The relying party name shown by authenticators.
 pub const RP_NAME: &str = "authd";
@@ -93,6 +89,9 @@ pub struct Passkeys {
     /// Off by default: the options for a named account list its
     /// passkeys, which tells anyone that the address has an account.
     pub login_by_address: bool,
+    /// At most this many passkey logins started and not finished are kept
+    /// (`AUTH_PASSKEY_OPEN_LOGINS`).
+    pub open_logins: u64,
 }
 
 impl std::fmt::Debug for Passkeys {
@@ -132,22 +131,26 @@ impl Passkeys {
         self.deps.clock.now_ms()
     }
 
-    /// Starts registering a passkey, after checking the password.
+    /// Starts registering a passkey, after checking the password and, with
+    /// 2FA on, a current TOTP code: a passkey logs in on its own, so adding
+    /// one asks for what the strongest factor asks.
     #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
     pub async fn start_registration(
         &self,
         who: &Authenticated,
         password: &str,
+        totp_code: Option<&str>,
     ) -> Result<Started<CreationChallengeResponse>, DomainError> {
         let webauthn = self.webauthn()?;
-        let user = self.auth.reauthenticate(who, password).await?;
+        let mfa = Mfa {
+            deps: self.deps.clone(),
+            auth: self.auth.clone(),
+        };
+        let user = mfa.reauthenticate(who, password, totp_code).await?;
         let db = &self.deps.db;
         let existing = passkeys::of_user(db, user.id).await?;
         if existing.len() as u64 >= passkeys::MAX_PER_USER {
-            return Err(DomainError::field(
-                "password",
-                "this account has the most passkeys it can have: remove one first",
-            ));
+            return Err(at_cap("password"));
         }
         let exclude = existing
             .iter()
@@ -158,15 +161,13 @@ impl Passkeys {
             .start_passkey_registration(user.id, &user.email, &display, Some(exclude))
             .map_err(|e| DomainError::Internal(format!("webauthn: {e}")))?;
         let options = prefer_discoverable(options)?;
-        let challenge_id = ceremony::start(
-            db,
-            ceremony::REGISTER,
-            Some(user.id),
-            Some(who.session_id),
-            &state,
-            self.now(),
-        )
-        .await?;
+        let bound = Bound {
+            user_id: Some(user.id),
+            session_id: Some(who.session_id),
+            mfa_challenge_id: None,
+        };
+        let challenge_id =
+            ceremony::start(db, ceremony::REGISTER, bound, &state, self.now()).await?;
         Ok(Started {
             challenge_id,
             options,
@@ -197,7 +198,7 @@ impl Passkeys {
             .finish_passkey_registration(credential, &state)
             .map_err(|e| {
                 info!(error = %e, "passkey registration refused");
-                DomainError::field("credential", "was not accepted by the server")
+                refused_credential()
             })?;
         let user = users::Entity::find_by_id(who.user.id)
             .one(db)
@@ -205,10 +206,23 @@ impl Passkeys {
             .ok_or(DomainError::Unauthorized)?;
         let added = stored(user.id, name, &passkey, now)?;
         let txn = db.begin().await?;
+        // Touching the user row first serialises the finishes of one
+        // account (a row lock on PostgreSQL, the write lock on SQLite), so
+        // the count sees every passkey a parallel finish committed: the
+        // cap holds whatever the starts saw.
+        users::touch(&txn, user.id, now).await?;
+        if passkeys::count_of_user(&txn, user.id).await? >= passkeys::MAX_PER_USER {
+            return Err(at_cap("credential"));
+        }
         match passkeys::add(&txn, added.clone()).await {
             Ok(()) => {}
+            // Registered already (to another account: this one's are
+            // excluded by the options). Refused like any credential the
+            // server does not accept, so the answer does not tell that the
+            // credential id is registered somewhere.
             Err(e) if crate::store::is_unique_violation(&e) => {
-                return Err(DomainError::PasskeyTaken);
+                info!("passkey registration refused: credential id taken");
+                return Err(refused_credential());
             }
             Err(e) => return Err(e.into()),
         }
@@ -286,99 +300,21 @@ impl Passkeys {
         audit::record(txn, Event::new(user.id, event, &who.client), now).await?;
         Ok(revoked)
     }
+}
 
-    /// Starts a passkey login: for the account of `email` (its passkeys are
-    /// offered) when login by address is on, or else for any discoverable
-    /// credential. An address with no account or no passkey gets a
-    /// discoverable challenge; with login by address off, every address
-    /// does, so no answer tells whether an address has an account.
-    #[instrument(skip_all, err(level = "info", Display))]
-    pub async fn start_login(
-        &self,
-        email: Option<&Email>,
-    ) -> Result<Started<RequestChallengeResponse>, DomainError> {
-        let webauthn = self.webauthn()?;
-        let db = &self.deps.db;
-        let now = self.now();
-        let user = match email.filter(|_| self.login_by_address) {
-            Some(e) => users::find_by_normalized_email(db, e.normalized()).await?,
-            None => None,
-        };
-        let keys = match &user {
-            Some(u) => stored_keys(db, u.id).await?,
-            None => Vec::new(),
-        };
-        let fail = |e: webauthn_rs::prelude::WebauthnError| {
-            DomainError::Internal(format!("webauthn: {e}"))
-        };
-        let (challenge_id, options) = match user.filter(|_| !keys.is_empty()) {
-            Some(user) => {
-                let (options, state) =
-                    webauthn.start_passkey_authentication(&keys).map_err(fail)?;
-                let kind = ceremony::LOGIN;
-                let id = ceremony::start(db, kind, Some(user.id), None, &state, now).await?;
-                (id, options)
-            }
-            None => {
-                let (options, state) =
-                    webauthn.start_discoverable_authentication().map_err(fail)?;
-                let id = ceremony::start(db, ceremony::DISCOVER, None, None, &state, now).await?;
-                (id, options)
-            }
-        };
-        Ok(Started {
-            challenge_id,
-            options,
-        })
-    }
+/// A registration's credential refused (webauthn-rs refused it, or it is
+/// registered already): 400 naming `credential`, one answer for both.
+fn refused_credential() -> DomainError {
+    DomainError::field("credential", "was not accepted by the server")
+}
 
-    /// Finishes a passkey login: a completed login with user verification
-    /// (no TOTP step), through the owner's AttemptGate.
-    #[instrument(skip_all, fields(user_id), err(level = "info", Display))]
-    pub async fn finish_login(
-        &self,
-        challenge_id: &str,
-        credential: PublicKeyCredential,
-        device_token: Option<&str>,
-        client: &RequestContext,
-    ) -> Result<LoggedIn, DomainError> {
-        self.webauthn()?;
-        let db = &self.deps.db;
-        let now = self.now();
-        let kinds = [ceremony::LOGIN, ceremony::DISCOVER];
-        let row = match ceremony::claim(db, challenge_id, &kinds, Claimant::Anyone, now).await {
-            Ok(row) => row,
-            Err(DomainError::ChallengeInvalid) => return Err(DomainError::PasskeyRefused),
-            Err(e) => return Err(e),
-        };
-        let state = ceremony::login_state(&row)?;
-        let credential_id = encode_id(credential.get_credential_id());
-        let owner = passkeys::by_credential_id(db, &credential_id)
-            .await?
-            .map(|p| p.user_id)
-            .filter(|owner| row.user_id.is_none_or(|named| named == *owner))
-            .ok_or(DomainError::PasskeyRefused)?;
-        tracing::Span::current().record("user_id", tracing::field::display(owner));
-        // A known device of the owner spends its own budget, as at `login`.
-        let device = match device_token {
-            Some(token) => devices::find_live(db, owner, token).await?,
-            None => None,
-        };
-        let budget = device.map_or(Budget::Account, |d| Budget::Device(d.id));
-        let assertion = Box::new(Assertion { credential, state });
-        let client = client.clone();
-        let attempt = self
-            .auth
-            .to_gate(owner, |reply| GateMsg::Passkey {
-                assertion,
-                budget,
-                client,
-                reply,
-            })
-            .await?;
-        metrics::counter!("authd_logins_total", "outcome" => attempt.login_label()).increment(1);
-        attempt.into_passkey_login()
-    }
+/// The account has [`passkeys::MAX_PER_USER`] passkeys: refused, naming
+/// `field`.
+fn at_cap(field: &str) -> DomainError {
+    DomainError::field(
+        field,
+        "this account has the most passkeys it can have: remove one first",
+    )
 }
 
 /// Asks the authenticator for a discoverable credential where it can make

@@ -15,7 +15,7 @@ use crate::context::RequestContext;
 use crate::mfa::challenges;
 use crate::mfa::codes::{CodeCheck, Factor};
 use crate::store::mfa_challenges;
-use crate::store::webauthn_challenges::Claimant;
+use crate::store::webauthn_challenges::{Bound, Claimant};
 
 /// The open login of `mfa_token` (its user recorded on the span).
 async fn usable_login(
@@ -32,7 +32,8 @@ async fn usable_login(
 
 impl Passkeys {
     /// Starts the second step of a password login with a passkey: the
-    /// options for the account of `mfa_token`'s passkeys.
+    /// options for the account of `mfa_token`'s passkeys, in a ceremony
+    /// that only this `mfa_token` can finish.
     #[instrument(skip_all, fields(user_id), err(level = "info", Display))]
     pub async fn start_second_factor(
         &self,
@@ -52,9 +53,13 @@ impl Passkeys {
         let (options, state) = webauthn
             .start_passkey_authentication(&keys)
             .map_err(|e| DomainError::Internal(format!("webauthn: {e}")))?;
-        let kind = ceremony::SECOND_FACTOR;
-        let challenge_id =
-            ceremony::start(db, kind, Some(login.user_id), None, &state, now).await?;
+        // Bound to this login: another login's mfa_token cannot finish it.
+        let bound = Bound {
+            user_id: Some(login.user_id),
+            session_id: None,
+            mfa_challenge_id: Some(login.id),
+        };
+        let challenge_id = ceremony::start(db, ceremony::SECOND_FACTOR, bound, &state, now).await?;
         Ok(Started {
             challenge_id,
             options,
@@ -75,7 +80,10 @@ impl Passkeys {
         let db = &self.deps.db;
         let now = self.now();
         let login = usable_login(db, mfa_token, now).await?;
-        let who = Claimant::User(login.user_id);
+        let who = Claimant::MfaLogin {
+            user_id: login.user_id,
+            mfa_challenge_id: login.id,
+        };
         let row = ceremony::claim(db, challenge_id, &[ceremony::SECOND_FACTOR], who, now).await?;
         let state = ceremony::login_state(&row)?;
         let check = CodeCheck::Login {

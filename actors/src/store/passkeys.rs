@@ -6,7 +6,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{QueryOrder, QuerySelect};
+use sea_orm::{PaginatorTrait, QueryOrder};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "passkeys")]
@@ -34,17 +34,27 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// At most this many passkeys per account.
+/// At most this many passkeys per account (counted in the transaction
+/// that adds one).
 pub const MAX_PER_USER: u64 = 20;
 
-/// A user's passkeys, oldest first.
+/// A user's passkeys, oldest first: all of them (an account may hold more
+/// than [`MAX_PER_USER`] from before the cap was counted at the finish, and
+/// its owner must see and be able to remove every one).
 pub async fn of_user<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<Vec<Model>, DbErr> {
     Entity::find()
         .filter(Column::UserId.eq(user_id))
         .order_by_asc(Column::CreatedAt)
         .order_by_asc(Column::Id)
-        .limit(MAX_PER_USER)
         .all(conn)
+        .await
+}
+
+/// How many passkeys a user has.
+pub async fn count_of_user<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<u64, DbErr> {
+    Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .count(conn)
         .await
 }
 

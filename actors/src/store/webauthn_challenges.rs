@@ -1,12 +1,13 @@
 //! WebAuthn ceremonies in flight: the serialized webauthn-rs state of a
 //! registration or an authentication, keyed by the SHA-256 of the random
 //! challenge id the client holds, bound to the user and session that
-//! started it (registration) or to the user whose address was given
-//! (login), single use and short-lived.
+//! started it (registration), to the user whose address was given (login)
+//! or to the password login whose second step it answers (second factor),
+//! single use and short-lived.
 
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Order, Query};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webauthn_challenges")]
@@ -22,6 +23,9 @@ pub struct Model {
     pub user_id: Option<Uuid>,
     /// The session that started a registration.
     pub session_id: Option<Uuid>,
+    /// The login (`mfa_challenges` row) whose second step a
+    /// `second_factor` ceremony answers.
+    pub mfa_challenge_id: Option<Uuid>,
     /// webauthn-rs's state (JSON): the challenge and what it expects.
     pub state: String,
     pub expires_at: i64,
@@ -34,13 +38,22 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+/// Whom a ceremony is bound to (none of it for a discoverable login).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bound {
+    pub user_id: Option<Uuid>,
+    /// The session that starts a registration.
+    pub session_id: Option<Uuid>,
+    /// The login whose second step a `second_factor` ceremony answers.
+    pub mfa_challenge_id: Option<Uuid>,
+}
+
 /// A ceremony to store.
 #[derive(Debug, Clone)]
 pub struct NewChallenge {
     pub id_hash: String,
     pub kind: &'static str,
-    pub user_id: Option<Uuid>,
-    pub session_id: Option<Uuid>,
+    pub bound: Bound,
     pub state: String,
     pub expires_at: i64,
 }
@@ -51,11 +64,14 @@ pub async fn start<C: ConnectionTrait>(
     now_ms: i64,
 ) -> Result<(), DbErr> {
     Entity::insert(ActiveModel {
-        id: Set(Uuid::new_v4()),
+        // Time-ordered: of ceremonies that expire in the same millisecond,
+        // `trim` keeps the later ones.
+        id: Set(Uuid::now_v7()),
         id_hash: Set(new.id_hash),
         kind: Set(new.kind.to_owned()),
-        user_id: Set(new.user_id),
-        session_id: Set(new.session_id),
+        user_id: Set(new.bound.user_id),
+        session_id: Set(new.bound.session_id),
+        mfa_challenge_id: Set(new.bound.mfa_challenge_id),
         state: Set(new.state),
         expires_at: Set(new.expires_at),
         used_at: Set(None),
@@ -71,8 +87,12 @@ pub async fn start<C: ConnectionTrait>(
 pub enum Claimant {
     /// A logged-in user, in the session that started the registration.
     Session { user_id: Uuid, session_id: Uuid },
-    /// Whoever holds the login's `mfa_token` for this user.
-    User(Uuid),
+    /// Whoever holds the `mfa_token` of the login (`mfa_challenge_id`)
+    /// that started the ceremony.
+    MfaLogin {
+        user_id: Uuid,
+        mfa_challenge_id: Uuid,
+    },
     /// Anyone holding the id (a login: the user is not known yet).
     Anyone,
 }
@@ -102,7 +122,14 @@ pub async fn claim<C: ConnectionTrait>(
                 .filter(Column::UserId.eq(user_id))
                 .filter(Column::SessionId.eq(session_id));
         }
-        Claimant::User(user_id) => update = update.filter(Column::UserId.eq(user_id)),
+        Claimant::MfaLogin {
+            user_id,
+            mfa_challenge_id,
+        } => {
+            update = update
+                .filter(Column::UserId.eq(user_id))
+                .filter(Column::MfaChallengeId.eq(mfa_challenge_id));
+        }
         Claimant::Anyone => {}
     }
     if update.exec(conn).await?.rows_affected != 1 {
@@ -112,6 +139,32 @@ pub async fn claim<C: ConnectionTrait>(
         .filter(Column::IdHash.eq(id_hash))
         .one(conn)
         .await
+}
+
+/// Keeps the newest `keep` ceremonies of `kinds` (by expiry, which is the
+/// start plus a fixed time, then by id) and deletes at most `batch` of the
+/// older ones, in one statement; returns how many it deleted. Decided by
+/// the database, so the bound holds across nodes.
+pub async fn trim<C: ConnectionTrait>(
+    conn: &C,
+    kinds: &[&str],
+    keep: u64,
+    batch: u64,
+) -> Result<u64, DbErr> {
+    let older = Query::select()
+        .column(Column::Id)
+        .from(Entity)
+        .and_where(Column::Kind.is_in(kinds.iter().copied()))
+        .order_by(Column::ExpiresAt, Order::Desc)
+        .order_by(Column::Id, Order::Desc)
+        .limit(batch)
+        .offset(keep)
+        .to_owned();
+    let deleted = Entity::delete_many()
+        .filter(Column::Id.in_subquery(older))
+        .exec(conn)
+        .await?;
+    Ok(deleted.rows_affected)
 }
 
 /// Challenges used, or expired, before `dead_before`: at most `limit`;
