@@ -19,7 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub use ceremony::encode_id;
 use jobs::EmailKind;
-use sea_orm::{EntityTrait, TransactionTrait};
+use sea_orm::EntityTrait;
 use tracing::{info, instrument};
 use url::Url;
 use uuid::Uuid;
@@ -32,13 +32,14 @@ use webauthn_rs::prelude::{
 };
 use zeroize::Zeroizing;
 
+use crate::DomainError;
 use crate::alerts;
-use crate::audit::{self, Event, EventKind};
+use crate::audit::{Event, EventKind};
 use crate::auth::{Auth, Authenticated};
 use crate::mfa::{Mfa, MfaDeps};
 use crate::store::webauthn_challenges::{Bound, Claimant};
 use crate::store::{passkeys, users};
-use crate::{DomainError, credentials, notices};
+use crate::work::Work;
 
 /// The relying party name shown by authenticators.
 pub const RP_NAME: &str = "authd";
@@ -205,16 +206,16 @@ impl Passkeys {
             .await?
             .ok_or(DomainError::Unauthorized)?;
         let added = stored(user.id, name, &passkey, now)?;
-        let txn = db.begin().await?;
+        let mut work = Work::begin(db, now).await?;
         // Touching the user row first serialises the finishes of one
         // account (a row lock on PostgreSQL, the write lock on SQLite), so
         // the count sees every passkey a parallel finish committed: the
         // cap holds whatever the starts saw.
-        users::touch(&txn, user.id, now).await?;
-        if passkeys::count_of_user(&txn, user.id).await? >= passkeys::MAX_PER_USER {
+        users::touch(work.conn(), user.id, now).await?;
+        if passkeys::count_of_user(work.conn(), user.id).await? >= passkeys::MAX_PER_USER {
             return Err(at_cap("credential"));
         }
-        match passkeys::add(&txn, added.clone()).await {
+        match passkeys::add(work.conn(), added.clone()).await {
             Ok(()) => {}
             // Registered already (to another account: this one's are
             // excluded by the options). Refused like any credential the
@@ -228,12 +229,9 @@ impl Passkeys {
         }
         let facts = alerts::facts(&user, &who.client, now, &self.deps.reset_page);
         let kind = EmailKind::PasskeyAdded(facts);
-        let revoked = self
-            .changed(&txn, &user, who, kind, EventKind::PasskeyAdded)
+        self.changed(&mut work, &user, who, kind, EventKind::PasskeyAdded)
             .await?;
-        txn.commit().await?;
-        self.deps.outbox_wake.notify_one();
-        self.auth.announce(revoked, user.id).await?;
+        work.commit(&self.auth.after_commit()).await?;
         info!(passkey_id = %added.id, "passkey added");
         Ok(added)
     }
@@ -268,37 +266,33 @@ impl Passkeys {
         password: &str,
     ) -> Result<(), DomainError> {
         let user = self.auth.reauthenticate(who, password).await?;
-        let txn = self.deps.db.begin().await?;
-        if !passkeys::remove(&txn, user.id, id).await? {
+        let mut work = Work::begin(&self.deps.db, self.now()).await?;
+        if !passkeys::remove(work.conn(), user.id, id).await? {
             return Err(DomainError::PasskeyNotFound);
         }
-        let facts = alerts::facts(&user, &who.client, self.now(), &self.deps.reset_page);
+        let facts = alerts::facts(&user, &who.client, work.now_ms(), &self.deps.reset_page);
         let kind = EmailKind::PasskeyRemoved(facts);
-        let revoked = self
-            .changed(&txn, &user, who, kind, EventKind::PasskeyRemoved)
+        self.changed(&mut work, &user, who, kind, EventKind::PasskeyRemoved)
             .await?;
-        txn.commit().await?;
-        self.deps.outbox_wake.notify_one();
-        self.auth.announce(revoked, user.id).await?;
+        work.commit(&self.auth.after_commit()).await?;
         info!("passkey removed");
         Ok(())
     }
 
-    /// The rest of a passkey change, in its transaction: credential version
-    /// on, other logins ended, the owner mailed, the event recorded.
+    /// The rest of a passkey change, in its unit of work: a credential
+    /// change (other logins ended), the owner mailed, the event recorded.
     async fn changed(
         &self,
-        txn: &sea_orm::DatabaseTransaction,
+        work: &mut Work,
         user: &users::Model,
         who: &Authenticated,
         mail: EmailKind,
         event: EventKind,
-    ) -> Result<crate::sessions::Revoked, DomainError> {
-        let now = self.now();
-        let revoked = credentials::changed(txn, user.id, Some(who.session_id), now).await?;
-        notices::queue(txn, &self.deps.sealer, user, mail, now).await?;
-        audit::record(txn, Event::new(user.id, event, &who.client), now).await?;
-        Ok(revoked)
+    ) -> Result<(), DomainError> {
+        work.credential_change(user.id, Some(who.session_id))
+            .await?;
+        work.mail(&self.deps.sealer, user, mail).await?;
+        work.record(Event::new(user.id, event, &who.client)).await
     }
 }
 
