@@ -22,11 +22,11 @@ mod redact;
 pub mod refresh_cookie;
 pub mod reply;
 pub mod security;
-pub mod session;
 pub mod sessions;
 mod spec;
 pub mod tags;
 pub mod time;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -68,7 +68,7 @@ pub struct ApiState {
 
 type Apis = (
     auth::AuthApi,
-    session::TokenApi,
+    tokens::TokenApi,
     sessions::SessionsApi,
     events::EventsApi,
     alerts::AlertsApi,
@@ -76,7 +76,7 @@ type Apis = (
     mfa::MfaApi,
     passkeys::PasskeysApi,
     passkey_login::PasskeyLoginApi,
-    session::KeysApi,
+    tokens::KeysApi,
     health::HealthApi,
 );
 
@@ -84,7 +84,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             auth::AuthApi,
-            session::TokenApi,
+            tokens::TokenApi,
             sessions::SessionsApi,
             events::EventsApi,
             alerts::AlertsApi,
@@ -92,7 +92,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             mfa::MfaApi,
             passkeys::PasskeysApi,
             passkey_login::PasskeyLoginApi,
-            session::KeysApi,
+            tokens::KeysApi,
             health::HealthApi,
         ),
         "authd",

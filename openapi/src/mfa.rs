@@ -18,8 +18,8 @@ use crate::error::ApiError;
 use crate::outcomes;
 use crate::reply::{NoData, Reply};
 use crate::security::BearerAuth;
-use crate::session::LoginData;
 use crate::tags::ApiTag;
+use crate::tokens::LoginData;
 
 /// The account's password.
 #[derive(Object, Deserialize)]

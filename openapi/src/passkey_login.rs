@@ -20,8 +20,8 @@ use crate::error::ApiError;
 use crate::outcomes;
 use crate::passkeys::{credential, public_key};
 use crate::reply::Reply;
-use crate::session::LoginData;
 use crate::tags::ApiTag;
+use crate::tokens::LoginData;
 
 /// Who is logging in, if the client knows.
 #[derive(Object, Deserialize, Default)]

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::mfa::{BackupCodes, Enrollment};
-use crate::session::{LoginData, MfaChallenge, TokenData};
+use crate::tokens::{LoginData, MfaChallenge, TokenData};
 
 const REDACTED: &str = "<redacted>";
 
@@ -79,7 +79,7 @@ fn codes(codes: &[String]) -> Codes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{LoginResult, UserView};
+    use crate::tokens::{LoginResult, UserView};
 
     const ACCESS: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.c2lnbmF0dXJl";
     const REFRESH: &str = "R3fr3sh-t0ken-0f-f0rty-three-characters-xyz";

@@ -1,4 +1,6 @@
-//! Login, refresh, logout and token verification.
+//! The token API (`TokenApi`): login, refresh, logout and token
+//! verification. (A *session* is the family of refresh tokens of one
+//! login; the session list is `sessions.rs`.)
 
 use std::sync::Arc;
 
