@@ -11,8 +11,8 @@ use zeroize::Zeroizing;
 
 use crate::attempt_gate::GateMsg;
 use crate::attempts::Budget;
+use crate::attempts::TokenPair;
 use crate::attempts::{Attempt, LoginOutcome, Passed, Purpose};
-use crate::attempts::{Revoked, TokenPair};
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::domain::Email;
@@ -246,20 +246,6 @@ impl Auth {
         self.actors.after_commit(&self.sessions.alerts.outbox_wake)
     }
 
-    /// Tells the TokenRegistry about sessions a committed transaction
-    /// revoked and a user row it changed: caches here, broadcast elsewhere.
-    pub async fn announce(&self, revoked: Revoked, user_id: Uuid) -> Result<(), DomainError> {
-        self.tell_registry(revoked, Some(user_id)).await
-    }
-
-    async fn tell_registry(
-        &self,
-        revoked: Revoked,
-        user_id: Option<Uuid>,
-    ) -> Result<(), DomainError> {
-        self.actors.announce(revoked, user_id).await
-    }
-
     #[tracing::instrument(skip_all, err(level = "info", Display))]
     pub async fn refresh(
         &self,
@@ -277,7 +263,7 @@ impl Auth {
                 retry_after_secs: wait.0,
             }),
             Err(RotateError::Reused(revoked)) => {
-                self.tell_registry(revoked, None).await?;
+                self.actors.announce(revoked, None).await?;
                 Err(DomainError::Unauthorized)
             }
             Err(RotateError::Domain(e)) => Err(e),
@@ -328,7 +314,7 @@ impl Auth {
         if !revoked.sessions.contains(&who.session_id) {
             revoked.sessions.push(who.session_id);
         }
-        self.tell_registry(revoked, None).await
+        self.actors.announce(revoked, None).await
     }
 
     /// The caller's active sessions, newest first.
@@ -354,7 +340,7 @@ impl Auth {
             .await?
             .ok_or(DomainError::SessionNotFound)?;
         tracing::info!("session ended by its user");
-        self.tell_registry(revoked, None).await
+        self.actors.announce(revoked, None).await
     }
 
     /// A page of the caller's security events, newest first.
@@ -376,7 +362,7 @@ impl Auth {
         if !revoked.sessions.contains(&who.session_id) {
             revoked.sessions.push(who.session_id);
         }
-        self.tell_registry(revoked, None).await
+        self.actors.announce(revoked, None).await
     }
 
     /// Logout with only a refresh token (no access token, or an expired
@@ -400,6 +386,6 @@ impl Auth {
             // A logout racing another for the same session: the other won.
             return Err(DomainError::Unauthorized);
         }
-        self.tell_registry(revoked, None).await
+        self.actors.announce(revoked, None).await
     }
 }

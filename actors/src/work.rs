@@ -107,20 +107,9 @@ impl Work {
         keep: Option<Uuid>,
     ) -> Result<(), DomainError> {
         let revoked = credentials::changed(&self.txn, user_id, keep, self.now_ms).await?;
-        self.ended(revoked);
+        self.revoked.sessions.extend(revoked.sessions);
         self.user_changed = Some(user_id);
         Ok(())
-    }
-
-    /// Sessions the change ended, to announce after the commit.
-    pub fn ended(&mut self, revoked: Revoked) {
-        self.revoked.sessions.extend(revoked.sessions);
-    }
-
-    /// A user row the change moved (disabled, credentials): the registry
-    /// drops its cached copy.
-    pub fn user_changed(&mut self, user_id: Uuid) {
-        self.user_changed = Some(user_id);
     }
 
     /// Commits, then wakes the outbox relay if a mail was queued and tells

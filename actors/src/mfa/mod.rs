@@ -24,7 +24,7 @@ use crate::DomainError;
 use crate::attempts::{Budget, LoggedIn, SteppedUp};
 use crate::auth::{Auth, Authenticated};
 use crate::store::{backup_codes, mfa_secrets, users};
-use crate::work::{AfterCommit, Work};
+use crate::work::{AfterCommit, Announce, Work};
 use codes::{CodeCheck, Factor};
 
 pub use totp::ISSUER;
@@ -115,7 +115,10 @@ impl Mfa {
         // The confirming transaction is a credential change: no login
         // checked before it can finish, and every other session ended.
         let (_, revoked) = self.code(who, check).await?;
-        self.auth.announce(revoked, who.user.id).await?;
+        self.auth
+            .actors
+            .announce(revoked, Some(who.user.id))
+            .await?;
         info!("2FA enabled");
         Ok(())
     }

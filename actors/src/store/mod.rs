@@ -105,6 +105,35 @@ pub(crate) enum SessionScope {
     AllOf { user_id: Uuid, keep: Option<Uuid> },
 }
 
+impl SessionScope {
+    /// The rows of a table that belong to the sessions of this scope, given
+    /// the table's session id and user id columns.
+    pub(crate) fn rows<C: sea_orm::ColumnTrait>(
+        self,
+        session_id: C,
+        user_id: C,
+    ) -> sea_orm::Condition {
+        let all = sea_orm::Condition::all();
+        match self {
+            SessionScope::Session(id) => all.add(session_id.eq(id)),
+            SessionScope::SessionOf {
+                user_id: user,
+                session_id: id,
+            } => all.add(session_id.eq(id)).add(user_id.eq(user)),
+            SessionScope::AllOf {
+                user_id: user,
+                keep,
+            } => {
+                let all = all.add(user_id.eq(user));
+                match keep {
+                    Some(keep) => all.add(session_id.ne(keep)),
+                    None => all,
+                }
+            }
+        }
+    }
+}
+
 /// "Use once", written once: a single-use row (an emailed link, a backup
 /// code, an `mfa_token`, a WebAuthn challenge, a refresh token) is used by
 /// setting its `used_at`, and only while that is unset, so exactly one of

@@ -44,22 +44,7 @@ pub(crate) async fn revoke<C: ConnectionTrait>(
     scope: SessionScope,
     now_ms: i64,
 ) -> Result<(), DbErr> {
-    let of_scope = match scope {
-        SessionScope::Session(id) => sea_orm::Condition::all().add(Column::SessionId.eq(id)),
-        SessionScope::SessionOf {
-            user_id,
-            session_id,
-        } => sea_orm::Condition::all()
-            .add(Column::SessionId.eq(session_id))
-            .add(Column::UserId.eq(user_id)),
-        SessionScope::AllOf { user_id, keep } => {
-            let all = sea_orm::Condition::all().add(Column::UserId.eq(user_id));
-            match keep {
-                Some(keep) => all.add(Column::SessionId.ne(keep)),
-                None => all,
-            }
-        }
-    };
+    let of_scope = scope.rows(Column::SessionId, Column::UserId);
     Entity::update_many()
         .col_expr(Column::RevokedAt, Expr::value(now_ms))
         .filter(of_scope)

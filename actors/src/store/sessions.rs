@@ -63,22 +63,7 @@ pub(crate) async fn revoke<C: ConnectionTrait>(
     scope: SessionScope,
     now_ms: i64,
 ) -> Result<Vec<Uuid>, DbErr> {
-    let of_scope = match scope {
-        SessionScope::Session(id) => sea_orm::Condition::all().add(Column::Id.eq(id)),
-        SessionScope::SessionOf {
-            user_id,
-            session_id,
-        } => sea_orm::Condition::all()
-            .add(Column::Id.eq(session_id))
-            .add(Column::UserId.eq(user_id)),
-        SessionScope::AllOf { user_id, keep } => {
-            let all = sea_orm::Condition::all().add(Column::UserId.eq(user_id));
-            match keep {
-                Some(keep) => all.add(Column::Id.ne(keep)),
-                None => all,
-            }
-        }
-    };
+    let of_scope = scope.rows(Column::Id, Column::UserId);
     Ok(Entity::update_many()
         .col_expr(Column::RevokedAt, Expr::value(now_ms))
         .filter(of_scope)
