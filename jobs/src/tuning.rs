@@ -11,7 +11,8 @@ pub struct DeliveryTuning {
     /// due (pushed, or its retry time) is pushed again: the queue lost the
     /// job (Redis flushed, a worker killed mid-job).
     pub redispatch_after: Duration,
-    /// How long a worker's claim on a row lasts while it sends.
+    /// How long a worker's claim on a row lasts while it sends; the whole
+    /// send is cut off after half of it.
     pub lease: Duration,
     /// First retry delay after a transient SMTP failure; doubles each time.
     pub backoff_base: Duration,

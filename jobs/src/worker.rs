@@ -50,7 +50,14 @@ fn ms(d: Duration) -> i64 {
 
 impl Delivery {
     /// Delivers one outbox row, at most once at a time across all workers.
-    pub async fn deliver(&self, outbox_id: uuid::Uuid) -> Result<Outcome, JobsError> {
+    ///
+    /// Once the row is claimed, sending it and recording the outcome run
+    /// as a task of their own, which the caller's future being dropped does
+    /// not cut short: a worker that apalis restarts (Redis flushed or
+    /// blipped) or a job given up half-way would otherwise leave a mail the
+    /// server has taken on a row still pending, and its lease running out
+    /// would send it again.
+    pub async fn deliver(self: &Arc<Self>, outbox_id: uuid::Uuid) -> Result<Outcome, JobsError> {
         let now = self.clock.now_ms();
         let Some(row) =
             outbox::claim(&self.db, outbox_id, now, now + ms(self.tuning.lease)).await?
@@ -60,7 +67,10 @@ impl Delivery {
         };
         let attempt = row.attempts;
         let span = info_span!("deliver", %outbox_id, attempt, kind = %row.kind);
-        self.send_claimed(row).instrument(span).await
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.send_claimed(row).await }.instrument(span))
+            .await
+            .map_err(|e| JobsError::Queue(format!("email delivery task ended: {e}")))?
     }
 
     async fn send_claimed(&self, row: OutboxRow) -> Result<Outcome, JobsError> {
@@ -74,7 +84,7 @@ impl Delivery {
             }
         };
         let result = match email.render() {
-            Ok(rendered) => self.mailer.send(&row.recipient, &row.kind, rendered).await,
+            Ok(rendered) => self.send_within_lease(&row, rendered).await,
             Err(e) => Err(SendError::Permanent(e.to_string())),
         };
         Ok(match result {
@@ -106,6 +116,29 @@ impl Delivery {
                     reason: error,
                 })
             }
+        })
+    }
+
+    /// The whole send (connect, every command, the message) ends within
+    /// half the claim's lease, so no other worker can claim the row while
+    /// this one may still be sending it; a send cut off is a transient
+    /// failure, retried like any other.
+    async fn send_within_lease(
+        &self,
+        row: &OutboxRow,
+        rendered: crate::email::Rendered,
+    ) -> Result<String, SendError> {
+        let deadline = self.tuning.lease / 2;
+        tokio::time::timeout(
+            deadline,
+            self.mailer.send(&row.recipient, &row.kind, rendered),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(SendError::Transient(format!(
+                "no answer within {} ms",
+                ms(deadline)
+            )))
         })
     }
 

@@ -378,3 +378,57 @@ async fn mails_waiting_out_a_backoff_hold_no_sending_slot() {
     smtp.wait_for(&email, 1, Duration::from_secs(5)).await;
     assert!(greylisted.iter().all(|e| smtp.mails_to(e).is_empty()));
 }
+
+#[tokio::test]
+async fn a_delivery_cut_short_after_the_server_took_the_mail_still_records_it() {
+    // apalis drops a job's future when it restarts a worker (Redis flushed
+    // or blipped) or gives a job up. Here the future is dropped while the
+    // server, which already keeps the message, has not answered yet; the
+    // row must still end up sent, so that when its lease runs out nothing
+    // sends it again.
+    let smtp = SmtpServer::start();
+    let app = builder().smtp(smtp.clone()).without_worker().spawn().await;
+    let email = unique_email();
+    assert_eq!(app.register(&email).await.0, StatusCode::CREATED);
+    let id = app.outbox().await[0].id;
+    let key = authd::keys::resolve(
+        app.settings.encryption_key.as_ref(),
+        &app.settings.data_dir,
+        "encryption_key",
+        "AUTH_ENCRYPTION_KEY",
+        32,
+    )
+    .expect("key");
+    let key: [u8; 32] = key.0.as_slice().try_into().expect("32 bytes");
+    let delivery = Arc::new(jobs::worker::Delivery {
+        db: app.db.clone(),
+        mailer: jobs::Mailer::smtp(
+            &smtp.url(),
+            app.settings.mail_from.clone(),
+            app.settings.delivery.smtp_timeout,
+        )
+        .expect("mailer"),
+        sealer: Arc::new(jobs::Sealer::new(&key)),
+        clock: app.clock.clone(),
+        tuning: app.settings.delivery.clone(),
+    });
+    smtp.set_mode(smtp::SLOW_ACK);
+    let cut = tokio::time::timeout(Duration::from_millis(500), delivery.deliver(id)).await;
+    assert!(cut.is_err(), "the server answers after a second");
+    assert_eq!(smtp.mails_to(&email).len(), 1, "the server kept the mail");
+    smtp.set_mode(smtp::ACCEPT);
+    eventually(
+        "the row recorded as sent",
+        Duration::from_secs(5),
+        || async { app.outbox().await[0].status == "sent" },
+    )
+    .await;
+    // Past the lease: the row is not claimed, nor sent, again.
+    app.clock
+        .advance_ms(i64::try_from(app.settings.delivery.lease.as_millis()).expect("ms") + 1000);
+    assert!(matches!(
+        delivery.deliver(id).await.expect("deliver"),
+        jobs::worker::Outcome::Finished
+    ));
+    assert_eq!(smtp.mails_to(&email).len(), 1);
+}

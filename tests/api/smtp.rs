@@ -1,7 +1,8 @@
 //! A real SMTP server for tests (mailin-embedded), started on a chosen or
 //! free port, that keeps every message it accepts. It can be told to answer
 //! RCPT with a transient (451) or permanent (550) failure, or greylist
-//! some recipients (451 for addresses that start with `greylisted-`).
+//! some recipients (451 for addresses that start with `greylisted-`), or
+//! keep a message and answer only a second later.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -35,6 +36,9 @@ pub const ACCEPT: u8 = 0;
 pub const TRANSIENT: u8 = 1;
 pub const PERMANENT: u8 = 2;
 pub const GREYLIST: u8 = 3;
+/// Keeps the message, then waits a second before saying so (a slow server:
+/// the mail is taken while the client still waits for the answer).
+pub const SLOW_ACK: u8 = 4;
 
 #[derive(Clone)]
 struct Sink {
@@ -86,6 +90,9 @@ impl Handler for Sink {
                 html,
                 raw,
             });
+        }
+        if self.mode.load(Ordering::SeqCst) == SLOW_ACK {
+            std::thread::sleep(Duration::from_secs(1));
         }
         response::OK
     }
