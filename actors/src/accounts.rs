@@ -18,8 +18,8 @@ use uuid::Uuid;
 use crate::domain::{CompanyName, Email, Password, PersonName};
 use crate::error::FieldErrors;
 use crate::hooks::Hooks;
-use crate::one_time::VERIFY_EMAIL;
 use crate::rate_limit::MailBudget;
+use crate::store::one_time_tokens::LinkKind;
 use crate::store::{self, one_time_tokens, users};
 use crate::{DomainError, Hasher};
 
@@ -197,7 +197,7 @@ impl Accounts {
         token: &str,
         client: &RequestContext,
     ) -> Result<(), DomainError> {
-        let row = one_time_tokens::find(&self.db, token, VERIFY_EMAIL)
+        let row = one_time_tokens::find(&self.db, token, LinkKind::VerifyEmail)
             .await?
             .ok_or(DomainError::InvalidToken)?;
         tracing::Span::current().record("user_id", tracing::field::display(row.user_id));
@@ -234,7 +234,7 @@ impl Accounts {
         // Touching the user row first serialises concurrent resends for one
         // user, so the last link voids all others.
         users::touch(&txn, user.id, now).await?;
-        one_time_tokens::void_all(&txn, user.id, VERIFY_EMAIL, now).await?;
+        one_time_tokens::void_all(&txn, user.id, LinkKind::VerifyEmail, now).await?;
         self.queue_verification(&txn, user.id, &user.email, now)
             .await?;
         txn.commit().await?;
@@ -253,8 +253,14 @@ impl Accounts {
         stored_email: &str,
         now: i64,
     ) -> Result<(), DomainError> {
-        let token =
-            one_time_tokens::issue(txn, user_id, VERIFY_EMAIL, VERIFY_EMAIL_TTL_MS, now).await?;
+        let token = one_time_tokens::issue(
+            txn,
+            user_id,
+            LinkKind::VerifyEmail,
+            VERIFY_EMAIL_TTL_MS,
+            now,
+        )
+        .await?;
         outbox::enqueue(
             txn,
             &self.sealer,

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use crate::DomainError;
 use crate::attempts::Revoked;
 use crate::mfa::challenges;
-use crate::one_time::PASSWORD_RESET;
 use crate::revocation;
+use crate::store::one_time_tokens::LinkKind;
 use crate::store::{devices, one_time_tokens, sessions, users};
 
 /// The whole of a credential change but the change itself. `keep` is the
@@ -55,7 +55,7 @@ async fn end_other_logins<C: ConnectionTrait>(
     now_ms: i64,
 ) -> Result<Revoked, DomainError> {
     challenges::void_all(conn, user_id, now_ms).await?;
-    one_time_tokens::void_all(conn, user_id, PASSWORD_RESET, now_ms).await?;
+    one_time_tokens::void_all(conn, user_id, LinkKind::PasswordReset, now_ms).await?;
     forget_other_devices(conn, user_id, keep, now_ms).await?;
     revocation::end_all_but(conn, user_id, keep, now_ms).await
 }

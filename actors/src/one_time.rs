@@ -7,9 +7,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-pub const VERIFY_EMAIL: &str = "verify_email";
-pub const PASSWORD_RESET: &str = "password_reset";
-
 /// A freshly made token: the secret goes in an email, the hash in the database.
 pub struct NewToken {
     pub secret: Zeroizing<String>,

@@ -13,7 +13,7 @@ use crate::auth::{Auth, Authenticated};
 use crate::context::RequestContext;
 use crate::domain::{Email, Password};
 use crate::notices;
-use crate::one_time::PASSWORD_RESET;
+use crate::store::one_time_tokens::LinkKind;
 use crate::store::{one_time_tokens, users};
 use crate::work::{AfterCommit, Work};
 use crate::{Accounts, DomainError};
@@ -59,9 +59,10 @@ impl Passwords {
         // Touching the user row first serialises concurrent requests for
         // one user, so the last link voids every earlier one.
         users::touch(&txn, user.id, now).await?;
-        one_time_tokens::void_all(&txn, user.id, PASSWORD_RESET, now).await?;
+        one_time_tokens::void_all(&txn, user.id, LinkKind::PasswordReset, now).await?;
         let token =
-            one_time_tokens::issue(&txn, user.id, PASSWORD_RESET, RESET_TTL_MS, now).await?;
+            one_time_tokens::issue(&txn, user.id, LinkKind::PasswordReset, RESET_TTL_MS, now)
+                .await?;
         let kind = EmailKind::PasswordReset {
             // A name typed at registration is shown only once the owner of
             // the address has proved it (anyone can register any address).
@@ -93,7 +94,7 @@ impl Passwords {
     ) -> Result<(), DomainError> {
         let db = &self.accounts.db;
         let now = self.accounts.clock.now_ms();
-        let row = one_time_tokens::find(db, token, PASSWORD_RESET)
+        let row = one_time_tokens::find(db, token, LinkKind::PasswordReset)
             .await?
             .filter(|r| r.used_at.is_none() && r.expires_at > now)
             .ok_or(DomainError::InvalidToken)?;

@@ -37,7 +37,7 @@ impl Metrics {
     }
 
     async fn render(&self) -> Response {
-        match jobs::outbox::count_with_status(&self.db, jobs::outbox::PENDING).await {
+        match jobs::outbox::count_with_status(&self.db, jobs::outbox::Status::Pending).await {
             #[allow(clippy::cast_precision_loss)]
             Ok(n) => metrics::gauge!("authd_email_outbox_backlog").set(n as f64),
             Err(e) => tracing::warn!(error = %e, "cannot count the outbox backlog"),

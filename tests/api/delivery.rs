@@ -39,7 +39,7 @@ async fn smtp_down_during_registration_then_the_mail_arrives_once_it_is_up() {
         app.outbox()
             .await
             .first()
-            .is_some_and(|r| r.status == "sent")
+            .is_some_and(|r| r.status == jobs::outbox::Status::Sent)
     })
     .await;
 }
@@ -82,13 +82,16 @@ pub(crate) async fn failed_for_good(app: &TestApp, attempts: i32) -> jobs::outbo
         app.outbox()
             .await
             .first()
-            .is_some_and(|r| r.status == "failed")
+            .is_some_and(|r| r.status == jobs::outbox::Status::Failed)
     })
     .await;
     // Past the redispatch window nothing tries again.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let row = app.outbox().await.remove(0);
-    assert_eq!((row.status.as_str(), row.attempts), ("failed", attempts));
+    assert_eq!(
+        (row.status, row.attempts),
+        (jobs::outbox::Status::Failed, attempts)
+    );
     assert!(row.payload.is_none(), "nothing secret stays behind");
     row
 }
@@ -103,7 +106,7 @@ async fn a_sent_mail_is_not_sent_again_after_the_redispatch_window() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.smtp.mails_to(&email).len(), 1);
     let row = &app.outbox().await[0];
-    assert_eq!(row.status, "sent");
+    assert_eq!(row.status, jobs::outbox::Status::Sent);
     assert!(row.payload.is_none());
 }
 
@@ -199,7 +202,7 @@ async fn a_mail_held_by_a_killed_worker_is_delivered_by_the_next_worker() {
     .await;
     dead.kill().expect("kill -9");
     let _ = dead.wait();
-    assert_eq!(app.outbox().await[0].status, "pending");
+    assert_eq!(app.outbox().await[0].status, jobs::outbox::Status::Pending);
 
     // A new worker starts at once, with the clock past the dead one's lease
     // and dispatch (its lease is 60 s in production settings).
@@ -217,7 +220,7 @@ async fn a_mail_held_by_a_killed_worker_is_delivered_by_the_next_worker() {
     let mails = smtp.wait_for(&email, 1, Duration::from_secs(15)).await;
     assert_eq!(mails.len(), 1);
     eventually("the row marked sent", Duration::from_secs(5), || async {
-        app.outbox().await[0].status == "sent"
+        app.outbox().await[0].status == jobs::outbox::Status::Sent
     })
     .await;
     stop.cancel();

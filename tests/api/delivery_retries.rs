@@ -37,13 +37,13 @@ async fn apalis_retries_a_transient_failure_without_the_relay() {
     })
     .await;
     let row = &app.outbox().await[0];
-    assert_eq!(row.status, "pending");
+    assert_eq!(row.status, jobs::outbox::Status::Pending);
     assert!(row.last_error.as_deref().is_some_and(|e| e.contains("451")));
     assert!(smtp.mails_to(&email).is_empty());
     smtp.set_mode(smtp::ACCEPT);
     smtp.wait_for(&email, 1, Duration::from_secs(10)).await;
     eventually("the row marked sent", Duration::from_secs(5), || async {
-        app.outbox().await[0].status == "sent"
+        app.outbox().await[0].status == jobs::outbox::Status::Sent
     })
     .await;
 }
@@ -92,7 +92,7 @@ async fn smtp_answering_451_for_ten_minutes_then_accepting_delivers_once_on_the_
         tokio::time::sleep(Duration::from_millis(60)).await;
     }
     eventually("the row marked sent", Duration::from_secs(5), || async {
-        app.outbox().await[0].status == "sent"
+        app.outbox().await[0].status == jobs::outbox::Status::Sent
     })
     .await;
     let row = &app.outbox().await[0];
@@ -228,7 +228,7 @@ async fn redis_flushed_while_jobs_are_being_retried_then_every_mail_arrives_once
         assert_eq!(smtp.mails_to(email).len(), 1, "{email}");
     }
     let rows = app.outbox().await;
-    assert!(rows.iter().all(|r| r.status == "sent"));
+    assert!(rows.iter().all(|r| r.status == jobs::outbox::Status::Sent));
 }
 
 #[tokio::test]
@@ -320,7 +320,10 @@ async fn the_queue_forgets_jobs_that_ended() {
         smtp.wait_for(email, 1, Duration::from_secs(10)).await;
     }
     eventually("every row marked sent", Duration::from_secs(5), || async {
-        app.outbox().await.iter().all(|r| r.status == "sent")
+        app.outbox()
+            .await
+            .iter()
+            .all(|r| r.status == jobs::outbox::Status::Sent)
     })
     .await;
     // The worker acknowledges a job just after marking its row.
@@ -420,7 +423,7 @@ async fn a_delivery_cut_short_after_the_server_took_the_mail_still_records_it() 
     eventually(
         "the row recorded as sent",
         Duration::from_secs(5),
-        || async { app.outbox().await[0].status == "sent" },
+        || async { app.outbox().await[0].status == jobs::outbox::Status::Sent },
     )
     .await;
     // Past the lease: the row is not claimed, nor sent, again.

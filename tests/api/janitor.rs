@@ -633,7 +633,7 @@ async fn a_backlog_goes_in_one_pass_a_batch_at_a_time() {
         one_time_tokens::Entity::insert_many(chunk.clone().map(|i| one_time_tokens::ActiveModel {
             id: Set(uuid::Uuid::new_v4()),
             user_id: Set(user_id),
-            purpose: Set("password_reset".into()),
+            purpose: Set(actors::store::one_time_tokens::LinkKind::PasswordReset),
             token_hash: Set(format!("{i:064x}")),
             expires_at: Set(now - DAY),
             used_at: Set(None),

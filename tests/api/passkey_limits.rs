@@ -93,7 +93,10 @@ async fn an_account_over_the_cap_lists_and_can_remove_every_passkey() {
 /// Passkey login ceremonies in the table (started without an account).
 async fn open_logins(app: &TestApp) -> u64 {
     webauthn_challenges::Entity::find()
-        .filter(webauthn_challenges::Column::Kind.is_in(["login", "discover"]))
+        .filter(webauthn_challenges::Column::Kind.is_in([
+            webauthn_challenges::Ceremony::Login,
+            webauthn_challenges::Ceremony::Discover,
+        ]))
         .count(&app.db)
         .await
         .unwrap()

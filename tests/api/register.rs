@@ -232,7 +232,7 @@ async fn the_outbox_row_is_written_with_the_user_and_holds_no_readable_token() {
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
     assert_eq!(row.recipient, email);
-    assert_eq!(row.status, "pending");
+    assert_eq!(row.status, jobs::outbox::Status::Pending);
     let payload = row.payload.as_deref().unwrap();
     assert!(payload.starts_with("v1."), "sealed");
     assert!(!payload.contains("verify-email") && !payload.contains("token"));

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::DomainError;
 use crate::one_time::{self, NewToken};
+pub use crate::store::webauthn_challenges::Ceremony;
 use crate::store::webauthn_challenges::{self, Bound, Claimant, NewChallenge};
 
 /// How long a ceremony may take (webauthn-rs's authenticator timeout is
@@ -22,15 +23,8 @@ pub const TTL_MS: i64 = 5 * 60 * 1000;
 /// (`AUTH_PASSKEY_OPEN_LOGINS`).
 pub const OPEN_LOGINS: u64 = 10_000;
 
-pub const REGISTER: &str = "register";
-/// A login for a named account: its passkeys are listed to the client.
-pub const LOGIN: &str = "login";
-/// A login with any discoverable credential (no address given).
-pub const DISCOVER: &str = "discover";
-/// The second step of a password login with 2FA on.
-pub const SECOND_FACTOR: &str = "second_factor";
 /// What anyone can start without an account or an `mfa_token`.
-const UNAUTHENTICATED: [&str; 2] = [LOGIN, DISCOVER];
+const UNAUTHENTICATED: [Ceremony; 2] = [Ceremony::Login, Ceremony::Discover];
 /// Older login ceremonies deleted at most per start (a start adds one).
 const TRIM_BATCH: u64 = 100;
 
@@ -53,7 +47,7 @@ impl std::fmt::Debug for LoginState {
 /// Stores a ceremony's state; returns the challenge id for the client.
 pub async fn start<C: ConnectionTrait, S: Serialize>(
     conn: &C,
-    kind: &'static str,
+    kind: Ceremony,
     bound: Bound,
     state: &S,
     now_ms: i64,
@@ -96,7 +90,7 @@ pub async fn trim_logins<C: ConnectionTrait>(conn: &C, keep: u64) {
 pub async fn claim<C: ConnectionTrait>(
     conn: &C,
     presented: &str,
-    kinds: &[&str],
+    kinds: &[Ceremony],
     who: Claimant,
     now_ms: i64,
 ) -> Result<webauthn_challenges::Model, DomainError> {
@@ -114,12 +108,12 @@ pub fn state<S: DeserializeOwned>(row: &webauthn_challenges::Model) -> Result<S,
 
 /// The login state of a claimed login ceremony.
 pub fn login_state(row: &webauthn_challenges::Model) -> Result<LoginState, DomainError> {
-    match row.kind.as_str() {
-        LOGIN | SECOND_FACTOR => Ok(LoginState::Named(state(row)?)),
-        DISCOVER => Ok(LoginState::Discoverable(state(row)?)),
-        other => Err(DomainError::Internal(format!(
-            "a {other} ceremony claimed as a login"
-        ))),
+    match row.kind {
+        Ceremony::Login | Ceremony::SecondFactor => Ok(LoginState::Named(state(row)?)),
+        Ceremony::Discover => Ok(LoginState::Discoverable(state(row)?)),
+        Ceremony::Register => Err(DomainError::Internal(
+            "a registration ceremony claimed as a login".into(),
+        )),
     }
 }
 

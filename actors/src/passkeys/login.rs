@@ -50,14 +50,15 @@ impl Passkeys {
                     user_id: Some(user.id),
                     ..Bound::default()
                 };
-                let id = ceremony::start(db, ceremony::LOGIN, bound, &state, now).await?;
+                let id = ceremony::start(db, ceremony::Ceremony::Login, bound, &state, now).await?;
                 (id, options)
             }
             None => {
                 let (options, state) =
                     webauthn.start_discoverable_authentication().map_err(fail)?;
                 let bound = Bound::default();
-                let id = ceremony::start(db, ceremony::DISCOVER, bound, &state, now).await?;
+                let id =
+                    ceremony::start(db, ceremony::Ceremony::Discover, bound, &state, now).await?;
                 (id, options)
             }
         };
@@ -81,7 +82,7 @@ impl Passkeys {
         self.webauthn()?;
         let db = &self.deps.db;
         let now = self.now();
-        let kinds = [ceremony::LOGIN, ceremony::DISCOVER];
+        let kinds = [ceremony::Ceremony::Login, ceremony::Ceremony::Discover];
         let row = match ceremony::claim(db, challenge_id, &kinds, Claimant::Anyone, now).await {
             Ok(row) => row,
             Err(DomainError::ChallengeInvalid) => return Err(DomainError::PasskeyRefused),

@@ -168,7 +168,7 @@ impl Passkeys {
             mfa_challenge_id: None,
         };
         let challenge_id =
-            ceremony::start(db, ceremony::REGISTER, bound, &state, self.now()).await?;
+            ceremony::start(db, ceremony::Ceremony::Register, bound, &state, self.now()).await?;
         Ok(Started {
             challenge_id,
             options,
@@ -193,7 +193,14 @@ impl Passkeys {
             user_id: who.user.id,
             session_id: who.session_id,
         };
-        let row = ceremony::claim(db, challenge_id, &[ceremony::REGISTER], who_may, now).await?;
+        let row = ceremony::claim(
+            db,
+            challenge_id,
+            &[ceremony::Ceremony::Register],
+            who_may,
+            now,
+        )
+        .await?;
         let state: PasskeyRegistration = ceremony::state(&row)?;
         let passkey = webauthn
             .finish_passkey_registration(credential, &state)

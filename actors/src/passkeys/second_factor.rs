@@ -59,7 +59,8 @@ impl Passkeys {
             session_id: None,
             mfa_challenge_id: Some(login.id),
         };
-        let challenge_id = ceremony::start(db, ceremony::SECOND_FACTOR, bound, &state, now).await?;
+        let challenge_id =
+            ceremony::start(db, ceremony::Ceremony::SecondFactor, bound, &state, now).await?;
         Ok(Started {
             challenge_id,
             options,
@@ -84,7 +85,14 @@ impl Passkeys {
             user_id: login.user_id,
             mfa_challenge_id: login.id,
         };
-        let row = ceremony::claim(db, challenge_id, &[ceremony::SECOND_FACTOR], who, now).await?;
+        let row = ceremony::claim(
+            db,
+            challenge_id,
+            &[ceremony::Ceremony::SecondFactor],
+            who,
+            now,
+        )
+        .await?;
         let state = ceremony::login_state(&row)?;
         let check = CodeCheck::Login {
             challenge_id: login.id,

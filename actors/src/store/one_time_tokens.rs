@@ -10,11 +10,23 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub user_id: Uuid,
-    pub purpose: String,
+    pub purpose: LinkKind,
     pub token_hash: String,
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub created_at: i64,
+}
+
+/// What an emailed single-use link is for, stored by these names.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum LinkKind {
+    /// Proves the address of a new account.
+    #[sea_orm(string_value = "verify_email")]
+    VerifyEmail,
+    /// Sets a new password without the old one.
+    #[sea_orm(string_value = "password_reset")]
+    PasswordReset,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -27,7 +39,7 @@ impl ActiveModelBehavior for ActiveModel {}
 pub async fn void_all<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
-    purpose: &str,
+    purpose: LinkKind,
     now_ms: i64,
 ) -> Result<(), DbErr> {
     Entity::update_many()
@@ -58,7 +70,7 @@ pub async fn consume<C: ConnectionTrait>(conn: &C, id: Uuid, now_ms: i64) -> Res
 pub async fn issue<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
-    purpose: &str,
+    purpose: LinkKind,
     ttl_ms: i64,
     now_ms: i64,
 ) -> Result<NewToken, DbErr> {
@@ -66,7 +78,7 @@ pub async fn issue<C: ConnectionTrait>(
     Entity::insert(ActiveModel {
         id: Set(Uuid::new_v4()),
         user_id: Set(user_id),
-        purpose: Set(purpose.to_owned()),
+        purpose: Set(purpose),
         token_hash: Set(token.hash.clone()),
         expires_at: Set(now_ms.saturating_add(ttl_ms)),
         used_at: Set(None),
@@ -82,7 +94,7 @@ pub async fn issue<C: ConnectionTrait>(
 pub async fn find<C: ConnectionTrait>(
     conn: &C,
     presented: &str,
-    purpose: &str,
+    purpose: LinkKind,
 ) -> Result<Option<Model>, DbErr> {
     let Some(hash) = one_time::lookup_hash(presented) else {
         return Ok(None);

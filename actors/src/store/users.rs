@@ -407,7 +407,7 @@ fn expired_unverified(dead_before: i64) -> sea_orm::Condition {
         .expr(Expr::val(1))
         .from(Outbox)
         .and_where(Expr::col((Outbox, outbox::Column::UserId)).equals((Entity, Column::Id)))
-        .and_where(Expr::col((Outbox, outbox::Column::Status)).eq(outbox::PENDING))
+        .and_where(Expr::col((Outbox, outbox::Column::Status)).eq(outbox::Status::Pending))
         .to_owned();
     sea_orm::Condition::all()
         .add(Column::EmailVerifiedAt.is_null())

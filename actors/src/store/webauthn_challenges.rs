@@ -18,7 +18,7 @@ pub struct Model {
     pub id_hash: String,
     /// `register`, `login` (a named user's passkeys), `discover` (any
     /// discoverable credential) or `second_factor` (after a password).
-    pub kind: String,
+    pub kind: Ceremony,
     /// The user the ceremony is for (none for `discover`).
     pub user_id: Option<Uuid>,
     /// The session that started a registration.
@@ -31,6 +31,24 @@ pub struct Model {
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub created_at: i64,
+}
+
+/// Which WebAuthn ceremony a stored challenge is, by these names.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum Ceremony {
+    /// Adding a passkey, in a logged-in session.
+    #[sea_orm(string_value = "register")]
+    Register,
+    /// A login for a named account: its passkeys are listed to the client.
+    #[sea_orm(string_value = "login")]
+    Login,
+    /// A login with any discoverable credential (no address given).
+    #[sea_orm(string_value = "discover")]
+    Discover,
+    /// The second step of a password login with 2FA on.
+    #[sea_orm(string_value = "second_factor")]
+    SecondFactor,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -52,7 +70,7 @@ pub struct Bound {
 #[derive(Debug, Clone)]
 pub struct NewChallenge {
     pub id_hash: String,
-    pub kind: &'static str,
+    pub kind: Ceremony,
     pub bound: Bound,
     pub state: String,
     pub expires_at: i64,
@@ -68,7 +86,7 @@ pub async fn start<C: ConnectionTrait>(
         // `trim` keeps the later ones.
         id: Set(Uuid::now_v7()),
         id_hash: Set(new.id_hash),
-        kind: Set(new.kind.to_owned()),
+        kind: Set(new.kind),
         user_id: Set(new.bound.user_id),
         session_id: Set(new.bound.session_id),
         mfa_challenge_id: Set(new.bound.mfa_challenge_id),
@@ -103,7 +121,7 @@ pub enum Claimant {
 pub async fn claim<C: ConnectionTrait>(
     conn: &C,
     id_hash: &str,
-    kinds: &[&str],
+    kinds: &[Ceremony],
     who: Claimant,
     now_ms: i64,
 ) -> Result<Option<Model>, DbErr> {
@@ -147,7 +165,7 @@ pub async fn claim<C: ConnectionTrait>(
 /// the database, so the bound holds across nodes.
 pub async fn trim<C: ConnectionTrait>(
     conn: &C,
-    kinds: &[&str],
+    kinds: &[Ceremony],
     keep: u64,
     batch: u64,
 ) -> Result<u64, DbErr> {

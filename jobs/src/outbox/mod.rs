@@ -12,13 +12,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-pub use entity::{Column, Entity as Outbox, Model as OutboxRow};
+pub use entity::{Column, Entity as Outbox, Model as OutboxRow, Status};
 
 use crate::{EmailKind, JobsError, Sealer};
-
-pub const PENDING: &str = "pending";
-pub const SENT: &str = "sent";
-pub const FAILED: &str = "failed";
 
 /// An email to send, as the code that needs it describes it.
 #[derive(Debug)]
@@ -45,7 +41,7 @@ pub async fn enqueue<C: ConnectionTrait>(
         kind: Set(email.kind.name().to_owned()),
         recipient: Set(email.recipient),
         payload: Set(Some(sealer.seal(&plaintext, id.as_bytes())?)),
-        status: Set(PENDING.to_owned()),
+        status: Set(Status::Pending),
         attempts: Set(0),
         next_attempt_at: Set(now_ms),
         lease_until: Set(None),
@@ -67,7 +63,7 @@ pub async fn due<C: ConnectionTrait>(
         .select_only()
         .column(Column::Id)
         .column(Column::NextAttemptAt)
-        .filter(Column::Status.eq(PENDING))
+        .filter(Column::Status.eq(Status::Pending))
         .filter(Column::NextAttemptAt.lte(now_ms))
         .filter(free_at(now_ms))
         .order_by_asc(Column::NextAttemptAt)
@@ -94,7 +90,7 @@ pub async fn take_for_dispatch<C: ConnectionTrait>(
     let res = Outbox::update_many()
         .col_expr(Column::NextAttemptAt, Expr::value(redispatch_at))
         .filter(Column::Id.eq(id))
-        .filter(Column::Status.eq(PENDING))
+        .filter(Column::Status.eq(Status::Pending))
         .filter(Column::NextAttemptAt.eq(seen_next_attempt_at))
         .exec(conn)
         .await?;
@@ -110,7 +106,7 @@ pub async fn dispatch_failed<C: ConnectionTrait>(
     Outbox::update_many()
         .col_expr(Column::NextAttemptAt, Expr::value(retry_at))
         .filter(Column::Id.eq(id))
-        .filter(Column::Status.eq(PENDING))
+        .filter(Column::Status.eq(Status::Pending))
         .exec(conn)
         .await?;
     Ok(())
@@ -128,7 +124,7 @@ pub async fn claim<C: ConnectionTrait>(
         .col_expr(Column::LeaseUntil, Expr::value(lease_until))
         .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
         .filter(Column::Id.eq(id))
-        .filter(Column::Status.eq(PENDING))
+        .filter(Column::Status.eq(Status::Pending))
         .filter(free_at(now_ms))
         .exec(conn)
         .await?;
@@ -143,7 +139,7 @@ pub async fn mark_sent<C: ConnectionTrait>(
     id: Uuid,
     now_ms: i64,
 ) -> Result<(), JobsError> {
-    if finish(conn, id, SENT, Some(now_ms), None).await? {
+    if finish(conn, id, Status::Sent, Some(now_ms), None).await? {
         metrics::counter!("authd_email_jobs_sent_total").increment(1);
     }
     Ok(())
@@ -154,7 +150,7 @@ pub async fn mark_failed<C: ConnectionTrait>(
     id: Uuid,
     error: &str,
 ) -> Result<(), JobsError> {
-    if finish(conn, id, FAILED, None, Some(error)).await? {
+    if finish(conn, id, Status::Failed, None, Some(error)).await? {
         metrics::counter!("authd_email_jobs_failed_total").increment(1);
     }
     Ok(())
@@ -165,7 +161,7 @@ pub async fn mark_failed<C: ConnectionTrait>(
 async fn finish<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
-    status: &str,
+    status: Status,
     sent_at: Option<i64>,
     error: Option<&str>,
 ) -> Result<bool, JobsError> {
@@ -176,7 +172,7 @@ async fn finish<C: ConnectionTrait>(
         .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
         .col_expr(Column::LastError, Expr::value(error.map(str::to_owned)))
         .filter(Column::Id.eq(id))
-        .filter(Column::Status.eq(PENDING))
+        .filter(Column::Status.eq(Status::Pending))
         .exec(conn)
         .await?;
     Ok(done.rows_affected == 1)
@@ -194,7 +190,7 @@ pub async fn mark_retry<C: ConnectionTrait>(
         .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
         .col_expr(Column::LastError, Expr::value(error.to_owned()))
         .filter(Column::Id.eq(id))
-        .filter(Column::Status.eq(PENDING))
+        .filter(Column::Status.eq(Status::Pending))
         .exec(conn)
         .await?;
     if retried.rows_affected == 1 {
@@ -206,7 +202,7 @@ pub async fn mark_retry<C: ConnectionTrait>(
 /// Counts rows by status; used by `/readyz`-style checks and tests.
 pub async fn count_with_status<C: ConnectionTrait>(
     conn: &C,
-    status: &str,
+    status: Status,
 ) -> Result<u64, JobsError> {
     use sea_orm::PaginatorTrait;
     Ok(Outbox::find()
@@ -224,7 +220,7 @@ pub async fn prune<C: ConnectionTrait>(
     limit: u64,
 ) -> Result<u64, JobsError> {
     let mut deleted = 0;
-    for status in [SENT, FAILED] {
+    for status in [Status::Sent, Status::Failed] {
         let finished = sea_orm::Condition::all()
             .add(Column::Status.eq(status))
             .add(Column::CreatedAt.lt(created_before));
@@ -245,7 +241,7 @@ pub async fn forget_users<C: ConnectionTrait>(
     }
     let res = Outbox::delete_many()
         .filter(Column::UserId.is_in(user_ids.iter().copied()))
-        .filter(Column::Status.ne(PENDING))
+        .filter(Column::Status.ne(Status::Pending))
         .exec(conn)
         .await?;
     Ok(res.rows_affected)
