@@ -23,7 +23,7 @@ use crate::store::one_time_tokens::LinkKind;
 use crate::store::{self, one_time_tokens, users};
 use crate::{DomainError, Hasher};
 
-pub const VERIFY_EMAIL_TTL_MS: i64 = 48 * 3600 * 1000;
+pub(crate) const VERIFY_EMAIL_TTL_MS: i64 = 48 * 3600 * 1000;
 
 /// A registration, parsed: every field is valid.
 #[derive(Debug)]
@@ -101,7 +101,7 @@ impl Links {
         format!("{}/verify-email?token={token}", self.base)
     }
 
-    pub fn reset_password(&self, token: &str) -> String {
+    pub(crate) fn reset_password(&self, token: &str) -> String {
         format!("{}/reset-password?token={token}", self.base)
     }
 

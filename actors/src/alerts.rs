@@ -95,7 +95,7 @@ impl Alerts {
     }
 
     /// [`Alerts::queue`] in a unit of work, which then wakes the outbox.
-    pub async fn queue_in(
+    pub(crate) async fn queue_in(
         &self,
         work: &mut Work,
         alert: Alert,
@@ -112,7 +112,7 @@ impl Alerts {
 
     /// A completed login from a new device: queued only when the account
     /// had a device before this login (its first login is no news).
-    pub async fn queue_if_new_device<C: ConnectionTrait>(
+    pub(crate) async fn queue_if_new_device<C: ConnectionTrait>(
         &self,
         conn: &C,
         user_id: Uuid,
@@ -142,7 +142,7 @@ impl Alerts {
 
     /// After the commit of a transaction that queued an alert: the relay
     /// pushes it to the queue now rather than at its next poll.
-    pub fn wake_outbox(&self) {
+    pub(crate) fn wake_outbox(&self) {
         self.outbox_wake.notify_one();
     }
 }
@@ -235,7 +235,7 @@ pub fn seen(client: &RequestContext, now_ms: i64) -> Seen {
 }
 
 /// A time as a mail shows it: UTC, to the minute (`2026-12-04 15:20 UTC`).
-pub fn utc_minute(ms: i64) -> String {
+pub(crate) fn utc_minute(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()

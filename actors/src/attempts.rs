@@ -26,7 +26,7 @@ pub enum Budget {
 /// credential version the password was checked against, and the budget it
 /// spent.
 #[derive(Debug, Clone, Copy)]
-pub struct PasswordStep {
+pub(crate) struct PasswordStep {
     pub version: i64,
     pub budget: Budget,
 }
@@ -187,7 +187,7 @@ impl std::fmt::Debug for SecondStep {
 }
 
 /// A login's password step passed.
-pub enum Passed {
+pub(crate) enum Passed {
     Done(Box<LoggedIn>),
     /// 2FA is on: a code must follow.
     NeedsCode(Box<SecondStep>),
@@ -196,7 +196,7 @@ pub enum Passed {
 impl Attempt {
     /// The outcome label of a login's password step in the
     /// `authd_logins_total` series (an unknown address is `wrong_password`).
-    pub fn login_label(&self) -> &'static str {
+    pub(crate) fn login_label(&self) -> &'static str {
         match self {
             Attempt::Locked { .. } => "locked",
             Attempt::Wrong => "wrong_password",
@@ -208,7 +208,7 @@ impl Attempt {
     }
 
     /// A login's password step: wrong and unknown are one 401.
-    pub fn into_login(self) -> Result<Passed, DomainError> {
+    pub(crate) fn into_login(self) -> Result<Passed, DomainError> {
         match self {
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Wrong => Err(DomainError::InvalidCredentials),
@@ -222,7 +222,7 @@ impl Attempt {
     }
 
     /// A logged-in user confirming a change with the password.
-    pub fn into_reauth(self) -> Result<Box<users::Model>, DomainError> {
+    pub(crate) fn into_reauth(self) -> Result<Box<users::Model>, DomainError> {
         match self {
             Attempt::Accepted(user, _) | Attempt::MfaRequired(user, _) => Ok(user),
             Attempt::LoggedIn(done) => Ok(done.user),
@@ -234,7 +234,7 @@ impl Attempt {
 
     /// A logged-in user confirming a change (or 2FA setup) with a code,
     /// and the sessions the change ended.
-    pub fn into_code_change(self) -> Result<(Box<users::Model>, Revoked), DomainError> {
+    pub(crate) fn into_code_change(self) -> Result<(Box<users::Model>, Revoked), DomainError> {
         match self {
             Attempt::Accepted(user, revoked) => Ok((user, revoked)),
             Attempt::MfaRequired(user, _) => Ok((user, Revoked::default())),
@@ -245,7 +245,7 @@ impl Attempt {
     }
 
     /// A passkey login: one 401 for every refusal.
-    pub fn into_passkey_login(self) -> Result<LoggedIn, DomainError> {
+    pub(crate) fn into_passkey_login(self) -> Result<LoggedIn, DomainError> {
         match self {
             Attempt::LoggedIn(done) => Ok(*done),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
@@ -257,7 +257,7 @@ impl Attempt {
     }
 
     /// The second step of a 2FA login.
-    pub fn into_second_step(self) -> Result<LoggedIn, DomainError> {
+    pub(crate) fn into_second_step(self) -> Result<LoggedIn, DomainError> {
         match self {
             Attempt::LoggedIn(done) => Ok(*done),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),

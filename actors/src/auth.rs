@@ -136,20 +136,6 @@ impl Auth {
         }
     }
 
-    /// One password attempt for `user_id`, through the user's session actor
-    /// (lockout rules, one attempt at a time per user), on the account's
-    /// failure budget.
-    pub async fn check_password(
-        &self,
-        user_id: Uuid,
-        password: &str,
-        purpose: Purpose,
-        client: &RequestContext,
-    ) -> Result<Attempt, DomainError> {
-        self.check_password_with(user_id, password, purpose, Budget::Account, client)
-            .await
-    }
-
     async fn check_password_with(
         &self,
         user_id: Uuid,
@@ -175,7 +161,7 @@ impl Auth {
     /// session logged in with (so failures from elsewhere that lock the
     /// account never refuse its owner); a right one leaves the count as it
     /// was.
-    pub async fn reauthenticate(
+    pub(crate) async fn reauthenticate(
         &self,
         who: &Authenticated,
         password: &str,
@@ -190,7 +176,7 @@ impl Auth {
     /// the device its login came from (even once that device's failures
     /// voided its token for logins: its lock keeps running), else the
     /// account's.
-    pub async fn budget_of(&self, who: &Authenticated) -> Result<Budget, DomainError> {
+    pub(crate) async fn budget_of(&self, who: &Authenticated) -> Result<Budget, DomainError> {
         let db = &self.sessions.db;
         let Some(device_id) = sessions::device_of(db, who.session_id).await? else {
             return Ok(Budget::Account);
@@ -204,7 +190,7 @@ impl Auth {
     /// One TOTP or backup code attempt, through the user's session actor.
     /// A login's second step spends the budget its first step spent; any
     /// other check spends `budget`.
-    pub async fn check_code(
+    pub(crate) async fn check_code(
         &self,
         user_id: Uuid,
         check: CodeCheck,

@@ -99,7 +99,7 @@ impl BreachedPasswords {
     /// validation error on `field`; a down service under the refusing
     /// policy is `Unavailable` (503).
     #[instrument(skip_all, fields(outcome))]
-    pub async fn screen(&self, password: &Password, field: &str) -> Result<(), DomainError> {
+    pub(crate) async fn screen(&self, password: &Password, field: &str) -> Result<(), DomainError> {
         let Some(service) = &self.service else {
             return Ok(());
         };

@@ -71,7 +71,7 @@ impl Broadcast {
         })
     }
 
-    pub async fn publish(&self, event: Event) {
+    pub(crate) async fn publish(&self, event: Event) {
         let mut conn = self.conn.clone();
         let sent = tokio::time::timeout(
             PUBLISH_TIMEOUT,

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 /// The longest user agent kept, in characters; the rest is cut off.
-pub const MAX_USER_AGENT_CHARS: usize = 256;
+pub(crate) const MAX_USER_AGENT_CHARS: usize = 256;
 
 /// The client of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use crate::store::{devices, one_time_tokens, sessions, users};
 /// caller's session, which stays (none for a reset by emailed token).
 /// The caller tells the TokenRegistry about the returned revocations once
 /// the transaction is committed.
-pub async fn changed<C: ConnectionTrait>(
+pub(crate) async fn changed<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
     keep: Option<Uuid>,

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::attempt_gate::{AttemptGate, GateDeps, GateMsg};
 
-pub struct GateSupervisor;
+pub(crate) struct GateSupervisor;
 
 /// A live gate, as its supervisor sees it.
 struct Live {
@@ -38,7 +38,7 @@ impl Live {
     }
 }
 
-pub struct SupervisorState {
+pub(crate) struct SupervisorState {
     deps: GateDeps,
     gates: HashMap<Uuid, Live>,
     by_actor: HashMap<ActorId, Uuid>,

@@ -125,7 +125,7 @@ impl Hasher {
     /// cost. One that was not is hashed again at the next right password,
     /// so raising the cost upgrades users as they log in, and a wrong
     /// password costs the same for every account as for none.
-    pub fn is_current(&self, phc: &str) -> bool {
+    pub(crate) fn is_current(&self, phc: &str) -> bool {
         let Ok(parsed) = PasswordHash::new(phc) else {
             return false;
         };

@@ -30,7 +30,7 @@ use crate::store::{
 /// How much later than its expiry a row is deleted: a request that checked
 /// a token just before it expired (or a node whose clock is a little
 /// behind) finishes before the row goes.
-pub const GRACE_MS: i64 = 5 * 60 * 1000;
+pub(crate) const GRACE_MS: i64 = 5 * 60 * 1000;
 
 /// How long the queue keeps its record of a job that ended.
 const QUEUE_JOBS_KEPT: Duration = Duration::from_secs(3600);

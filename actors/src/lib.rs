@@ -1,7 +1,9 @@
 //! The domain: types parsed at the boundary, the store, and the services and
 //! actors that own every rule with state.
 
-pub mod accounts;
+#![deny(unreachable_pub)]
+
+pub(crate) mod accounts;
 pub mod alerts;
 pub mod attempt_gate;
 pub mod attempts;
@@ -9,29 +11,29 @@ pub mod audit;
 pub mod auth;
 pub mod breached;
 pub mod broadcast;
-pub mod context;
-pub mod credentials;
+pub(crate) mod context;
+pub(crate) mod credentials;
 pub mod domain;
-pub mod error;
+pub(crate) mod error;
 pub mod gate_supervisor;
-pub mod hasher;
+pub(crate) mod hasher;
 pub mod hooks;
 pub mod janitor;
 pub mod jwt;
-pub mod keyed;
+pub(crate) mod keyed;
 pub mod lockout;
 pub mod mfa;
-pub mod notices;
-pub mod one_time;
+pub(crate) mod notices;
+pub(crate) mod one_time;
 pub mod passkeys;
-pub mod passwords;
+pub(crate) mod passwords;
 pub mod rate_limit;
-pub mod revocation;
+pub(crate) mod revocation;
 pub mod sessions;
 pub mod store;
 pub mod supervisor;
 pub mod token_registry;
-pub mod work;
+pub(crate) mod work;
 
 pub use accounts::{Accounts, Links, RegisterInput};
 pub use context::RequestContext;

@@ -12,17 +12,17 @@
 //! answer tells them apart, however long an attacker waits.
 
 /// How long a failure count is remembered after its last failure.
-pub const FORGET_AFTER_MS: i64 = 24 * 3600 * 1000;
+pub(crate) const FORGET_AFTER_MS: i64 = 24 * 3600 * 1000;
 
 /// How strict the lockout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutPolicy {
     /// Consecutive failures that trigger the first lock.
-    pub threshold: u32,
+    pub(crate) threshold: u32,
     /// The first lock, in milliseconds.
-    pub base_lock_ms: i64,
+    pub(crate) base_lock_ms: i64,
     /// The longest lock, in milliseconds.
-    pub max_lock_ms: i64,
+    pub(crate) max_lock_ms: i64,
 }
 
 impl LockoutPolicy {
@@ -41,9 +41,9 @@ pub struct LockState {
     /// Consecutive failed attempts since the last completed login.
     pub failures: u32,
     /// Unix ms until which attempts are refused.
-    pub locked_until: Option<i64>,
+    pub(crate) locked_until: Option<i64>,
     /// Unix ms of the last failure counted (`None` with no failures).
-    pub last_failure_at: Option<i64>,
+    pub(crate) last_failure_at: Option<i64>,
 }
 
 /// Whether an attempt may be checked now.
@@ -70,7 +70,7 @@ impl LockoutPolicy {
 
     /// The state after one more failed attempt at `now_ms` (only called
     /// when the gate was open).
-    pub fn after_failure(&self, state: LockState, now_ms: i64) -> LockState {
+    pub(crate) fn after_failure(&self, state: LockState, now_ms: i64) -> LockState {
         let state = self.remembered(state, now_ms);
         let failures = state.failures.saturating_add(1);
         let locked_until = if failures >= self.threshold {
@@ -100,7 +100,7 @@ impl LockoutPolicy {
     }
 
     /// The state after a completed login.
-    pub fn after_success(&self) -> LockState {
+    pub(crate) fn after_success(&self) -> LockState {
         Self::cleared()
     }
 
@@ -111,7 +111,7 @@ impl LockoutPolicy {
     }
 
     /// The lock that `failures` consecutive failures earn.
-    pub fn lock_ms(&self, failures: u32) -> i64 {
+    pub(crate) fn lock_ms(&self, failures: u32) -> i64 {
         let doublings = failures.saturating_sub(self.threshold).min(20);
         self.base_lock_ms
             .saturating_mul(1i64 << doublings)

@@ -9,7 +9,7 @@ use sea_orm::ConnectionTrait;
 use crate::DomainError;
 use crate::store::users;
 
-pub async fn queue<C: ConnectionTrait>(
+pub(crate) async fn queue<C: ConnectionTrait>(
     conn: &C,
     sealer: &Sealer,
     user: &users::Model,

@@ -14,7 +14,7 @@ pub struct NewToken {
 }
 
 impl NewToken {
-    pub fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         let bytes: Zeroizing<[u8; 32]> = Zeroizing::new(rand::random());
         let secret = Zeroizing::new(URL_SAFE_NO_PAD.encode(bytes.as_slice()));
         let hash = hash_token(&secret);
@@ -22,24 +22,24 @@ impl NewToken {
     }
 }
 
-pub fn hash_token(secret: &str) -> String {
+pub(crate) fn hash_token(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// The stored form of a presented token, or `None` if it cannot be one of
 /// ours (refused before the database is asked).
-pub fn lookup_hash(presented: &str) -> Option<String> {
+pub(crate) fn lookup_hash(presented: &str) -> Option<String> {
     well_formed(presented).then(|| hash_token(presented))
 }
 
 /// Compares a stored hash with a computed one in constant time.
-pub fn same_hash(stored: &str, computed: &str) -> bool {
+pub(crate) fn same_hash(stored: &str, computed: &str) -> bool {
     bool::from(stored.as_bytes().ct_eq(computed.as_bytes()))
 }
 
 /// Whether `presented` has the shape of one of our tokens (43 base64url
 /// characters); anything else is refused before touching the database.
-pub fn well_formed(presented: &str) -> bool {
+pub(crate) fn well_formed(presented: &str) -> bool {
     presented.len() == 43
         && presented
             .bytes()

@@ -18,7 +18,7 @@ use crate::store::{one_time_tokens, users};
 use crate::work::{AfterCommit, Work};
 use crate::{Accounts, DomainError};
 
-pub const RESET_TTL_MS: i64 = 24 * 3600 * 1000;
+pub(crate) const RESET_TTL_MS: i64 = 24 * 3600 * 1000;
 const SAME_AS_CURRENT: &str = "must be different from the current password";
 /// The request field that carries a new password.
 const NEW_PASSWORD: &str = "new_password";

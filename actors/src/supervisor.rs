@@ -38,7 +38,7 @@ impl std::fmt::Debug for Actors {
 }
 
 /// How long a caller waits for an actor before answering 503 (busy).
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn read<M>(slot: &Slot<M>) -> Option<ActorRef<M>> {
     match slot.read() {

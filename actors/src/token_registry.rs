@@ -103,7 +103,7 @@ impl Revocations {
 
     /// Whether the session `id` (an access token's `sid`) is revoked; an
     /// unknown session counts as revoked.
-    pub async fn is_revoked(&self, id: Uuid) -> Result<bool, DomainError> {
+    pub(crate) async fn is_revoked(&self, id: Uuid) -> Result<bool, DomainError> {
         if self.revoked.contains_key(&id) {
             return Ok(true);
         }

@@ -47,7 +47,7 @@ impl std::fmt::Debug for AfterCommit {
 
 /// A change in progress. Dropped without [`Work::commit`], it rolls back
 /// and owes nothing.
-pub struct Work {
+pub(crate) struct Work {
     txn: DatabaseTransaction,
     now_ms: i64,
     mailed: bool,
@@ -56,7 +56,7 @@ pub struct Work {
 }
 
 impl Work {
-    pub async fn begin(db: &DatabaseConnection, now_ms: i64) -> Result<Self, DomainError> {
+    pub(crate) async fn begin(db: &DatabaseConnection, now_ms: i64) -> Result<Self, DomainError> {
         Ok(Self {
             txn: db.begin().await?,
             now_ms,
@@ -67,21 +67,21 @@ impl Work {
     }
 
     /// The transaction the change writes through.
-    pub fn conn(&self) -> &DatabaseTransaction {
+    pub(crate) fn conn(&self) -> &DatabaseTransaction {
         &self.txn
     }
 
-    pub fn now_ms(&self) -> i64 {
+    pub(crate) fn now_ms(&self) -> i64 {
         self.now_ms
     }
 
     /// An event of the audit trail, committed with the change.
-    pub async fn record(&mut self, event: Event<'_>) -> Result<(), DomainError> {
+    pub(crate) async fn record(&mut self, event: Event<'_>) -> Result<(), DomainError> {
         audit::record(&self.txn, event, self.now_ms).await
     }
 
     /// A mail to `user` about the change, queued in the outbox with it.
-    pub async fn mail(
+    pub(crate) async fn mail(
         &mut self,
         sealer: &Sealer,
         user: &users::Model,
@@ -94,14 +94,14 @@ impl Work {
 
     /// Notes a mail queued in [`Work::conn`] by the one that decides
     /// whether it is sent (`alerts::Alerts::queue`).
-    pub fn mailed(&mut self) {
+    pub(crate) fn mailed(&mut self) {
         self.mailed = true;
     }
 
     /// The change is a credential change (`credentials::changed`): the
     /// version moves on, `mfa_token`s and reset links are void, the other
     /// devices are forgotten and every session but `keep` ends.
-    pub async fn credential_change(
+    pub(crate) async fn credential_change(
         &mut self,
         user_id: Uuid,
         keep: Option<Uuid>,
@@ -114,7 +114,7 @@ impl Work {
 
     /// Commits, then wakes the outbox relay if a mail was queued and tells
     /// the registry what was ended or changed.
-    pub async fn commit(self, after: &AfterCommit) -> Result<(), DomainError> {
+    pub(crate) async fn commit(self, after: &AfterCommit) -> Result<(), DomainError> {
         let Work {
             txn,
             mailed,

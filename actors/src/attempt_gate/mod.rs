@@ -37,9 +37,9 @@ use factor::{Factor, Verdict, second_step};
 /// login rate rather than by the number of users.
 pub const IDLE_AFTER: Duration = Duration::from_secs(10);
 
-pub struct AttemptGate;
+pub(crate) struct AttemptGate;
 
-pub struct GateState {
+pub(crate) struct GateState {
     user_id: Uuid,
     deps: GateDeps,
     /// Messages answered, read by the supervisor before it stops the gate.

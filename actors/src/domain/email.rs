@@ -3,7 +3,7 @@ use std::str::FromStr;
 use email_address::{EmailAddress, Options};
 use unicode_normalization::UnicodeNormalization;
 
-pub const MAX_EMAIL_CHARS: usize = 254;
+pub(crate) const MAX_EMAIL_CHARS: usize = 254;
 
 /// An email address: a valid addr-spec (no display name), trimmed, at most
 /// 254 characters. It keeps the address as given, and a normalised form
@@ -49,14 +49,14 @@ impl Email {
     }
 
     /// The form compared for uniqueness and login.
-    pub fn normalized(&self) -> &str {
+    pub(crate) fn normalized(&self) -> &str {
         &self.normalized
     }
 }
 
 /// NFC, then lower case. Look-alikes from other scripts (e.g. a dotless ı)
 /// stay distinct: they are different mailboxes.
-pub fn normalize(address: &str) -> String {
+pub(crate) fn normalize(address: &str) -> String {
     address.trim().nfc().collect::<String>().to_lowercase()
 }
 

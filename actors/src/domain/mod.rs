@@ -7,5 +7,6 @@ mod names;
 mod password;
 
 pub use email::Email;
-pub use names::{CompanyName, PersonName};
+pub use names::CompanyName;
+pub(crate) use names::PersonName;
 pub use password::Password;

@@ -1,5 +1,5 @@
-pub const MAX_PERSON_NAME_CHARS: usize = 100;
-pub const MAX_COMPANY_NAME_CHARS: usize = 200;
+pub(crate) const MAX_PERSON_NAME_CHARS: usize = 100;
+pub(crate) const MAX_COMPANY_NAME_CHARS: usize = 200;
 
 /// A first or last name: 1 to 100 characters after trimming, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use zeroize::Zeroizing;
 
 use super::Email;
 
-pub const MIN_PASSWORD_CHARS: usize = 8;
-pub const MAX_PASSWORD_CHARS: usize = 128;
+pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
+pub(crate) const MAX_PASSWORD_CHARS: usize = 128;
 
 /// 30,000 most common passwords (lower case), from the zxcvbn project (MIT).
 static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
@@ -66,7 +66,7 @@ impl Password {
 }
 
 /// Whether `candidate` is on the shipped list of common passwords.
-pub fn is_common(candidate: &str) -> bool {
+pub(crate) fn is_common(candidate: &str) -> bool {
     let lowered = Zeroizing::new(candidate.to_lowercase());
     COMMON.contains(lowered.as_str())
 }

@@ -12,7 +12,7 @@ use zeroize::Zeroize;
 use super::{JwtError, SigningKey};
 
 /// Shortest HS256 secret accepted, in bytes (the size of the HMAC output).
-pub const MIN_HS256_SECRET_LEN: usize = 32;
+pub(crate) const MIN_HS256_SECRET_LEN: usize = 32;
 
 /// The keys and their public description, ready to sign and verify.
 pub(super) struct KeyMaterial {

@@ -19,15 +19,15 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroize;
 
-pub use keys::{MIN_HS256_SECRET_LEN, generate_ed25519_pem};
-pub use verified::VerifiedTokens;
+pub use keys::generate_ed25519_pem;
+pub(crate) use verified::VerifiedTokens;
 
 /// Clock skew tolerated on `exp` and `iat`, in seconds.
 pub const LEEWAY_SECS: i64 = 5;
 /// Longest token accepted; anything longer is refused before any parsing.
-pub const MAX_TOKEN_LEN: usize = 4096;
+pub(crate) const MAX_TOKEN_LEN: usize = 4096;
 /// The `typ` claim of access tokens.
-pub const ACCESS_TYP: &str = "access";
+pub(crate) const ACCESS_TYP: &str = "access";
 
 /// The key access tokens are signed with. Its `Debug` hides the key, and the
 /// key bytes are wiped when it is dropped.
@@ -79,7 +79,7 @@ pub struct AccessClaims {
     /// The user id (uuid).
     pub sub: String,
     /// The token id (uuid).
-    pub jti: String,
+    pub(crate) jti: String,
     /// Issued at, unix seconds.
     pub iat: i64,
     /// Expires at, unix seconds.
@@ -106,7 +106,7 @@ impl AccessClaims {
     }
 
     /// `jti` as a uuid.
-    pub fn token_id(&self) -> Result<Uuid, JwtError> {
+    pub(crate) fn token_id(&self) -> Result<Uuid, JwtError> {
         parse_uuid(&self.jti)
     }
 }
@@ -121,9 +121,9 @@ pub struct IssuedToken {
     /// The compact JWT.
     pub token: String,
     /// Its `jti`.
-    pub jti: Uuid,
+    pub(crate) jti: Uuid,
     /// Its `iat`, unix seconds.
-    pub issued_at: i64,
+    pub(crate) issued_at: i64,
     /// Its `exp`, unix seconds.
     pub expires_at: i64,
 }
@@ -314,7 +314,8 @@ impl Jwt {
     }
 
     /// `"HS256"` or `"EdDSA"`.
-    pub fn algorithm_name(&self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn algorithm_name(&self) -> &'static str {
         self.inner.algorithm_name
     }
 

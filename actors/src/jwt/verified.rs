@@ -14,7 +14,7 @@ const CAPACITY: u64 = 100_000;
 const REMEMBERED_FOR: Duration = Duration::from_secs(300);
 
 #[derive(Clone)]
-pub struct VerifiedTokens {
+pub(crate) struct VerifiedTokens {
     jwt: Jwt,
     cache: moka::sync::Cache<String, Arc<AccessClaims>>,
 }
@@ -29,7 +29,7 @@ impl std::fmt::Debug for VerifiedTokens {
 
 impl VerifiedTokens {
     /// An empty memory for tokens of `jwt`'s key.
-    pub fn new(jwt: Jwt) -> Self {
+    pub(crate) fn new(jwt: Jwt) -> Self {
         Self {
             jwt,
             cache: moka::sync::Cache::builder()
@@ -41,7 +41,7 @@ impl VerifiedTokens {
 
     /// [`Jwt::verify`], remembered: a token seen before only has its expiry
     /// checked again.
-    pub fn check(&self, token: &str, now_secs: i64) -> Result<Arc<AccessClaims>, JwtError> {
+    pub(crate) fn check(&self, token: &str, now_secs: i64) -> Result<Arc<AccessClaims>, JwtError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(JwtError::Invalid("malformed"));
         }

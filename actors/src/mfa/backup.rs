@@ -5,14 +5,14 @@
 
 use zeroize::Zeroizing;
 
-pub const CODES_PER_SET: usize = 10;
-pub const CODE_CHARS: usize = 10;
+pub(crate) const CODES_PER_SET: usize = 10;
+pub(crate) const CODE_CHARS: usize = 10;
 const ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 
 /// The keys backup codes are hashed under: the current one first, then
 /// those of earlier encryption keys (codes made before a rotation).
 #[derive(Clone)]
-pub struct BackupKey(Vec<[u8; 32]>);
+pub(crate) struct BackupKey(Vec<[u8; 32]>);
 
 impl std::fmt::Debug for BackupKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -22,12 +22,12 @@ impl std::fmt::Debug for BackupKey {
 
 impl BackupKey {
     /// The current key first, then earlier ones.
-    pub fn new(keys: Vec<[u8; 32]>) -> Self {
+    pub(crate) fn new(keys: Vec<[u8; 32]>) -> Self {
         Self(keys)
     }
 
     /// The stored form of a normalised code, under the current key.
-    pub fn hash(&self, normalized: &str) -> String {
+    pub(crate) fn hash(&self, normalized: &str) -> String {
         self.0
             .first()
             .map(|key| mac(key, normalized))
@@ -35,7 +35,7 @@ impl BackupKey {
     }
 
     /// Every form a stored code may have (current and earlier keys).
-    pub fn candidates(&self, normalized: &str) -> Vec<String> {
+    pub(crate) fn candidates(&self, normalized: &str) -> Vec<String> {
         self.0.iter().map(|key| mac(key, normalized)).collect()
     }
 }
@@ -45,7 +45,7 @@ fn mac(key: &[u8; 32], normalized: &str) -> String {
 }
 
 /// A new set of codes, grouped for display.
-pub fn new_set() -> Vec<Zeroizing<String>> {
+pub(crate) fn new_set() -> Vec<Zeroizing<String>> {
     (0..CODES_PER_SET).map(|_| new_code()).collect()
 }
 
@@ -63,7 +63,7 @@ fn new_code() -> Zeroizing<String> {
 
 /// The canonical form of a typed code (separators and spaces dropped, upper
 /// case), or `None` if it cannot be one of ours.
-pub fn normalize(typed: &str) -> Option<Zeroizing<String>> {
+pub(crate) fn normalize(typed: &str) -> Option<Zeroizing<String>> {
     if typed.len() > 64 {
         return None;
     }

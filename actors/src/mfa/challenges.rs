@@ -12,8 +12,8 @@ use crate::attempts::Budget;
 use crate::one_time::{self, NewToken};
 use crate::store::mfa_challenges::{self, Column, Entity};
 
-pub const TTL_MS: i64 = 5 * 60 * 1000;
-pub const MAX_FAILURES: i32 = 5;
+pub(crate) const TTL_MS: i64 = 5 * 60 * 1000;
+pub(crate) const MAX_FAILURES: i32 = 5;
 
 /// Stores a new challenge for `user_id`, whose password was checked against
 /// credential version `version` with the failure budget `budget`; returns
@@ -45,7 +45,7 @@ pub async fn start<C: ConnectionTrait>(
 }
 
 /// The challenge whose token is `presented`, if it can still be answered.
-pub async fn find_usable<C: ConnectionTrait>(
+pub(crate) async fn find_usable<C: ConnectionTrait>(
     conn: &C,
     presented: &str,
     now_ms: i64,
@@ -67,7 +67,7 @@ pub fn usable(c: &mfa_challenges::Model, now_ms: i64) -> bool {
 
 /// Uses the challenge if it can still be answered: exactly one of any
 /// number of concurrent callers gets `true`.
-pub async fn consume<C: ConnectionTrait>(
+pub(crate) async fn consume<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     user_id: Uuid,

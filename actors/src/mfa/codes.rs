@@ -40,7 +40,7 @@ pub enum CodeCheck {
 /// Refuses, uncounted, a check that cannot succeed whatever the code: a
 /// void `mfa_token`, no setup pending, 2FA off. For the second login step,
 /// returns what its first step was checked against.
-pub async fn precheck(
+pub(crate) async fn precheck(
     deps: &MfaDeps,
     user_id: Uuid,
     check: &CodeCheck,

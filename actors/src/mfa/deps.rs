@@ -19,7 +19,7 @@ use webauthn_rs::Webauthn;
 pub struct MfaDeps {
     pub db: DatabaseConnection,
     pub sealer: Arc<Sealer>,
-    pub backup_key: BackupKey,
+    pub(crate) backup_key: BackupKey,
     pub clock: SharedClock,
     pub outbox_wake: Arc<Notify>,
     /// Where the notices of 2FA changes send an owner who did not make
@@ -64,11 +64,11 @@ impl MfaDeps {
         [b"totp:".as_slice(), user_id.as_bytes()].concat()
     }
 
-    pub fn seal_secret(&self, user_id: Uuid, secret: &[u8]) -> Result<String, DomainError> {
+    pub(crate) fn seal_secret(&self, user_id: Uuid, secret: &[u8]) -> Result<String, DomainError> {
         Ok(self.sealer.seal(secret, &Self::context(user_id))?)
     }
 
-    pub fn open_secret(
+    pub(crate) fn open_secret(
         &self,
         user_id: Uuid,
         sealed: &str,

@@ -27,9 +27,9 @@ use crate::store::{backup_codes, mfa_secrets, users};
 use crate::work::{AfterCommit, Announce, Work};
 use codes::{CodeCheck, Factor};
 
-pub use totp::ISSUER;
+pub(crate) use totp::ISSUER;
 /// The request field of a TOTP code confirming a change.
-pub const CODE_FIELD: &str = "totp_code";
+pub(crate) const CODE_FIELD: &str = "totp_code";
 
 /// A setup in progress: shown once, in the response of `2fa/enable`. Its
 /// `Debug` hides everything in it: the secret, the URL and the QR code that
@@ -185,7 +185,7 @@ impl Mfa {
     /// password, and with 2FA on a current TOTP code too, checked as for
     /// new backup codes (through the user's gate, a wrong one counted). A
     /// missing code with 2FA on is refused before anything is checked.
-    pub async fn reauthenticate(
+    pub(crate) async fn reauthenticate(
         &self,
         who: &Authenticated,
         password: &str,

@@ -9,14 +9,14 @@ use zeroize::Zeroizing;
 use crate::DomainError;
 
 /// The issuer shown in authenticator apps.
-pub const ISSUER: &str = "authd";
-pub const STEP_SECS: u64 = 30;
-pub const DIGITS: usize = 6;
-pub const SKEW: u8 = 1;
+pub(crate) const ISSUER: &str = "authd";
+pub(crate) const STEP_SECS: u64 = 30;
+pub(crate) const DIGITS: usize = 6;
+pub(crate) const SKEW: u8 = 1;
 /// 160 bits, the size RFC 4226 recommends and authenticator apps expect.
-pub const SECRET_BYTES: usize = 20;
+pub(crate) const SECRET_BYTES: usize = 20;
 
-pub fn new_secret() -> Zeroizing<Vec<u8>> {
+pub(crate) fn new_secret() -> Zeroizing<Vec<u8>> {
     let bytes: [u8; SECRET_BYTES] = rand::random();
     Zeroizing::new(bytes.to_vec())
 }
@@ -37,7 +37,7 @@ pub fn totp(secret: &[u8], issuer: &str, account: &str) -> Result<TOTP, DomainEr
 
 /// The time step `code` is valid for at `now_secs` (the current step or one
 /// either side), if it is later than `last_used` (a code works once).
-pub fn matching_step(
+pub(crate) fn matching_step(
     totp: &TOTP,
     code: &str,
     now_secs: u64,

@@ -17,7 +17,7 @@ use crate::store::webauthn_challenges::{self, Bound, Claimant, NewChallenge};
 
 /// How long a ceremony may take (webauthn-rs's authenticator timeout is
 /// the same 5 minutes).
-pub const TTL_MS: i64 = 5 * 60 * 1000;
+pub(crate) const TTL_MS: i64 = 5 * 60 * 1000;
 
 /// How many passkey logins started and not finished are kept by default
 /// (`AUTH_PASSKEY_OPEN_LOGINS`).
@@ -73,7 +73,7 @@ pub async fn start<C: ConnectionTrait, S: Serialize>(
 /// `keep` until the next start trims again. A failure (two trims in a
 /// deadlock on PostgreSQL, say) is logged and left to the next start: the
 /// ceremony just stored is good.
-pub async fn trim_logins<C: ConnectionTrait>(conn: &C, keep: u64) {
+pub(crate) async fn trim_logins<C: ConnectionTrait>(conn: &C, keep: u64) {
     match webauthn_challenges::trim(conn, &UNAUTHENTICATED, keep, TRIM_BATCH).await {
         Ok(0) => {}
         Ok(dropped) => {
@@ -107,7 +107,7 @@ pub fn state<S: DeserializeOwned>(row: &webauthn_challenges::Model) -> Result<S,
 }
 
 /// The login state of a claimed login ceremony.
-pub fn login_state(row: &webauthn_challenges::Model) -> Result<LoginState, DomainError> {
+pub(crate) fn login_state(row: &webauthn_challenges::Model) -> Result<LoginState, DomainError> {
     match row.kind {
         Ceremony::Login | Ceremony::SecondFactor => Ok(LoginState::Named(state(row)?)),
         Ceremony::Discover => Ok(LoginState::Discoverable(state(row)?)),
@@ -118,6 +118,6 @@ pub fn login_state(row: &webauthn_challenges::Model) -> Result<LoginState, Domai
 }
 
 /// A credential id as stored and compared: base64url without padding.
-pub fn encode_id(raw: &[u8]) -> String {
+pub(crate) fn encode_id(raw: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(raw)
 }

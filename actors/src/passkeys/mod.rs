@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-pub use ceremony::encode_id;
+pub(crate) use ceremony::encode_id;
 use jobs::EmailKind;
 use sea_orm::EntityTrait;
 use tracing::{info, instrument};
@@ -42,9 +42,9 @@ use crate::store::{passkeys, users};
 use crate::work::Work;
 
 /// The relying party name shown by authenticators.
-pub const RP_NAME: &str = "authd";
+pub(crate) const RP_NAME: &str = "authd";
 /// A passkey's name: 1 to 100 characters after trimming.
-pub const MAX_NAME_CHARS: usize = 100;
+pub(crate) const MAX_NAME_CHARS: usize = 100;
 
 /// The relying party: its id is `rp_id`, or the host of `public_url`; the
 /// origin allowed in assertions is `public_url`'s.
@@ -103,7 +103,7 @@ impl std::fmt::Debug for Passkeys {
 
 /// A passkey's name as given: trimmed, 1 to 100 characters, no control
 /// characters.
-pub fn parse_name(raw: &str) -> Result<String, DomainError> {
+pub(crate) fn parse_name(raw: &str) -> Result<String, DomainError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(DomainError::field(

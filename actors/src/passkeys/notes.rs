@@ -13,7 +13,7 @@ use crate::store::passkeys;
 
 /// The passkeys of `user_id`, oldest first, as a notice lists them; empty
 /// when it has none (the notice then says nothing of passkeys).
-pub async fn of_user<C: ConnectionTrait>(
+pub(crate) async fn of_user<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
 ) -> Result<Vec<PasskeyNote>, DomainError> {

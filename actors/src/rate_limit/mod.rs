@@ -28,7 +28,7 @@ use self::local::Local;
 pub use self::mail::MailBudget;
 pub use self::proxies::{TrustedProxies, UNKNOWN_CLIENT};
 use self::shared::{Outcome, Shared};
-pub use self::subject::{DEFAULT_IPV6_PREFIX, Subject};
+pub(crate) use self::subject::{DEFAULT_IPV6_PREFIX, Subject};
 
 /// Refused: wait this many whole seconds (>= 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub struct RetryAfter(pub u64);
 
 impl RetryAfter {
     /// A wait rounded up to whole seconds, at least one.
-    pub fn from_duration(wait: Duration) -> Self {
+    pub(crate) fn from_duration(wait: Duration) -> Self {
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         Self(secs.max(1))
     }
@@ -140,7 +140,11 @@ impl RateLimiter {
 
     /// Counts one use by an opaque id (a normalised address, a session id),
     /// which is only kept (and sent to Redis) as a hash.
-    pub async fn check_id(&self, endpoint: &'static str, id: &str) -> Result<(), RetryAfter> {
+    pub(crate) async fn check_id(
+        &self,
+        endpoint: &'static str,
+        id: &str,
+    ) -> Result<(), RetryAfter> {
         self.check_subject(endpoint, Subject::hashed(id)).await
     }
 
@@ -176,7 +180,8 @@ impl RateLimiter {
     }
 
     /// Whether the budget is shared through Redis.
-    pub fn is_shared(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_shared(&self) -> bool {
         self.shared.is_some()
     }
 }

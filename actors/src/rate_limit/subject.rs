@@ -10,11 +10,11 @@ use sha2::{Digest, Sha256};
 
 /// The default length of the IPv6 prefix a client is limited by: a /64 is
 /// what one host (a cloud VM, a home line) is handed.
-pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+pub(crate) const DEFAULT_IPV6_PREFIX: u8 = 64;
 
 /// What one budget belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Subject {
+pub(crate) enum Subject {
     /// An IPv4 address (IPv4-mapped IPv6 folded into it), or an IPv6
     /// network truncated to the configured prefix.
     Net(IpNet),
@@ -28,7 +28,7 @@ pub enum Subject {
 impl Subject {
     /// The budget of `ip`: IPv4 (and IPv4-mapped IPv6) per address, IPv6
     /// per `/ipv6_prefix` (clamped to 1..=128).
-    pub fn ip(ip: IpAddr, ipv6_prefix: u8) -> Self {
+    pub(crate) fn ip(ip: IpAddr, ipv6_prefix: u8) -> Self {
         match ip.to_canonical() {
             IpAddr::V4(v4) => Self::Net(IpNet::from(IpAddr::V4(v4))),
             IpAddr::V6(v6) => {
@@ -43,7 +43,7 @@ impl Subject {
 
     /// The budget of an opaque id (a normalised address, a session id),
     /// kept only as its hash.
-    pub fn hashed(id: &str) -> Self {
+    pub(crate) fn hashed(id: &str) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(b"authd rate limit\0");
         hasher.update(id.as_bytes());

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::DomainError;
 use crate::alerts::{Alert, Alerts};
 use crate::attempts::Budget;
-pub use crate::attempts::{Revoked, TokenPair};
+pub(crate) use crate::attempts::{Revoked, TokenPair};
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::jwt::Jwt;
@@ -26,7 +26,7 @@ use crate::store::{devices, refresh_tokens, sessions, users};
 use zeroize::Zeroizing;
 
 /// The most sessions a user's list shows.
-pub const MAX_LISTED: u64 = 100;
+pub(crate) const MAX_LISTED: u64 = 100;
 
 #[derive(Debug, Clone)]
 pub struct SessionStore {
@@ -159,7 +159,7 @@ impl SessionStore {
 
     /// Rotates a refresh token. A token presented a second time (even
     /// concurrently with its first use) revokes its whole session.
-    pub async fn rotate(
+    pub(crate) async fn rotate(
         &self,
         presented: &str,
         client: &RequestContext,
@@ -212,7 +212,7 @@ impl SessionStore {
 
     /// Revokes a session and every refresh token in it; returns the access
     /// tokens paired with them that have not expired yet.
-    pub async fn revoke_session(
+    pub(crate) async fn revoke_session(
         &self,
         session_id: Uuid,
         event: Event<'_>,
@@ -295,7 +295,7 @@ impl SessionStore {
     }
 
     /// Ends every session of `user_id`, the caller's included.
-    pub async fn end_all(
+    pub(crate) async fn end_all(
         &self,
         user_id: Uuid,
         client: &RequestContext,
@@ -311,7 +311,7 @@ impl SessionStore {
 
     /// The session of a refresh token of `user_id`, if its row exists
     /// (logout with a bearer token: the refresh token given with it).
-    pub async fn session_of_refresh(
+    pub(crate) async fn session_of_refresh(
         &self,
         presented: &str,
         user_id: Uuid,
@@ -327,7 +327,7 @@ impl SessionStore {
     /// expired, and its session not revoked (logout without a bearer
     /// token). A token already rotated still names its session: whoever
     /// holds it could end the session anyway by presenting it to refresh.
-    pub async fn live_session_of_refresh(
+    pub(crate) async fn live_session_of_refresh(
         &self,
         presented: &str,
         now_ms: i64,
@@ -355,7 +355,7 @@ impl SessionStore {
 
 /// Why a refresh failed.
 #[derive(Debug)]
-pub enum RotateError {
+pub(crate) enum RotateError {
     /// Unknown, expired or revoked.
     Invalid,
     /// Already used: the session was revoked.

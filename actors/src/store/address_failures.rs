@@ -32,7 +32,7 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 /// The lock state of the address `id` (nothing stored: no failures).
-pub async fn lock_state<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<LockState, DbErr> {
+pub(crate) async fn lock_state<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<LockState, DbErr> {
     Ok(Entity::find_by_id(id)
         .one(conn)
         .await?
@@ -42,7 +42,7 @@ pub async fn lock_state<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<LockSt
 
 /// Moves the state of `id` from `from` to `to` only if it is still `from`
 /// (no row counts as the empty state); returns whether it did.
-pub async fn swap_lock_state<C: ConnectionTrait>(
+pub(crate) async fn swap_lock_state<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     from: LockState,
@@ -77,7 +77,7 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
 /// Marks the failure of `id` as standing at `now_ms`: the write an
 /// account's failure makes for its audit event, made here too so that a
 /// failure costs the same whether the address has an account or not.
-pub async fn failure_stands<C: ConnectionTrait>(
+pub(crate) async fn failure_stands<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     now_ms: i64,
@@ -92,7 +92,7 @@ pub async fn failure_stands<C: ConnectionTrait>(
 
 /// How long an address's failures are remembered after its last one (if
 /// no lock is still running): then it counts as no failures again.
-pub const FORGET_AFTER_MS: i64 = crate::lockout::FORGET_AFTER_MS;
+pub(crate) const FORGET_AFTER_MS: i64 = crate::lockout::FORGET_AFTER_MS;
 
 /// Addresses whose last failure was [`FORGET_AFTER_MS`] before
 /// `dead_before` and whose lock (if any) ended by then: a running lock or

@@ -50,7 +50,7 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-pub fn lock_state(device: &Model) -> LockState {
+pub(crate) fn lock_state(device: &Model) -> LockState {
     lock_columns::read(
         device.failed_attempts,
         device.locked_until,
@@ -60,7 +60,7 @@ pub fn lock_state(device: &Model) -> LockState {
 
 /// The live device of `user_id` whose token is `presented` (a token of
 /// another account, a void one or a malformed one finds nothing).
-pub async fn find_live<C: ConnectionTrait>(
+pub(crate) async fn find_live<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
     presented: &str,
@@ -79,7 +79,10 @@ pub async fn find_live<C: ConnectionTrait>(
 
 /// Whether `user_id` has had a device before (live or void): a login from
 /// a new device is news to its owner only then.
-pub async fn any_for_user<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<bool, DbErr> {
+pub(crate) async fn any_for_user<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+) -> Result<bool, DbErr> {
     Ok(Entity::find()
         .filter(Column::UserId.eq(user_id))
         .select_only()
@@ -91,7 +94,7 @@ pub async fn any_for_user<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result
 }
 
 /// The device `id` of `user_id`, live or void.
-pub async fn of_user<C: ConnectionTrait>(
+pub(crate) async fn of_user<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     user_id: Uuid,
@@ -105,7 +108,7 @@ pub async fn of_user<C: ConnectionTrait>(
 /// Moves a device's lock state from `from` to `to` if unchanged; a device
 /// whose failures reach `void_at` is void from now on (its token no longer
 /// finds it; its lock still holds for the sessions it logged in).
-pub async fn swap_lock_state<C: ConnectionTrait>(
+pub(crate) async fn swap_lock_state<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     from: LockState,
@@ -127,7 +130,7 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
 
 /// A completed login from device `id`: its count cleared, a new token for
 /// it (the old one stops working). `None` if the device was voided meanwhile.
-pub async fn renew<C: ConnectionTrait>(
+pub(crate) async fn renew<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     cleared: LockState,
@@ -176,7 +179,7 @@ pub const MAX_LIVE_PER_USER: u64 = 32;
 
 /// Voids the live devices of `user_id` past the [`MAX_LIVE_PER_USER`]
 /// most recently used; returns how many.
-pub async fn retire_beyond_cap<C: ConnectionTrait>(
+pub(crate) async fn retire_beyond_cap<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
     now_ms: i64,
@@ -208,7 +211,7 @@ pub async fn retire_beyond_cap<C: ConnectionTrait>(
 
 /// Forgets every live device of `user_id` but `keep` (a credential
 /// change: a former intruder's device loses its private budget).
-pub async fn forget_all_but<C: ConnectionTrait>(
+pub(crate) async fn forget_all_but<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
     keep: Option<Uuid>,

@@ -11,7 +11,7 @@ const NAME: &str = "janitor";
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "janitor_lease")]
-pub struct Model {
+pub(crate) struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub name: String,
     pub holder: Option<String>,
@@ -19,13 +19,13 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub(crate) enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
 /// Takes the lease for `holder` until `until` if nobody holds it at
 /// `now_ms` (released, or run out); returns whether it did.
-pub async fn acquire<C: ConnectionTrait>(
+pub(crate) async fn acquire<C: ConnectionTrait>(
     conn: &C,
     holder: &str,
     now_ms: i64,
@@ -43,7 +43,11 @@ pub async fn acquire<C: ConnectionTrait>(
 
 /// Extends `holder`'s lease to `until`; `false` when it is no longer
 /// `holder`'s (it ran out and another janitor took it).
-pub async fn renew<C: ConnectionTrait>(conn: &C, holder: &str, until: i64) -> Result<bool, DbErr> {
+pub(crate) async fn renew<C: ConnectionTrait>(
+    conn: &C,
+    holder: &str,
+    until: i64,
+) -> Result<bool, DbErr> {
     let res = Entity::update_many()
         .col_expr(Column::Until, Expr::value(until))
         .filter(Column::Name.eq(NAME))
@@ -54,7 +58,7 @@ pub async fn renew<C: ConnectionTrait>(conn: &C, holder: &str, until: i64) -> Re
 }
 
 /// Gives the lease up, if `holder` still has it.
-pub async fn release<C: ConnectionTrait>(conn: &C, holder: &str) -> Result<(), DbErr> {
+pub(crate) async fn release<C: ConnectionTrait>(conn: &C, holder: &str) -> Result<(), DbErr> {
     Entity::update_many()
         .col_expr(Column::Until, Expr::value(0i64))
         .filter(Column::Name.eq(NAME))

@@ -10,14 +10,14 @@ use crate::lockout::LockState;
 
 /// The three columns of one table.
 #[derive(Clone, Copy)]
-pub struct LockColumns<C> {
+pub(crate) struct LockColumns<C> {
     pub failed_attempts: C,
     pub locked_until: C,
     pub last_failed_at: C,
 }
 
 /// The lock state stored in a row.
-pub fn read(
+pub(crate) fn read(
     failed_attempts: i32,
     locked_until: Option<i64>,
     last_failed_at: Option<i64>,
@@ -30,13 +30,17 @@ pub fn read(
 }
 
 /// The stored form of a failure count.
-pub fn stored_failures(state: LockState) -> i32 {
+pub(crate) fn stored_failures(state: LockState) -> i32 {
     i32::try_from(state.failures).unwrap_or(i32::MAX)
 }
 
 impl<C: ColumnTrait> LockColumns<C> {
     /// `update` writing the state `to` into the columns.
-    pub fn write<E: EntityTrait>(self, update: UpdateMany<E>, to: LockState) -> UpdateMany<E> {
+    pub(crate) fn write<E: EntityTrait>(
+        self,
+        update: UpdateMany<E>,
+        to: LockState,
+    ) -> UpdateMany<E> {
         update
             .col_expr(self.failed_attempts, Expr::value(stored_failures(to)))
             .col_expr(self.locked_until, Expr::value(to.locked_until))
@@ -44,7 +48,7 @@ impl<C: ColumnTrait> LockColumns<C> {
     }
 
     /// Rows whose columns still hold `from`.
-    pub fn still(self, from: LockState) -> Condition {
+    pub(crate) fn still(self, from: LockState) -> Condition {
         Condition::all()
             .add(self.failed_attempts.eq(stored_failures(from)))
             .add(same(self.locked_until, from.locked_until))

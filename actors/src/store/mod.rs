@@ -5,8 +5,8 @@ pub mod address_failures;
 pub mod audit_events;
 pub mod backup_codes;
 pub mod devices;
-pub mod janitor_lease;
-pub mod lock_columns;
+pub(crate) mod janitor_lease;
+pub(crate) mod lock_columns;
 pub mod mfa_challenges;
 pub mod mfa_secrets;
 pub mod one_time_tokens;
@@ -22,8 +22,6 @@ use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use uuid::Uuid;
-
-pub use reachability::is_unavailable;
 
 /// How long the first connection may take: an unreachable database is
 /// reported with its cause within this, not after the pool's retries.
@@ -145,7 +143,7 @@ pub(crate) fn unused<C: sea_orm::ColumnTrait>(used_at: C) -> sea_orm::Condition 
 
 /// A single-use row that can no longer be used: used, or expired, before
 /// `dead_before`.
-pub fn used_or_expired<C: sea_orm::ColumnTrait>(
+pub(crate) fn used_or_expired<C: sea_orm::ColumnTrait>(
     used_at: C,
     expires_at: C,
     dead_before: i64,
@@ -155,7 +153,7 @@ pub fn used_or_expired<C: sea_orm::ColumnTrait>(
         .add(expires_at.lte(dead_before))
 }
 
-pub fn is_unique_violation(err: &DbErr) -> bool {
+pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
     matches!(
         err.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))

@@ -54,7 +54,11 @@ pub async fn void_all<C: ConnectionTrait>(
 
 /// Uses the token if it is unused and unexpired: exactly one of any number
 /// of concurrent callers gets `true`.
-pub async fn consume<C: ConnectionTrait>(conn: &C, id: Uuid, now_ms: i64) -> Result<bool, DbErr> {
+pub(crate) async fn consume<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    now_ms: i64,
+) -> Result<bool, DbErr> {
     let res = Entity::update_many()
         .col_expr(Column::UsedAt, Expr::value(now_ms))
         .filter(Column::Id.eq(id))

@@ -36,12 +36,15 @@ impl ActiveModelBehavior for ActiveModel {}
 
 /// At most this many passkeys per account (counted in the transaction
 /// that adds one).
-pub const MAX_PER_USER: u64 = 20;
+pub(crate) const MAX_PER_USER: u64 = 20;
 
 /// A user's passkeys, oldest first: all of them (an account may hold more
 /// than [`MAX_PER_USER`] from before the cap was counted at the finish, and
 /// its owner must see and be able to remove every one).
-pub async fn of_user<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<Vec<Model>, DbErr> {
+pub(crate) async fn of_user<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+) -> Result<Vec<Model>, DbErr> {
     Entity::find()
         .filter(Column::UserId.eq(user_id))
         .order_by_asc(Column::CreatedAt)
@@ -51,7 +54,10 @@ pub async fn of_user<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<Vec<
 }
 
 /// How many passkeys a user has.
-pub async fn count_of_user<C: ConnectionTrait>(conn: &C, user_id: Uuid) -> Result<u64, DbErr> {
+pub(crate) async fn count_of_user<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+) -> Result<u64, DbErr> {
     Entity::find()
         .filter(Column::UserId.eq(user_id))
         .count(conn)
@@ -116,7 +122,7 @@ pub async fn remove<C: ConnectionTrait>(conn: &C, user_id: Uuid, id: Uuid) -> Re
 
 /// What an accepted assertion changes on its passkey.
 #[derive(Debug, Clone)]
-pub struct Use {
+pub(crate) struct Use {
     pub passkey: String,
     pub counter: i64,
     pub backup_eligible: bool,
@@ -128,7 +134,7 @@ pub struct Use {
 /// `seen` (the value the assertion was checked against): of two uses
 /// checked against the same counter, one is recorded and the other gets
 /// `false` (refused like a cloned authenticator).
-pub async fn record_use<C: ConnectionTrait>(
+pub(crate) async fn record_use<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     seen: i64,

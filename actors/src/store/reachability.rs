@@ -24,7 +24,7 @@ const SQLITE_LOCKED: i64 = 6;
 /// reset connection, the pool's acquire timeout, a server shutting down or
 /// starting up, SQLite still locked after its busy timeout). Everything
 /// else (a constraint, a syntax error, a decode error) is not.
-pub fn is_unavailable(err: &DbErr) -> bool {
+pub(crate) fn is_unavailable(err: &DbErr) -> bool {
     match err {
         DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => {
             true

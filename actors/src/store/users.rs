@@ -227,7 +227,7 @@ pub async fn touch<C: ConnectionTrait>(conn: &C, id: Uuid, now_ms: i64) -> Resul
 /// Moves the credential version on, in the transaction that changes a
 /// password or a factor: every login checked against the old credentials
 /// (in flight, or waiting for its second step) can no longer start.
-pub async fn bump_credentials<C: ConnectionTrait>(
+pub(crate) async fn bump_credentials<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     now_ms: i64,
@@ -247,7 +247,7 @@ pub async fn bump_credentials<C: ConnectionTrait>(
 /// The lockout columns: written only here, with states from the lockout
 /// state machine. Moves the state from `from` to `to` only if it is still
 /// `from`; returns whether it did.
-pub async fn swap_lock_state<C: ConnectionTrait>(
+pub(crate) async fn swap_lock_state<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     from: LockState,
@@ -263,7 +263,7 @@ pub async fn swap_lock_state<C: ConnectionTrait>(
 /// completed login, whose check saw that version); returns whether they
 /// were. First in its transaction, it also serialises the login with any
 /// credential change (a row lock on PostgreSQL).
-pub async fn touch_at_version<C: ConnectionTrait>(
+pub(crate) async fn touch_at_version<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     version: i64,
@@ -280,7 +280,7 @@ pub async fn touch_at_version<C: ConnectionTrait>(
 
 /// Sets the lock state whatever it was (a completed login or a password
 /// reset clears it).
-pub async fn set_lock_state<C: ConnectionTrait>(
+pub(crate) async fn set_lock_state<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     to: LockState,
@@ -301,7 +301,7 @@ const LOCK: LockColumns<Column> = LockColumns {
 
 /// The stored lock state of a user.
 /// Turns the new-device alert of `id` on or off.
-pub async fn set_alert_new_device<C: ConnectionTrait>(
+pub(crate) async fn set_alert_new_device<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     on: bool,
@@ -316,13 +316,13 @@ pub async fn set_alert_new_device<C: ConnectionTrait>(
     Ok(())
 }
 
-pub fn lock_state(user: &Model) -> LockState {
+pub(crate) fn lock_state(user: &Model) -> LockState {
     lock_columns::read(user.failed_attempts, user.locked_until, user.last_failed_at)
 }
 
 /// Replaces a stored hash by one of the same password at today's cost,
 /// only if it is still `old` (a password change meanwhile wins).
-pub async fn rehash<C: ConnectionTrait>(
+pub(crate) async fn rehash<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     old: &str,
@@ -346,7 +346,7 @@ pub async fn rehash<C: ConnectionTrait>(
 /// and failed outbox rows, in one transaction whose delete re-checks every
 /// condition on the row itself: a verification, a new link or a reset
 /// that commits first wins. Returns the removed ids.
-pub async fn prune_unverified(
+pub(crate) async fn prune_unverified(
     db: &sea_orm::DatabaseConnection,
     registered_before: i64,
     dead_before: i64,
