@@ -4,15 +4,14 @@
 //! same transaction; the TokenRegistry is told after the commit.
 
 use jobs::EmailKind;
-use sea_orm::{EntityTrait, TransactionTrait};
+use sea_orm::EntityTrait;
 use tracing::{info, instrument};
 use uuid::Uuid;
 
-use crate::audit::{self, Event, EventKind};
+use crate::audit::{Event, EventKind};
 use crate::auth::{Auth, Authenticated};
 use crate::context::RequestContext;
 use crate::domain::{Email, Password};
-use crate::notices;
 use crate::store::one_time_tokens::LinkKind;
 use crate::store::{one_time_tokens, users};
 use crate::work::{AfterCommit, Work};
@@ -54,15 +53,20 @@ impl Passwords {
         if !user.is_active || !self.accounts.mail_budget.allow(email).await {
             return Ok(());
         }
-        let now = self.accounts.clock.now_ms();
-        let txn = db.begin().await?;
+        let mut work = Work::begin(db, self.accounts.clock.now_ms()).await?;
+        let now = work.now_ms();
         // Touching the user row first serialises concurrent requests for
         // one user, so the last link voids every earlier one.
-        users::touch(&txn, user.id, now).await?;
-        one_time_tokens::void_all(&txn, user.id, LinkKind::PasswordReset, now).await?;
-        let token =
-            one_time_tokens::issue(&txn, user.id, LinkKind::PasswordReset, RESET_TTL_MS, now)
-                .await?;
+        users::touch(work.conn(), user.id, now).await?;
+        one_time_tokens::void_all(work.conn(), user.id, LinkKind::PasswordReset, now).await?;
+        let token = one_time_tokens::issue(
+            work.conn(),
+            user.id,
+            LinkKind::PasswordReset,
+            RESET_TTL_MS,
+            now,
+        )
+        .await?;
         let kind = EmailKind::PasswordReset {
             // A name typed at registration is shown only once the owner of
             // the address has proved it (anyone can register any address).
@@ -73,11 +77,10 @@ impl Passwords {
             },
             link: self.accounts.links.reset_password(&token.secret),
         };
-        notices::queue(&txn, &self.accounts.sealer, &user, kind, now).await?;
-        let event = Event::new(user.id, EventKind::ResetRequested, client);
-        audit::record(&txn, event, now).await?;
-        txn.commit().await?;
-        self.accounts.outbox_wake.notify_one();
+        work.mail(&self.accounts.sealer, &user, kind).await?;
+        work.record(Event::new(user.id, EventKind::ResetRequested, client))
+            .await?;
+        work.commit(&self.after_commit()).await?;
         info!("password reset email queued");
         Ok(())
     }
