@@ -384,26 +384,15 @@ impl Application {
         let limiter = limiter(&settings).await?;
         let refresh_limiter = (settings.refresh_rate_per_minute > 0)
             .then(|| limiter.with_quota(settings.refresh_rate_per_minute, Duration::from_secs(60)));
-        let accounts = Accounts {
-            db: core.db.clone(),
-            hasher,
-            sealer: core.sealer.clone(),
-            clock: core.clock.clone(),
-            links: Links::new(&settings.public_url),
-            outbox_wake: wake,
-            tasks: TaskTracker::new(),
-            mail_budget: MailBudget::new(&limiter, settings.mail_per_recipient_per_hour),
-            breached: BreachedPasswords::new(&settings.pwned).map_err(anyhow::Error::msg)?,
-            hooks: hooks.clone(),
-        };
+        let links = Links::new(&settings.public_url);
         let jwt = jwt(&settings)?;
         let revocations = Revocations::new(core.db.clone(), jwt.clone());
         let mfa_deps = Arc::new(MfaDeps::new(
             core.db.clone(),
             core.sealer.clone(),
             core.clock.clone(),
-            accounts.outbox_wake.clone(),
-            accounts.links.reset_request(),
+            wake.clone(),
+            links.reset_request(),
             relying_party(&settings)?,
         ));
         let sessions = SessionStore {
@@ -415,26 +404,26 @@ impl Application {
             refresh_limit: refresh_limiter.clone(),
             alerts: Alerts {
                 sealer: core.sealer.clone(),
-                outbox_wake: accounts.outbox_wake.clone(),
-                reset_page: accounts.links.reset_request(),
+                outbox_wake: wake.clone(),
+                reset_page: links.reset_request(),
                 new_device_budget: Some(limiter.with_quota(
                     actors::alerts::NEW_DEVICE_ALERTS_PER_HOUR,
                     Duration::from_secs(3600),
                 )),
             },
         };
-        let dummy_hash = Auth::dummy_hash(&accounts.hasher)
+        let dummy_hash = Auth::dummy_hash(&hasher)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let deps = GateDeps {
             db: core.db.clone(),
-            hasher: accounts.hasher.clone(),
+            hasher: hasher.clone(),
             clock: core.clock.clone(),
             policy: LockoutPolicy::new(settings.lockout_threshold),
             idle_after: settings.gate_idle,
             mfa: mfa_deps.clone(),
             sessions: sessions.clone(),
-            hooks,
+            hooks: hooks.clone(),
             dummy_hash,
         };
         let broadcast = match &settings.redis_url {
@@ -454,8 +443,20 @@ impl Application {
         let actors = Actors::start(deps, revocations.clone(), broadcast)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let accounts = Accounts {
+            db: core.db.clone(),
+            hasher: hasher.clone(),
+            sealer: core.sealer.clone(),
+            clock: core.clock.clone(),
+            links,
+            after: actors.after_commit(&wake),
+            tasks: TaskTracker::new(),
+            mail_budget: MailBudget::new(&limiter, settings.mail_per_recipient_per_hour),
+            breached: BreachedPasswords::new(&settings.pwned).map_err(anyhow::Error::msg)?,
+            hooks: hooks.clone(),
+        };
         let auth = Auth {
-            hasher: accounts.hasher.clone(),
+            hasher: hasher.clone(),
             clock: core.clock.clone(),
             actors: actors.clone(),
             revocations,

@@ -2,25 +2,24 @@
 //! by the database (unique index, conditional updates), so they hold across
 //! requests, restarts and nodes.
 
-use crate::audit::{self, Event, EventKind};
-use crate::breached::BreachedPasswords;
-use crate::context::RequestContext;
 use std::sync::Arc;
 
-use jobs::outbox::{self, NewEmail};
 use jobs::{EmailKind, Sealer, SharedClock};
-use sea_orm::{DatabaseConnection, TransactionTrait};
-use tokio::sync::Notify;
+use sea_orm::DatabaseConnection;
 use tokio_util::task::TaskTracker;
 use tracing::{info, instrument};
 use uuid::Uuid;
 
+use crate::audit::{Event, EventKind};
+use crate::breached::BreachedPasswords;
+use crate::context::RequestContext;
 use crate::domain::{CompanyName, Email, Password, PersonName};
 use crate::error::FieldErrors;
 use crate::hooks::Hooks;
 use crate::rate_limit::MailBudget;
 use crate::store::one_time_tokens::LinkKind;
 use crate::store::{self, one_time_tokens, users};
+use crate::work::{AfterCommit, Work};
 use crate::{DomainError, Hasher};
 
 pub(crate) const VERIFY_EMAIL_TTL_MS: i64 = 48 * 3600 * 1000;
@@ -118,8 +117,8 @@ pub struct Accounts {
     pub sealer: Arc<Sealer>,
     pub clock: SharedClock,
     pub links: Links,
-    /// Wakes the outbox relay after a commit that queued an email.
-    pub outbox_wake: Arc<Notify>,
+    /// What a change's commit runs after it (the outbox relay woken).
+    pub after: AfterCommit,
     /// Mail requests finish after their answer; shutdown waits for them.
     pub tasks: TaskTracker,
     /// Mails on request (reset, resend) per recipient address.
@@ -164,7 +163,7 @@ impl Accounts {
         let id = Uuid::new_v4();
         tracing::Span::current().record("user_id", tracing::field::display(id));
 
-        let txn = self.db.begin().await?;
+        let mut work = Work::begin(&self.db, now).await?;
         let user = users::NewUser {
             id,
             email: input.email.as_str().to_owned(),
@@ -174,18 +173,18 @@ impl Accounts {
             last_name: input.last_name.as_str().to_owned(),
             company_name: input.company_name.map(|c| c.as_str().to_owned()),
         };
-        if let Err(e) = users::register(&txn, user, now).await {
+        if let Err(e) = users::register(work.conn(), user, now).await {
             return Err(if store::is_unique_violation(&e) {
                 DomainError::EmailTaken
             } else {
                 e.into()
             });
         }
-        self.queue_verification(&txn, id, input.email.as_str(), now)
+        self.queue_verification(&mut work, id, input.email.as_str())
             .await?;
-        audit::record(&txn, Event::new(id, EventKind::Registered, client), now).await?;
-        txn.commit().await?;
-        self.outbox_wake.notify_one();
+        work.record(Event::new(id, EventKind::Registered, client))
+            .await?;
+        work.commit(&self.after).await?;
         info!("user registered");
         Ok(id)
     }
@@ -202,15 +201,15 @@ impl Accounts {
             .ok_or(DomainError::InvalidToken)?;
         tracing::Span::current().record("user_id", tracing::field::display(row.user_id));
         let now = self.clock.now_ms();
-        let txn = self.db.begin().await?;
-        if !one_time_tokens::consume(&txn, row.id, now).await? {
+        let mut work = Work::begin(&self.db, now).await?;
+        if !one_time_tokens::consume(work.conn(), row.id, now).await? {
             return Err(DomainError::InvalidToken);
         }
-        users::mark_verified(&txn, row.user_id, now).await?;
-        let event = Event::new(row.user_id, EventKind::EmailVerified, client);
-        audit::record(&txn, event, now).await?;
+        users::mark_verified(work.conn(), row.user_id, now).await?;
+        work.record(Event::new(row.user_id, EventKind::EmailVerified, client))
+            .await?;
         self.hooks.before_verify_commit.pass().await;
-        txn.commit().await?;
+        work.commit(&self.after).await?;
         info!("email verified");
         Ok(())
     }
@@ -230,15 +229,14 @@ impl Accounts {
             return Ok(());
         }
         let now = self.clock.now_ms();
-        let txn = self.db.begin().await?;
+        let mut work = Work::begin(&self.db, now).await?;
         // Touching the user row first serialises concurrent resends for one
         // user, so the last link voids all others.
-        users::touch(&txn, user.id, now).await?;
-        one_time_tokens::void_all(&txn, user.id, LinkKind::VerifyEmail, now).await?;
-        self.queue_verification(&txn, user.id, &user.email, now)
+        users::touch(work.conn(), user.id, now).await?;
+        one_time_tokens::void_all(work.conn(), user.id, LinkKind::VerifyEmail, now).await?;
+        self.queue_verification(&mut work, user.id, &user.email)
             .await?;
-        txn.commit().await?;
-        self.outbox_wake.notify_one();
+        work.commit(&self.after).await?;
         info!(user_id = %user.id, "verification email queued again");
         Ok(())
     }
@@ -246,34 +244,25 @@ impl Accounts {
     /// The verification email carries no name: anyone can register any
     /// address with any name, so a name here would be text of the
     /// registrant's choosing sent from our domain to a stranger.
-    async fn queue_verification<C: sea_orm::ConnectionTrait>(
+    async fn queue_verification(
         &self,
-        txn: &C,
+        work: &mut Work,
         user_id: Uuid,
         stored_email: &str,
-        now: i64,
     ) -> Result<(), DomainError> {
         let token = one_time_tokens::issue(
-            txn,
+            work.conn(),
             user_id,
             LinkKind::VerifyEmail,
             VERIFY_EMAIL_TTL_MS,
-            now,
+            work.now_ms(),
         )
         .await?;
-        outbox::enqueue(
-            txn,
-            &self.sealer,
-            now,
-            NewEmail {
-                user_id: Some(user_id),
-                recipient: stored_email.to_owned(),
-                kind: EmailKind::VerifyEmail {
-                    link: self.links.verify_email(&token.secret),
-                },
-            },
-        )
-        .await?;
+        let kind = EmailKind::VerifyEmail {
+            link: self.links.verify_email(&token.secret),
+        };
+        work.mail_to(&self.sealer, user_id, stored_email, kind)
+            .await?;
         Ok(())
     }
 }

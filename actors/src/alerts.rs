@@ -89,7 +89,7 @@ impl Alerts {
             Alert::AccountLocked => EmailKind::AccountLocked(facts),
             Alert::AlertsOff => EmailKind::AlertsOff(facts),
         };
-        notices::queue(conn, &self.sealer, &user, kind, now_ms).await?;
+        notices::queue(conn, &self.sealer, user.id, &user.email, kind, now_ms).await?;
         metrics::counter!("authd_alerts_queued_total", "alert" => alert.label()).increment(1);
         Ok(true)
     }

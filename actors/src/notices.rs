@@ -7,18 +7,19 @@ use jobs::{EmailKind, Sealer};
 use sea_orm::ConnectionTrait;
 
 use crate::DomainError;
-use crate::store::users;
+use uuid::Uuid;
 
 pub(crate) async fn queue<C: ConnectionTrait>(
     conn: &C,
     sealer: &Sealer,
-    user: &users::Model,
+    user_id: Uuid,
+    stored_email: &str,
     kind: EmailKind,
     now_ms: i64,
 ) -> Result<(), DomainError> {
     let email = NewEmail {
-        user_id: Some(user.id),
-        recipient: user.email.clone(),
+        user_id: Some(user_id),
+        recipient: stored_email.to_owned(),
         kind,
     };
     outbox::enqueue(conn, sealer, now_ms, email).await?;

@@ -14,7 +14,7 @@ use crate::context::RequestContext;
 use crate::domain::{Email, Password};
 use crate::store::one_time_tokens::LinkKind;
 use crate::store::{one_time_tokens, users};
-use crate::work::{AfterCommit, Work};
+use crate::work::Work;
 use crate::{Accounts, DomainError};
 
 pub(crate) const RESET_TTL_MS: i64 = 24 * 3600 * 1000;
@@ -80,7 +80,7 @@ impl Passwords {
         work.mail(&self.accounts.sealer, &user, kind).await?;
         work.record(Event::new(user.id, EventKind::ResetRequested, client))
             .await?;
-        work.commit(&self.after_commit()).await?;
+        work.commit(&self.accounts.after).await?;
         info!("password reset email queued");
         Ok(())
     }
@@ -134,7 +134,7 @@ impl Passwords {
         self.changed(&mut work, &user, None).await?;
         work.record(Event::new(user.id, EventKind::ResetCompleted, client))
             .await?;
-        work.commit(&self.after_commit()).await?;
+        work.commit(&self.accounts.after).await?;
         info!("password reset");
         Ok(())
     }
@@ -171,7 +171,7 @@ impl Passwords {
         self.changed(&mut work, &user, Some(who.session_id)).await?;
         work.record(Event::new(user.id, EventKind::PasswordChanged, &who.client))
             .await?;
-        work.commit(&self.after_commit()).await?;
+        work.commit(&self.accounts.after).await?;
         info!("password changed");
         Ok(())
     }
@@ -192,10 +192,6 @@ impl Passwords {
             passkeys: crate::passkeys::notes::of_user(work.conn(), user.id).await?,
         };
         work.mail(&self.accounts.sealer, user, kind).await
-    }
-
-    fn after_commit(&self) -> AfterCommit {
-        self.auth.actors.after_commit(&self.accounts.outbox_wake)
     }
 }
 

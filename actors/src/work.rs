@@ -87,7 +87,19 @@ impl Work {
         user: &users::Model,
         kind: EmailKind,
     ) -> Result<(), DomainError> {
-        notices::queue(&self.txn, sealer, user, kind, self.now_ms).await?;
+        self.mail_to(sealer, user.id, &user.email, kind).await
+    }
+
+    /// A mail to the account `user_id` at its stored address (never an
+    /// address as typed in a request), queued in the outbox with the change.
+    pub(crate) async fn mail_to(
+        &mut self,
+        sealer: &Sealer,
+        user_id: Uuid,
+        stored_email: &str,
+        kind: EmailKind,
+    ) -> Result<(), DomainError> {
+        notices::queue(&self.txn, sealer, user_id, stored_email, kind, self.now_ms).await?;
         self.mailed = true;
         Ok(())
     }

@@ -222,7 +222,7 @@ async fn confirm_setup(
         seen: Some(crate::alerts::seen(client, now_ms)),
         reset_page: Some(deps.reset_page.clone()),
     };
-    notices::queue(&txn, &deps.sealer, user, kind, now_ms).await?;
+    notices::queue(&txn, &deps.sealer, user.id, &user.email, kind, now_ms).await?;
     let event = Event::new(user.id, EventKind::MfaEnabled, client);
     audit::record(&txn, event, now_ms).await?;
     txn.commit().await?;
@@ -251,7 +251,7 @@ async fn use_backup<C: ConnectionTrait>(
         first_name: user.first_name.clone(),
         remaining,
     };
-    notices::queue(conn, &deps.sealer, user, kind, now_ms).await?;
+    notices::queue(conn, &deps.sealer, user.id, &user.email, kind, now_ms).await?;
     let event = Event::new(user.id, EventKind::BackupCodeUsed, client);
     audit::record(conn, event, now_ms).await?;
     Ok(true)
