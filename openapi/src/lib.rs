@@ -153,14 +153,14 @@ pub fn app(
             })),
         )
         .nest("/", service);
-    let bearer = table.clone();
+    let (bearer, limited) = (table.clone(), table.clone());
     let edge_state = state.clone();
     let origins = state.cors.clone();
     let routes = routes
         .data(state)
         .around(move |ep, req| security::bearer_challenge(ep, req, bearer.clone()));
     let inner = inner_middleware(routes, table.clone())
-        .around(move |ep, req| limits::edge(ep, req, edge_state.clone()));
+        .around(move |ep, req| limits::edge(ep, req, edge_state.clone(), limited.clone()));
     outer_middleware(inner, origins)
         .around(move |ep, req| metrics::observe(ep, req, table.clone()))
         .boxed()
