@@ -21,6 +21,7 @@ pub mod password;
 mod redact;
 pub mod refresh_cookie;
 pub mod reply;
+pub mod routes;
 pub mod security;
 pub mod sessions;
 mod spec;
@@ -111,75 +112,6 @@ pub fn spec_json() -> String {
     spec::finish(&api_service().spec())
 }
 
-/// The keys of an OpenAPI path item that are operations (the others are
-/// `parameters`, `summary` ...).
-const OPERATIONS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
-
-/// One documented operation.
-struct Operation {
-    path: String,
-    method: Method,
-    /// Its label in the metrics: the operation id, or the path.
-    label: String,
-    /// Whether it takes a Bearer token (its 401s carry the challenge).
-    bearer: bool,
-}
-
-/// Each documented operation of the (raw, slash-less) document.
-fn operations(spec: &str) -> Vec<Operation> {
-    let Ok(doc) = serde_json::from_str::<serde_json::Value>(spec) else {
-        return Vec::new();
-    };
-    let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) else {
-        return Vec::new();
-    };
-    let mut ops = Vec::new();
-    for (path, item) in paths {
-        for (method, op) in item.as_object().into_iter().flatten() {
-            if !OPERATIONS.contains(&method.as_str()) {
-                continue;
-            }
-            let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
-                continue;
-            };
-            let label = op
-                .get("operationId")
-                .and_then(|id| id.as_str())
-                .unwrap_or(path);
-            let bearer = op["security"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|r| r.get("BearerAuth").is_some()));
-            ops.push(Operation {
-                path: path.clone(),
-                method,
-                label: label.to_owned(),
-                bearer,
-            });
-        }
-    }
-    ops
-}
-
-/// Each documented path with the methods it is served for (a path with GET
-/// also answers HEAD).
-fn documented_paths(ops: &[Operation]) -> Vec<(String, Vec<Method>)> {
-    let mut paths: Vec<(String, Vec<Method>)> = Vec::new();
-    for op in ops {
-        match paths.iter_mut().find(|(p, _)| *p == op.path) {
-            Some((_, methods)) => methods.push(op.method.clone()),
-            None => paths.push((op.path.clone(), vec![op.method.clone()])),
-        }
-    }
-    for (_, methods) in &mut paths {
-        if methods.contains(&Method::GET) {
-            methods.push(Method::HEAD);
-        }
-    }
-    paths
-}
-
 /// The pages outside the OpenAPI document, with their metrics labels.
 const PAGES: [(&str, &str); 3] = [
     ("/openapi.json", "openapi_json"),
@@ -198,24 +130,13 @@ pub fn app(
     let raw_spec = service.spec();
     let spec = spec::finish(&raw_spec);
     // Requests are routed on poem-openapi's own (slash-less) paths.
-    let mut ops = operations(&raw_spec);
+    let mut ops = routes::documented(&raw_spec);
     for (page, label) in PAGES {
         if page != "/metrics" || metrics.is_some() {
-            ops.push(Operation {
-                path: page.to_owned(),
-                method: Method::GET,
-                label: label.to_owned(),
-                bearer: false,
-            });
+            ops.push(routes::Operation::new(page, Method::GET, label));
         }
     }
-    let known = middleware::KnownPaths::with_methods(documented_paths(&ops));
-    let bearer = security::BearerOperations::new(
-        ops.iter()
-            .filter(|op| op.bearer)
-            .map(|op| (op.path.clone(), op.method.clone())),
-    );
-    let labels = metrics::Operations::new(ops.into_iter().map(|op| (op.path, op.method, op.label)));
+    let table = routes::Routes::new(ops);
     let docs_html = service.swagger_ui_html().replace(&raw_spec, &spec);
     let mut routes = Route::new();
     if let Some((metrics, access)) = metrics {
@@ -232,15 +153,16 @@ pub fn app(
             })),
         )
         .nest("/", service);
+    let (bearer, limited) = (table.clone(), table.clone());
     let edge_state = state.clone();
     let origins = state.cors.clone();
     let routes = routes
         .data(state)
         .around(move |ep, req| security::bearer_challenge(ep, req, bearer.clone()));
-    let inner = inner_middleware(routes, known)
-        .around(move |ep, req| limits::edge(ep, req, edge_state.clone()));
+    let inner = inner_middleware(routes, table.clone())
+        .around(move |ep, req| limits::edge(ep, req, edge_state.clone(), limited.clone()));
     outer_middleware(inner, origins)
-        .around(move |ep, req| metrics::observe(ep, req, labels.clone()))
+        .around(move |ep, req| metrics::observe(ep, req, table.clone()))
         .boxed()
 }
 
@@ -252,26 +174,23 @@ pub fn app(
 /// counted before its body is read.
 pub fn with_middleware<E>(
     routes: E,
-    known: middleware::KnownPaths,
+    table: routes::Routes,
 ) -> impl Endpoint<Output = poem::Response>
 where
     E: Endpoint + 'static,
 {
     outer_middleware(
-        inner_middleware(routes, known),
+        inner_middleware(routes, table),
         cors::AllowedOrigins::default(),
     )
 }
 
-fn inner_middleware<E>(
-    routes: E,
-    known: middleware::KnownPaths,
-) -> impl Endpoint<Output = poem::Response>
+fn inner_middleware<E>(routes: E, table: routes::Routes) -> impl Endpoint<Output = poem::Response>
 where
     E: Endpoint + 'static,
 {
     routes
-        .around(move |ep, req| middleware::normalize_slash(ep, req, known.clone()))
+        .around(move |ep, req| middleware::normalize_slash(ep, req, table.clone()))
         .around(middleware::body_limit)
         .boxed()
 }

@@ -3,6 +3,10 @@
 //! read or the caller authenticated, so a malformed or unauthenticated
 //! request spends budget too.
 
+mod keys;
+
+pub use keys::{Budget, Limited};
+
 use std::sync::Arc;
 
 use poem::http::Method;
@@ -14,58 +18,14 @@ use actors::rate_limit::RateLimiter;
 use crate::ApiState;
 use crate::client;
 use crate::error::ApiError;
+use crate::routes::Routes;
 
-/// Which per-IP budget an operation spends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Budget {
-    /// `AUTH_RATE_LIMIT_PER_MINUTE`: the auth endpoints of API.md.
-    Auth,
-    /// `AUTH_REFRESH_RATE_PER_MINUTE`: `token/refresh`.
-    Refresh,
-}
-
-/// The rate-limited operation a request is for: its endpoint name (the
-/// budget key) and which budget. Both spellings of a path (with and without
-/// the trailing slash) are one operation; anything else is not limited
-/// here (verify-token, logout, reads, unknown paths).
-pub fn operation(method: &Method, path: &str) -> Option<(&'static str, Budget)> {
-    let path = path.strip_suffix('/').unwrap_or(path);
-    // Removing a passkey checks the password.
-    if method == Method::DELETE && path.starts_with("/api/v1/passkeys/") {
-        return Some(("passkey-delete", Budget::Auth));
-    }
-    // Turning an alert off checks the password.
-    if method == Method::PUT && path == "/api/v1/auth/alerts" {
-        return Some(("alerts-set", Budget::Auth));
-    }
-    if method != Method::POST {
-        return None;
-    }
-    let name = match path {
-        "/api/v1/auth/register" => "register",
-        "/api/v1/auth/verify-email" => "verify-email",
-        "/api/v1/auth/resend-verification" => "resend-verification",
-        "/api/v1/auth/login" => "login",
-        "/api/v1/auth/mfa/verify" => "mfa-verify",
-        "/api/v1/auth/password-reset" => "password-reset",
-        "/api/v1/auth/password-reset-confirm" => "password-reset-confirm",
-        "/api/v1/auth/change-password" => "change-password",
-        "/api/v1/auth/logout-all" => "logout-all",
-        "/api/v1/2fa/enable" => "2fa-enable",
-        "/api/v1/2fa/verify" => "2fa-verify",
-        "/api/v1/2fa/disable" => "2fa-disable",
-        "/api/v1/2fa/backup-codes" => "2fa-backup-codes",
-        "/api/v1/2fa/recover" => "2fa-recover",
-        "/api/v1/passkeys/register/start" => "passkey-register-start",
-        "/api/v1/passkeys/register/finish" => "passkey-register-finish",
-        "/api/v1/auth/passkey/start" => "passkey-login-start",
-        "/api/v1/auth/passkey/finish" => "passkey-login-finish",
-        "/api/v1/auth/mfa/passkey/start" => "mfa-passkey-start",
-        "/api/v1/auth/mfa/passkey/finish" => "mfa-passkey-finish",
-        "/api/v1/auth/token/refresh" => return Some(("token-refresh", Budget::Refresh)),
-        _ => return None,
-    };
-    Some((name, Budget::Auth))
+/// The rate-limited operation a request is for, found by method and path
+/// in `routes`: both spellings of a path (with and without the trailing
+/// slash) are one operation; anything else is not limited here
+/// (verify-token, logout, reads, unknown paths).
+pub fn limited(routes: &Routes, method: &Method, path: &str) -> Option<Limited> {
+    Limited::of(&routes.operation(method, path)?.id)
 }
 
 /// Puts the [`RequestContext`] in the request's extensions, then counts the
@@ -75,13 +35,15 @@ pub async fn edge<E: Endpoint>(
     next: Arc<E>,
     mut req: Request,
     state: Arc<ApiState>,
+    routes: Routes,
 ) -> poem::Result<Response> {
     let ctx = client::extract(&state.proxies, &req);
     tracing::Span::current().record("ip", tracing::field::display(ctx.ip));
     let ip = ctx.ip;
     req.extensions_mut().insert(ctx);
-    if let Some((endpoint, budget)) = operation(req.method(), req.uri().path()) {
-        let limiter: Option<&RateLimiter> = match budget {
+    if let Some(limited) = limited(&routes, req.method(), req.uri().path()) {
+        let endpoint = limited.as_str();
+        let limiter: Option<&RateLimiter> = match limited.budget() {
             Budget::Auth => state.limiter.as_ref(),
             Budget::Refresh => state.refresh_limiter.as_ref(),
         };
@@ -101,27 +63,36 @@ pub async fn edge<E: Endpoint>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes;
+
+    fn documented() -> Routes {
+        Routes::new(routes::documented(&crate::api_service().spec()))
+    }
 
     #[test]
     fn both_spellings_are_one_operation_and_other_methods_none() {
+        let routes = documented();
+        let limited = |m: Method, p: &str| limited(&routes, &m, p);
         for path in ["/api/v1/auth/login", "/api/v1/auth/login/"] {
-            assert_eq!(
-                operation(&Method::POST, path),
-                Some(("login", Budget::Auth))
-            );
+            assert_eq!(limited(Method::POST, path), Some(Limited::Login));
         }
         assert_eq!(
-            operation(&Method::POST, "/api/v1/2fa/enable/"),
-            Some(("2fa-enable", Budget::Auth))
+            limited(Method::POST, "/api/v1/2fa/enable/"),
+            Some(Limited::MfaEnable)
         );
         assert_eq!(
-            operation(&Method::POST, "/api/v1/auth/token/refresh/"),
-            Some(("token-refresh", Budget::Refresh))
+            limited(Method::POST, "/api/v1/auth/token/refresh/"),
+            Some(Limited::RefreshToken)
         );
-        assert_eq!(operation(&Method::GET, "/api/v1/auth/login/"), None);
-        assert_eq!(operation(&Method::GET, "/api/v1/auth/verify-token/"), None);
-        assert_eq!(operation(&Method::POST, "/api/v1/auth/logout/"), None);
-        assert_eq!(operation(&Method::POST, "/api/v1/auth/log%69n"), None);
+        assert_eq!(
+            limited(Method::DELETE, "/api/v1/passkeys/0b6a/"),
+            Some(Limited::RemovePasskey)
+        );
+        assert_eq!(limited(Method::PATCH, "/api/v1/passkeys/0b6a"), None);
+        assert_eq!(limited(Method::GET, "/api/v1/auth/login/"), None);
+        assert_eq!(limited(Method::GET, "/api/v1/auth/verify-token/"), None);
+        assert_eq!(limited(Method::POST, "/api/v1/auth/logout/"), None);
+        assert_eq!(limited(Method::POST, "/api/v1/auth/log%69n"), None);
     }
 
     /// Every documented POST of API.md's limited list that this server
@@ -130,6 +101,7 @@ mod tests {
     /// passkey operation that is not a read or a rename.
     #[test]
     fn every_served_auth_and_2fa_operation_has_a_budget() {
+        let routes = documented();
         let spec: serde_json::Value = serde_json::from_str(&crate::spec_json()).unwrap_or_default();
         let paths = spec["paths"].as_object().cloned().unwrap_or_default();
         let limited_auth = [
@@ -152,7 +124,7 @@ mod tests {
                 .any(|p| path == &format!("/api/v1/auth/{p}/"));
             for method in item.as_object().map(|o| o.keys()).into_iter().flatten() {
                 let method: Method = method.to_uppercase().parse().unwrap_or(Method::GET);
-                let limited = operation(&method, path).is_some();
+                let limited = limited(&routes, &method, path).is_some();
                 let is_passkey = (path.starts_with("/api/v1/passkeys/")
                     || path.starts_with("/api/v1/auth/passkey/")
                     || path.starts_with("/api/v1/auth/mfa/passkey/"))
@@ -166,6 +138,6 @@ mod tests {
                 seen += usize::from(limited);
             }
         }
-        assert!(seen >= 14, "{seen} limited operations found");
+        assert_eq!(seen, Limited::ALL.len(), "{seen} limited operations found");
     }
 }

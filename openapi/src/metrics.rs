@@ -17,7 +17,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use sea_orm::DatabaseConnection;
 
 use crate::error::RateLimited;
-use crate::middleware::same_template;
+use crate::routes::Routes;
 
 /// What `/metrics` renders: the process's recorder, and the database the
 /// outbox backlog is read from at each scrape.
@@ -48,40 +48,17 @@ impl Metrics {
     }
 }
 
-/// The operations requests are counted under: (path template, method,
-/// label).
-#[derive(Clone, Default)]
-pub struct Operations(Arc<Vec<(String, Method, String)>>);
-
-impl Operations {
-    pub fn new(ops: impl IntoIterator<Item = (String, Method, String)>) -> Self {
-        let ops = ops
-            .into_iter()
-            .map(|(path, method, label)| (trim_slash(&path).to_owned(), method, label))
-            .collect();
-        Self(Arc::new(ops))
-    }
-
-    /// The label of a request: its operation, or `unknown`.
-    pub fn label(&self, method: &Method, path: &str) -> &str {
-        let path = trim_slash(path);
-        let method = if method == Method::HEAD {
-            &Method::GET
-        } else {
-            method
-        };
-        self.0
-            .iter()
-            .find(|(template, m, _)| m == method && same_template(template, path))
-            .map_or("unknown", |(_, _, label)| label.as_str())
-    }
-}
-
-fn trim_slash(path: &str) -> &str {
-    match path.strip_suffix('/') {
-        Some(trimmed) if !trimmed.is_empty() => trimmed,
-        _ => path,
-    }
+/// The label a request is counted under: its operation's id (HEAD as
+/// the GET it answers like), or `unknown`.
+fn label<'a>(routes: &'a Routes, method: &Method, path: &str) -> &'a str {
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
+    routes
+        .operation(method, path)
+        .map_or("unknown", |op| op.id.as_str())
 }
 
 /// Counts and times each request under its operation and status; a
@@ -90,9 +67,9 @@ fn trim_slash(path: &str) -> &str {
 pub async fn observe<E: Endpoint>(
     next: Arc<E>,
     req: Request,
-    ops: Operations,
+    routes: Routes,
 ) -> poem::Result<Response> {
-    let operation = ops.label(req.method(), req.uri().path()).to_owned();
+    let operation = label(&routes, req.method(), req.uri().path()).to_owned();
     let started = Instant::now();
     let resp = next.call(req).await?.into_response();
     let status = resp.status();
@@ -113,31 +90,21 @@ pub async fn observe<E: Endpoint>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes;
 
     #[test]
     fn requests_are_labelled_by_operation_never_by_raw_path() {
-        let ops = Operations::new([
-            (
-                "/api/v1/auth/login".to_owned(),
-                Method::POST,
-                "login".to_owned(),
-            ),
-            (
-                "/api/v1/auth/sessions/{id}".to_owned(),
-                Method::DELETE,
-                "end_session".to_owned(),
-            ),
-            ("/healthz".to_owned(), Method::GET, "healthz".to_owned()),
-        ]);
-        assert_eq!(ops.label(&Method::POST, "/api/v1/auth/login/"), "login");
-        assert_eq!(ops.label(&Method::POST, "/api/v1/auth/login"), "login");
+        let routes = Routes::new(routes::documented(&crate::api_service().spec()));
+        let label = |m: Method, p: &str| label(&routes, &m, p);
+        assert_eq!(label(Method::POST, "/api/v1/auth/login/"), "login");
+        assert_eq!(label(Method::POST, "/api/v1/auth/login"), "login");
         assert_eq!(
-            ops.label(&Method::DELETE, "/api/v1/auth/sessions/abc/"),
-            "end_session"
+            label(Method::DELETE, "/api/v1/auth/sessions/abc/"),
+            "endSession"
         );
-        assert_eq!(ops.label(&Method::HEAD, "/healthz"), "healthz");
-        assert_eq!(ops.label(&Method::GET, "/api/v1/auth/login"), "unknown");
-        assert_eq!(ops.label(&Method::GET, "/x9f8e7"), "unknown");
-        assert_eq!(ops.label(&Method::GET, "/"), "unknown");
+        assert_eq!(label(Method::HEAD, "/healthz"), "healthz");
+        assert_eq!(label(Method::GET, "/api/v1/auth/login"), "unknown");
+        assert_eq!(label(Method::GET, "/x9f8e7"), "unknown");
+        assert_eq!(label(Method::GET, "/"), "unknown");
     }
 }

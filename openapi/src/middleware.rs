@@ -3,17 +3,17 @@
 //! 64 KiB body limit and JSON-only bodies, and paths served with and
 //! without a trailing slash (with `Allow` on a 405).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use poem::http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, X_CONTENT_TYPE_OPTIONS};
-use poem::http::{HeaderValue, Method, StatusCode, Uri};
+use poem::http::{HeaderValue, StatusCode, Uri};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::{Instrument, debug, info, info_span};
 
 use crate::envelope::phrase;
 use crate::error::ApiError;
+use crate::routes::Routes;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A client that does not finish sending its body within this is refused.
@@ -200,89 +200,29 @@ pub async fn body_limit<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-/// Serves every known path with and without its trailing slash by rewriting
-/// the request to the documented form, and names the methods a path is
-/// served for in the `Allow` header of a 405.
-#[derive(Clone)]
-pub struct KnownPaths(Arc<HashMap<String, HeaderValue>>);
-
-impl KnownPaths {
-    /// Paths whose methods are not known: a 405 on them has no `Allow`.
-    pub fn new(paths: impl IntoIterator<Item = String>) -> Self {
-        Self::with_methods(paths.into_iter().map(|p| (p, Vec::new())))
+/// The documented spelling of `path`, when `path` is the other spelling
+/// (with or without the trailing slash) of a served path.
+fn canonical(routes: &Routes, path: &str) -> Option<String> {
+    if routes.serves(path) {
+        return None;
     }
-
-    /// Paths (`{name}` matches one segment) and the methods each is served for.
-    pub fn with_methods(paths: impl IntoIterator<Item = (String, Vec<Method>)>) -> Self {
-        let paths = paths
-            .into_iter()
-            .map(|(path, methods)| {
-                let allow = methods
-                    .iter()
-                    .map(Method::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let allow = HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static(""));
-                (path, allow)
-            })
-            .collect();
-        Self(Arc::new(paths))
-    }
-
-    fn canonical(&self, path: &str) -> Option<String> {
-        if self.serves(path) {
-            return None;
-        }
-        let other = match path.strip_suffix('/') {
-            Some(trimmed) if !trimmed.is_empty() => trimmed.to_owned(),
-            Some(_) => return None,
-            None => format!("{path}/"),
-        };
-        self.serves(&other).then_some(other)
-    }
-
-    /// Whether `path` is a known path, or matches a known template.
-    fn serves(&self, path: &str) -> bool {
-        self.0.contains_key(path)
-            || self
-                .0
-                .keys()
-                .any(|known| known.contains('{') && same_template(known, path))
-    }
-
-    /// The `Allow` value for `path`, in either spelling.
-    fn allow(&self, path: &str) -> Option<HeaderValue> {
-        let trimmed = path.strip_suffix('/').unwrap_or(path);
-        let found = self.0.get(path).or_else(|| {
-            self.0.iter().find_map(|(known, allow)| {
-                let known = known.strip_suffix('/').unwrap_or(known);
-                same_template(known, trimmed).then_some(allow)
-            })
-        })?;
-        (!found.is_empty()).then(|| found.clone())
-    }
+    let other = match path.strip_suffix('/') {
+        Some(trimmed) if !trimmed.is_empty() => trimmed.to_owned(),
+        Some(_) => return None,
+        None => format!("{path}/"),
+    };
+    routes.serves(&other).then_some(other)
 }
 
-/// Whether `path` matches `template`, where a `{name}` segment matches any
-/// one non-empty segment.
-pub(crate) fn same_template(template: &str, path: &str) -> bool {
-    let (mut t, mut p) = (template.split('/'), path.split('/'));
-    loop {
-        match (t.next(), p.next()) {
-            (None, None) => return true,
-            (Some(a), Some(b))
-                if a == b || (!b.is_empty() && a.starts_with('{') && a.ends_with('}')) => {}
-            _ => return false,
-        }
-    }
-}
-
+/// Serves every path of `routes` with and without its trailing slash by
+/// rewriting the request to the documented form, and names the methods a
+/// path is served for in the `Allow` header of a 405.
 pub async fn normalize_slash<E: Endpoint>(
     next: Arc<E>,
     mut req: Request,
-    known: KnownPaths,
+    routes: Routes,
 ) -> poem::Result<Response> {
-    if let Some(path) = known.canonical(req.uri().path()) {
+    if let Some(path) = canonical(&routes, req.uri().path()) {
         let path_and_query = match req.uri().query() {
             Some(q) => format!("{path}?{q}"),
             None => path,
@@ -291,7 +231,7 @@ pub async fn normalize_slash<E: Endpoint>(
             *req.uri_mut() = uri;
         }
     }
-    let allow = known.allow(req.uri().path());
+    let allow = routes.allow(req.uri().path());
     let mut resp = match next.call(req).await {
         Ok(r) => r.into_response(),
         Err(e) if e.status() == StatusCode::METHOD_NOT_ALLOWED => e.into_response(),
@@ -308,64 +248,40 @@ pub async fn normalize_slash<E: Endpoint>(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use poem::http::Method;
 
-    #[test]
-    fn known_paths_map_both_spellings_to_the_documented_one() {
-        let known = KnownPaths::new([
-            "/api/v1/auth/login/".to_owned(),
-            "/api/v1/2fa/enable".to_owned(),
-        ]);
-        assert_eq!(
-            known.canonical("/api/v1/auth/login").as_deref(),
-            Some("/api/v1/auth/login/")
-        );
-        assert_eq!(known.canonical("/api/v1/auth/login/"), None);
-        assert_eq!(
-            known.canonical("/api/v1/2fa/enable/").as_deref(),
-            Some("/api/v1/2fa/enable")
-        );
-        assert_eq!(known.canonical("/nope/"), None);
-        assert_eq!(known.canonical("/"), None);
-        let templated = KnownPaths::new(["/api/v1/auth/sessions/{id}".to_owned()]);
-        assert_eq!(
-            templated
-                .canonical("/api/v1/auth/sessions/0b6a/")
-                .as_deref(),
-            Some("/api/v1/auth/sessions/0b6a")
-        );
-        assert_eq!(templated.canonical("/api/v1/auth/sessions/0b6a"), None);
-        assert_eq!(templated.canonical("/api/v1/auth/sessions/a/b/"), None);
-        let both = KnownPaths::new([
-            "/api/v1/auth/sessions".to_owned(),
-            "/api/v1/auth/sessions/{id}".to_owned(),
-        ]);
-        assert_eq!(
-            both.canonical("/api/v1/auth/sessions/").as_deref(),
-            Some("/api/v1/auth/sessions")
-        );
+    use super::*;
+    use crate::routes::Operation;
+
+    fn routes(paths: &[&str]) -> Routes {
+        Routes::new(paths.iter().map(|p| Operation::new(p, Method::POST, p)))
     }
 
     #[test]
-    fn allow_names_the_methods_of_a_path_in_either_spelling_and_with_parameters() {
-        let known = KnownPaths::with_methods([
-            ("/api/v1/auth/login".to_owned(), vec![Method::POST]),
-            ("/healthz".to_owned(), vec![Method::GET, Method::HEAD]),
-            (
-                "/api/v1/auth/sessions/{id}".to_owned(),
-                vec![Method::DELETE],
-            ),
-        ]);
-        let allow = |p: &str| known.allow(p).map(|v| v.to_str().unwrap().to_owned());
-        assert_eq!(allow("/api/v1/auth/login").as_deref(), Some("POST"));
-        assert_eq!(allow("/api/v1/auth/login/").as_deref(), Some("POST"));
-        assert_eq!(allow("/healthz").as_deref(), Some("GET, HEAD"));
+    fn known_paths_map_both_spellings_to_the_documented_one() {
+        let known = routes(&["/api/v1/auth/login/", "/api/v1/2fa/enable"]);
         assert_eq!(
-            allow("/api/v1/auth/sessions/0b6a/").as_deref(),
-            Some("DELETE")
+            canonical(&known, "/api/v1/auth/login").as_deref(),
+            Some("/api/v1/auth/login/")
         );
-        assert_eq!(allow("/api/v1/auth/sessions"), None);
-        assert_eq!(allow("/nope"), None);
-        assert_eq!(KnownPaths::new(["/boom".to_owned()]).allow("/boom"), None);
+        assert_eq!(canonical(&known, "/api/v1/auth/login/"), None);
+        assert_eq!(
+            canonical(&known, "/api/v1/2fa/enable/").as_deref(),
+            Some("/api/v1/2fa/enable")
+        );
+        assert_eq!(canonical(&known, "/nope/"), None);
+        assert_eq!(canonical(&known, "/"), None);
+        let templated = routes(&["/api/v1/auth/sessions/{id}"]);
+        assert_eq!(
+            canonical(&templated, "/api/v1/auth/sessions/0b6a/").as_deref(),
+            Some("/api/v1/auth/sessions/0b6a")
+        );
+        assert_eq!(canonical(&templated, "/api/v1/auth/sessions/0b6a"), None);
+        assert_eq!(canonical(&templated, "/api/v1/auth/sessions/a/b/"), None);
+        let both = routes(&["/api/v1/auth/sessions", "/api/v1/auth/sessions/{id}"]);
+        assert_eq!(
+            canonical(&both, "/api/v1/auth/sessions/").as_deref(),
+            Some("/api/v1/auth/sessions")
+        );
     }
 }

@@ -3,11 +3,10 @@
 //! and hands the handler the authenticated caller; every 401 of an operation
 //! that takes the token carries the Bearer challenge.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use poem::http::header::WWW_AUTHENTICATE;
-use poem::http::{HeaderValue, Method, StatusCode};
+use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
@@ -16,6 +15,7 @@ use actors::auth::Authenticated;
 
 use crate::ApiState;
 use crate::error::ApiError;
+use crate::routes::Routes;
 
 /// An access token from login or refresh: `Authorization: Bearer <token>`.
 #[derive(SecurityScheme)]
@@ -37,35 +37,17 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Authenticat
         .map_err(|e| ApiError::from(e).into())
 }
 
-/// The operations (poem-openapi path, method) that take a Bearer token:
-/// every 401 they answer carries `WWW-Authenticate: Bearer` (RFC 6750).
-#[derive(Clone, Default)]
-pub struct BearerOperations(Arc<HashSet<(String, Method)>>);
-
-impl BearerOperations {
-    pub fn new(ops: impl IntoIterator<Item = (String, Method)>) -> Self {
-        Self(Arc::new(ops.into_iter().collect()))
-    }
-
-    /// Whether `method` on `path` (a `{name}` segment of a documented path
-    /// matches any one segment) takes a Bearer token.
-    fn takes(&self, path: &str, method: &Method) -> bool {
-        self.0.contains(&(path.to_owned(), method.clone()))
-            || self.0.iter().any(|(known, m)| {
-                m == method && known.contains('{') && crate::middleware::same_template(known, path)
-            })
-    }
-}
-
-/// Adds the Bearer challenge to a 401 from an operation that takes a
-/// Bearer token. Runs inside slash normalisation, so the path is the one
+/// Adds the Bearer challenge (RFC 6750) to a 401 from an operation that
+/// takes a Bearer token. Runs inside slash normalisation, so the path is the one
 /// poem-openapi routes on.
 pub async fn bearer_challenge<E: Endpoint>(
     next: Arc<E>,
     req: Request,
-    ops: BearerOperations,
+    routes: Routes,
 ) -> poem::Result<Response> {
-    let takes_bearer = ops.takes(req.uri().path(), req.method());
+    let takes_bearer = routes
+        .operation(req.method(), req.uri().path())
+        .is_some_and(|op| op.bearer);
     let challenge = |mut resp: Response| {
         if resp.status() == StatusCode::UNAUTHORIZED {
             resp.headers_mut()

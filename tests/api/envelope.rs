@@ -209,8 +209,12 @@ fn explode() -> &'static str {
 #[tokio::test]
 async fn a_panicking_handler_gets_a_bare_500_envelope() {
     use poem::listener::{Acceptor, Listener, TcpListener};
-    let known = openapi::middleware::KnownPaths::new(["/boom".to_owned()]);
-    let ep = openapi::with_middleware(Route::new().at("/boom", poem::post(explode)), known);
+    let table = openapi::routes::Routes::new([openapi::routes::Operation::new(
+        "/boom",
+        poem::http::Method::POST,
+        "boom",
+    )]);
+    let ep = openapi::with_middleware(Route::new().at("/boom", poem::post(explode)), table);
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await

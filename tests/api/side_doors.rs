@@ -94,8 +94,12 @@ async fn every_api_answer_carries_no_store_and_nosniff_errors_included() {
     assert_private(&resp, "429");
 
     use poem::listener::{Acceptor, Listener, TcpListener};
-    let known = openapi::middleware::KnownPaths::new(["/api/boom".to_owned()]);
-    let ep = openapi::with_middleware(Route::new().at("/api/boom", poem::post(explode)), known);
+    let table = openapi::routes::Routes::new([openapi::routes::Operation::new(
+        "/api/boom",
+        poem::http::Method::POST,
+        "boom",
+    )]);
+    let ep = openapi::with_middleware(Route::new().at("/api/boom", poem::post(explode)), table);
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await

@@ -11,7 +11,7 @@ use governor::{Quota, RateLimiter as Governor};
 use super::RetryAfter;
 use super::subject::Subject;
 
-/// The endpoint names are the static names of `openapi::limits::operation`
+/// The endpoint names are the static names of `openapi::limits::Limited`
 /// (no allocation per key).
 pub(super) type Key = (&'static str, Subject);
 
