@@ -1,6 +1,8 @@
 //! Configuration: defaults, then `authd.toml`, then `AUTH_*` environment
 //! variables (the environment wins). Every value is checked here, and a bad
-//! one stops startup with a one-line error naming the variable.
+//! one stops startup with a one-line error naming the variable. Each
+//! setting is declared once, in `raw` (name, type, default, redaction);
+//! `Settings::check` turns it into its typed form.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,130 +10,15 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
-use serde::{Deserialize, Serialize};
 
 use actors::HashCost;
 use jobs::DeliveryTuning;
 
+mod raw;
 mod redact;
 mod sources;
 
-/// The settings as written by the operator, before checking. `Debug`
-/// hides secrets and URL credentials (see `redact`).
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RawSettings {
-    pub bind: String,
-    /// Unset: `sqlite://<data_dir>/authd.db?mode=rwc`.
-    pub database_url: Option<String>,
-    pub redis_url: Option<String>,
-    pub smtp_url: Option<String>,
-    /// Unset: `<data_dir>/outbox`.
-    pub outbox_dir: Option<PathBuf>,
-    pub mail_from: String,
-    pub public_url: String,
-    pub jwt_secret: Option<String>,
-    pub jwt_algorithm: String,
-    pub jwt_private_key_file: Option<PathBuf>,
-    pub jwt_issuer: String,
-    pub jwt_audience: String,
-    pub encryption_key: Option<String>,
-    /// Comma-separated base64 keys that sealed data before a rotation.
-    pub encryption_keys_previous: Option<String>,
-    pub access_ttl_secs: u64,
-    pub refresh_ttl_secs: u64,
-    pub rate_limit_per_minute: u32,
-    pub rate_limit_ipv6_prefix: u8,
-    pub mail_per_recipient_per_hour: u32,
-    pub refresh_rate_per_minute: u32,
-    pub lockout_threshold: u32,
-    pub trusted_proxies: Option<String>,
-    /// Comma-separated origins allowed to call from a browser (CORS).
-    pub cors_origins: Option<String>,
-    /// `on`: the refresh token is also set as an HttpOnly cookie.
-    pub refresh_cookie: String,
-    pub argon2_memory_kib: u32,
-    pub argon2_iterations: u32,
-    pub argon2_parallelism: u32,
-    pub log: String,
-    pub log_format: String,
-    pub data_dir: PathBuf,
-    pub queue_name: String,
-    /// Serve `/metrics` on this address instead of `bind`.
-    pub metrics_bind: Option<String>,
-    /// The bearer secret a scraper sends to read `/metrics` on a `bind`
-    /// that is not loopback.
-    pub metrics_token: Option<String>,
-    /// The WebAuthn relying party id; unset: the host of `public_url`.
-    pub webauthn_rp_id: Option<String>,
-    /// `on`: a passkey login may name its account (its passkeys are
-    /// offered, which tells that the address has them); `off`: every
-    /// passkey login is discoverable.
-    pub passkey_login_by_address: String,
-    /// At most this many passkey logins started and not finished (the
-    /// unauthenticated `auth/passkey/start`) are kept, across all nodes;
-    /// a start beyond it drops the oldest.
-    pub passkey_open_logins: u64,
-    /// Days sent and failed mails (and `.eml` files) are kept.
-    pub outbox_retention_days: u32,
-    /// Days security events are kept.
-    pub audit_retention_days: u32,
-    /// The breached-password range endpoint (unset: screening off).
-    pub pwned_range_url: Option<String>,
-    /// `accept` or `refuse` a new password when that endpoint cannot answer.
-    pub pwned_when_down: String,
-    /// How long one range request may take, in milliseconds.
-    pub pwned_timeout_ms: u64,
-}
-
-impl Default for RawSettings {
-    fn default() -> Self {
-        let cost = HashCost::default();
-        Self {
-            bind: "127.0.0.1:8080".into(),
-            database_url: None,
-            redis_url: None,
-            smtp_url: None,
-            outbox_dir: None,
-            mail_from: "authd <no-reply@localhost>".into(),
-            public_url: "http://localhost:3000".into(),
-            jwt_secret: None,
-            jwt_algorithm: "HS256".into(),
-            jwt_private_key_file: None,
-            jwt_issuer: "authd".into(),
-            jwt_audience: "authd".into(),
-            encryption_key: None,
-            encryption_keys_previous: None,
-            access_ttl_secs: 3600,
-            refresh_ttl_secs: 1_209_600,
-            rate_limit_per_minute: 5,
-            rate_limit_ipv6_prefix: 64,
-            mail_per_recipient_per_hour: 3,
-            refresh_rate_per_minute: 60,
-            lockout_threshold: 5,
-            trusted_proxies: None,
-            cors_origins: None,
-            refresh_cookie: "off".into(),
-            argon2_memory_kib: cost.memory_kib,
-            argon2_iterations: cost.iterations,
-            argon2_parallelism: cost.parallelism,
-            log: "info".into(),
-            log_format: "text".into(),
-            data_dir: "data".into(),
-            queue_name: jobs::queue::QUEUE_NAME.into(),
-            metrics_bind: None,
-            metrics_token: None,
-            webauthn_rp_id: None,
-            passkey_login_by_address: "off".into(),
-            passkey_open_logins: actors::passkeys::ceremony::OPEN_LOGINS,
-            outbox_retention_days: 7,
-            audit_retention_days: 90,
-            pwned_range_url: None,
-            pwned_when_down: "accept".into(),
-            pwned_timeout_ms: 1500,
-        }
-    }
-}
+pub use raw::{DECLARED, Declared, RawSettings, Shown};
 
 /// Decodes a base64 32-byte key.
 fn decode_key(text: &str) -> Option<[u8; 32]> {
@@ -265,9 +152,14 @@ fn parse_origin(s: &str) -> Result<String, ConfigError> {
     Ok(url.origin().ascii_serialization())
 }
 
-pub(crate) fn bad(variable: &str, problem: impl Into<String>) -> ConfigError {
+/// A setting's environment variable: `AUTH_` and its name in upper case.
+fn variable(name: &str) -> String {
+    format!("AUTH_{}", name.to_uppercase())
+}
+
+pub(crate) fn bad(name: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError {
-        variable: format!("AUTH_{}", variable.to_uppercase()),
+        variable: variable(name),
         problem: problem.into(),
     }
 }
