@@ -204,4 +204,25 @@ mod tests {
         let retention = DECLARED.iter().find(|s| s.name == "audit_retention_days");
         assert_eq!(retention.unwrap().variable(), "AUTH_AUDIT_RETENTION_DAYS");
     }
+
+    /// The README's configuration section names every variable, in full or
+    /// as a `/ _TAIL` after a sibling (`AUTH_ARGON2_MEMORY_KIB / _ITERATIONS`).
+    #[test]
+    fn the_readme_names_every_variable() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("\n## ")
+            .find(|s| s.starts_with("Configuration\n"))
+            .expect("a Configuration section");
+        for setting in DECLARED {
+            let variable = setting.variable();
+            let mut tails = variable.match_indices('_').map(|(at, _)| &variable[at..]);
+            let named = section.contains(&variable)
+                || tails.any(|tail| section.contains(&format!("/ {tail}")));
+            assert!(
+                named,
+                "{variable} is not in README.md's Configuration section"
+            );
+        }
+    }
 }
