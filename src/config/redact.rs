@@ -1,13 +1,14 @@
 //! `Debug` for the settings: secrets show as `<redacted>`, and URLs that may
-//! carry credentials (`AUTH_DATABASE_URL`, `AUTH_REDIS_URL`,
-//! `AUTH_SMTP_URL`) lose their user, password and secret-looking query
-//! values but keep scheme, host, port and path, so logs stay useful. The
-//! structs are destructured in full: a new field does not compile until it
-//! is listed here.
+//! carry credentials lose their user, password and secret-looking query
+//! values but keep scheme, host, port and path, so logs stay useful. Which
+//! raw setting is which is declared with it (`raw.rs`); the checked
+//! `Settings` hold secrets as `Secret` and are destructured in full here, so
+//! a new field does not compile until it is listed. The tests set every
+//! declared secret and URL and look for it in both views.
 
 use std::fmt;
 
-use super::{RawSettings, Settings};
+use super::Settings;
 
 const REDACTED: &str = "<redacted>";
 /// What replaces a URL's credentials (unescaped in every part of a URL).
@@ -49,7 +50,8 @@ fn redact_url(raw: &str) -> String {
     url.to_string()
 }
 
-struct Url<'a>(&'a str);
+/// A URL that shows without its credentials.
+pub(super) struct Url<'a>(&'a str);
 
 impl fmt::Debug for Url<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -57,102 +59,14 @@ impl fmt::Debug for Url<'_> {
     }
 }
 
-fn secret<T>(value: &Option<T>) -> Option<&'static str> {
+/// A secret setting as the view shows it.
+pub(super) fn secret(value: &Option<String>) -> Option<&'static str> {
     value.as_ref().map(|_| REDACTED)
 }
 
-impl fmt::Debug for RawSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let RawSettings {
-            bind,
-            database_url,
-            redis_url,
-            smtp_url,
-            outbox_dir,
-            mail_from,
-            public_url,
-            jwt_secret,
-            jwt_algorithm,
-            jwt_private_key_file,
-            jwt_issuer,
-            jwt_audience,
-            encryption_key,
-            encryption_keys_previous,
-            access_ttl_secs,
-            refresh_ttl_secs,
-            rate_limit_per_minute,
-            rate_limit_ipv6_prefix,
-            mail_per_recipient_per_hour,
-            refresh_rate_per_minute,
-            lockout_threshold,
-            trusted_proxies,
-            cors_origins,
-            refresh_cookie,
-            argon2_memory_kib,
-            argon2_iterations,
-            argon2_parallelism,
-            log,
-            log_format,
-            data_dir,
-            queue_name,
-            metrics_bind,
-            metrics_token,
-            webauthn_rp_id,
-            passkey_login_by_address,
-            passkey_open_logins,
-            outbox_retention_days,
-            audit_retention_days,
-            pwned_range_url,
-            pwned_when_down,
-            pwned_timeout_ms,
-        } = self;
-        f.debug_struct("RawSettings")
-            .field("bind", bind)
-            .field("database_url", &database_url.as_deref().map(Url))
-            .field("redis_url", &redis_url.as_deref().map(Url))
-            .field("smtp_url", &smtp_url.as_deref().map(Url))
-            .field("outbox_dir", outbox_dir)
-            .field("mail_from", mail_from)
-            .field("public_url", public_url)
-            .field("jwt_secret", &secret(jwt_secret))
-            .field("jwt_algorithm", jwt_algorithm)
-            .field("jwt_private_key_file", jwt_private_key_file)
-            .field("jwt_issuer", jwt_issuer)
-            .field("jwt_audience", jwt_audience)
-            .field("encryption_key", &secret(encryption_key))
-            .field(
-                "encryption_keys_previous",
-                &secret(encryption_keys_previous),
-            )
-            .field("access_ttl_secs", access_ttl_secs)
-            .field("refresh_ttl_secs", refresh_ttl_secs)
-            .field("rate_limit_per_minute", rate_limit_per_minute)
-            .field("rate_limit_ipv6_prefix", rate_limit_ipv6_prefix)
-            .field("mail_per_recipient_per_hour", mail_per_recipient_per_hour)
-            .field("refresh_rate_per_minute", refresh_rate_per_minute)
-            .field("lockout_threshold", lockout_threshold)
-            .field("trusted_proxies", trusted_proxies)
-            .field("cors_origins", cors_origins)
-            .field("refresh_cookie", refresh_cookie)
-            .field("argon2_memory_kib", argon2_memory_kib)
-            .field("argon2_iterations", argon2_iterations)
-            .field("argon2_parallelism", argon2_parallelism)
-            .field("log", log)
-            .field("log_format", log_format)
-            .field("data_dir", data_dir)
-            .field("queue_name", queue_name)
-            .field("metrics_bind", metrics_bind)
-            .field("metrics_token", &secret(metrics_token))
-            .field("webauthn_rp_id", webauthn_rp_id)
-            .field("passkey_login_by_address", passkey_login_by_address)
-            .field("passkey_open_logins", passkey_open_logins)
-            .field("outbox_retention_days", outbox_retention_days)
-            .field("audit_retention_days", audit_retention_days)
-            .field("pwned_range_url", &pwned_range_url.as_deref().map(Url))
-            .field("pwned_when_down", pwned_when_down)
-            .field("pwned_timeout_ms", pwned_timeout_ms)
-            .finish()
-    }
+/// A URL setting as the view shows it.
+pub(super) fn url(value: &Option<String>) -> Option<Url<'_>> {
+    value.as_deref().map(Url)
 }
 
 impl fmt::Debug for Settings {
@@ -252,6 +166,7 @@ impl fmt::Debug for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RawSettings;
 
     #[test]
     fn a_url_keeps_its_host_port_and_path_and_loses_its_credentials() {
@@ -314,6 +229,53 @@ mod tests {
                 "http://localhost:3000",
             ] {
                 assert!(text.contains(kept), "{kept} not in {text}");
+            }
+        }
+    }
+
+    /// Values a secret or URL setting may take, each hiding `hunter2` (the
+    /// key is `hunter2-hunter2-hunter2-hunter2!` in base64).
+    const SAMPLES: [&str; 6] = [
+        "hunter2-hunter2-hunter2-hunter2-hunter2",
+        "aHVudGVyMi1odW50ZXIyLWh1bnRlcjItaHVudGVyMiE=",
+        "postgres://authd:hunter2@db.internal:5432/authd",
+        "rediss://default:hunter2@redis.internal:6380",
+        "smtps://mailer:hunter2@smtp.example.com:465",
+        "https://range:hunter2@range.example/range/",
+    ];
+
+    #[test]
+    fn every_declared_secret_and_url_is_hidden_in_both_views() {
+        use figment::Figment;
+        use figment::providers::Serialized;
+
+        use crate::config::{DECLARED, Shown};
+
+        let hidden = DECLARED.iter().filter(|s| s.shown != Shown::Plain);
+        assert!(
+            hidden.clone().count() >= 8,
+            "a secret or a URL is declared Plain"
+        );
+        for setting in hidden {
+            let variable = setting.variable();
+            let (raw, checked) = SAMPLES
+                .iter()
+                .find_map(|value| {
+                    let raw: RawSettings =
+                        Figment::from(Serialized::defaults(RawSettings::default()))
+                            .merge((setting.name, *value))
+                            .extract()
+                            .ok()?;
+                    let checked = Settings::check(raw.clone()).ok()?;
+                    Some((raw, checked))
+                })
+                .unwrap_or_else(|| panic!("{variable}: no sample is a valid value; add one"));
+            let raw = format!("{raw:?}");
+            assert!(raw.contains(&format!("{}: Some(", setting.name)), "{raw}");
+            for text in [raw, format!("{checked:?}"), format!("{checked:#?}")] {
+                for secret in ["hunter2", "aHVudGVyMi1"] {
+                    assert!(!text.contains(secret), "{variable} shown in {text}");
+                }
             }
         }
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 
-use super::{ConfigError, RawSettings};
+use super::{ConfigError, DECLARED};
 
 const PREFIX: &str = "AUTH_";
 /// Names the file; not a setting.
@@ -46,10 +46,7 @@ pub(super) fn environment() -> Env {
 
 /// Every setting's name, lower case (as in the file).
 fn known() -> Vec<String> {
-    match serde_json::to_value(RawSettings::default()) {
-        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
-        _ => Vec::new(),
-    }
+    DECLARED.iter().map(|s| s.name.to_owned()).collect()
 }
 
 /// Stops at the first key of `file` or `AUTH_*` variable that names no
