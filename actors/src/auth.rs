@@ -11,8 +11,8 @@ use zeroize::Zeroizing;
 
 use crate::attempt_gate::GateMsg;
 use crate::attempts::Budget;
-use crate::attempts::TokenPair;
 use crate::attempts::{Attempt, LoginOutcome, Passed, Purpose};
+use crate::attempts::{Revoked, TokenPair};
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::domain::Email;
@@ -23,7 +23,7 @@ use crate::sessions::{RotateError, SessionStore};
 use crate::store::{audit_events, devices, sessions, users};
 use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
 use crate::token_registry::Revocations;
-use crate::work::Announce;
+use crate::work::Work;
 use crate::{DomainError, Hasher};
 
 pub use crate::attempts::Authenticated;
@@ -239,7 +239,7 @@ impl Auth {
         client: &RequestContext,
     ) -> Result<TokenPair, DomainError> {
         let now = self.clock.now_ms();
-        match self.sessions.rotate(presented, client, now).await {
+        match self.sessions.rotate(presented, now).await {
             Ok((pair, user_id)) => match self.revocations.user(user_id).await? {
                 Some(u) if u.is_active => Ok(pair),
                 _ => Err(DomainError::Unauthorized),
@@ -248,8 +248,10 @@ impl Auth {
             Err(RotateError::Limited(wait)) => Err(DomainError::RateLimited {
                 retry_after_secs: wait.0,
             }),
-            Err(RotateError::Reused(revoked)) => {
-                self.actors.announce(revoked, None).await?;
+            Err(RotateError::Reused(reused)) => {
+                let mut work = Work::begin(&self.sessions.db, now).await?;
+                self.sessions.end_reused(&mut work, reused, client).await?;
+                work.commit(&self.after_commit()).await?;
                 Err(DomainError::Unauthorized)
             }
             Err(RotateError::Domain(e)) => Err(e),
@@ -279,28 +281,27 @@ impl Auth {
         who: &Authenticated,
         refresh_token: Option<&str>,
     ) -> Result<(), DomainError> {
-        let now = self.clock.now_ms();
+        // Read before the unit of work begins: on SQLite its transaction
+        // holds the one writer connection.
+        let other = match refresh_token {
+            Some(token) => self.sessions.session_of_refresh(token, who.user.id).await?,
+            None => None,
+        };
+        let mut work = Work::begin(&self.sessions.db, self.clock.now_ms()).await?;
         let event = Event::new(who.user.id, EventKind::LoggedOut, &who.client);
-        let mut revoked = self
-            .sessions
-            .revoke_session(who.session_id, event, now)
+        self.sessions
+            .revoke_session(&mut work, who.session_id, event)
             .await?;
-        if let Some(token) = refresh_token
-            && let Some(other) = self.sessions.session_of_refresh(token, who.user.id).await?
-            && other != who.session_id
-        {
-            revoked.sessions.extend(
-                self.sessions
-                    .revoke_session(other, event, now)
-                    .await?
-                    .sessions,
-            );
+        if let Some(other) = other.filter(|o| *o != who.session_id) {
+            self.sessions
+                .revoke_session(&mut work, other, event)
+                .await?;
         }
         // Already revoked (a logout racing another): still refused here.
-        if !revoked.sessions.contains(&who.session_id) {
-            revoked.sessions.push(who.session_id);
-        }
-        self.actors.announce(revoked, None).await
+        work.ended(Revoked {
+            sessions: vec![who.session_id],
+        });
+        work.commit(&self.after_commit()).await
     }
 
     /// The caller's active sessions, newest first.
@@ -319,14 +320,17 @@ impl Auth {
         who: &Authenticated,
         session_id: Uuid,
     ) -> Result<(), DomainError> {
-        let now = self.clock.now_ms();
-        let revoked = self
+        let mut work = Work::begin(&self.sessions.db, self.clock.now_ms()).await?;
+        if !self
             .sessions
-            .end_one(who.user.id, session_id, &who.client, now)
+            .end_one(&mut work, who.user.id, session_id, &who.client)
             .await?
-            .ok_or(DomainError::SessionNotFound)?;
+        {
+            return Err(DomainError::SessionNotFound);
+        }
+        work.commit(&self.after_commit()).await?;
         tracing::info!("session ended by its user");
-        self.actors.announce(revoked, None).await
+        Ok(())
     }
 
     /// A page of the caller's security events, newest first.
@@ -342,13 +346,15 @@ impl Auth {
     /// Ends every session of the caller, the calling one included.
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
     pub async fn logout_all(&self, who: &Authenticated) -> Result<(), DomainError> {
-        let now = self.clock.now_ms();
-        let mut revoked = self.sessions.end_all(who.user.id, &who.client, now).await?;
+        let mut work = Work::begin(&self.sessions.db, self.clock.now_ms()).await?;
+        self.sessions
+            .end_all(&mut work, who.user.id, &who.client)
+            .await?;
         // Already ended by a racing request: still refused here.
-        if !revoked.sessions.contains(&who.session_id) {
-            revoked.sessions.push(who.session_id);
-        }
-        self.actors.announce(revoked, None).await
+        work.ended(Revoked {
+            sessions: vec![who.session_id],
+        });
+        work.commit(&self.after_commit()).await
     }
 
     /// Logout with only a refresh token (no access token, or an expired
@@ -367,11 +373,15 @@ impl Auth {
             .await?
             .ok_or(DomainError::Unauthorized)?;
         let event = Event::new(user_id, EventKind::LoggedOut, client);
-        let revoked = self.sessions.revoke_session(session_id, event, now).await?;
-        if revoked.sessions.is_empty() {
+        let mut work = Work::begin(&self.sessions.db, now).await?;
+        if !self
+            .sessions
+            .revoke_session(&mut work, session_id, event)
+            .await?
+        {
             // A logout racing another for the same session: the other won.
             return Err(DomainError::Unauthorized);
         }
-        self.actors.announce(revoked, None).await
+        work.commit(&self.after_commit()).await
     }
 }

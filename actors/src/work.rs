@@ -119,9 +119,15 @@ impl Work {
         keep: Option<Uuid>,
     ) -> Result<(), DomainError> {
         let revoked = credentials::changed(&self.txn, user_id, keep, self.now_ms).await?;
-        self.revoked.sessions.extend(revoked.sessions);
+        self.ended(revoked);
         self.user_changed = Some(user_id);
         Ok(())
+    }
+
+    /// Sessions the change ended (`revocation::end`), told to the registry
+    /// once it commits.
+    pub(crate) fn ended(&mut self, revoked: Revoked) {
+        self.revoked.sessions.extend(revoked.sessions);
     }
 
     /// Commits, then wakes the outbox relay if a mail was queued and tells

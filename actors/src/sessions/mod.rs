@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::DomainError;
 use crate::alerts::{Alert, Alerts};
 use crate::attempts::Budget;
-pub(crate) use crate::attempts::{Revoked, TokenPair};
+pub(crate) use crate::attempts::TokenPair;
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::jwt::Jwt;
@@ -23,6 +23,7 @@ use crate::revocation;
 use crate::store::SessionScope;
 use crate::store::refresh_rotation::{self, Claim};
 use crate::store::{devices, refresh_tokens, sessions, users};
+use crate::work::Work;
 use zeroize::Zeroizing;
 
 /// The most sessions a user's list shows.
@@ -162,7 +163,6 @@ impl SessionStore {
     pub(crate) async fn rotate(
         &self,
         presented: &str,
-        client: &RequestContext,
         now_ms: i64,
     ) -> Result<(TokenPair, Uuid), RotateError> {
         let Some(row) = self.find_refresh(presented).await? else {
@@ -172,7 +172,7 @@ impl SessionStore {
             return Err(RotateError::Invalid);
         }
         if row.used_at.is_some() {
-            return Err(self.reuse(&row, client, now_ms).await);
+            return Err(RotateError::Reused(Reused::of(&row)));
         }
         if let Some(limit) = &self.refresh_limit {
             let session = row.session_id.to_string();
@@ -188,67 +188,63 @@ impl SessionStore {
         {
             Claim::Issued => {}
             Claim::SessionEnded => return Err(RotateError::Invalid),
-            Claim::AlreadyUsed => return Err(self.reuse(&row, client, now_ms).await),
+            Claim::AlreadyUsed => return Err(RotateError::Reused(Reused::of(&row))),
         }
         metrics::counter!("authd_tokens_refreshed_total").increment(1);
         Ok((pair, row.user_id))
     }
 
-    async fn reuse(
+    /// Ends the session of a refresh token presented again after use (a
+    /// stolen copy, or its owner after the thief): the event and the
+    /// owner's alert go in `work` with it.
+    pub(crate) async fn end_reused(
         &self,
-        row: &refresh_tokens::Model,
+        work: &mut Work,
+        reused: Reused,
         client: &RequestContext,
-        now_ms: i64,
-    ) -> RotateError {
-        let event = Event::new(row.user_id, EventKind::RefreshReuseDetected, client);
-        warn!(session_id = %row.session_id, user_id = %row.user_id, "refresh token reused: revoking its session");
+    ) -> Result<(), DomainError> {
+        let event = Event::new(reused.user_id, EventKind::RefreshReuseDetected, client);
+        warn!(session_id = %reused.session_id, user_id = %reused.user_id, "refresh token reused: revoking its session");
         metrics::counter!("authd_refresh_reuse_total").increment(1);
-        let alert = Some(Alert::RefreshReused);
-        match self.end_session(row.session_id, event, alert, now_ms).await {
-            Ok(revoked) => RotateError::Reused(revoked),
-            Err(e) => RotateError::Domain(e),
-        }
+        self.end_session(work, reused.session_id, event, Some(Alert::RefreshReused))
+            .await?;
+        Ok(())
     }
 
-    /// Revokes a session and every refresh token in it; returns the access
-    /// tokens paired with them that have not expired yet.
+    /// Ends a session and every refresh token in it, in `work`; whether it
+    /// was live.
     pub(crate) async fn revoke_session(
         &self,
+        work: &mut Work,
         session_id: Uuid,
         event: Event<'_>,
-        now_ms: i64,
-    ) -> Result<Revoked, DomainError> {
-        self.end_session(session_id, event, None, now_ms).await
+    ) -> Result<bool, DomainError> {
+        self.end_session(work, session_id, event, None).await
     }
 
-    /// Revokes a session; when that ended it (it was live), records
-    /// `event` and queues `alert`, in the same transaction.
+    /// Ends a session in `work`; when that ended it (it was live), records
+    /// `event` and queues `alert` there too. Whether it was live.
     async fn end_session(
         &self,
+        work: &mut Work,
         session_id: Uuid,
         event: Event<'_>,
         alert: Option<Alert>,
-        now_ms: i64,
-    ) -> Result<Revoked, DomainError> {
-        let txn = self.db.begin().await?;
-        let revoked = revocation::end(&txn, SessionScope::Session(session_id), now_ms).await?;
-        let mut alerted = false;
-        if !revoked.sessions.is_empty() {
+    ) -> Result<bool, DomainError> {
+        let scope = SessionScope::Session(session_id);
+        let revoked = revocation::end(work.conn(), scope, work.now_ms()).await?;
+        let live = !revoked.sessions.is_empty();
+        if live {
             if let Some(alert) = alert {
-                let (user_id, client) = (event.user_id, event.client);
-                alerted = self
-                    .alerts
-                    .queue(&txn, alert, user_id, client, now_ms)
+                self.alerts
+                    .queue_in(work, alert, event.user_id, event.client)
                     .await?;
             }
-            audit::record(&txn, event, now_ms).await?;
+            work.record(event).await?;
         }
-        txn.commit().await?;
-        if alerted {
-            self.alerts.wake_outbox();
-        }
+        work.ended(revoked);
         info!(%session_id, "session revoked");
-        Ok(revoked)
+        Ok(live)
     }
 
     /// The user's active sessions, newest first (at most [`MAX_LISTED`]):
@@ -270,43 +266,41 @@ impl SessionStore {
             .await?)
     }
 
-    /// Ends one session of `user_id`: `None` when it is not the user's, or
-    /// already ended.
-    pub async fn end_one(
+    /// Ends one session of `user_id` in `work`: false when it is not the
+    /// user's, or already ended.
+    pub(crate) async fn end_one(
         &self,
+        work: &mut Work,
         user_id: Uuid,
         session_id: Uuid,
         client: &RequestContext,
-        now_ms: i64,
-    ) -> Result<Option<Revoked>, DomainError> {
-        let txn = self.db.begin().await?;
+    ) -> Result<bool, DomainError> {
         let scope = SessionScope::SessionOf {
             user_id,
             session_id,
         };
-        let revoked = revocation::end(&txn, scope, now_ms).await?;
+        let revoked = revocation::end(work.conn(), scope, work.now_ms()).await?;
         if revoked.sessions.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
-        let event = Event::new(user_id, EventKind::LoggedOut, client);
-        audit::record(&txn, event, now_ms).await?;
-        txn.commit().await?;
-        Ok(Some(revoked))
+        work.record(Event::new(user_id, EventKind::LoggedOut, client))
+            .await?;
+        work.ended(revoked);
+        Ok(true)
     }
 
-    /// Ends every session of `user_id`, the caller's included.
+    /// Ends every session of `user_id`, the caller's included, in `work`.
     pub(crate) async fn end_all(
         &self,
+        work: &mut Work,
         user_id: Uuid,
         client: &RequestContext,
-        now_ms: i64,
-    ) -> Result<Revoked, DomainError> {
-        let txn = self.db.begin().await?;
-        let revoked = revocation::end_all_but(&txn, user_id, None, now_ms).await?;
-        let event = Event::new(user_id, EventKind::LoggedOut, client);
-        audit::record(&txn, event, now_ms).await?;
-        txn.commit().await?;
-        Ok(revoked)
+    ) -> Result<(), DomainError> {
+        let revoked = revocation::end_all_but(work.conn(), user_id, None, work.now_ms()).await?;
+        work.record(Event::new(user_id, EventKind::LoggedOut, client))
+            .await?;
+        work.ended(revoked);
+        Ok(())
     }
 
     /// The session of a refresh token of `user_id`, if its row exists
@@ -358,11 +352,27 @@ impl SessionStore {
 pub(crate) enum RotateError {
     /// Unknown, expired or revoked.
     Invalid,
-    /// Already used: the session was revoked.
-    Reused(Revoked),
+    /// Already used: its session is to be ended (`end_reused`).
+    Reused(Reused),
     /// The session refreshed too often: wait; the token was not used.
     Limited(RetryAfter),
     Domain(DomainError),
+}
+
+/// A refresh token presented after its use: whose, and in which session.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reused {
+    session_id: Uuid,
+    user_id: Uuid,
+}
+
+impl Reused {
+    fn of(row: &refresh_tokens::Model) -> Self {
+        Self {
+            session_id: row.session_id,
+            user_id: row.user_id,
+        }
+    }
 }
 
 impl From<DomainError> for RotateError {
