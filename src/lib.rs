@@ -4,5 +4,6 @@
 pub mod cli;
 pub mod config;
 pub mod keys;
+mod redis_watch;
 pub mod startup;
 pub mod telemetry;

@@ -374,6 +374,11 @@ impl Application {
         } else {
             None
         };
+        if settings.redis_url.is_some()
+            && let Some(q) = &external_queue
+        {
+            background.push(crate::redis_watch::spawn(q.clone(), shutdown.clone()));
+        }
         if worker == RunWorker::Yes
             && let Some(q) = &external_queue
         {
@@ -505,7 +510,6 @@ impl Application {
             } else {
                 openapi::refresh_cookie::RefreshCookie::off()
             },
-            readiness_queue: external_queue.filter(|_| settings.redis_url.is_some()),
         });
 
         let handle = crate::telemetry::metrics();
@@ -640,14 +644,18 @@ pub async fn run_worker_with_clock(
     let queue = queue(&settings).await?;
     let mailer = mailer(&settings)?;
     let shutdown = CancellationToken::new();
-    let tasks = spawn_worker(
+    let mut tasks = Vec::new();
+    if settings.redis_url.is_some() {
+        tasks.push(crate::redis_watch::spawn(queue.clone(), shutdown.clone()));
+    }
+    tasks.extend(spawn_worker(
         &settings,
         &core,
         queue,
         mailer,
         Arc::new(Notify::new()),
         &shutdown,
-    );
+    ));
     info!("email worker running");
     signal.await;
     shutdown.cancel();

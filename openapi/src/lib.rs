@@ -40,7 +40,6 @@ use poem_openapi::OpenApiService;
 use actors::auth::Auth;
 use actors::rate_limit::{RateLimiter, TrustedProxies};
 use actors::{Accounts, Mfa, Passkeys, Passwords};
-use jobs::Queue;
 
 pub use error::ApiError;
 
@@ -63,8 +62,6 @@ pub struct ApiState {
     pub cors: cors::AllowedOrigins,
     /// Whether refresh tokens also travel as a cookie (`AUTH_REFRESH_COOKIE`).
     pub refresh_cookie: refresh_cookie::RefreshCookie,
-    /// Checked by `/readyz` (set when the queue is an external service).
-    pub readiness_queue: Option<Queue>,
 }
 
 type Apis = (

@@ -39,6 +39,7 @@ mod passkey_limits;
 mod passkeys;
 mod password_reset;
 mod private_postgres;
+mod readiness;
 mod refresh_cookie;
 mod register;
 mod revocation;

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, TestApp, builder, spawn_app, unique_email};
 
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     scrape_at(&app.client, &app.url("/metrics")).await
 }
 
@@ -23,7 +23,7 @@ async fn scrape_at(client: &reqwest::Client, url: &str) -> String {
 }
 
 /// The sum of the samples of `name` whose labels include `labels`.
-fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
