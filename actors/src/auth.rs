@@ -5,11 +5,10 @@
 use std::sync::Arc;
 
 use jobs::SharedClock;
-use ractor::RpcReplyPort;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::attempt_gate::GateMsg;
+use crate::attempt_gate::{AttemptMsg, GateMsg, Presented, Reply};
 use crate::attempts::Budget;
 use crate::attempts::{Attempt, LoginOutcome, Passed, Purpose};
 use crate::attempts::{Revoked, TokenPair};
@@ -106,13 +105,13 @@ impl Auth {
         let outcome = match user {
             Some(user) => {
                 tracing::Span::current().record("user_id", tracing::field::display(user.id));
-                self.check_password_with(user.id, password, Purpose::Login, budget, client)
-                    .await?
+                let password = Presented::password(password, Purpose::Login);
+                self.to_gate(user.id, password, budget, client).await?
             }
             // The same gate, writes, work and answers as for an account.
             None => {
                 let password = Zeroizing::new(password.to_owned());
-                self.to_gate(self.addresses.id(&normalized), |reply| {
+                self.call_gate(self.addresses.id(&normalized), |reply| {
                     GateMsg::UnknownAddress { password, reply }
                 })
                 .await?
@@ -136,26 +135,6 @@ impl Auth {
         }
     }
 
-    async fn check_password_with(
-        &self,
-        user_id: Uuid,
-        password: &str,
-        purpose: Purpose,
-        budget: Budget,
-        client: &RequestContext,
-    ) -> Result<Attempt, DomainError> {
-        let password = Zeroizing::new(password.to_owned());
-        let client = client.clone();
-        self.to_gate(user_id, |reply| GateMsg::Password {
-            password,
-            purpose,
-            budget,
-            client,
-            reply,
-        })
-        .await
-    }
-
     /// A logged-in user confirming a sensitive change with the password:
     /// a wrong one is 401 and counts toward the lockout of the device the
     /// session logged in with (so failures from elsewhere that lock the
@@ -167,7 +146,8 @@ impl Auth {
         password: &str,
     ) -> Result<Box<users::Model>, DomainError> {
         let budget = self.budget_of(who).await?;
-        self.check_password_with(who.user.id, password, Purpose::Reauth, budget, &who.client)
+        let password = Presented::password(password, Purpose::Reauth);
+        self.to_gate(who.user.id, password, budget, &who.client)
             .await?
             .into_reauth()
     }
@@ -187,9 +167,30 @@ impl Auth {
         })
     }
 
-    /// One TOTP or backup code attempt, through the user's session actor.
-    /// A login's second step spends the budget its first step spent; any
-    /// other check spends `budget`.
+    /// One attempt on `user_id`'s account, whatever is presented, through
+    /// its gate (see [`AttemptMsg`] for the budget).
+    pub(crate) async fn to_gate(
+        &self,
+        user_id: Uuid,
+        presented: Presented,
+        budget: Budget,
+        client: &RequestContext,
+    ) -> Result<Attempt, DomainError> {
+        let client = client.clone();
+        self.call_gate(user_id, |reply| {
+            GateMsg::Attempt(AttemptMsg {
+                presented,
+                budget,
+                client,
+                reply,
+            })
+        })
+        .await
+    }
+
+    /// One TOTP or backup code attempt (or a passkey as a login's second
+    /// step), through the user's gate. A login's second step spends the
+    /// budget its first step spent; any other check spends `budget`.
     pub(crate) async fn check_code(
         &self,
         user_id: Uuid,
@@ -197,27 +198,23 @@ impl Auth {
         budget: Budget,
         client: &RequestContext,
     ) -> Result<Attempt, DomainError> {
-        let client = client.clone();
-        self.to_gate(user_id, |reply| GateMsg::Code {
-            check,
-            budget,
-            client,
-            reply,
-        })
-        .await
+        self.to_gate(user_id, Presented::Code(check), budget, client)
+            .await
     }
 
-    pub(crate) async fn to_gate(
+    /// Sends a message to the gate `id` (an account's, or an address's with
+    /// no account) and waits for its answer.
+    async fn call_gate(
         &self,
-        user_id: Uuid,
-        msg: impl FnOnce(RpcReplyPort<Result<Attempt, DomainError>>) -> GateMsg,
+        id: Uuid,
+        msg: impl FnOnce(Reply) -> GateMsg,
     ) -> Result<Attempt, DomainError> {
         let gates = self.actors.gates()?;
         unavailable(
             gates
                 .call(
                     |reply| GatesMsg::ToGate {
-                        user_id,
+                        user_id: id,
                         msg: msg(reply),
                     },
                     Some(CALL_TIMEOUT),

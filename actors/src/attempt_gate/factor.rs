@@ -2,7 +2,9 @@
 //! passkey), each checked to a verdict, and the second step a right
 //! password starts when 2FA is on.
 
-use super::GateDeps;
+use uuid::Uuid;
+
+use super::{GateDeps, Presented};
 use crate::DomainError;
 use crate::attempts::{Budget, PasswordStep, Purpose, Revoked, SecondStep};
 use crate::audit::EventKind;
@@ -26,7 +28,7 @@ pub(super) enum Factor<'a> {
     },
     /// A passkey login's assertion.
     Passkey {
-        assertion: Box<Assertion>,
+        assertion: &'a Assertion,
         webauthn: &'a webauthn_rs::Webauthn,
     },
 }
@@ -39,7 +41,43 @@ pub(super) enum Verdict {
     Right(Revoked),
 }
 
-impl Factor<'_> {
+impl<'a> Factor<'a> {
+    /// The factor `presented` to `user_id`'s gate is, and the budget its
+    /// claim spends (`budget`, or for a login's second step its first
+    /// step's). What cannot be right whatever it is (a code for a void
+    /// `mfa_token`, with no setup pending or 2FA off; a passkey with
+    /// passkeys off) is refused here, before anything is counted.
+    pub(super) async fn of(
+        presented: &'a Presented,
+        user_id: Uuid,
+        budget: Budget,
+        deps: &'a GateDeps,
+    ) -> Result<(Self, Budget), DomainError> {
+        Ok(match presented {
+            Presented::Password { password, purpose } => {
+                let (password, purpose) = (password.as_str(), *purpose);
+                (Factor::Password { password, purpose }, budget)
+            }
+            Presented::Passkey(assertion) => {
+                let Some(webauthn) = deps.mfa.webauthn.as_deref() else {
+                    return Err(DomainError::PasskeysOff);
+                };
+                (
+                    Factor::Passkey {
+                        assertion,
+                        webauthn,
+                    },
+                    budget,
+                )
+            }
+            Presented::Code(check) => {
+                let step = codes::precheck(&deps.mfa, user_id, check).await?;
+                let budget = step.map_or(budget, |s| s.budget);
+                (Factor::Code { check, step }, budget)
+            }
+        })
+    }
+
     /// Checks the factor against `user` (a right password whose hash has
     /// an older cost is hashed again).
     pub(super) async fn check(

@@ -1,6 +1,6 @@
 //! AttemptGate: one actor per active user (and per address with no account
-//! that is being tried). It takes that user's password and code attempts
-//! one at a time, applies the lockout state machine, and persists
+//! that is being tried). It takes that user's attempts (a [`GateMsg`] each:
+//! a password, a passkey or a code) one at a time, applies the lockout state machine, and persists
 //! the count with compare-and-swap updates so that restarts and other nodes
 //! see the same state. An attempt claims its failure *before* the password
 //! is checked, so concurrent attempts on any number of nodes never check
@@ -11,25 +11,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use sea_orm::TransactionTrait;
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 use crate::DomainError;
 use crate::attempts::{Attempt, Budget, Purpose};
 use crate::context::RequestContext;
-use crate::mfa::codes::{self, CodeCheck};
-use crate::passkeys::assertion::Assertion;
 use crate::store::address_failures;
 
 mod claim;
 mod deps;
 mod factor;
+mod msg;
 
 use claim::{Lock, claim, claim_on, failure_stands};
 pub use deps::GateDeps;
 use factor::{Factor, Verdict, second_step};
+pub use msg::{AttemptMsg, GateMsg, Presented, Reply};
 
 /// By default a gate with no message for this long is stopped by its
 /// supervisor. Its state lives in the database, so a short idle time costs
@@ -44,39 +43,6 @@ pub(crate) struct GateState {
     deps: GateDeps,
     /// Messages answered, read by the supervisor before it stops the gate.
     handled: Arc<AtomicU64>,
-}
-
-pub enum GateMsg {
-    Password {
-        password: Zeroizing<String>,
-        purpose: Purpose,
-        budget: Budget,
-        client: RequestContext,
-        reply: RpcReplyPort<Result<Attempt, DomainError>>,
-    },
-    /// A login password for an address with no account (the actor's id is
-    /// the address's keyed hash).
-    UnknownAddress {
-        password: Zeroizing<String>,
-        reply: RpcReplyPort<Result<Attempt, DomainError>>,
-    },
-    /// A passkey login's assertion (its challenge already used).
-    Passkey {
-        assertion: Box<Assertion>,
-        /// The account's, or a known device's of the owner.
-        budget: Budget,
-        client: RequestContext,
-        reply: RpcReplyPort<Result<Attempt, DomainError>>,
-    },
-    /// A TOTP or backup code (login step two, setup, re-authentication).
-    Code {
-        check: CodeCheck,
-        /// Spent unless the check is a login's second step (which spends
-        /// its first step's).
-        budget: Budget,
-        client: RequestContext,
-        reply: RpcReplyPort<Result<Attempt, DomainError>>,
-    },
 }
 
 impl Actor for AttemptGate {
@@ -108,62 +74,38 @@ impl Actor for AttemptGate {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            GateMsg::Password {
-                password,
-                purpose,
+        let (outcome, reply) = match msg {
+            GateMsg::Attempt(AttemptMsg {
+                presented,
                 budget,
                 client,
                 reply,
-            } => {
-                let lock = Lock::of(state.user_id, budget);
-                let factor = Factor::Password {
-                    password: &password,
-                    purpose,
-                };
-                let outcome = Box::pin(attempt(lock, &state.deps, factor, &client)).await;
-                let _ = reply.send(outcome);
+            }) => {
+                let deps = &state.deps;
+                let attempt = account_attempt(state.user_id, deps, &presented, budget, &client);
+                (Box::pin(attempt).await, reply)
             }
             GateMsg::UnknownAddress { password, reply } => {
-                let outcome =
-                    Box::pin(address_attempt(state.user_id, &state.deps, &password)).await;
-                let _ = reply.send(outcome);
+                let attempt = address_attempt(state.user_id, &state.deps, &password);
+                (Box::pin(attempt).await, reply)
             }
-            GateMsg::Passkey {
-                assertion,
-                budget,
-                client,
-                reply,
-            } => {
-                let outcome = Box::pin(passkey_attempt(
-                    Lock::of(state.user_id, budget),
-                    &state.deps,
-                    assertion,
-                    &client,
-                ))
-                .await;
-                let _ = reply.send(outcome);
-            }
-            GateMsg::Code {
-                check,
-                budget,
-                client,
-                reply,
-            } => {
-                let outcome = Box::pin(code_attempt(
-                    state.user_id,
-                    &state.deps,
-                    &check,
-                    budget,
-                    &client,
-                ))
-                .await;
-                let _ = reply.send(outcome);
-            }
-        }
+        };
+        let _ = reply.send(outcome);
         state.handled.fetch_add(1, Ordering::Release);
         Ok(())
     }
+}
+
+/// An attempt on an account: the factor presented, then [`attempt`].
+async fn account_attempt(
+    user_id: Uuid,
+    deps: &GateDeps,
+    presented: &Presented,
+    budget: Budget,
+    client: &RequestContext,
+) -> Result<Attempt, DomainError> {
+    let (factor, budget) = Factor::of(presented, user_id, budget, deps).await?;
+    attempt(Lock::of(user_id, budget), deps, factor, client).await
 }
 
 /// A password for an address with no account: the same gate, the same
@@ -262,40 +204,6 @@ async fn attempt(
             step: Some(step), ..
         } => claimed.complete_login(deps, step.version, client).await,
     }
-}
-
-/// A code attempt: a void `mfa_token` or a missing setup is not a guess
-/// at a code, so it is refused before anything is counted; a login's
-/// second step spends its first step's budget.
-async fn code_attempt(
-    user_id: Uuid,
-    deps: &GateDeps,
-    check: &CodeCheck,
-    budget: Budget,
-    client: &RequestContext,
-) -> Result<Attempt, DomainError> {
-    let step = codes::precheck(&deps.mfa, user_id, check).await?;
-    let budget = step.map_or(budget, |s| s.budget);
-    let factor = Factor::Code { check, step };
-    attempt(Lock::of(user_id, budget), deps, factor, client).await
-}
-
-/// A passkey login: counted like a password, and a completed login with
-/// user verification when right (no code step, even with 2FA on).
-async fn passkey_attempt(
-    lock: Lock,
-    deps: &GateDeps,
-    assertion: Box<Assertion>,
-    client: &RequestContext,
-) -> Result<Attempt, DomainError> {
-    let Some(webauthn) = deps.mfa.webauthn.as_deref() else {
-        return Err(DomainError::PasskeysOff);
-    };
-    let factor = Factor::Passkey {
-        assertion,
-        webauthn,
-    };
-    attempt(lock, deps, factor, client).await
 }
 
 #[cfg(test)]

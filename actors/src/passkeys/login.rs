@@ -9,7 +9,7 @@ use webauthn_rs::prelude::{PublicKeyCredential, RequestChallengeResponse};
 use super::assertion::Assertion;
 use super::{Passkeys, Started, ceremony, encode_id, stored_keys};
 use crate::DomainError;
-use crate::attempt_gate::GateMsg;
+use crate::attempt_gate::Presented;
 use crate::attempts::{Budget, LoggedIn};
 use crate::context::RequestContext;
 use crate::domain::Email;
@@ -102,17 +102,8 @@ impl Passkeys {
             None => None,
         };
         let budget = device.map_or(Budget::Account, |d| Budget::Device(d.id));
-        let assertion = Box::new(Assertion { credential, state });
-        let client = client.clone();
-        let attempt = self
-            .auth
-            .to_gate(owner, |reply| GateMsg::Passkey {
-                assertion,
-                budget,
-                client,
-                reply,
-            })
-            .await?;
+        let assertion = Presented::Passkey(Box::new(Assertion { credential, state }));
+        let attempt = self.auth.to_gate(owner, assertion, budget, client).await?;
         metrics::counter!("authd_logins_total", "outcome" => attempt.login_label()).increment(1);
         attempt.into_passkey_login()
     }
