@@ -30,8 +30,18 @@ pub enum Command {
     },
     /// Run the email worker only.
     Worker,
-    /// Apply pending database migrations and exit.
-    Migrate,
+    /// Apply pending database migrations and exit (one node at a time).
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateAction>,
+    },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// List the migrations, one a line: `applied`, `pending`, or `newer`
+    /// (applied by a newer release); writes nothing.
+    Status,
 }

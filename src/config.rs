@@ -98,6 +98,9 @@ pub struct Settings {
     pub webauthn_rp_id: Option<String>,
     /// A passkey login may name its account (`AUTH_PASSKEY_LOGIN_BY_ADDRESS`).
     pub passkey_login_by_address: bool,
+    /// Pending migrations are applied at start (`AUTH_MIGRATE_ON_START`);
+    /// otherwise a pending one stops the start.
+    pub migrate_on_start: bool,
     /// Passkey logins started and not finished that are kept
     /// (`AUTH_PASSKEY_OPEN_LOGINS`, at least 1).
     pub passkey_open_logins: u64,

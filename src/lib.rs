@@ -5,5 +5,6 @@ pub mod cli;
 pub mod config;
 pub mod keys;
 mod redis_watch;
+pub mod schema;
 pub mod startup;
 pub mod telemetry;

@@ -1,6 +1,6 @@
 use clap::Parser;
 
-use authd::cli::{Cli, Command};
+use authd::cli::{Cli, Command, MigrateAction};
 use authd::config::Settings;
 use authd::startup::{Application, RunWorker, run_worker_only, shutdown_signal};
 use authd::telemetry;
@@ -48,7 +48,10 @@ async fn main() -> std::process::ExitCode {
             }
         }
         Command::Worker => run_worker_only(settings, shutdown_signal()).await,
-        Command::Migrate => authd::startup::migrate(&settings).await,
+        Command::Migrate { action: None } => authd::startup::migrate(&settings).await,
+        Command::Migrate {
+            action: Some(MigrateAction::Status),
+        } => authd::startup::migrate_status(&settings).await,
         Command::Openapi => Ok(()),
     };
     match result {

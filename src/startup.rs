@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use migrations::{Migrator, MigratorTrait};
 use poem::Server;
 use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
 use sea_orm::DatabaseConnection;
@@ -147,14 +146,31 @@ async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
 /// `authd migrate`.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let db = connect(settings).await?;
-    Migrator::up(&db, None).await.context("migration failed")?;
-    info!("migrations applied");
+    crate::schema::apply(&db).await?;
+    info!("the database schema is current");
+    Ok(())
+}
+
+/// `authd migrate status`: one line per migration on stdout.
+pub async fn migrate_status(settings: &Settings) -> anyhow::Result<()> {
+    let db = connect(settings).await?;
+    let now = crate::schema::status(&db).await?;
+    let lines = [
+        ("applied", &now.applied),
+        ("pending", &now.pending),
+        ("newer", &now.newer),
+    ];
+    for (state, names) in lines {
+        for name in names {
+            println!("{state} {name}");
+        }
+    }
     Ok(())
 }
 
 async fn core(settings: &Settings, clock: SharedClock) -> anyhow::Result<Core> {
     let db = connect(settings).await?;
-    Migrator::up(&db, None).await.context("migration failed")?;
+    crate::schema::at_start(&db, settings.migrate_on_start).await?;
     let key = keys::resolve(
         settings.encryption_key.as_ref(),
         &settings.data_dir,

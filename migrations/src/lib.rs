@@ -2,6 +2,7 @@
 //! schema as it was when it was written.
 
 pub use sea_orm_migration::prelude::*;
+pub use sea_orm_migration::seaql_migrations;
 
 mod m20261122_000001_users;
 mod m20261122_000002_one_time_tokens;

@@ -181,11 +181,7 @@ impl Settings {
             .filter(|s| !s.is_empty())
             .map(parse_origin)
             .collect::<Result<Vec<_>, _>>()?;
-        let refresh_cookie = match raw.refresh_cookie.as_str() {
-            "on" => true,
-            "off" | "" => false,
-            other => return Err(bad("refresh_cookie", format!("`{other}` is not on or off"))),
-        };
+        let refresh_cookie = on_off("refresh_cookie", &raw.refresh_cookie, false)?;
         if refresh_cookie && cors_origins.is_empty() {
             return Err(bad(
                 "refresh_cookie",
@@ -233,16 +229,12 @@ impl Settings {
             &raw.pwned_when_down,
             raw.pwned_timeout_ms,
         )?;
-        let passkey_login_by_address = match raw.passkey_login_by_address.as_str() {
-            "on" => true,
-            "off" | "" => false,
-            other => {
-                return Err(bad(
-                    "passkey_login_by_address",
-                    format!("`{other}` is not on or off"),
-                ));
-            }
-        };
+        let passkey_login_by_address = on_off(
+            "passkey_login_by_address",
+            &raw.passkey_login_by_address,
+            false,
+        )?;
+        let migrate_on_start = on_off("migrate_on_start", &raw.migrate_on_start, true)?;
         if raw.passkey_open_logins == 0 {
             return Err(bad("passkey_open_logins", "must be at least 1"));
         }
@@ -290,6 +282,7 @@ impl Settings {
                 .map(|id| id.trim().to_owned())
                 .filter(|id| !id.is_empty()),
             passkey_login_by_address,
+            migrate_on_start,
             passkey_open_logins: raw.passkey_open_logins,
             outbox_retention_days: raw.outbox_retention_days,
             audit_retention_days: raw.audit_retention_days,
@@ -358,6 +351,16 @@ fn pwned(
         refuse_when_down,
         timeout: Duration::from_millis(timeout_ms),
     })
+}
+
+/// An `on`/`off` setting; empty is `default`.
+fn on_off(name: &str, value: &str, default: bool) -> Result<bool, ConfigError> {
+    match value {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        "" => Ok(default),
+        other => Err(bad(name, format!("`{other}` is not on or off"))),
+    }
 }
 
 #[cfg(test)]

@@ -161,6 +161,10 @@ settings! {
     /// offered, which tells that the address has them); `off`: every
     /// passkey login is discoverable.
     passkey_login_by_address: String = "off".into(), Plain;
+    /// `on`: `serve` and `worker` apply pending migrations at start (under
+    /// a lock, so nodes starting together take turns); `off`: they refuse
+    /// to start while any is pending (run `authd migrate` first, as a job).
+    migrate_on_start: String = "on".into(), Plain;
     /// At most this many passkey logins started and not finished (the
     /// unauthenticated `auth/passkey/start`) are kept, across all nodes;
     /// a start beyond it drops the oldest.

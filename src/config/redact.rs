@@ -107,6 +107,7 @@ impl fmt::Debug for Settings {
             metrics_token,
             webauthn_rp_id,
             passkey_login_by_address,
+            migrate_on_start,
             passkey_open_logins,
             outbox_retention_days,
             audit_retention_days,
@@ -149,6 +150,7 @@ impl fmt::Debug for Settings {
             .field("metrics_token", metrics_token)
             .field("webauthn_rp_id", webauthn_rp_id)
             .field("passkey_login_by_address", passkey_login_by_address)
+            .field("migrate_on_start", migrate_on_start)
             .field("passkey_open_logins", passkey_open_logins)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)

@@ -76,7 +76,7 @@ pub fn redis_url() -> Option<String> {
 }
 
 /// A new, empty PostgreSQL database next to the one in `base`.
-async fn fresh_postgres(base: &str) -> String {
+pub(crate) async fn fresh_postgres(base: &str) -> String {
     let admin = sea_orm::Database::connect(base)
         .await
         .expect("AUTH_TEST_DATABASE_URL unreachable");

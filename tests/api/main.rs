@@ -43,6 +43,7 @@ mod readiness;
 mod refresh_cookie;
 mod register;
 mod revocation;
+mod schema;
 mod session_list;
 mod sessions;
 mod side_doors;
