@@ -41,6 +41,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("store: one module per table, every write to it", &["store"]),
     (
+        "views: what a caller is shown of a row (no secrets)",
+        &["views"],
+    ),
+    (
         "outcomes: what an attempt comes to, tokens, revocations, the caller",
         &["attempts"],
     ),
