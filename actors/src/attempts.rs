@@ -3,7 +3,7 @@
 //! outcome to the answer of each kind of caller), the tokens of a
 //! completed login, the sessions a change revoked, and the caller of an
 //! authenticated endpoint. Every service and the gate use them; they
-//! import nothing above the store.
+//! import nothing above the views of the store.
 
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use crate::DomainError;
 use crate::context::RequestContext;
 use crate::store::users;
+use crate::views::Account;
 
 /// Whose failure budget an attempt spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +63,17 @@ pub struct Revoked {
 /// user, claims and session, and the client of this request.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub user: std::sync::Arc<users::Model>,
+    pub(crate) user: std::sync::Arc<users::Model>,
     pub claims: std::sync::Arc<crate::jwt::AccessClaims>,
     pub session_id: Uuid,
     pub client: RequestContext,
+}
+
+impl Authenticated {
+    /// The caller's account, as the token check found it.
+    pub fn account(&self) -> Account {
+        Account::from(self.user.as_ref())
+    }
 }
 
 /// What a right password is for.
@@ -103,7 +111,14 @@ pub struct LoggedIn {
     pub tokens: TokenPair,
     /// Marks the client as a known device of the account (see `Budget`).
     pub device_token: Zeroizing<String>,
-    pub user: Box<users::Model>,
+    pub(crate) user: Box<users::Model>,
+}
+
+impl LoggedIn {
+    /// The account that logged in.
+    pub fn account(&self) -> Account {
+        Account::from(self.user.as_ref())
+    }
 }
 
 impl std::fmt::Debug for LoggedIn {

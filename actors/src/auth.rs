@@ -19,9 +19,10 @@ use crate::gate_supervisor::GatesMsg;
 use crate::jwt::Jwt;
 use crate::mfa::codes::CodeCheck;
 use crate::sessions::{RotateError, SessionStore};
-use crate::store::{audit_events, devices, sessions, users};
+use crate::store::{devices, sessions, users};
 use crate::supervisor::{Actors, CALL_TIMEOUT, unavailable};
 use crate::token_registry::Revocations;
+use crate::views::{SecurityEvent, Session};
 use crate::work::Work;
 use crate::{DomainError, Hasher};
 
@@ -302,11 +303,12 @@ impl Auth {
     }
 
     /// The caller's active sessions, newest first.
-    pub async fn sessions_of(
-        &self,
-        who: &Authenticated,
-    ) -> Result<Vec<sessions::Model>, DomainError> {
-        self.sessions.active(who.user.id, self.clock.now_ms()).await
+    pub async fn sessions_of(&self, who: &Authenticated) -> Result<Vec<Session>, DomainError> {
+        let rows = self
+            .sessions
+            .active(who.user.id, self.clock.now_ms())
+            .await?;
+        Ok(rows.into_iter().map(Session::from).collect())
     }
 
     /// Ends one of the caller's sessions (the caller's own included);
@@ -336,8 +338,9 @@ impl Auth {
         who: &Authenticated,
         before: Option<audit::Cursor>,
         limit: u64,
-    ) -> Result<(Vec<audit_events::Model>, Option<audit::Cursor>), DomainError> {
-        audit::page(&self.sessions.db, who.user.id, before, limit).await
+    ) -> Result<(Vec<SecurityEvent>, Option<audit::Cursor>), DomainError> {
+        let (rows, next) = audit::page(&self.sessions.db, who.user.id, before, limit).await?;
+        Ok((rows.into_iter().map(SecurityEvent::from).collect(), next))
     }
 
     /// Ends every session of the caller, the calling one included.

@@ -33,6 +33,7 @@ pub mod sessions;
 pub mod store;
 pub mod supervisor;
 pub mod token_registry;
+pub mod views;
 pub(crate) mod work;
 
 pub use accounts::{Accounts, Links, RegisterInput};

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tracing::instrument;
 
 use actors::passkeys::webauthn::RegisterPublicKeyCredential;
-use actors::store::passkeys;
+use actors::views::Passkey;
 
 use crate::ApiState;
 use crate::body::JsonBody;
@@ -126,7 +126,7 @@ pub(crate) fn public_key<T: serde::Serialize>(options: &T) -> Result<Value, ApiE
     Ok(v["publicKey"].take())
 }
 
-fn view(p: passkeys::Model) -> PasskeyView {
+fn view(p: Passkey) -> PasskeyView {
     PasskeyView {
         id: p.id,
         name: p.name,

@@ -7,7 +7,7 @@ use poem_openapi::param::Path;
 use poem_openapi::{Object, OpenApi};
 use tracing::instrument;
 
-use actors::store::sessions;
+use actors::views::Session;
 
 use crate::ApiState;
 use crate::error::ApiError;
@@ -121,7 +121,7 @@ impl SessionsApi {
     }
 }
 
-fn view(s: sessions::Model, current: uuid::Uuid) -> SessionView {
+fn view(s: Session, current: uuid::Uuid) -> SessionView {
     SessionView {
         id: s.id,
         created_at: rfc3339(s.created_at),

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tracing::instrument;
 
 use actors::attempts::{LoggedIn, LoginOutcome};
-use actors::store::users;
+use actors::views::Account;
 
 use crate::ApiState;
 use crate::body::{JsonBody, OptionalJsonBody};
@@ -88,17 +88,17 @@ pub struct UserView {
     pub created_at: String,
 }
 
-impl From<&users::Model> for UserView {
-    fn from(u: &users::Model) -> Self {
+impl From<Account> for UserView {
+    fn from(a: Account) -> Self {
         Self {
-            id: u.id,
-            email: u.email.clone(),
-            first_name: u.first_name.clone(),
-            last_name: u.last_name.clone(),
-            company_name: u.company_name.clone(),
-            is_email_verified: u.email_verified_at.is_some(),
-            mfa_enabled: u.mfa_enabled,
-            created_at: crate::time::rfc3339(u.created_at),
+            id: a.id,
+            email: a.email,
+            first_name: a.first_name,
+            last_name: a.last_name,
+            company_name: a.company_name,
+            is_email_verified: a.email_verified,
+            mfa_enabled: a.mfa_enabled,
+            created_at: crate::time::rfc3339(a.created_at),
         }
     }
 }
@@ -149,12 +149,13 @@ pub enum LoginResult {
 
 impl From<LoggedIn> for LoginData {
     fn from(done: LoggedIn) -> Self {
+        let user = done.account().into();
         LoginData {
             token: done.tokens.access_token,
             refresh_token: done.tokens.refresh_token.to_string(),
             token_type: "Bearer".into(),
             expires_in: done.tokens.expires_in,
-            user: UserView::from(done.user.as_ref()),
+            user,
             device_token: done.device_token.to_string(),
         }
     }
@@ -318,7 +319,7 @@ impl TokenApi {
         Reply::ok(
             "Token is valid",
             VerifiedToken {
-                user: UserView::from(auth.0.user.as_ref()),
+                user: auth.0.account().into(),
                 expires_at: auth.0.claims.exp,
             },
         )

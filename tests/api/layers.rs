@@ -7,6 +7,10 @@
 //! path (in `use` lines and in expressions) is an edge to the longest
 //! module prefix it names; comments and `#[cfg(test)] mod tests` blocks are
 //! not read (a test may reach anything).
+//!
+//! Two more rules are read from the source: every table write of the
+//! domain crate is in `store/`, and the HTTP layer names no store module
+//! (it sees the domain's views, never a row).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -40,6 +44,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("store: one module per table, every write to it", &["store"]),
+    (
+        "views: what a caller is shown of a row (no secrets)",
+        &["views"],
+    ),
     (
         "outcomes: what an attempt comes to, tokens, revocations, the caller",
         &["attempts"],
@@ -128,6 +136,12 @@ fn code_of(path: &Path) -> String {
         Some(at) => &text[..at],
         None => &text[..],
     };
+    without_comments(text)
+}
+
+/// `text` without `//` comments (a `//` after a quote is kept: it may be
+/// in a string), line for line.
+fn without_comments(text: &str) -> String {
     text.lines()
         .map(|line| match line.find("//") {
             Some(at) if !line[..at].contains('"') => &line[..at],
@@ -457,13 +471,9 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 /// The lines of `text` that write (outside comments and test items), as
 /// `line: what`.
 fn writes_in(text: &str) -> Vec<String> {
-    let code = without_test_items(text);
+    let code = without_comments(&without_test_items(text));
     let mut found = Vec::new();
     for (n, line) in code.lines().enumerate() {
-        let line = match line.find("//") {
-            Some(at) if !line[..at].contains('"') => &line[..at],
-            _ => line,
-        };
         let what: Vec<&str> = WRITES
             .iter()
             .filter(|w| line.contains(*w))
@@ -507,5 +517,66 @@ fn the_write_reader_skips_tests_and_comments() {
     assert_eq!(
         writes_in(code),
         vec!["1: update_many".to_owned(), "9: INSERT INTO".to_owned()]
+    );
+}
+
+/// The places in `text` (comments left out) that name a store module: a
+/// path `actors::store…` (grouped imports included) or any `store::`.
+fn store_paths_in(text: &str) -> Vec<String> {
+    let code = without_comments(text);
+    let mut found: Vec<String> = paths_after(&code, "actors::")
+        .into_iter()
+        .filter(|p| p == "store" || p.starts_with("store::"))
+        .map(|p| format!("actors::{p}"))
+        .collect();
+    let mut search = 0;
+    while let Some(at) = code[search..].find("store::") {
+        let start = search + at;
+        search = start + "store::".len();
+        let before = code[..start].chars().last();
+        if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            let line = code[..start].matches('\n').count() + 1;
+            found.push(format!("line {line}: store::"));
+        }
+    }
+    found
+}
+
+/// The HTTP layer sees the domain's views (`actors::views`) and outcomes,
+/// never a store module or its rows, so a column added to a table (a hash,
+/// a secret) cannot reach an answer unseen. Its tests are held to it too.
+#[test]
+fn the_http_layer_names_no_store_module() {
+    let src = crate_src("openapi");
+    let files = rust_files(&src);
+    assert!(files.len() > 20, "too few files read");
+    let mut named = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let rel = file.strip_prefix(&src).unwrap().display().to_string();
+        named.extend(
+            store_paths_in(&text)
+                .into_iter()
+                .map(|p| format!("{rel}: {p}")),
+        );
+    }
+    assert!(
+        named.is_empty(),
+        "openapi/src names the store:\n{}",
+        named.join("\n")
+    );
+}
+
+#[test]
+fn the_store_reader_sees_groups_and_skips_comments() {
+    let code = "use actors::{views::Session, store::{users, passkeys}};\n// actors::store::sessions\nfn f(m: store::users::Model) {}\nconst S: &str = \"no-store\";\n";
+    assert_eq!(
+        store_paths_in(code),
+        vec![
+            "actors::store::users".to_owned(),
+            "actors::store::passkeys".to_owned(),
+            "line 1: store::".to_owned(),
+            "line 3: store::".to_owned(),
+        ]
     );
 }

@@ -39,6 +39,7 @@ use crate::auth::{Auth, Authenticated};
 use crate::mfa::{Mfa, MfaDeps};
 use crate::store::webauthn_challenges::{Bound, Claimant};
 use crate::store::{passkeys, users};
+use crate::views;
 use crate::work::Work;
 
 /// The relying party name shown by authenticators.
@@ -184,7 +185,7 @@ impl Passkeys {
         challenge_id: &str,
         name: &str,
         credential: &RegisterPublicKeyCredential,
-    ) -> Result<passkeys::Model, DomainError> {
+    ) -> Result<views::Passkey, DomainError> {
         let webauthn = self.webauthn()?;
         let name = parse_name(name)?;
         let db = &self.deps.db;
@@ -240,12 +241,13 @@ impl Passkeys {
             .await?;
         work.commit(&self.auth.after_commit()).await?;
         info!(passkey_id = %added.id, "passkey added");
-        Ok(added)
+        Ok(added.into())
     }
 
     /// The caller's passkeys, oldest first.
-    pub async fn list(&self, who: &Authenticated) -> Result<Vec<passkeys::Model>, DomainError> {
-        Ok(passkeys::of_user(&self.deps.db, who.user.id).await?)
+    pub async fn list(&self, who: &Authenticated) -> Result<Vec<views::Passkey>, DomainError> {
+        let rows = passkeys::of_user(&self.deps.db, who.user.id).await?;
+        Ok(rows.into_iter().map(views::Passkey::from).collect())
     }
 
     /// Renames one of the caller's passkeys (not a credential change).

@@ -1,0 +1,142 @@
+//! What a caller is shown of the stored rows: the account, a login
+//! session, a passkey, a security event. Each is built here from its row,
+//! with only what the caller may see: no password hash, token hash, TOTP
+//! secret or passkey credential is in any of them. Times are Unix
+//! milliseconds.
+
+use uuid::Uuid;
+
+use crate::store::{audit_events, passkeys, sessions, users};
+
+/// An account, as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The user's id.
+    pub id: Uuid,
+    /// The address as registered.
+    pub email: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// Company, if one was given.
+    pub company_name: Option<String>,
+    /// Whether the email address has been verified.
+    pub email_verified: bool,
+    /// Whether two-factor authentication is on.
+    pub mfa_enabled: bool,
+    /// When the account was created.
+    pub created_at: i64,
+}
+
+impl From<&users::Model> for Account {
+    fn from(u: &users::Model) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            company_name: u.company_name.clone(),
+            email_verified: u.email_verified_at.is_some(),
+            mfa_enabled: u.mfa_enabled,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// One login session: the refresh tokens of one login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The session's id.
+    pub id: Uuid,
+    /// When the login that started it completed.
+    pub created_at: i64,
+    /// When it last issued tokens: its login, or its latest refresh.
+    pub last_used_at: i64,
+    /// The client IP of the login that started it.
+    pub ip: Option<String>,
+    /// The user agent of the login that started it.
+    pub user_agent: Option<String>,
+}
+
+impl From<sessions::Model> for Session {
+    fn from(s: sessions::Model) -> Self {
+        Self {
+            id: s.id,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        }
+    }
+}
+
+/// One passkey of an account, without its credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passkey {
+    /// The passkey's id (not the credential id).
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// When it was registered.
+    pub created_at: i64,
+    /// When it last logged in, if ever.
+    pub last_used_at: Option<i64>,
+}
+
+impl From<passkeys::Model> for Passkey {
+    fn from(p: passkeys::Model) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            created_at: p.created_at,
+            last_used_at: p.last_used_at,
+        }
+    }
+}
+
+/// One recorded security event of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityEvent {
+    /// The event's id.
+    pub id: Uuid,
+    /// What happened (an `EventKind`'s name).
+    pub kind: String,
+    /// When.
+    pub at: i64,
+    /// The client IP of the request that caused it.
+    pub ip: Option<String>,
+    /// The user agent of that request.
+    pub user_agent: Option<String>,
+}
+
+impl From<audit_events::Model> for SecurityEvent {
+    fn from(e: audit_events::Model) -> Self {
+        Self {
+            id: e.id,
+            kind: e.kind,
+            at: e.at,
+            ip: e.ip,
+            user_agent: e.user_agent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::users::tests::{HASH, user};
+
+    #[test]
+    fn an_account_carries_what_its_owner_sees_and_not_the_hash() {
+        let row = user();
+        let account = Account::from(&row);
+        assert_eq!(account.id, row.id);
+        assert_eq!(account.email, row.email);
+        assert_eq!(account.email_verified, row.email_verified_at.is_some());
+        let text = format!("{account:#?}");
+        for secret in [HASH, "argon2"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+}
