@@ -127,7 +127,11 @@ impl Work {
     /// Sessions the change ended (`revocation::end`), told to the registry
     /// once it commits.
     pub(crate) fn ended(&mut self, revoked: Revoked) {
-        self.revoked.sessions.extend(revoked.sessions);
+        for id in revoked.sessions {
+            if !self.revoked.sessions.contains(&id) {
+                self.revoked.sessions.push(id);
+            }
+        }
     }
 
     /// Commits, then wakes the outbox relay if a mail was queued and tells
