@@ -113,9 +113,11 @@ async fn a_flow_moves_each_counter_by_what_happened() {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let after = loop {
         let text = scrape(&app).await;
-        let sent = value(&text, "authd_email_jobs_sent_total", &[])
-            - value(&before, "authd_email_jobs_sent_total", &[]);
-        if sent >= 2.0 {
+        let moved_by = |name| value(&text, name, &[]) - value(&before, name, &[]);
+        // The relay pushes each mail after its commit: wait for all five.
+        if moved_by("authd_email_jobs_sent_total") >= 2.0
+            && moved_by("authd_email_jobs_queued_total") >= 5.0
+        {
             break text;
         }
         assert!(std::time::Instant::now() < deadline, "emails not sent");
