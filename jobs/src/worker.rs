@@ -77,6 +77,7 @@ impl Delivery {
         let id = row.id;
         let email = match self.open(&row) {
             Ok(email) => email,
+            Err(JobsError::Crypto) => return self.set_aside(row).await,
             Err(e) => {
                 warn!(outbox_id = %id, attempt = row.attempts, error = %e, "email payload unusable; recorded as failed");
                 outbox::mark_failed(&self.db, id, &e.to_string()).await?;
@@ -119,6 +120,23 @@ impl Delivery {
         })
     }
 
+    /// A payload sealed with a key this node does not have (a node started
+    /// with another `AUTH_ENCRYPTION_KEY`): the row keeps its payload and
+    /// its attempts, and is retried later, by whichever worker has the key.
+    /// Erasing it would lose the mail for good.
+    async fn set_aside(&self, row: OutboxRow) -> Result<Outcome, JobsError> {
+        metrics::counter!("authd_email_jobs_unopenable_total").increment(1);
+        let delay = self.tuning.backoff_cap;
+        warn!(outbox_id = %row.id, "email payload sealed with a key this node does not have (check AUTH_ENCRYPTION_KEY on every node); left for a node that has it");
+        let at_ms = self.clock.now_ms() + ms(delay);
+        let redispatch_at = at_ms.saturating_add(ms(self.tuning.redispatch_after));
+        outbox::set_aside(&self.db, row.id, redispatch_at, "sealed with another key").await?;
+        Ok(Outcome::Retry(RetryLater {
+            at_ms,
+            reason: "sealed with another key".into(),
+        }))
+    }
+
     /// The whole send (connect, every command, the message) ends within
     /// half the claim's lease, so no other worker can claim the row while
     /// this one may still be sending it; a send cut off is a transient
@@ -143,7 +161,10 @@ impl Delivery {
     }
 
     fn open(&self, row: &OutboxRow) -> Result<EmailKind, JobsError> {
-        let sealed = row.payload.as_deref().ok_or(JobsError::Crypto)?;
+        let sealed = row
+            .payload
+            .as_deref()
+            .ok_or_else(|| JobsError::Template("the row has no payload".into()))?;
         let plain = self.sealer.open(sealed, row.id.as_bytes())?;
         serde_json::from_slice(&plain).map_err(|_| JobsError::Crypto)
     }

@@ -376,3 +376,59 @@ async fn eml_files_are_named_by_time_recipient_and_kind_and_their_link_is_whole(
     let token = link.split("token=").nth(1).unwrap();
     assert_eq!(app.verify_email(token).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_payload_sealed_with_another_key_is_kept_and_sent_by_a_worker_with_the_key() {
+    // A worker started with another AUTH_ENCRYPTION_KEY cannot open the
+    // mail: it leaves the row as it was (payload, attempts) instead of
+    // recording it as failed, and a worker with the key sends it.
+    use authd::config::Secret;
+    let smtp = SmtpServer::start();
+    let app = builder()
+        .smtp(smtp.clone())
+        .without_worker()
+        .settings(|s| s.encryption_key = Some(Secret(vec![1; 32])))
+        .spawn()
+        .await;
+    let email = unique_email();
+    assert_eq!(app.register(&email).await.0, StatusCode::CREATED);
+
+    let mut other = app.settings.clone();
+    other.encryption_key = Some(Secret(vec![2; 32]));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let wrong = tokio::spawn({
+        let (stop, clock) = (stop.clone(), app.clock.clone());
+        async move { authd::startup::run_worker_with_clock(other, clock, stop.cancelled_owned()).await }
+    });
+    eventually(
+        "the other worker tried the row",
+        Duration::from_secs(10),
+        || async { app.outbox().await[0].last_error.as_deref() == Some("sealed with another key") },
+    )
+    .await;
+    stop.cancel();
+    wrong.await.expect("join").expect("worker");
+    let row = &app.outbox().await[0];
+    assert_eq!(row.status, jobs::outbox::Status::Pending);
+    assert!(row.payload.is_some(), "the payload is kept");
+    assert_eq!(row.attempts, 0, "not counted as an attempt");
+    assert!(smtp.mails_to(&email).is_empty());
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let right = tokio::spawn({
+        let (settings, stop, clock) = (app.settings.clone(), stop.clone(), app.clock.clone());
+        async move {
+            authd::startup::run_worker_with_clock(settings, clock, stop.cancelled_owned()).await
+        }
+    });
+    smtp.wait_for(&email, 1, Duration::from_secs(20)).await;
+    eventually(
+        "the row recorded as sent",
+        Duration::from_secs(5),
+        || async { app.outbox().await[0].status == jobs::outbox::Status::Sent },
+    )
+    .await;
+    stop.cancel();
+    right.await.expect("join").expect("worker");
+    assert_eq!(smtp.mails_to(&email).len(), 1);
+}

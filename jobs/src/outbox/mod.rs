@@ -199,6 +199,27 @@ pub async fn mark_retry<C: ConnectionTrait>(
     Ok(())
 }
 
+/// A claimed row this worker cannot open: the claim is released and not
+/// counted as an attempt, the payload stays, and the row is due again
+/// after `retry_at`.
+pub async fn set_aside<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    retry_at: i64,
+    error: &str,
+) -> Result<(), JobsError> {
+    Outbox::update_many()
+        .col_expr(Column::NextAttemptAt, Expr::value(retry_at))
+        .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).sub(1))
+        .col_expr(Column::LastError, Expr::value(error.to_owned()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(Status::Pending))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Counts rows by status; used by `/readyz`-style checks and tests.
 pub async fn count_with_status<C: ConnectionTrait>(
     conn: &C,
