@@ -656,11 +656,27 @@ pub async fn run_worker_with_clock(
     clock: SharedClock,
     signal: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let probes = match settings.metrics_bind {
+        Some(addr) => Some(listen(addr, "AUTH_METRICS_BIND").await?),
+        None => None,
+    };
     let core = core(&settings, clock).await?;
     let queue = queue(&settings).await?;
     let mailer = mailer(&settings)?;
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
+    match probes {
+        Some((acceptor, port)) => {
+            tasks.extend(serve_worker_probes(acceptor, &core, &shutdown));
+            info!(
+                port,
+                "worker probes and metrics on AUTH_METRICS_BIND: /healthz, /readyz, /metrics"
+            );
+        }
+        None => info!(
+            "this worker serves no probes or metrics: set AUTH_METRICS_BIND to serve /healthz, /readyz and /metrics"
+        ),
+    }
     if settings.redis_url.is_some() {
         tasks.push(crate::redis_watch::spawn(queue.clone(), shutdown.clone()));
     }
@@ -677,6 +693,35 @@ pub async fn run_worker_with_clock(
     shutdown.cancel();
     drain(tasks).await;
     Ok(())
+}
+
+/// The worker's `/healthz`, `/readyz` and `/metrics` on `acceptor`, until
+/// `shutdown`.
+fn serve_worker_probes(
+    acceptor: poem::listener::BoxAcceptor,
+    core: &Core,
+    shutdown: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let handle = crate::telemetry::metrics();
+    let upkeep = spawn_metrics_upkeep(handle.clone(), shutdown.clone());
+    let endpoint = openapi::probes::worker(openapi::metrics::Metrics {
+        handle,
+        db: core.db.clone(),
+    });
+    let stop = shutdown.clone();
+    let server = tokio::spawn(async move {
+        let served = Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                endpoint,
+                async move { stop.cancelled().await },
+                Some(Duration::from_secs(1)),
+            )
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "the worker's probe listener stopped");
+        }
+    });
+    vec![upkeep, server]
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -18,6 +18,7 @@ pub mod middleware;
 pub mod passkey_login;
 pub mod passkeys;
 pub mod password;
+pub mod probes;
 mod redact;
 pub mod refresh_cookie;
 pub mod reply;

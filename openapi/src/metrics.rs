@@ -37,10 +37,17 @@ impl Metrics {
     }
 
     async fn render(&self) -> Response {
-        match jobs::outbox::count_with_status(&self.db, jobs::outbox::Status::Pending).await {
-            #[allow(clippy::cast_precision_loss)]
-            Ok(n) => metrics::gauge!("authd_email_outbox_backlog").set(n as f64),
-            Err(e) => tracing::warn!(error = %e, "cannot count the outbox backlog"),
+        use jobs::outbox::Status;
+        let gauges = [
+            ("authd_email_outbox_backlog", Status::Pending),
+            ("authd_email_outbox_failed", Status::Failed),
+        ];
+        for (gauge, status) in gauges {
+            match jobs::outbox::count_with_status(&self.db, status).await {
+                #[allow(clippy::cast_precision_loss)]
+                Ok(n) => metrics::gauge!(gauge).set(n as f64),
+                Err(e) => tracing::warn!(error = %e, gauge, "cannot count outbox rows"),
+            }
         }
         Response::builder()
             .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -345,3 +345,35 @@ fn the_binary_refuses_a_short_metrics_token_with_one_line_that_does_not_show_it(
     assert!(stderr.contains("AUTH_METRICS_TOKEN"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_worker_serves_probes_and_metrics_on_the_metrics_bind() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::smtp::free_port();
+    let mut worker = crate::binary::Running::start({
+        let mut cmd = crate::binary::authd(dir.path());
+        cmd.env("AUTH_METRICS_BIND", format!("127.0.0.1:{port}"))
+            .arg("worker");
+        cmd
+    });
+    assert!(
+        worker
+            .wait_for(Duration::from_secs(20), |l| l.contains("worker probes"))
+            .is_some(),
+        "{:?}",
+        worker.seen
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    for (path, message) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let resp = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["success"], json!(true), "{path}");
+        assert_eq!(body["message"], json!(message), "{path}");
+    }
+    let text = scrape_at(&client, &format!("{base}/metrics")).await;
+    for gauge in ["authd_email_outbox_backlog", "authd_email_outbox_failed"] {
+        assert!(text.contains(gauge), "{gauge} in {text}");
+    }
+}
