@@ -101,6 +101,8 @@ pub struct Settings {
     /// Pending migrations are applied at start (`AUTH_MIGRATE_ON_START`);
     /// otherwise a pending one stops the start.
     pub migrate_on_start: bool,
+    /// The pool's size (`AUTH_DATABASE_POOL_SIZE`); `None`: by role.
+    pub database_pool_size: Option<u32>,
     /// Passkey logins started and not finished that are kept
     /// (`AUTH_PASSKEY_OPEN_LOGINS`, at least 1).
     pub passkey_open_logins: u64,

@@ -136,16 +136,43 @@ fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+/// Which process a pool is for: its default size and the name PostgreSQL
+/// shows for its connections.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Serve,
+    Worker,
+    Migrate,
+}
+
+impl Role {
+    fn pool(self, settings: &Settings) -> actors::store::Pool {
+        let (default, application_name) = match self {
+            // Requests, the gate's attempts and the janitor of a node
+            // that runs the worker too.
+            Role::Serve => (16, "authd-serve"),
+            // Eight sending slots, the relay and the janitor.
+            Role::Worker => (8, "authd-worker"),
+            // The advisory lock's connection and the migrations'.
+            Role::Migrate => (2, "authd-migrate"),
+        };
+        actors::store::Pool {
+            max_connections: settings.database_pool_size.unwrap_or(default),
+            application_name,
+        }
+    }
+}
+
+async fn connect(settings: &Settings, role: Role) -> anyhow::Result<DatabaseConnection> {
     ensure_sqlite_dir(&settings.database_url)?;
-    actors::store::connect(&settings.database_url)
+    actors::store::connect(&settings.database_url, role.pool(settings))
         .await
         .context("cannot connect to the database (AUTH_DATABASE_URL)")
 }
 
 /// `authd migrate`.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let db = connect(settings).await?;
+    let db = connect(settings, Role::Migrate).await?;
     crate::schema::apply(&db).await?;
     info!("the database schema is current");
     Ok(())
@@ -153,7 +180,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 /// `authd migrate status`: one line per migration on stdout.
 pub async fn migrate_status(settings: &Settings) -> anyhow::Result<()> {
-    let db = connect(settings).await?;
+    let db = connect(settings, Role::Migrate).await?;
     let now = crate::schema::status(&db).await?;
     let lines = [
         ("applied", &now.applied),
@@ -168,8 +195,8 @@ pub async fn migrate_status(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn core(settings: &Settings, clock: SharedClock) -> anyhow::Result<Core> {
-    let db = connect(settings).await?;
+async fn core(settings: &Settings, clock: SharedClock, role: Role) -> anyhow::Result<Core> {
+    let db = connect(settings, role).await?;
     crate::schema::at_start(&db, settings.migrate_on_start).await?;
     let key = keys::resolve(
         settings.encryption_key.as_ref(),
@@ -378,7 +405,7 @@ impl Application {
             Some(addr) => Some(listen(addr, "AUTH_METRICS_BIND").await?),
             None => None,
         };
-        let core = core(&settings, clock).await?;
+        let core = core(&settings, clock, Role::Serve).await?;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let hasher = Hasher::start(settings.hash_cost, threads).map_err(anyhow::Error::msg)?;
         let wake = Arc::new(Notify::new());
@@ -660,7 +687,7 @@ pub async fn run_worker_with_clock(
         Some(addr) => Some(listen(addr, "AUTH_METRICS_BIND").await?),
         None => None,
     };
-    let core = core(&settings, clock).await?;
+    let core = core(&settings, clock, Role::Worker).await?;
     let queue = queue(&settings).await?;
     let mailer = mailer(&settings)?;
     let shutdown = CancellationToken::new();

@@ -235,6 +235,7 @@ impl Settings {
             false,
         )?;
         let migrate_on_start = on_off("migrate_on_start", &raw.migrate_on_start, true)?;
+        let database_pool_size = (raw.database_pool_size > 0).then_some(raw.database_pool_size);
         if raw.passkey_open_logins == 0 {
             return Err(bad("passkey_open_logins", "must be at least 1"));
         }
@@ -283,6 +284,7 @@ impl Settings {
                 .filter(|id| !id.is_empty()),
             passkey_login_by_address,
             migrate_on_start,
+            database_pool_size,
             passkey_open_logins: raw.passkey_open_logins,
             outbox_retention_days: raw.outbox_retention_days,
             audit_retention_days: raw.audit_retention_days,

@@ -165,6 +165,9 @@ settings! {
     /// a lock, so nodes starting together take turns); `off`: they refuse
     /// to start while any is pending (run `authd migrate` first, as a job).
     migrate_on_start: String = "on".into(), Plain;
+    /// Most PostgreSQL connections this process opens; 0: by role (`serve`
+    /// 16, `worker` 8, `migrate` 2).
+    database_pool_size: u32 = 0, Plain;
     /// At most this many passkey logins started and not finished (the
     /// unauthenticated `auth/passkey/start`) are kept, across all nodes;
     /// a start beyond it drops the oldest.

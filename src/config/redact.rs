@@ -108,6 +108,7 @@ impl fmt::Debug for Settings {
             webauthn_rp_id,
             passkey_login_by_address,
             migrate_on_start,
+            database_pool_size,
             passkey_open_logins,
             outbox_retention_days,
             audit_retention_days,
@@ -151,6 +152,7 @@ impl fmt::Debug for Settings {
             .field("webauthn_rp_id", webauthn_rp_id)
             .field("passkey_login_by_address", passkey_login_by_address)
             .field("migrate_on_start", migrate_on_start)
+            .field("database_pool_size", database_pool_size)
             .field("passkey_open_logins", passkey_open_logins)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)

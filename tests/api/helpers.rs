@@ -218,7 +218,11 @@ impl TestAppBuilder {
         let shutdown = app.shutdown_token();
         let actors = app.actors();
         let server = tokio::spawn(app.run_until_stopped());
-        let db = actors::store::connect(&settings.database_url)
+        let pool = actors::store::Pool {
+            max_connections: 4,
+            application_name: "authd-test",
+        };
+        let db = actors::store::connect(&settings.database_url, pool)
             .await
             .expect("test db");
         TestApp {

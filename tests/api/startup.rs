@@ -62,3 +62,33 @@ fn the_binary_prints_the_openapi_document() {
     let spec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(spec["paths"].is_object());
 }
+
+#[tokio::test]
+async fn postgres_shows_each_process_by_role_and_the_pool_keeps_its_size() {
+    use sea_orm::{ConnectionTrait, Statement};
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!(
+            "skipped: set AUTH_TEST_DATABASE_URL to see authd's connections in pg_stat_activity"
+        );
+        return;
+    }
+    let app = crate::helpers::builder()
+        .settings(|s| s.database_pool_size = Some(3))
+        .spawn()
+        .await;
+    // Some load, so the pool opens what it may.
+    let logins: Vec<_> = (0..6).map(|_| app.logged_in()).collect();
+    futures::future::join_all(logins).await;
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'authd-serve'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let n: i64 = row.try_get("", "n").unwrap();
+    assert!((1..=3).contains(&n), "{n} connections named authd-serve");
+}

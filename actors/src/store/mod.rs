@@ -43,7 +43,18 @@ const SQLITE_CONNECTIONS: u32 = 1;
 
 /// Opens the database. SQLite gets WAL and a busy timeout so that parallel
 /// requests wait for each other instead of failing with "database is locked".
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+/// What a process asks of its connection pool.
+#[derive(Debug, Clone, Copy)]
+pub struct Pool {
+    /// Most connections open at once (PostgreSQL; SQLite keeps its own
+    /// small pool).
+    pub max_connections: u32,
+    /// What PostgreSQL shows for them (`application_name`, in
+    /// `pg_stat_activity`), e.g. `authd-serve`.
+    pub application_name: &'static str,
+}
+
+pub async fn connect(url: &str, pool: Pool) -> Result<DatabaseConnection, DbErr> {
     if !url.starts_with("sqlite:") {
         probe_postgres(url).await?;
     }
@@ -65,7 +76,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             });
     } else {
         options.acquire_timeout(PG_ACQUIRE_TIMEOUT);
-        options.max_connections(16);
+        options
+            .max_connections(pool.max_connections.max(1))
+            .map_sqlx_postgres_opts(|o| o.application_name(pool.application_name));
     }
     Database::connect(options).await
 }
