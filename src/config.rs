@@ -103,6 +103,11 @@ pub struct Settings {
     pub migrate_on_start: bool,
     /// The pool's size (`AUTH_DATABASE_POOL_SIZE`); `None`: by role.
     pub database_pool_size: Option<u32>,
+    /// `/docs` and `/openapi.json` are served (`AUTH_DOCS`).
+    pub docs: bool,
+    /// Not ready, still serving, for this long after SIGTERM
+    /// (`AUTH_SHUTDOWN_DELAY_SECS`).
+    pub shutdown_delay_secs: u64,
     /// Passkey logins started and not finished that are kept
     /// (`AUTH_PASSKEY_OPEN_LOGINS`, at least 1).
     pub passkey_open_logins: u64,

@@ -61,6 +61,14 @@ pub struct Application {
     /// Work that finishes after its request was answered (reset requests).
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    /// Cancelled to stop (SIGTERM): the listener drains, then `shutdown`
+    /// stops the background work.
+    stop: CancellationToken,
+    /// `/readyz` says 503 once this is cancelled (the start of a shutdown).
+    draining: CancellationToken,
+    /// How long the node keeps serving, not ready, before it stops
+    /// accepting (`AUTH_SHUTDOWN_DELAY_SECS`).
+    shutdown_delay: Duration,
 }
 
 /// `/metrics` alone, on its own listener.
@@ -535,6 +543,7 @@ impl Application {
             deps: mfa_deps,
             auth: auth.clone(),
         };
+        let draining = CancellationToken::new();
         let state = Arc::new(ApiState {
             accounts,
             auth,
@@ -553,6 +562,8 @@ impl Application {
             } else {
                 openapi::refresh_cookie::RefreshCookie::off()
             },
+            docs: settings.docs,
+            draining: draining.clone(),
         });
 
         let handle = crate::telemetry::metrics();
@@ -596,6 +607,9 @@ impl Application {
             background,
             tasks,
             shutdown,
+            stop: CancellationToken::new(),
+            draining,
+            shutdown_delay: Duration::from_secs(settings.shutdown_delay_secs),
         })
     }
 
@@ -615,7 +629,7 @@ impl Application {
 
     /// Cancelling this token stops the server gracefully.
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
+        self.stop.clone()
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
@@ -631,13 +645,26 @@ impl Application {
                     .await
             })
         });
-        let stop = self.shutdown.clone();
+        let (stop, draining, delay) = (
+            self.stop.clone(),
+            self.draining.clone(),
+            self.shutdown_delay,
+        );
+        let stopping = async move {
+            stop.cancelled().await;
+            // Not ready from now on; serving on for `delay`, so a load
+            // balancer sees it before the listener closes.
+            draining.cancel();
+            if !delay.is_zero() {
+                info!(
+                    secs = delay.as_secs(),
+                    "shutting down: not ready, still serving"
+                );
+                tokio::time::sleep(delay).await;
+            }
+        };
         Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                self.endpoint,
-                async move { stop.cancelled().await },
-                Some(DRAIN_TIMEOUT),
-            )
+            .run_with_graceful_shutdown(self.endpoint, stopping, Some(DRAIN_TIMEOUT))
             .await?;
         self.tasks.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, self.tasks.wait())

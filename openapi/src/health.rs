@@ -31,7 +31,8 @@ impl HealthApi {
 
     /// Readiness
     ///
-    /// 200 when the database answers; 503 otherwise. Redis is not asked:
+    /// 200 when the database answers; 503 otherwise, and from the moment
+    /// the node starts shutting down. Redis is not asked:
     /// every request is served without it (see `authd_redis_up`).
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(
@@ -44,6 +45,12 @@ impl HealthApi {
                 format!("The {what} is not reachable"),
             )
         };
+        if state.draining.is_cancelled() {
+            return Err(ApiError::new(
+                poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                "The node is shutting down",
+            ));
+        }
         let db_ok = tokio::time::timeout(PROBE_TIMEOUT, state.accounts.db.ping())
             .await
             .is_ok_and(|r| r.is_ok());

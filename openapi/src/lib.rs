@@ -63,6 +63,11 @@ pub struct ApiState {
     pub cors: cors::AllowedOrigins,
     /// Whether refresh tokens also travel as a cookie (`AUTH_REFRESH_COOKIE`).
     pub refresh_cookie: refresh_cookie::RefreshCookie,
+    /// `/docs` and `/openapi.json` are served (`AUTH_DOCS`).
+    pub docs: bool,
+    /// Cancelled when the node starts shutting down: `/readyz` answers 503
+    /// from then on, while requests are still served.
+    pub draining: tokio_util::sync::CancellationToken,
 }
 
 type Apis = (
@@ -129,8 +134,13 @@ pub fn app(
     let spec = spec::finish(&raw_spec);
     // Requests are routed on poem-openapi's own (slash-less) paths.
     let mut ops = routes::documented(&raw_spec);
+    let docs = state.docs;
     for (page, label) in PAGES {
-        if page != "/metrics" || metrics.is_some() {
+        let served = match page {
+            "/metrics" => metrics.is_some(),
+            _ => docs,
+        };
+        if served {
             ops.push(routes::Operation::new(page, Method::GET, label));
         }
     }
@@ -140,17 +150,17 @@ pub fn app(
     if let Some((metrics, access)) = metrics {
         routes = routes.at("/metrics", access.guard(metrics.endpoint()));
     }
-    let routes = routes
-        .at("/docs", docs::page(docs_html))
-        .at(
+    if docs {
+        routes = routes.at("/docs", docs::page(docs_html)).at(
             "/openapi.json",
             poem::get(make_sync(move |_| {
                 poem::Response::builder()
                     .content_type("application/json; charset=utf-8")
                     .body(spec.clone())
             })),
-        )
-        .nest("/", service);
+        );
+    }
+    let routes = routes.nest("/", service);
     let (bearer, limited) = (table.clone(), table.clone());
     let edge_state = state.clone();
     let origins = state.cors.clone();

@@ -236,6 +236,10 @@ impl Settings {
         )?;
         let migrate_on_start = on_off("migrate_on_start", &raw.migrate_on_start, true)?;
         let database_pool_size = (raw.database_pool_size > 0).then_some(raw.database_pool_size);
+        let docs = on_off("docs", &raw.docs, true)?;
+        if raw.shutdown_delay_secs > 300 {
+            return Err(bad("shutdown_delay_secs", "must be at most 300"));
+        }
         if raw.passkey_open_logins == 0 {
             return Err(bad("passkey_open_logins", "must be at least 1"));
         }
@@ -285,6 +289,8 @@ impl Settings {
             passkey_login_by_address,
             migrate_on_start,
             database_pool_size,
+            docs,
+            shutdown_delay_secs: raw.shutdown_delay_secs,
             passkey_open_logins: raw.passkey_open_logins,
             outbox_retention_days: raw.outbox_retention_days,
             audit_retention_days: raw.audit_retention_days,

@@ -168,6 +168,12 @@ settings! {
     /// Most PostgreSQL connections this process opens; 0: by role (`serve`
     /// 16, `worker` 8, `migrate` 2).
     database_pool_size: u32 = 0, Plain;
+    /// `off`: `/docs` and `/openapi.json` are not served (a production
+    /// listener that should not show its API).
+    docs: String = "on".into(), Plain;
+    /// Seconds a node keeps serving after SIGTERM with `/readyz` at 503,
+    /// before it stops accepting: time for a load balancer to notice.
+    shutdown_delay_secs: u64 = 0, Plain;
     /// At most this many passkey logins started and not finished (the
     /// unauthenticated `auth/passkey/start`) are kept, across all nodes;
     /// a start beyond it drops the oldest.

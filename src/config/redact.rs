@@ -109,6 +109,8 @@ impl fmt::Debug for Settings {
             passkey_login_by_address,
             migrate_on_start,
             database_pool_size,
+            docs,
+            shutdown_delay_secs,
             passkey_open_logins,
             outbox_retention_days,
             audit_retention_days,
@@ -153,6 +155,8 @@ impl fmt::Debug for Settings {
             .field("passkey_login_by_address", passkey_login_by_address)
             .field("migrate_on_start", migrate_on_start)
             .field("database_pool_size", database_pool_size)
+            .field("docs", docs)
+            .field("shutdown_delay_secs", shutdown_delay_secs)
             .field("passkey_open_logins", passkey_open_logins)
             .field("outbox_retention_days", outbox_retention_days)
             .field("audit_retention_days", audit_retention_days)

@@ -512,6 +512,11 @@ impl TestApp {
         next
     }
 
+    /// Starts a graceful stop (SIGTERM) without waiting for it.
+    pub fn begin_stop(&self) {
+        self.shutdown.cancel();
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         self.shutdown.cancel();

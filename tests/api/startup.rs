@@ -92,3 +92,39 @@ async fn postgres_shows_each_process_by_role_and_the_pool_keeps_its_size() {
     let n: i64 = row.try_get("", "n").unwrap();
     assert!((1..=3).contains(&n), "{n} connections named authd-serve");
 }
+
+#[tokio::test]
+async fn on_stop_a_node_is_not_ready_at_once_and_serves_on_for_the_delay() {
+    let app = builder()
+        .settings(|s| s.shutdown_delay_secs = 2)
+        .spawn()
+        .await;
+    assert_eq!(app.get("/readyz").await.0, StatusCode::OK);
+    let (access, _) = app.logged_in().await;
+    app.begin_stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["message"], "The node is shutting down");
+    assert_eq!(app.get("/healthz").await.0, StatusCode::OK);
+    assert_eq!(
+        app.verify_token(&access).await.0,
+        StatusCode::OK,
+        "still serving"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        app.client.get(app.url("/healthz")).send().await.is_err(),
+        "the listener is closed after the delay"
+    );
+}
+
+#[tokio::test]
+async fn with_docs_off_neither_the_page_nor_the_document_is_served() {
+    let app = builder().settings(|s| s.docs = false).spawn().await;
+    assert_eq!(app.get("/docs").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/openapi.json").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/healthz").await.0, StatusCode::OK);
+    let on = spawn_app().await;
+    assert_eq!(on.get("/openapi.json").await.0, StatusCode::OK);
+}
