@@ -28,6 +28,10 @@ async fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init(&settings.log_filter, settings.log_json);
+    if matches!(cli.command, Command::Serve { .. } | Command::Worker) {
+        let version = env!("CARGO_PKG_VERSION");
+        tracing::info!(version, "authd {version}");
+    }
     let result = match cli.command {
         Command::Serve { no_worker } => {
             let worker = if no_worker {

@@ -18,10 +18,6 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Pings the queue's Redis every [`EVERY`] until `shutdown`.
 pub(crate) fn spawn(queue: Queue, shutdown: CancellationToken) -> JoinHandle<()> {
-    metrics::describe_gauge!(
-        "authd_redis_up",
-        "1 while Redis answers a ping, 0 while it does not (readiness does not depend on it)"
-    );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

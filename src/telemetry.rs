@@ -2,6 +2,8 @@
 //! only on a terminal, or JSON lines with the request's `request_id` at the
 //! top level) and the Prometheus recorder that `/metrics` renders.
 
+mod described;
+
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 
@@ -22,8 +24,11 @@ pub fn init(filter: &str, json: bool) {
         let format = tracing_subscriber::fmt::format()
             .json()
             .flatten_event(true)
-            .with_current_span(true)
-            .with_target(false);
+            // The span list alone (the current span is its last entry):
+            // one copy of each span's fields per line.
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_target(true);
         builder
             .json()
             .event_format(RequestIdOnTop(format))
@@ -97,7 +102,16 @@ pub fn metrics() -> PrometheusHandle {
                 &LATENCY_BUCKETS,
             );
             match builder.and_then(PrometheusBuilder::install_recorder) {
-                Ok(handle) => handle,
+                Ok(handle) => {
+                    described::describe();
+                    metrics::gauge!("authd_build_info", "version" => env!("CARGO_PKG_VERSION"))
+                        .set(1.0);
+                    let started = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64());
+                    metrics::gauge!("authd_process_start_time_seconds").set(started);
+                    handle
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics recorder not installed; /metrics stays empty");
                     PrometheusBuilder::new().build_recorder().handle()

@@ -91,7 +91,7 @@ impl Delivery {
         Ok(match result {
             Ok(whereto) => {
                 outbox::mark_sent(&self.db, id, self.clock.now_ms()).await?;
-                info!(outbox_id = %id, attempt = row.attempts, to = %whereto, "email sent");
+                info!(outbox_id = %id, attempt = row.attempts, via = %whereto, "email sent");
                 Outcome::Finished
             }
             Err(SendError::Permanent(error)) => {

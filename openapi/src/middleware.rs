@@ -36,8 +36,13 @@ pub async fn request_id<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    // Health probes come every few seconds: logged at DEBUG only.
-    let probe = matches!(req.uri().path(), "/healthz" | "/readyz");
+    // Health probes come every few seconds, and verify-token is asked by
+    // other services on every call they get: logged at DEBUG only (a
+    // refused verify-token too; its outcome is in authd_http_requests_total).
+    let quiet = matches!(
+        req.uri().path().trim_end_matches('/'),
+        "/healthz" | "/readyz" | "/api/v1/auth/verify-token"
+    );
     let span = info_span!(
         "request",
         request_id = %id,
@@ -53,7 +58,7 @@ pub async fn request_id<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
         };
         let status = resp.status().as_u16();
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        if probe {
+        if quiet {
             debug!(status, elapsed_ms, "request finished");
         } else {
             info!(status, elapsed_ms, "request finished");

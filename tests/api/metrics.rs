@@ -377,3 +377,24 @@ async fn a_worker_serves_probes_and_metrics_on_the_metrics_bind() {
         assert!(text.contains(gauge), "{gauge} in {text}");
     }
 }
+
+#[tokio::test]
+async fn every_series_says_what_it_counts_and_the_build_is_named() {
+    let app = spawn_app().await;
+    let _ = app.logged_in().await;
+    let text = scrape(&app).await;
+    for name in [
+        "authd_logins_total",
+        "authd_http_requests_total",
+        "authd_build_info",
+    ] {
+        assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
+    }
+    assert!(
+        text.contains(&format!(
+            "authd_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+}
