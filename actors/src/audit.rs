@@ -43,6 +43,9 @@ pub enum EventKind {
     /// A passkey assertion whose signature counter did not move forward:
     /// a sign of a cloned authenticator; refused.
     PasskeyCloneSuspected,
+    /// The right password (or passkey) for a disabled account: refused,
+    /// answered like a wrong one.
+    LoginRefusedDisabled,
 }
 
 impl EventKind {
@@ -68,6 +71,7 @@ impl EventKind {
             EventKind::PasskeyAdded => "passkey_added",
             EventKind::PasskeyRemoved => "passkey_removed",
             EventKind::PasskeyCloneSuspected => "passkey_clone_suspected",
+            EventKind::LoginRefusedDisabled => "login_refused_disabled",
         }
     }
 }

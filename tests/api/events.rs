@@ -257,3 +257,34 @@ async fn a_user_sees_only_their_own_events() {
         .unwrap();
     assert!(rows.iter().any(|r| r.kind == "login_failed"));
 }
+
+#[tokio::test]
+async fn the_right_password_of_a_disabled_account_is_refused_like_a_wrong_one_and_recorded() {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.verified_user(&email).await;
+    let user = app.user(&email).await.unwrap();
+    let mut row: actors::store::users::ActiveModel = user.clone().into();
+    row.is_active = Set(false);
+    row.update(&app.db).await.unwrap();
+    let (status, body) = app.login(&email, PASSWORD).await;
+    let (wrong, wrong_body) = app.login(&email, "Wrong-Passw0rd").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!((status, &body["message"]), (wrong, &wrong_body["message"]));
+    let rows = actors::store::audit_events::Entity::find()
+        .filter(actors::store::audit_events::Column::UserId.eq(user.id))
+        .all(&app.db)
+        .await
+        .unwrap();
+    let refused = rows
+        .iter()
+        .filter(|r| r.kind == "login_refused_disabled")
+        .count();
+    assert_eq!(
+        refused,
+        1,
+        "{:?}",
+        rows.iter().map(|r| &r.kind).collect::<Vec<_>>()
+    );
+}

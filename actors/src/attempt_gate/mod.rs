@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::DomainError;
 use crate::attempts::{Attempt, Budget, Purpose};
+use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::store::address_failures;
 
@@ -172,6 +173,11 @@ async fn attempt(
         }
     };
     if !active {
+        // Answered like a wrong password (the claimed failure stands), but
+        // the log and the trail say why.
+        tracing::info!(user_id = %claimed.user.id, factor = factor.name(), "right factor for a disabled account: refused");
+        let event = Event::new(claimed.user.id, EventKind::LoginRefusedDisabled, client);
+        audit::record(&deps.db, event, deps.clock.now_ms()).await?;
         return Ok(failure_stands(deps, claimed.after));
     }
     if claimed.user.email_verified_at.is_none() {
