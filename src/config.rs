@@ -16,6 +16,7 @@ use jobs::DeliveryTuning;
 mod check;
 mod files;
 mod listing;
+mod log_filter;
 mod raw;
 mod redact;
 mod sources;

@@ -1,5 +1,7 @@
-//! Secrets from files (`AUTH_X_FILE`) and `authd config check`, run on the
-//! real binary: each refusal one line with exit code 2, no secret printed.
+//! Secrets from files (`AUTH_X_FILE`), `authd config check`, and settings
+//! every role refuses (a misspelt `AUTH_LOG`, a bad `AUTH_SMTP_URL`, a
+//! refresh TTL shorter than the access TTL): run on the real binary, each
+//! refusal one line with exit code 2, no secret printed.
 
 use std::process::Command;
 
@@ -66,6 +68,11 @@ fn config_check_lists_the_effective_settings_without_secrets() {
 fn config_check_refuses_what_startup_would() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = authd(dir.path());
+    cmd.args(["config", "check"])
+        .env("AUTH_ACCESS_TTL_SECS", "3600")
+        .env("AUTH_REFRESH_TTL_SECS", "600");
+    refused(&mut cmd, &["AUTH_REFRESH_TTL_SECS", "AUTH_ACCESS_TTL_SECS"]);
+    let mut cmd = authd(dir.path());
     cmd.args(["config", "check"]).env("AUTH_BIND_FILE", "/x");
     refused(&mut cmd, &["AUTH_BIND_FILE", "not a setting"]);
 }
@@ -105,6 +112,31 @@ fn a_variable_beside_its_file_or_an_unreadable_file_is_refused() {
         &mut cmd,
         &["AUTH_JWT_SECRET (from AUTH_JWT_SECRET_FILE)", "32 bytes"],
     );
+    assert!(
+        !dir.path().join("authd.db").exists(),
+        "nothing was migrated"
+    );
+}
+
+#[test]
+fn a_misspelt_log_level_is_refused() {
+    for filter in ["warning", "inf"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = authd(dir.path());
+        cmd.arg("migrate").env("AUTH_LOG", filter);
+        refused(&mut cmd, &["AUTH_LOG", filter]);
+    }
+}
+
+#[test]
+fn a_bad_smtp_url_is_refused_by_migrate_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = authd(dir.path());
+    cmd.arg("migrate").env(
+        "AUTH_SMTP_URL",
+        "smtp://mailer:hunter2@mail.example?tls=yes",
+    );
+    refused(&mut cmd, &["AUTH_SMTP_URL"]);
     assert!(
         !dir.path().join("authd.db").exists(),
         "nothing was migrated"
