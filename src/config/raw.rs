@@ -246,7 +246,8 @@ mod tests {
     }
 
     /// The README's configuration section names every variable, in full or
-    /// as a `/ _TAIL` after a sibling (`AUTH_ARGON2_MEMORY_KIB / _ITERATIONS`).
+    /// as a `/ _TAIL` after a sibling (`AUTH_ARGON2_MEMORY_KIB / _ITERATIONS`),
+    /// every `_FILE` variable, the file's key format and `authd config check`.
     #[test]
     fn the_readme_names_every_variable() {
         let readme = include_str!("../../README.md");
@@ -263,6 +264,15 @@ mod tests {
                 named,
                 "{variable} is not in README.md's Configuration section"
             );
+            if let Some(file_variable) = setting.file_variable() {
+                assert!(
+                    section.contains(&format!("`{file_variable}`")),
+                    "{file_variable} is not in README.md's Configuration section"
+                );
+            }
+        }
+        for said in ["`jwt_secret = \"...\"`", "`authd config check`"] {
+            assert!(section.contains(said), "{said} is not in README.md");
         }
     }
 }
