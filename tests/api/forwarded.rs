@@ -110,22 +110,12 @@ async fn several_x_forwarded_for_lines_are_one_list_read_from_the_last() {
 async fn a_forwarding_header_from_an_untrusted_peer_is_warned_about_once() {
     use std::time::Duration;
 
-    use crate::binary::{Running, authd};
+    use crate::binary::serve_json;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = authd(dir.path());
-    cmd.args(["serve", "--no-worker"])
-        .env("AUTH_BIND", "127.0.0.1:0")
-        .env("AUTH_LOG_FORMAT", "json")
-        .env("AUTH_LOG", "info")
-        .env_remove("AUTH_TRUSTED_PROXIES");
-    let mut app = Running::start(cmd);
-    let listening = app
-        .wait_for(Duration::from_secs(30), |l| l.contains("authd listening"))
-        .expect("authd listening");
-    let port = serde_json::from_str::<serde_json::Value>(&listening).unwrap()["port"]
-        .as_u64()
-        .unwrap();
+    let (mut app, port) = serve_json(dir.path(), |cmd| {
+        cmd.env_remove("AUTH_TRUSTED_PROXIES");
+    });
     let client = reqwest::Client::new();
     for (header, value) in [
         ("x-forwarded-for", "203.0.113.7"),
