@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use clap::Parser;
 
 use authd::cli::{Cli, Command, ConfigAction, MigrateAction};
@@ -26,7 +28,8 @@ async fn main() -> std::process::ExitCode {
     {
         return match authd::config::check() {
             Ok(listing) => {
-                println!("{listing}");
+                // A closed pipe (`| head`) is not an error of the settings.
+                let _ = writeln!(std::io::stdout().lock(), "{listing}");
                 std::process::ExitCode::SUCCESS
             }
             Err(e) => {
