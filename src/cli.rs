@@ -5,7 +5,9 @@ const AFTER_HELP: &str = "\
 Configuration: defaults, then the file authd.toml in the working directory
 (or the file named by AUTH_CONFIG, which must exist), then AUTH_* environment
 variables (AUTH_BIND, AUTH_DATABASE_URL, AUTH_DATA_DIR, AUTH_SMTP_URL ...; the
-table is in README.md). An unknown key or AUTH_* variable stops startup.
+table is in README.md). A secret or URL may come from a file instead:
+AUTH_JWT_SECRET_FILE=/run/secrets/jwt. An unknown key or AUTH_* variable stops
+startup; `authd config check` shows the effective settings or the error.
 
 Once serving, the API is documented at http://<AUTH_BIND>/docs (Swagger UI)
 and /openapi.json; Prometheus metrics are at /metrics (on AUTH_METRICS_BIND;
@@ -37,6 +39,19 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the effective settings, one `name = value` a line (secrets as
+    /// `<redacted>`, URLs without credentials), or the one-line error that
+    /// would stop startup (exit code 2); connects to nothing.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]

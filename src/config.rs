@@ -14,6 +14,9 @@ use actors::HashCost;
 use jobs::DeliveryTuning;
 
 mod check;
+mod files;
+mod listing;
+mod log_filter;
 mod raw;
 mod redact;
 mod sources;
@@ -144,28 +147,59 @@ pub(crate) fn bad(name: &str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
-impl Settings {
+impl RawSettings {
     /// Defaults, then `authd.toml` (or the file named by `AUTH_CONFIG`, which
-    /// must exist), then the `AUTH_*` environment. An unknown key in the file
-    /// or an unknown `AUTH_*` variable (other than `AUTH_CONFIG` and the
-    /// test suite's `AUTH_TEST_*`) stops startup.
+    /// must exist), then the `AUTH_*` environment, then the files its
+    /// `AUTH_X_FILE` variables name. An unknown key in the file or an
+    /// unknown `AUTH_*` variable (other than `AUTH_CONFIG` and the test
+    /// suite's `AUTH_TEST_*`) stops startup, and so do a variable set beside
+    /// its `_FILE` and a file that cannot be read.
     pub fn load() -> Result<Self, ConfigError> {
         let file = sources::config_file()?;
         sources::refuse_unknown(&file)?;
-        let figment = Figment::from(Serialized::defaults(RawSettings::default()))
+        let mut figment = Figment::from(Serialized::defaults(RawSettings::default()))
             .merge(Toml::file(&file))
             .merge(sources::environment());
+        for (name, value) in files::values(|variable| std::env::var_os(variable))? {
+            figment = figment.merge((name, value));
+        }
         Self::from_figment(figment)
+    }
+
+    /// The settings `figment` holds, unchecked; a value of the wrong type
+    /// names its variable.
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        figment.extract().map_err(|e| {
+            let key = e.path.last().cloned().unwrap_or_else(|| "config".into());
+            let problem = e.kind.to_string();
+            bad(&key, problem)
+        })
+    }
+}
+
+impl Settings {
+    /// The settings `RawSettings::load` reads, checked.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::check(RawSettings::load()?).map_err(from_files)
     }
 
     /// The settings `figment` holds, checked; a value of the wrong type
     /// names its variable too.
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let raw: RawSettings = figment.extract().map_err(|e| {
-            let key = e.path.last().cloned().unwrap_or_else(|| "config".into());
-            let problem = e.kind.to_string();
-            bad(&key, problem)
-        })?;
-        Self::check(raw)
+        Self::check(RawSettings::from_figment(figment)?)
     }
+}
+
+/// `authd config check`: the settings as they would be loaded, listed one
+/// `name = value` a line with secrets and URL credentials hidden, or the
+/// one-line error startup would stop with.
+pub fn check() -> Result<String, ConfigError> {
+    let raw = RawSettings::load()?;
+    Settings::check(raw.clone()).map_err(from_files)?;
+    Ok(raw.listing())
+}
+
+/// A check's error, naming the `_FILE` variable its value came from.
+fn from_files(error: ConfigError) -> ConfigError {
+    files::attribute(error, |variable| std::env::var_os(variable))
 }

@@ -1,6 +1,8 @@
+use std::io::Write;
+
 use clap::Parser;
 
-use authd::cli::{Cli, Command, MigrateAction};
+use authd::cli::{Cli, Command, ConfigAction, MigrateAction};
 use authd::config::Settings;
 use authd::startup::{Application, RunWorker, run_worker_only, shutdown_signal};
 use authd::telemetry;
@@ -19,6 +21,22 @@ async fn main() -> std::process::ExitCode {
     if let Command::Openapi = cli.command {
         println!("{}", openapi::spec_json());
         return std::process::ExitCode::SUCCESS;
+    }
+    if let Command::Config {
+        action: ConfigAction::Check,
+    } = cli.command
+    {
+        return match authd::config::check() {
+            Ok(listing) => {
+                // A closed pipe (`| head`) is not an error of the settings.
+                let _ = writeln!(std::io::stdout().lock(), "{listing}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("authd: configuration error: {e}");
+                std::process::ExitCode::from(2)
+            }
+        };
     }
     let settings = match Settings::load() {
         Ok(s) => s,
@@ -56,7 +74,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate {
             action: Some(MigrateAction::Status),
         } => authd::startup::migrate_status(&settings).await,
-        Command::Openapi => Ok(()),
+        Command::Openapi | Command::Config { .. } => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

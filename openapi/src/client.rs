@@ -15,12 +15,16 @@ use crate::middleware::RequestId;
 /// The socket peer, or the client named by a trusted proxy's
 /// X-Forwarded-For: every line of it, in order, as raw bytes (a line is
 /// never dropped for a byte that is not UTF-8; [`TrustedProxies::client_ip`]
-/// decides what an unreadable hop means).
+/// decides what an unreadable hop means). A forwarding header from a peer
+/// that is not trusted is ignored, with a warning once per peer.
 pub fn client_ip(proxies: &TrustedProxies, req: &Request) -> IpAddr {
     let peer = req
         .remote_addr()
         .as_socket_addr()
         .map_or(UNKNOWN_CLIENT, |a| a.ip());
+    if !proxies.contains(peer) {
+        crate::untrusted_forward::warn_once(peer.to_canonical(), req.headers());
+    }
     let forwarded: Vec<&[u8]> = req
         .headers()
         .get_all("x-forwarded-for")

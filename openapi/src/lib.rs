@@ -29,6 +29,7 @@ mod spec;
 pub mod tags;
 pub mod time;
 pub mod tokens;
+pub mod untrusted_forward;
 
 use std::sync::Arc;
 

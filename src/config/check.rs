@@ -18,6 +18,28 @@ fn decode_key(text: &str) -> Option<[u8; 32]> {
         .ok()
 }
 
+/// An SMTP URL the mailer can use: `smtp://` or `smtps://` with a host,
+/// and one lettre's transport accepts (a `tls` of `required` or
+/// `opportunistic`, credentials that decode). Checked by every role, not
+/// only by the one that sends; the error never shows the URL (it may carry
+/// a password).
+fn smtp_url(url: &str) -> Result<(), ConfigError> {
+    let refuse = |why: &str| bad("smtp_url", why);
+    let parsed = url::Url::parse(url)
+        .ok()
+        .filter(|p| matches!(p.scheme(), "smtp" | "smtps") && p.host_str().is_some())
+        .ok_or_else(|| refuse("must be an smtp:// or smtps:// URL with a host"))?;
+    if parsed
+        .query_pairs()
+        .any(|(k, v)| k == "tls" && !matches!(v.as_ref(), "required" | "opportunistic"))
+    {
+        return Err(refuse("`tls` must be required or opportunistic"));
+    }
+    lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+        .map(drop)
+        .map_err(|_| refuse("is not a URL the SMTP transport accepts"))
+}
+
 /// An exact browser origin: `http(s)://host[:port]`, nothing after it, no
 /// wildcard (credentials are allowed, so every origin is named).
 fn parse_origin(s: &str) -> Result<String, ConfigError> {
@@ -77,13 +99,8 @@ impl Settings {
             .smtp_url
             .filter(|u| !u.trim().is_empty())
             .map(|u| {
-                url::Url::parse(&u)
-                    .ok()
-                    .filter(|p| matches!(p.scheme(), "smtp" | "smtps") && p.host_str().is_some())
-                    .map(|_| u.clone())
-                    .ok_or_else(|| {
-                        bad("smtp_url", "must be an smtp:// or smtps:// URL with a host")
-                    })
+                smtp_url(&u)?;
+                Ok(u)
             })
             .transpose()?;
         let mail_from = raw
@@ -146,8 +163,14 @@ impl Settings {
         if raw.access_ttl_secs == 0 {
             return Err(bad("access_ttl_secs", "must be more than 0"));
         }
-        if raw.refresh_ttl_secs == 0 {
-            return Err(bad("refresh_ttl_secs", "must be more than 0"));
+        if raw.refresh_ttl_secs < raw.access_ttl_secs {
+            return Err(bad(
+                "refresh_ttl_secs",
+                format!(
+                    "{} is shorter than AUTH_ACCESS_TTL_SECS ({}): a session would end before its access token",
+                    raw.refresh_ttl_secs, raw.access_ttl_secs
+                ),
+            ));
         }
         if !(1..=128).contains(&raw.rate_limit_ipv6_prefix) {
             return Err(bad("rate_limit_ipv6_prefix", "must be 1 to 128"));
@@ -196,9 +219,7 @@ impl Settings {
         hash_cost
             .params()
             .map_err(|e| bad("argon2_memory_kib", format!("invalid Argon2 cost: {e}")))?;
-        if tracing_subscriber::EnvFilter::try_new(&raw.log).is_err() {
-            return Err(bad("log", format!("`{}` is not a tracing filter", raw.log)));
-        }
+        super::log_filter::check(&raw.log)?;
         if raw.queue_name.is_empty()
             || !raw
                 .queue_name
@@ -620,6 +641,50 @@ mod tests {
         .unwrap_err();
         assert_eq!(both.variable, "AUTH_METRICS_TOKEN");
         assert!(!both.to_string().contains(token), "{both}");
+    }
+
+    #[test]
+    fn a_refresh_ttl_shorter_than_the_access_ttl_is_refused() {
+        let ttls = |access: u64, refresh: u64| {
+            Settings::from_figment(
+                Figment::from(Serialized::defaults(RawSettings::default()))
+                    .merge(("access_ttl_secs", access))
+                    .merge(("refresh_ttl_secs", refresh)),
+            )
+        };
+        assert!(ttls(900, 900).is_ok());
+        assert!(ttls(900, 86_400).is_ok());
+        for (access, refresh) in [(3600, 3599), (3600, 0)] {
+            let err = ttls(access, refresh).unwrap_err();
+            assert_eq!(err.variable, "AUTH_REFRESH_TTL_SECS");
+            assert!(err.to_string().contains("AUTH_ACCESS_TTL_SECS"), "{err}");
+        }
+        let err = with("refresh_ttl_secs", "60").unwrap_err();
+        assert_eq!(err.variable, "AUTH_REFRESH_TTL_SECS");
+    }
+
+    #[test]
+    fn an_smtp_url_is_one_the_transport_accepts_and_never_shown_in_its_error() {
+        for good in [
+            "smtp://127.0.0.1:1025",
+            "smtp://mail.example?tls=required",
+            "smtp://mail.example:587?tls=opportunistic",
+            "smtps://mailer%40example.com:hun%3Ater2@smtp.example.com:465",
+        ] {
+            assert!(with("smtp_url", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://mail.example",
+            "smtp://",
+            "smtp://user:hunter2@mail.example?tls=yes",
+            "smtps://user:hunter2%ff@mail.example",
+            "mail.example:25",
+        ] {
+            let err = with("smtp_url", bad).unwrap_err();
+            assert_eq!(err.variable, "AUTH_SMTP_URL", "{bad}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+            assert!(!err.to_string().contains('\n'));
+        }
     }
 
     #[test]

@@ -38,7 +38,16 @@ impl Declared {
     pub fn variable(&self) -> String {
         super::variable(self.name)
     }
+
+    /// The variable naming a file that holds its value (`AUTH_X_FILE`):
+    /// every secret and URL has one, a plain setting none.
+    pub fn file_variable(&self) -> Option<String> {
+        (self.shown != Shown::Plain).then(|| format!("{}{FILE_SUFFIX}", self.variable()))
+    }
 }
+
+/// The tail of a `_FILE` variable.
+const FILE_SUFFIX: &str = "_FILE";
 
 /// A field of the `Debug` view, as its declaration says. Secrets and URLs
 /// are `Option<String>`: another type does not compile.
@@ -218,8 +227,36 @@ mod tests {
         assert_eq!(retention.unwrap().variable(), "AUTH_AUDIT_RETENTION_DAYS");
     }
 
+    #[test]
+    fn every_secret_and_url_has_a_file_variable_and_no_plain_setting_does() {
+        let files: Vec<String> = DECLARED
+            .iter()
+            .filter_map(Declared::file_variable)
+            .collect();
+        for name in [
+            "AUTH_JWT_SECRET_FILE",
+            "AUTH_ENCRYPTION_KEY_FILE",
+            "AUTH_METRICS_TOKEN_FILE",
+            "AUTH_DATABASE_URL_FILE",
+            "AUTH_SMTP_URL_FILE",
+            "AUTH_REDIS_URL_FILE",
+        ] {
+            assert!(files.iter().any(|f| f == name), "{name} in {files:?}");
+        }
+        let bind = DECLARED.iter().find(|s| s.name == "bind").unwrap();
+        assert_eq!(bind.file_variable(), None);
+        for file in &files {
+            let name = file[5..].to_ascii_lowercase();
+            assert!(
+                !DECLARED.iter().any(|s| s.name == name),
+                "{file} is a setting"
+            );
+        }
+    }
+
     /// The README's configuration section names every variable, in full or
-    /// as a `/ _TAIL` after a sibling (`AUTH_ARGON2_MEMORY_KIB / _ITERATIONS`).
+    /// as a `/ _TAIL` after a sibling (`AUTH_ARGON2_MEMORY_KIB / _ITERATIONS`),
+    /// every `_FILE` variable, the file's key format and `authd config check`.
     #[test]
     fn the_readme_names_every_variable() {
         let readme = include_str!("../../README.md");
@@ -236,6 +273,15 @@ mod tests {
                 named,
                 "{variable} is not in README.md's Configuration section"
             );
+            if let Some(file_variable) = setting.file_variable() {
+                assert!(
+                    section.contains(&format!("`{file_variable}`")),
+                    "{file_variable} is not in README.md's Configuration section"
+                );
+            }
+        }
+        for said in ["`jwt_secret = \"...\"`", "`authd config check`"] {
+            assert!(section.contains(said), "{said} is not in README.md");
         }
     }
 }

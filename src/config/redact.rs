@@ -10,12 +10,12 @@ use std::fmt;
 
 use super::Settings;
 
-const REDACTED: &str = "<redacted>";
+pub(super) const REDACTED: &str = "<redacted>";
 /// What replaces a URL's credentials (unescaped in every part of a URL).
 const HIDDEN: &str = "***";
 
 /// A URL as it may be shown: without userinfo or secret query values.
-fn redact_url(raw: &str) -> String {
+pub(super) fn redact_url(raw: &str) -> String {
     let Ok(mut url) = url::Url::parse(raw) else {
         // Not a URL we can take apart: with an `@` in it, show no more
         // than its scheme.

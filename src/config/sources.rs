@@ -1,6 +1,7 @@
 //! Where settings come from: the configuration file and the `AUTH_*`
-//! environment, and the refusal of names no setting has (a typo would
-//! otherwise be silently ignored).
+//! environment (with the `AUTH_X_FILE` variables of `files`), and the
+//! refusal of names no setting has (a typo would otherwise be silently
+//! ignored).
 
 use std::path::PathBuf;
 
@@ -36,17 +37,29 @@ pub(super) fn config_file() -> Result<PathBuf, ConfigError> {
     }
 }
 
-/// The `AUTH_*` variables that are settings.
+/// The `AUTH_*` variables that are settings (not `AUTH_CONFIG`, the test
+/// suite's, or the `_FILE` variables, which `files` reads).
 pub(super) fn environment() -> Env {
-    Env::prefixed(PREFIX).filter(|key| {
+    let files = file_variables();
+    Env::prefixed(PREFIX).filter(move |key| {
         let key = key.as_str().to_ascii_uppercase();
-        key != CONFIG_VAR[PREFIX.len()..] && !key.starts_with(&TEST_PREFIX[PREFIX.len()..])
+        key != CONFIG_VAR[PREFIX.len()..]
+            && !key.starts_with(&TEST_PREFIX[PREFIX.len()..])
+            && !files.contains(&format!("{PREFIX}{key}"))
     })
 }
 
 /// Every setting's name, lower case (as in the file).
 fn known() -> Vec<String> {
     DECLARED.iter().map(|s| s.name.to_owned()).collect()
+}
+
+/// Every `AUTH_X_FILE` variable (a file holding a secret or URL).
+fn file_variables() -> Vec<String> {
+    DECLARED
+        .iter()
+        .filter_map(super::Declared::file_variable)
+        .collect()
 }
 
 /// Stops at the first key of `file` or `AUTH_*` variable that names no
@@ -72,9 +85,10 @@ pub(super) fn refuse_unknown(file: &std::path::Path) -> Result<(), ConfigError> 
         .filter(|k| k.starts_with(PREFIX) && k != CONFIG_VAR && !k.starts_with(TEST_PREFIX))
         .collect();
     vars.sort();
+    let files = file_variables();
     if let Some(var) = vars
         .into_iter()
-        .find(|v| !known.contains(&v[PREFIX.len()..].to_ascii_lowercase()))
+        .find(|v| !known.contains(&v[PREFIX.len()..].to_ascii_lowercase()) && !files.contains(v))
     {
         return Err(ConfigError {
             variable: var,

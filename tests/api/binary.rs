@@ -20,6 +20,26 @@ pub fn authd(dir: &Path) -> Command {
     cmd
 }
 
+/// `authd serve --no-worker` in `dir` on a free loopback port, logging
+/// JSON lines at `info`, once it listens: the process and its port.
+pub fn serve_json(dir: &Path, configure: impl FnOnce(&mut Command)) -> (Running, u16) {
+    let mut cmd = authd(dir);
+    cmd.args(["serve", "--no-worker"])
+        .env("AUTH_BIND", "127.0.0.1:0")
+        .env("AUTH_LOG_FORMAT", "json")
+        .env("AUTH_LOG", "info");
+    configure(&mut cmd);
+    let mut app = Running::start(cmd);
+    let listening = app
+        .wait_for(Duration::from_secs(30), |l| l.contains("authd listening"))
+        .expect("authd listening");
+    let port = serde_json::from_str::<serde_json::Value>(&listening).unwrap()["port"]
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+        .expect("the port it listens on");
+    (app, port)
+}
+
 /// A running `authd`: its stdout and stderr lines as they come.
 pub struct Running {
     child: Child,

@@ -2,7 +2,8 @@
 //! test client's own address) is read from `X-Forwarded-For` as raw bytes,
 //! from the right: a hop that is not an address (non-UTF-8 bytes, a word)
 //! never makes the request the proxy's own, and the address the proxy
-//! appended is believed whatever the client wrote before it.
+//! appended is believed whatever the client wrote before it. From a peer
+//! that is not trusted the header is ignored, with one warning per peer.
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
@@ -101,4 +102,45 @@ async fn several_x_forwarded_for_lines_are_one_list_read_from_the_last() {
         login_via(&app, &[b"192.0.2.11"]).await,
         StatusCode::BAD_REQUEST
     );
+}
+
+/// Without `AUTH_TRUSTED_PROXIES`, a forwarding header from the peer is
+/// ignored, and the log says so once for that peer, not once a request.
+#[tokio::test]
+async fn a_forwarding_header_from_an_untrusted_peer_is_warned_about_once() {
+    use std::time::Duration;
+
+    use crate::binary::serve_json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, port) = serve_json(dir.path(), |cmd| {
+        cmd.env_remove("AUTH_TRUSTED_PROXIES");
+    });
+    let client = reqwest::Client::new();
+    for (header, value) in [
+        ("x-forwarded-for", "203.0.113.7"),
+        ("x-forwarded-for", "203.0.113.8"),
+        ("forwarded", "for=203.0.113.9"),
+    ] {
+        let resp = client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .header(header, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    app.wait_for(Duration::from_secs(10), |l| {
+        l.contains("AUTH_TRUSTED_PROXIES")
+    })
+    .expect("the warning");
+    app.drain(Duration::from_millis(500));
+    let warnings: Vec<&String> = app
+        .seen
+        .iter()
+        .filter(|l| l.contains("AUTH_TRUSTED_PROXIES"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("WARN"), "{warnings:#?}");
+    assert!(warnings[0].contains("127.0.0.1"), "{warnings:#?}");
 }

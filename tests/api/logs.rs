@@ -5,23 +5,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::binary::{Running, authd};
+use crate::binary::{Running, authd, serve_json};
 
 #[tokio::test]
 async fn json_lines_within_a_request_carry_its_request_id_at_the_top_level() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = authd(dir.path());
-    cmd.args(["serve", "--no-worker"])
-        .env("AUTH_BIND", "127.0.0.1:0")
-        .env("AUTH_LOG_FORMAT", "json")
-        .env("AUTH_LOG", "info");
-    let mut app = Running::start(cmd);
-    let listening = app
-        .wait_for(Duration::from_secs(30), |l| l.contains("authd listening"))
-        .expect("authd listening");
-    let port = serde_json::from_str::<Value>(&listening).unwrap()["port"]
-        .as_u64()
-        .unwrap();
+    let (mut app, port) = serve_json(dir.path(), |_| {});
 
     let client = reqwest::Client::new();
     let url = |p: &str| format!("http://127.0.0.1:{port}{p}");

@@ -8,6 +8,7 @@ mod alerts;
 mod binary;
 mod breached;
 mod change_password;
+mod config_check;
 mod content_type;
 mod cors;
 mod credential_changes;
