@@ -8,12 +8,11 @@ use jobs::{EmailKind, Sealer, SharedClock};
 use sea_orm::DatabaseConnection;
 use tokio_util::task::TaskTracker;
 use tracing::{info, instrument};
-use uuid::Uuid;
 
 use crate::audit::{Event, EventKind};
 use crate::breached::BreachedPasswords;
 use crate::context::RequestContext;
-use crate::domain::{CompanyName, Email, Password, PersonName};
+use crate::domain::{CompanyName, Email, Password, PersonName, UserId};
 use crate::error::FieldErrors;
 use crate::hooks::Hooks;
 use crate::rate_limit::MailBudget;
@@ -149,7 +148,7 @@ impl Accounts {
         &self,
         input: RegisterInput,
         client: &RequestContext,
-    ) -> Result<Uuid, DomainError> {
+    ) -> Result<UserId, DomainError> {
         let normalized = input.email.normalized().to_owned();
         if users::find_by_normalized_email(&self.db, &normalized)
             .await?
@@ -160,7 +159,7 @@ impl Accounts {
         self.breached.screen(&input.password, "password").await?;
         let password_hash = self.hasher.hash(input.password.expose()).await?;
         let now = self.clock.now_ms();
-        let id = Uuid::new_v4();
+        let id = UserId::new_v4();
         tracing::Span::current().record("user_id", tracing::field::display(id));
 
         let mut work = Work::begin(&self.db, now).await?;
@@ -247,7 +246,7 @@ impl Accounts {
     async fn queue_verification(
         &self,
         work: &mut Work,
-        user_id: Uuid,
+        user_id: UserId,
         stored_email: &str,
     ) -> Result<(), DomainError> {
         let token = one_time_tokens::issue(

@@ -10,12 +10,12 @@ use jobs::email::{AlertFacts, Seen};
 use jobs::{EmailKind, Sealer};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use tokio::sync::Notify;
-use uuid::Uuid;
 
 use crate::DomainError;
 use crate::attempts::{Authenticated, SteppedUp};
 use crate::audit::{Event, EventKind};
 use crate::context::RequestContext;
+use crate::domain::UserId;
 use crate::notices;
 use crate::rate_limit::RateLimiter;
 use crate::store::{devices, users};
@@ -70,7 +70,7 @@ impl Alerts {
         &self,
         conn: &C,
         alert: Alert,
-        user_id: Uuid,
+        user_id: UserId,
         client: &RequestContext,
         now_ms: i64,
     ) -> Result<bool, DomainError> {
@@ -99,7 +99,7 @@ impl Alerts {
         &self,
         work: &mut Work,
         alert: Alert,
-        user_id: Uuid,
+        user_id: UserId,
         client: &RequestContext,
     ) -> Result<bool, DomainError> {
         let now = work.now_ms();
@@ -115,7 +115,7 @@ impl Alerts {
     pub(crate) async fn queue_if_new_device<C: ConnectionTrait>(
         &self,
         conn: &C,
-        user_id: Uuid,
+        user_id: UserId,
         client: &RequestContext,
         now_ms: i64,
     ) -> Result<bool, DomainError> {
@@ -126,7 +126,7 @@ impl Alerts {
             .await
     }
 
-    async fn new_device_allowed(&self, user_id: Uuid) -> bool {
+    async fn new_device_allowed(&self, user_id: UserId) -> bool {
         let Some(budget) = &self.new_device_budget else {
             return true;
         };

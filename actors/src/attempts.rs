@@ -5,11 +5,11 @@
 //! authenticated endpoint. Every service and the gate use them; they
 //! import nothing above the views of the store.
 
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::DomainError;
 use crate::context::RequestContext;
+use crate::domain::{DeviceId, SessionId};
 use crate::store::users;
 use crate::views::Account;
 
@@ -20,7 +20,7 @@ pub enum Budget {
     Account,
     /// A known device's own (its token was presented): failures elsewhere
     /// do not lock it out, and its own failures void it.
-    Device(Uuid),
+    Device(DeviceId),
 }
 
 /// The password step of a 2FA login, as its second step finds it: the
@@ -38,7 +38,7 @@ pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: zeroize::Zeroizing<String>,
     pub expires_in: i64,
-    pub session_id: Uuid,
+    pub session_id: SessionId,
 }
 
 impl std::fmt::Debug for TokenPair {
@@ -56,7 +56,7 @@ impl std::fmt::Debug for TokenPair {
 /// refused from now on.
 #[derive(Debug, Default)]
 pub struct Revoked {
-    pub sessions: Vec<Uuid>,
+    pub sessions: Vec<SessionId>,
 }
 
 /// The caller of an authenticated endpoint: the accepted access token's
@@ -65,7 +65,7 @@ pub struct Revoked {
 pub struct Authenticated {
     pub(crate) user: std::sync::Arc<users::Model>,
     pub claims: std::sync::Arc<crate::jwt::AccessClaims>,
-    pub session_id: Uuid,
+    pub session_id: SessionId,
     pub client: RequestContext,
 }
 

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::DomainError;
 use crate::context::RequestContext;
+use crate::domain::UserId;
 use crate::store::audit_events;
 
 /// What happened.
@@ -80,13 +81,13 @@ impl EventKind {
 /// caused it.
 #[derive(Debug, Clone, Copy)]
 pub struct Event<'a> {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub kind: EventKind,
     pub client: &'a RequestContext,
 }
 
 impl<'a> Event<'a> {
-    pub fn new(user_id: Uuid, kind: EventKind, client: &'a RequestContext) -> Self {
+    pub fn new(user_id: UserId, kind: EventKind, client: &'a RequestContext) -> Self {
         Self {
             user_id,
             kind,
@@ -142,7 +143,7 @@ pub struct Cursor {
 /// the cursor of the next page (`None` at the end).
 pub async fn page<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     before: Option<Cursor>,
     limit: u64,
 ) -> Result<(Vec<audit_events::Model>, Option<Cursor>), DomainError> {

@@ -14,7 +14,7 @@ use crate::attempts::{Attempt, LoginOutcome, Passed, Purpose};
 use crate::attempts::{Revoked, TokenPair};
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
-use crate::domain::Email;
+use crate::domain::{Email, SessionId, UserId};
 use crate::gate_supervisor::GatesMsg;
 use crate::jwt::Jwt;
 use crate::mfa::codes::CodeCheck;
@@ -97,7 +97,7 @@ impl Auth {
         let db = &self.sessions.db;
         let user = users::find_by_normalized_email(db, &normalized).await?;
         // A device token of another account (or none) finds nothing.
-        let owner = user.as_ref().map_or(Uuid::nil(), |u| u.id);
+        let owner = user.as_ref().map_or(UserId(Uuid::nil()), |u| u.id);
         let device = match device_token {
             Some(token) => devices::find_live(db, owner, token).await?,
             None => None,
@@ -172,13 +172,13 @@ impl Auth {
     /// its gate (see [`AttemptMsg`] for the budget).
     pub(crate) async fn to_gate(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         presented: Presented,
         budget: Budget,
         client: &RequestContext,
     ) -> Result<Attempt, DomainError> {
         let client = client.clone();
-        self.call_gate(user_id, |reply| {
+        self.call_gate(user_id.0, |reply| {
             GateMsg::Attempt(AttemptMsg {
                 presented,
                 budget,
@@ -194,7 +194,7 @@ impl Auth {
     /// budget its first step spent; any other check spends `budget`.
     pub(crate) async fn check_code(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         check: CodeCheck,
         budget: Budget,
         client: &RequestContext,
@@ -317,7 +317,7 @@ impl Auth {
     pub async fn end_session(
         &self,
         who: &Authenticated,
-        session_id: Uuid,
+        session_id: SessionId,
     ) -> Result<(), DomainError> {
         let mut work = Work::begin(&self.sessions.db, self.clock.now_ms()).await?;
         if !self

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::DomainError;
+use crate::domain::{SessionId, UserId};
 
 const PUBLISH_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -19,9 +20,9 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// This session is revoked, with every token issued in it.
-    Session(Uuid),
+    Session(SessionId),
     /// This user's row changed (deactivated, tokens-before mark).
-    User(Uuid),
+    User(UserId),
 }
 
 impl Event {
@@ -36,8 +37,8 @@ impl Event {
         let (kind, id) = text.split_once(':')?;
         let id = Uuid::parse_str(id).ok()?;
         match kind {
-            "s" => Some(Event::Session(id)),
-            "u" => Some(Event::User(id)),
+            "s" => Some(Event::Session(SessionId(id))),
+            "u" => Some(Event::User(UserId(id))),
             _ => None,
         }
     }
@@ -140,12 +141,12 @@ mod tests {
     fn events_round_trip_and_garbage_is_ignored() {
         let id = Uuid::new_v4();
         assert_eq!(
-            Event::decode(&Event::Session(id).encode()),
-            Some(Event::Session(id))
+            Event::decode(&Event::Session(SessionId(id)).encode()),
+            Some(Event::Session(SessionId(id)))
         );
         assert_eq!(
-            Event::decode(&Event::User(id).encode()),
-            Some(Event::User(id))
+            Event::decode(&Event::User(UserId(id)).encode()),
+            Some(Event::User(UserId(id)))
         );
         for bad in ["", "t:", "x:1", "t:not-a-uuid", "nonsense"] {
             assert_eq!(Event::decode(bad), None);

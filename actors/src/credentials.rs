@@ -7,10 +7,10 @@
 //! the caller's is forgotten; every other session of the user ends.
 
 use sea_orm::ConnectionTrait;
-use uuid::Uuid;
 
 use crate::DomainError;
 use crate::attempts::Revoked;
+use crate::domain::{SessionId, UserId};
 use crate::mfa::challenges;
 use crate::revocation;
 use crate::store::one_time_tokens::LinkKind;
@@ -22,8 +22,8 @@ use crate::store::{devices, one_time_tokens, sessions, users};
 /// the transaction is committed.
 pub(crate) async fn changed<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
-    keep: Option<Uuid>,
+    user_id: UserId,
+    keep: Option<SessionId>,
     now_ms: i64,
 ) -> Result<Revoked, DomainError> {
     users::bump_credentials(conn, user_id, now_ms).await?;
@@ -34,8 +34,8 @@ pub(crate) async fn changed<C: ConnectionTrait>(
 /// logged in with.
 async fn forget_other_devices<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
-    keep: Option<Uuid>,
+    user_id: UserId,
+    keep: Option<SessionId>,
     now_ms: i64,
 ) -> Result<(), DomainError> {
     let device = match keep {
@@ -50,8 +50,8 @@ async fn forget_other_devices<C: ConnectionTrait>(
 /// ends every session but `keep`.
 async fn end_other_logins<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
-    keep: Option<Uuid>,
+    user_id: UserId,
+    keep: Option<SessionId>,
     now_ms: i64,
 ) -> Result<Revoked, DomainError> {
     challenges::void_all(conn, user_id, now_ms).await?;

@@ -38,6 +38,7 @@ pub(crate) mod work;
 
 pub use accounts::{Accounts, Links, RegisterInput};
 pub use context::RequestContext;
+pub use domain::{DeviceId, PasskeyId, SessionId, UserId};
 pub use error::{DomainError, FieldErrors};
 pub use hasher::{HashCost, Hasher};
 pub use mfa::Mfa;

@@ -7,18 +7,18 @@ use jobs::{EmailKind, Sealer};
 use sea_orm::ConnectionTrait;
 
 use crate::DomainError;
-use uuid::Uuid;
+use crate::domain::UserId;
 
 pub(crate) async fn queue<C: ConnectionTrait>(
     conn: &C,
     sealer: &Sealer,
-    user_id: Uuid,
+    user_id: UserId,
     stored_email: &str,
     kind: EmailKind,
     now_ms: i64,
 ) -> Result<(), DomainError> {
     let email = NewEmail {
-        user_id: Some(user_id),
+        user_id: Some(user_id.0),
         recipient: stored_email.to_owned(),
         kind,
     };

@@ -6,12 +6,11 @@
 use jobs::EmailKind;
 use sea_orm::EntityTrait;
 use tracing::{info, instrument};
-use uuid::Uuid;
 
 use crate::audit::{Event, EventKind};
 use crate::auth::{Auth, Authenticated};
 use crate::context::RequestContext;
-use crate::domain::{Email, Password};
+use crate::domain::{Email, Password, SessionId};
 use crate::store::one_time_tokens::LinkKind;
 use crate::store::{one_time_tokens, users};
 use crate::work::Work;
@@ -184,7 +183,7 @@ impl Passwords {
         &self,
         work: &mut Work,
         user: &users::Model,
-        keep: Option<Uuid>,
+        keep: Option<SessionId>,
     ) -> Result<(), DomainError> {
         work.credential_change(user.id, keep).await?;
         let kind = EmailKind::PasswordChanged {

@@ -5,10 +5,10 @@
 
 use sea_orm::ConnectionTrait;
 use tracing::info;
-use uuid::Uuid;
 
 use crate::DomainError;
 use crate::attempts::Revoked;
+use crate::domain::{SessionId, UserId};
 use crate::store::{SessionScope, refresh_tokens, sessions};
 
 /// Ends the sessions of `scope` and their refresh tokens: two writes,
@@ -32,8 +32,8 @@ pub(crate) async fn end<C: ConnectionTrait>(
 /// change keeps it), inside the caller's transaction.
 pub(crate) async fn end_all_but<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
-    keep: Option<Uuid>,
+    user_id: UserId,
+    keep: Option<SessionId>,
     now_ms: i64,
 ) -> Result<Revoked, DomainError> {
     let revoked = end(conn, SessionScope::AllOf { user_id, keep }, now_ms).await?;

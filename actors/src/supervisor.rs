@@ -6,9 +6,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use uuid::Uuid;
-
 use crate::attempts::Revoked;
+use crate::domain::UserId;
 use crate::work::{AfterCommit, Announce};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -109,7 +108,7 @@ impl Announce for Actors {
     fn announce(
         &self,
         revoked: Revoked,
-        user_id: Option<Uuid>,
+        user_id: Option<UserId>,
     ) -> Pin<Box<dyn Future<Output = Result<(), DomainError>> + Send + '_>> {
         Box::pin(async move {
             let registry = self.registry()?;

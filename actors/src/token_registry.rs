@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::DomainError;
 use crate::broadcast::{Broadcast, Event};
+use crate::domain::{SessionId, UserId};
 use crate::jwt::{AccessClaims, Jwt, VerifiedTokens};
 use crate::store::{sessions, users};
 
@@ -34,16 +35,16 @@ const CAPACITY: u64 = 200_000;
 pub struct Accepted {
     pub user: Arc<users::Model>,
     pub claims: Arc<AccessClaims>,
-    pub session_id: Uuid,
+    pub session_id: SessionId,
 }
 
 #[derive(Clone, Debug)]
 pub struct Revocations {
     db: DatabaseConnection,
     verified: VerifiedTokens,
-    revoked: Cache<Uuid, ()>,
-    not_revoked: Cache<Uuid, ()>,
-    users: Cache<Uuid, Option<Arc<users::Model>>>,
+    revoked: Cache<SessionId, ()>,
+    not_revoked: Cache<SessionId, ()>,
+    users: Cache<UserId, Option<Arc<users::Model>>>,
 }
 
 impl Revocations {
@@ -80,7 +81,7 @@ impl Revocations {
         let parse = |s: &str| Uuid::parse_str(s).map_err(|_| DomainError::Unauthorized);
         // A `jti` that is not a UUID is not one of ours.
         parse(&claims.jti)?;
-        let (user_id, session_id) = (parse(&claims.sub)?, parse(&claims.sid)?);
+        let (user_id, session_id) = (UserId(parse(&claims.sub)?), SessionId(parse(&claims.sid)?));
         if self.is_revoked(session_id).await? {
             return Err(DomainError::Unauthorized);
         }
@@ -103,7 +104,7 @@ impl Revocations {
 
     /// Whether the session `id` (an access token's `sid`) is revoked; an
     /// unknown session counts as revoked.
-    pub(crate) async fn is_revoked(&self, id: Uuid) -> Result<bool, DomainError> {
+    pub(crate) async fn is_revoked(&self, id: SessionId) -> Result<bool, DomainError> {
         if self.revoked.contains_key(&id) {
             return Ok(true);
         }
@@ -122,7 +123,7 @@ impl Revocations {
         Ok(revoked)
     }
 
-    pub async fn user(&self, id: Uuid) -> Result<Option<Arc<users::Model>>, DomainError> {
+    pub async fn user(&self, id: UserId) -> Result<Option<Arc<users::Model>>, DomainError> {
         if let Some(u) = self.users.get(&id).await {
             return Ok(u);
         }
@@ -134,12 +135,12 @@ impl Revocations {
         Ok(user)
     }
 
-    async fn note_revoked(&self, session: Uuid) {
+    async fn note_revoked(&self, session: SessionId) {
         self.revoked.insert(session, ()).await;
         self.not_revoked.invalidate(&session).await;
     }
 
-    async fn note_user_changed(&self, id: Uuid) {
+    async fn note_user_changed(&self, id: UserId) {
         self.users.invalidate(&id).await;
     }
 
@@ -171,8 +172,8 @@ pub enum RegistryMsg {
     /// A committed transaction revoked these sessions (and changed this
     /// user's row): caches here, one event per session to other nodes.
     Committed {
-        sessions: Vec<Uuid>,
-        user_id: Option<Uuid>,
+        sessions: Vec<SessionId>,
+        user_id: Option<UserId>,
         reply: RpcReplyPort<()>,
     },
 }

@@ -6,13 +6,14 @@
 
 use uuid::Uuid;
 
+use crate::domain::{PasskeyId, SessionId, UserId};
 use crate::store::{audit_events, passkeys, sessions, users};
 
 /// An account, as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     /// The user's id.
-    pub id: Uuid,
+    pub id: UserId,
     /// The address as registered.
     pub email: String,
     /// First name.
@@ -48,7 +49,7 @@ impl From<&users::Model> for Account {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     /// The session's id.
-    pub id: Uuid,
+    pub id: SessionId,
     /// When the login that started it completed.
     pub created_at: i64,
     /// When it last issued tokens: its login, or its latest refresh.
@@ -75,7 +76,7 @@ impl From<sessions::Model> for Session {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Passkey {
     /// The passkey's id (not the credential id).
-    pub id: Uuid,
+    pub id: PasskeyId,
     /// Its name.
     pub name: String,
     /// When it was registered.

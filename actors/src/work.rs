@@ -13,12 +13,12 @@ use std::sync::Arc;
 use jobs::{EmailKind, Sealer};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tokio::sync::Notify;
-use uuid::Uuid;
 
 use crate::DomainError;
 use crate::attempts::Revoked;
 use crate::audit::{self, Event};
 use crate::credentials;
+use crate::domain::{SessionId, UserId};
 use crate::notices;
 use crate::store::users;
 
@@ -28,7 +28,7 @@ pub trait Announce: Send + Sync {
     fn announce(
         &self,
         revoked: Revoked,
-        user_id: Option<Uuid>,
+        user_id: Option<UserId>,
     ) -> Pin<Box<dyn Future<Output = Result<(), DomainError>> + Send + '_>>;
 }
 
@@ -52,7 +52,7 @@ pub(crate) struct Work {
     now_ms: i64,
     mailed: bool,
     revoked: Revoked,
-    user_changed: Option<Uuid>,
+    user_changed: Option<UserId>,
 }
 
 impl Work {
@@ -95,7 +95,7 @@ impl Work {
     pub(crate) async fn mail_to(
         &mut self,
         sealer: &Sealer,
-        user_id: Uuid,
+        user_id: UserId,
         stored_email: &str,
         kind: EmailKind,
     ) -> Result<(), DomainError> {
@@ -115,8 +115,8 @@ impl Work {
     /// devices are forgotten and every session but `keep` ends.
     pub(crate) async fn credential_change(
         &mut self,
-        user_id: Uuid,
-        keep: Option<Uuid>,
+        user_id: UserId,
+        keep: Option<SessionId>,
     ) -> Result<(), DomainError> {
         let revoked = credentials::changed(&self.txn, user_id, keep, self.now_ms).await?;
         self.ended(revoked);

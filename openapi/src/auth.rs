@@ -108,7 +108,7 @@ impl AuthApi {
         let user_id = state.accounts.register(input, &client.0).await?;
         Ok(Reply::ok(
             "Registration successful. Check your email to verify your account.",
-            RegisteredUser { user_id },
+            RegisteredUser { user_id: user_id.0 },
         ))
     }
 

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::instrument;
 
+use actors::PasskeyId;
 use actors::passkeys::webauthn::RegisterPublicKeyCredential;
 use actors::views::Passkey;
 
@@ -128,7 +129,7 @@ pub(crate) fn public_key<T: serde::Serialize>(options: &T) -> Result<Value, ApiE
 
 fn view(p: Passkey) -> PasskeyView {
     PasskeyView {
-        id: p.id,
+        id: p.id.0,
         name: p.name,
         created_at: rfc3339(p.created_at),
         last_used_at: p.last_used_at.map(rfc3339),
@@ -237,7 +238,10 @@ impl PasskeysApi {
         id: Path<uuid::Uuid>,
         body: JsonBody<RenameRequest>,
     ) -> Result<Reply<NoData, RenameOutcomes>, ApiError> {
-        state.passkeys.rename(&auth.0, id.0, &body.0.name).await?;
+        state
+            .passkeys
+            .rename(&auth.0, PasskeyId(id.0), &body.0.name)
+            .await?;
         Ok(Reply::message("Passkey renamed"))
     }
 
@@ -263,7 +267,7 @@ impl PasskeysApi {
     ) -> Result<Reply<NoData, RemoveOutcomes>, ApiError> {
         state
             .passkeys
-            .remove(&auth.0, id.0, &body.0.password)
+            .remove(&auth.0, PasskeyId(id.0), &body.0.password)
             .await?;
         Ok(Reply::message("Passkey removed"))
     }

@@ -7,6 +7,7 @@ use poem_openapi::param::Path;
 use poem_openapi::{Object, OpenApi};
 use tracing::instrument;
 
+use actors::SessionId;
 use actors::views::Session;
 
 use crate::ApiState;
@@ -96,7 +97,7 @@ impl SessionsApi {
         /// The session's id, from the list.
         id: Path<uuid::Uuid>,
     ) -> Result<Reply<NoData, EndOneOutcomes>, ApiError> {
-        state.auth.end_session(&auth.0, id.0).await?;
+        state.auth.end_session(&auth.0, SessionId(id.0)).await?;
         Ok(Reply::message("Session ended"))
     }
 
@@ -121,9 +122,9 @@ impl SessionsApi {
     }
 }
 
-fn view(s: Session, current: uuid::Uuid) -> SessionView {
+fn view(s: Session, current: SessionId) -> SessionView {
     SessionView {
-        id: s.id,
+        id: s.id.0,
         created_at: rfc3339(s.created_at),
         last_used_at: rfc3339(s.last_used_at),
         ip: s.ip,

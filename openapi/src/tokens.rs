@@ -91,7 +91,7 @@ pub struct UserView {
 impl From<Account> for UserView {
     fn from(a: Account) -> Self {
         Self {
-            id: a.id,
+            id: a.id.0,
             email: a.email,
             first_name: a.first_name,
             last_name: a.last_name,

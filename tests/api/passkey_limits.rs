@@ -54,7 +54,7 @@ async fn an_account_over_the_cap_lists_and_can_remove_every_passkey() {
     // As many as the cap checked only at the start let an account keep.
     for i in 0..22_i64 {
         let row = passkeys::Model {
-            id: uuid::Uuid::now_v7(),
+            id: actors::PasskeyId::now_v7(),
             user_id: user.id,
             credential_id: format!("stored-before-the-fix-{i}"),
             passkey: "{}".into(),

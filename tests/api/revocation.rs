@@ -17,7 +17,7 @@ async fn a_logout_after_many_rotations_is_one_event_and_refuses_every_token_of_t
     let (email, access, _) = app.logged_in_user().await;
     let (status, body) = app.verify_token(&access).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let session_id: uuid::Uuid = {
+    let session_id: actors::SessionId = {
         let claims = access.split('.').nth(1).unwrap();
         let raw = base64_url(claims);
         let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();

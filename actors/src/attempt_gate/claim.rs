@@ -13,6 +13,7 @@ use crate::alerts::Alert;
 use crate::attempts::{Attempt, Budget, LoggedIn};
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
+use crate::domain::{DeviceId, UserId};
 use crate::lockout::{Gate, LockState};
 use crate::store::{address_failures, devices, users};
 
@@ -139,18 +140,18 @@ pub(super) fn lock_started(deps: &GateDeps, after: LockState) -> bool {
 /// Whose lock state an attempt claims a failure on.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Lock {
-    User(Uuid),
+    User(UserId),
     /// A known device of a user.
     Device {
-        user_id: Uuid,
-        device_id: Uuid,
+        user_id: UserId,
+        device_id: DeviceId,
     },
     /// An address with no account, by its keyed hash.
     Address(Uuid),
 }
 
 impl Lock {
-    pub(super) fn of(user_id: Uuid, budget: Budget) -> Self {
+    pub(super) fn of(user_id: UserId, budget: Budget) -> Self {
         match budget {
             Budget::Account => Lock::User(user_id),
             Budget::Device(device_id) => Lock::Device { user_id, device_id },

@@ -2,13 +2,12 @@
 //! passkey), each checked to a verdict, and the second step a right
 //! password starts when 2FA is on.
 
-use uuid::Uuid;
-
 use super::{GateDeps, Presented};
 use crate::DomainError;
 use crate::attempts::{Budget, PasswordStep, Purpose, Revoked, SecondStep};
 use crate::audit::EventKind;
 use crate::context::RequestContext;
+use crate::domain::UserId;
 use crate::mfa::challenges;
 use crate::mfa::codes::{self, CodeCheck};
 use crate::passkeys::assertion::{self, Assertion, Checked};
@@ -49,7 +48,7 @@ impl<'a> Factor<'a> {
     /// passkeys off) is refused here, before anything is counted.
     pub(super) async fn of(
         presented: &'a Presented,
-        user_id: Uuid,
+        user_id: UserId,
         budget: Budget,
         deps: &'a GateDeps,
     ) -> Result<(Self, Budget), DomainError> {

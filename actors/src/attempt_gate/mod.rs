@@ -19,6 +19,7 @@ use crate::DomainError;
 use crate::attempts::{Attempt, Budget, Purpose};
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
+use crate::domain::UserId;
 use crate::store::address_failures;
 
 mod claim;
@@ -40,6 +41,7 @@ pub const IDLE_AFTER: Duration = Duration::from_secs(10);
 pub(crate) struct AttemptGate;
 
 pub(crate) struct GateState {
+    /// A user's id, or the keyed hash of an address with no account.
     user_id: Uuid,
     deps: GateDeps,
     /// Messages answered, read by the supervisor before it stops the gate.
@@ -83,7 +85,8 @@ impl Actor for AttemptGate {
                 reply,
             }) => {
                 let deps = &state.deps;
-                let attempt = account_attempt(state.user_id, deps, &presented, budget, &client);
+                let attempt =
+                    account_attempt(UserId(state.user_id), deps, &presented, budget, &client);
                 (Box::pin(attempt).await, reply)
             }
             GateMsg::UnknownAddress { password, reply } => {
@@ -99,7 +102,7 @@ impl Actor for AttemptGate {
 
 /// An attempt on an account: the factor presented, then [`attempt`].
 async fn account_attempt(
-    user_id: Uuid,
+    user_id: UserId,
     deps: &GateDeps,
     presented: &Presented,
     budget: Budget,

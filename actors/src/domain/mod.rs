@@ -3,10 +3,12 @@
 //! show next to the field.
 
 mod email;
+mod ids;
 mod names;
 mod password;
 
 pub use email::Email;
+pub use ids::{DeviceId, PasskeyId, SessionId, UserId};
 pub use names::CompanyName;
 pub(crate) use names::PersonName;
 pub use password::Password;

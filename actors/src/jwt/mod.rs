@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroize;
 
+use crate::domain::{SessionId, UserId};
+
 pub use keys::generate_ed25519_pem;
 pub(crate) use verified::VerifiedTokens;
 
@@ -96,13 +98,13 @@ pub struct AccessClaims {
 
 impl AccessClaims {
     /// `sub` as a uuid.
-    pub fn user_id(&self) -> Result<Uuid, JwtError> {
-        parse_uuid(&self.sub)
+    pub fn user_id(&self) -> Result<UserId, JwtError> {
+        parse_uuid(&self.sub).map(UserId)
     }
 
     /// `sid` as a uuid.
-    pub fn session_id(&self) -> Result<Uuid, JwtError> {
-        parse_uuid(&self.sid)
+    pub fn session_id(&self) -> Result<SessionId, JwtError> {
+        parse_uuid(&self.sid).map(SessionId)
     }
 
     /// `jti` as a uuid.
@@ -229,8 +231,8 @@ impl Jwt {
     /// valid from `now_secs` for the configured lifetime.
     pub fn issue(
         &self,
-        user_id: Uuid,
-        session_id: Uuid,
+        user_id: UserId,
+        session_id: SessionId,
         now_secs: i64,
     ) -> Result<IssuedToken, JwtError> {
         let inner = &self.inner;

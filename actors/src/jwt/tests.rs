@@ -76,7 +76,7 @@ fn public_key_of(pem_bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn hs256_round_trip() {
     let jwt = hs();
-    let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
+    let (user, session) = (UserId::new_v4(), SessionId::new_v4());
     let issued = jwt.issue(user, session, NOW).unwrap();
     assert_eq!(issued.issued_at, NOW);
     assert_eq!(issued.expires_at, NOW + TTL);
@@ -110,7 +110,7 @@ fn hs256_round_trip() {
 #[test]
 fn each_token_has_its_own_jti() {
     let jwt = hs();
-    let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
+    let (user, session) = (UserId::new_v4(), SessionId::new_v4());
     let a = jwt.issue(user, session, NOW).unwrap();
     let b = jwt.issue(user, session, NOW).unwrap();
     assert_ne!(a.jti, b.jti);
@@ -168,7 +168,9 @@ fn hs256_token_is_refused_by_eddsa_verifier() {
 #[test]
 fn eddsa_token_is_refused_by_hs256_verifier() {
     let ed_jwt = ed(&generate_ed25519_pem().unwrap());
-    let issued = ed_jwt.issue(Uuid::new_v4(), Uuid::new_v4(), NOW).unwrap();
+    let issued = ed_jwt
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
+        .unwrap();
     assert!(hs().verify(&issued.token, NOW).is_err());
 }
 
@@ -178,7 +180,9 @@ fn wrong_key_is_refused() {
         b"another-secret-of-at-least-32-bytes!!".to_vec(),
     )))
     .unwrap();
-    let issued = other.issue(Uuid::new_v4(), Uuid::new_v4(), NOW).unwrap();
+    let issued = other
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
+        .unwrap();
     assert_eq!(
         hs().verify(&issued.token, NOW),
         Err(JwtError::Invalid("bad signature"))
@@ -188,7 +192,9 @@ fn wrong_key_is_refused() {
 #[test]
 fn tampered_token_is_refused() {
     for jwt in [hs(), ed(&generate_ed25519_pem().unwrap())] {
-        let issued = jwt.issue(Uuid::new_v4(), Uuid::new_v4(), NOW).unwrap();
+        let issued = jwt
+            .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
+            .unwrap();
         let p = parts(&issued.token);
         let original = decode_part(&p[1]);
         let changes = [
@@ -218,7 +224,9 @@ fn tampered_token_is_refused() {
 #[test]
 fn expiry_uses_injected_clock_and_leeway() {
     let jwt = hs();
-    let issued = jwt.issue(Uuid::new_v4(), Uuid::new_v4(), NOW).unwrap();
+    let issued = jwt
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
+        .unwrap();
     let exp = issued.expires_at;
     assert!(jwt.verify(&issued.token, exp).is_ok());
     assert!(jwt.verify(&issued.token, exp + 3).is_ok());
@@ -236,7 +244,9 @@ fn expiry_uses_injected_clock_and_leeway() {
 #[test]
 fn issued_in_the_future_is_refused() {
     let jwt = hs();
-    let issued = jwt.issue(Uuid::new_v4(), Uuid::new_v4(), NOW).unwrap();
+    let issued = jwt
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
+        .unwrap();
     assert!(jwt.verify(&issued.token, NOW - 3).is_ok());
     assert_eq!(
         jwt.verify(&issued.token, NOW - 10),
@@ -251,7 +261,7 @@ fn wrong_issuer_or_audience_is_refused() {
     other_iss.issuer = "someone-else".to_owned();
     let token = Jwt::new(other_iss)
         .unwrap()
-        .issue(Uuid::new_v4(), Uuid::new_v4(), NOW)
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
         .unwrap()
         .token;
     assert_eq!(
@@ -263,7 +273,7 @@ fn wrong_issuer_or_audience_is_refused() {
     other_aud.audience = "another-api".to_owned();
     let token = Jwt::new(other_aud)
         .unwrap()
-        .issue(Uuid::new_v4(), Uuid::new_v4(), NOW)
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
         .unwrap()
         .token;
     assert_eq!(
@@ -321,7 +331,7 @@ fn missing_or_bad_claims_are_refused() {
 fn malformed_tokens_are_refused() {
     let jwt = hs();
     let good = jwt
-        .issue(Uuid::new_v4(), Uuid::new_v4(), NOW)
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
         .unwrap()
         .token;
     let huge = "a".repeat(1_000_000);
@@ -353,7 +363,7 @@ fn malformed_tokens_are_refused() {
 fn eddsa_round_trip() {
     let jwt = ed(&generate_ed25519_pem().unwrap());
     assert_eq!(jwt.algorithm_name(), "EdDSA");
-    let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
+    let (user, session) = (UserId::new_v4(), SessionId::new_v4());
     let issued = jwt.issue(user, session, NOW).unwrap();
     let claims = jwt.verify(&issued.token, NOW).unwrap();
     assert_eq!(claims.user_id().unwrap(), user);
@@ -380,7 +390,9 @@ fn jwks_publishes_the_public_key() {
     assert_eq!(key["use"], "sig");
     assert_eq!(key["x"], URL_SAFE_NO_PAD.encode(public_key_of(&pem)));
 
-    let issued = jwt.issue(Uuid::new_v4(), Uuid::new_v4(), NOW).unwrap();
+    let issued = jwt
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
+        .unwrap();
     let header = decode_part(&parts(&issued.token)[0]);
     assert_eq!(key["kid"], header["kid"]);
     assert!(key.get("d").is_none(), "private key published");
@@ -408,7 +420,7 @@ fn kid_is_stable_and_per_key() {
     assert_eq!(a.kid(), b.kid());
     assert_eq!(a.jwks(), b.jwks());
     // A token from one instance verifies on another (a restart).
-    let issued = a.issue(Uuid::new_v4(), Uuid::new_v4(), NOW).unwrap();
+    let issued = a.issue(UserId::new_v4(), SessionId::new_v4(), NOW).unwrap();
     assert!(b.verify(&issued.token, NOW).is_ok());
 
     let other = ed(&generate_ed25519_pem().unwrap());
@@ -468,7 +480,9 @@ fn pkcs8_v2_pem_is_accepted() {
     let document = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
     let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", document.as_ref().to_vec()));
     let jwt = ed(pem.as_bytes());
-    let issued = jwt.issue(Uuid::new_v4(), Uuid::new_v4(), NOW).unwrap();
+    let issued = jwt
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
+        .unwrap();
     assert!(jwt.verify(&issued.token, NOW).is_ok());
     assert_eq!(
         jwt.jwks()["keys"][0]["x"],
@@ -537,7 +551,9 @@ fn debug_shows_no_key_material() {
         );
     }
 
-    let issued = jwt.issue(Uuid::new_v4(), Uuid::new_v4(), NOW).unwrap();
+    let issued = jwt
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
+        .unwrap();
     assert!(!format!("{issued:?}").contains(&issued.token));
 }
 
@@ -556,7 +572,9 @@ fn jwt_is_clone_send_sync() {
     assert_traits::<Jwt>();
     let jwt = hs();
     let copy = jwt.clone();
-    let issued = jwt.issue(Uuid::new_v4(), Uuid::new_v4(), NOW).unwrap();
+    let issued = jwt
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
+        .unwrap();
     let handle = std::thread::spawn(move || copy.verify(&issued.token, NOW).is_ok());
     assert!(handle.join().unwrap());
 }
@@ -565,7 +583,9 @@ fn jwt_is_clone_send_sync() {
 fn a_remembered_token_still_expires_and_tampered_copies_are_checked_in_full() {
     let jwt = hs();
     let verified = VerifiedTokens::new(jwt.clone());
-    let issued = jwt.issue(Uuid::new_v4(), Uuid::new_v4(), NOW).unwrap();
+    let issued = jwt
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
+        .unwrap();
     let first = verified.check(&issued.token, NOW).unwrap();
     let again = verified.check(&issued.token, NOW + 10).unwrap();
     assert!(

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::DomainError;
 use crate::attempts::Budget;
+use crate::domain::UserId;
 use crate::one_time::{self, NewToken};
 use crate::store::mfa_challenges::{self, Column, Entity};
 
@@ -20,7 +21,7 @@ pub(crate) const MAX_FAILURES: i32 = 5;
 /// the token for the client.
 pub async fn start<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     version: i64,
     budget: Budget,
     now_ms: i64,
@@ -70,7 +71,7 @@ pub fn usable(c: &mfa_challenges::Model, now_ms: i64) -> bool {
 pub(crate) async fn consume<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
-    user_id: Uuid,
+    user_id: UserId,
     now_ms: i64,
 ) -> Result<bool, DomainError> {
     Ok(mfa_challenges::consume(conn, id, user_id, MAX_FAILURES, now_ms).await?)
@@ -84,7 +85,7 @@ pub async fn failed<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), Domain
 /// Voids every open challenge of a user (a credential changed).
 pub async fn void_all<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     now_ms: i64,
 ) -> Result<(), DomainError> {
     Ok(mfa_challenges::void_all(conn, user_id, now_ms).await?)

@@ -5,6 +5,7 @@
 
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
+use crate::domain::{SessionId, UserId};
 use jobs::EmailKind;
 use sea_orm::{ConnectionTrait, EntityTrait, TransactionTrait};
 use uuid::Uuid;
@@ -32,7 +33,10 @@ pub enum CodeCheck {
     Login { challenge_id: Uuid, factor: Factor },
     /// The first code of a pending setup: turns 2FA on, as a credential
     /// change that keeps the session `keep` (the caller's).
-    Setup { code: Zeroizing<String>, keep: Uuid },
+    Setup {
+        code: Zeroizing<String>,
+        keep: SessionId,
+    },
     /// A logged-in user with 2FA on confirming a sensitive change.
     Reauth { code: Zeroizing<String> },
 }
@@ -42,7 +46,7 @@ pub enum CodeCheck {
 /// returns what its first step was checked against.
 pub(crate) async fn precheck(
     deps: &MfaDeps,
-    user_id: Uuid,
+    user_id: UserId,
     check: &CodeCheck,
 ) -> Result<Option<PasswordStep>, DomainError> {
     let now = deps.clock.now_ms();
@@ -140,7 +144,7 @@ async fn use_passkey<C: ConnectionTrait>(
 /// The user's TOTP secret row, confirmed or pending.
 pub async fn secret<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     confirmed: bool,
 ) -> Result<Option<mfa_secrets::Model>, DomainError> {
     Ok(mfa_secrets::Entity::find_by_id(user_id)
@@ -199,7 +203,7 @@ async fn confirm_setup(
     deps: &MfaDeps,
     user: &users::Model,
     code: &str,
-    keep: Uuid,
+    keep: SessionId,
     now_ms: i64,
     client: &RequestContext,
 ) -> Result<Option<Revoked>, DomainError> {

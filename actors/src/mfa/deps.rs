@@ -7,11 +7,11 @@ use std::sync::Arc;
 use jobs::{Sealer, SharedClock};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::Notify;
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::backup::{self, BackupKey};
 use crate::DomainError;
+use crate::domain::UserId;
 use crate::store::backup_codes;
 use webauthn_rs::Webauthn;
 
@@ -60,17 +60,21 @@ impl MfaDeps {
         }
     }
 
-    fn context(user_id: Uuid) -> Vec<u8> {
-        [b"totp:".as_slice(), user_id.as_bytes()].concat()
+    fn context(user_id: UserId) -> Vec<u8> {
+        [b"totp:".as_slice(), user_id.0.as_bytes()].concat()
     }
 
-    pub(crate) fn seal_secret(&self, user_id: Uuid, secret: &[u8]) -> Result<String, DomainError> {
+    pub(crate) fn seal_secret(
+        &self,
+        user_id: UserId,
+        secret: &[u8],
+    ) -> Result<String, DomainError> {
         Ok(self.sealer.seal(secret, &Self::context(user_id))?)
     }
 
     pub(crate) fn open_secret(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         sealed: &str,
     ) -> Result<Zeroizing<Vec<u8>>, DomainError> {
         Ok(Zeroizing::new(
@@ -82,7 +86,7 @@ impl MfaDeps {
     pub(super) async fn replace_backup_codes<C: ConnectionTrait>(
         &self,
         conn: &C,
-        user_id: Uuid,
+        user_id: UserId,
         now_ms: i64,
     ) -> Result<Vec<Zeroizing<String>>, DomainError> {
         let set = backup::new_set();

@@ -52,7 +52,7 @@ pub async fn check<C: ConnectionTrait>(
     // owner; a discoverable login has nothing else to name the user by.
     let handle = credential.get_user_unique_id();
     let handle_ok = match (state, handle) {
-        (_, Some(h)) => h == user.id.as_bytes().as_slice(),
+        (_, Some(h)) => h == user.id.0.as_bytes().as_slice(),
         (LoginState::Named(_), None) => true,
         (LoginState::Discoverable(_), None) => false,
     };

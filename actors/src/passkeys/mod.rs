@@ -22,7 +22,6 @@ use jobs::EmailKind;
 use sea_orm::EntityTrait;
 use tracing::{info, instrument};
 use url::Url;
-use uuid::Uuid;
 pub use webauthn_rs::Webauthn;
 use webauthn_rs::WebauthnBuilder;
 /// The WebAuthn types of the HTTP layer (credentials, options).
@@ -36,6 +35,7 @@ use crate::DomainError;
 use crate::alerts;
 use crate::audit::{Event, EventKind};
 use crate::auth::{Auth, Authenticated};
+use crate::domain::{PasskeyId, UserId};
 use crate::mfa::{Mfa, MfaDeps};
 use crate::store::webauthn_challenges::{Bound, Claimant};
 use crate::store::{passkeys, users};
@@ -160,7 +160,7 @@ impl Passkeys {
             .collect();
         let display = format!("{} {}", user.first_name, user.last_name);
         let (options, state) = webauthn
-            .start_passkey_registration(user.id, &user.email, &display, Some(exclude))
+            .start_passkey_registration(user.id.0, &user.email, &display, Some(exclude))
             .map_err(|e| DomainError::Internal(format!("webauthn: {e}")))?;
         let options = prefer_discoverable(options)?;
         let bound = Bound {
@@ -255,7 +255,7 @@ impl Passkeys {
     pub async fn rename(
         &self,
         who: &Authenticated,
-        id: Uuid,
+        id: PasskeyId,
         name: &str,
     ) -> Result<(), DomainError> {
         let name = parse_name(name)?;
@@ -271,7 +271,7 @@ impl Passkeys {
     pub async fn remove(
         &self,
         who: &Authenticated,
-        id: Uuid,
+        id: PasskeyId,
         password: &str,
     ) -> Result<(), DomainError> {
         let user = self.auth.reauthenticate(who, password).await?;
@@ -336,7 +336,7 @@ fn prefer_discoverable(
 /// The passkeys of `user_id` as webauthn-rs takes them.
 async fn stored_keys(
     db: &sea_orm::DatabaseConnection,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Vec<Passkey>, DomainError> {
     Ok(passkeys::of_user(db, user_id)
         .await?
@@ -347,7 +347,7 @@ async fn stored_keys(
 
 /// The row of a newly registered passkey.
 fn stored(
-    user_id: Uuid,
+    user_id: UserId,
     name: String,
     passkey: &Passkey,
     now_ms: i64,
@@ -359,7 +359,7 @@ fn stored(
     let inner: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
     let cred = &inner["cred"];
     Ok(passkeys::Model {
-        id: Uuid::now_v7(),
+        id: PasskeyId::now_v7(),
         user_id,
         credential_id: encode_id(passkey.cred_id().as_slice()),
         passkey: json,

@@ -5,17 +5,17 @@
 
 use jobs::email::PasskeyNote;
 use sea_orm::ConnectionTrait;
-use uuid::Uuid;
 
 use crate::DomainError;
 use crate::alerts::utc_minute;
+use crate::domain::UserId;
 use crate::store::passkeys;
 
 /// The passkeys of `user_id`, oldest first, as a notice lists them; empty
 /// when it has none (the notice then says nothing of passkeys).
 pub(crate) async fn of_user<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Vec<PasskeyNote>, DomainError> {
     Ok(passkeys::of_user(conn, user_id)
         .await?

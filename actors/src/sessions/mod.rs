@@ -15,6 +15,7 @@ use crate::attempts::Budget;
 pub(crate) use crate::attempts::TokenPair;
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
+use crate::domain::{SessionId, UserId};
 use crate::jwt::Jwt;
 use crate::lockout::LockState;
 use crate::one_time::{self, NewToken};
@@ -50,14 +51,14 @@ impl SessionStore {
     /// check: no session.
     pub async fn start(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         version: i64,
         budget: Budget,
         cleared: LockState,
         client: &RequestContext,
         now_ms: i64,
     ) -> Result<Option<(TokenPair, Zeroizing<String>)>, DomainError> {
-        let session_id = Uuid::new_v4();
+        let session_id = SessionId::new_v4();
         let txn = self.db.begin().await?;
         if !users::touch_at_version(&txn, user_id, version, now_ms).await? {
             return Ok(None);
@@ -112,8 +113,8 @@ impl SessionStore {
     async fn issue<C: ConnectionTrait>(
         &self,
         conn: &C,
-        user_id: Uuid,
-        session_id: Uuid,
+        user_id: UserId,
+        session_id: SessionId,
         now_ms: i64,
     ) -> Result<TokenPair, DomainError> {
         let (pair, row) = self.next_pair(user_id, session_id, now_ms)?;
@@ -125,8 +126,8 @@ impl SessionStore {
     /// to store (nothing stored yet).
     fn next_pair(
         &self,
-        user_id: Uuid,
-        session_id: Uuid,
+        user_id: UserId,
+        session_id: SessionId,
         now_ms: i64,
     ) -> Result<(TokenPair, refresh_tokens::Model), DomainError> {
         let access = self
@@ -164,7 +165,7 @@ impl SessionStore {
         &self,
         presented: &str,
         now_ms: i64,
-    ) -> Result<(TokenPair, Uuid), RotateError> {
+    ) -> Result<(TokenPair, UserId), RotateError> {
         let Some(row) = self.find_refresh(presented).await? else {
             return Err(RotateError::Invalid);
         };
@@ -216,7 +217,7 @@ impl SessionStore {
     pub(crate) async fn revoke_session(
         &self,
         work: &mut Work,
-        session_id: Uuid,
+        session_id: SessionId,
         event: Event<'_>,
     ) -> Result<bool, DomainError> {
         self.end_session(work, session_id, event, None).await
@@ -227,7 +228,7 @@ impl SessionStore {
     async fn end_session(
         &self,
         work: &mut Work,
-        session_id: Uuid,
+        session_id: SessionId,
         event: Event<'_>,
         alert: Option<Alert>,
     ) -> Result<bool, DomainError> {
@@ -252,7 +253,7 @@ impl SessionStore {
     /// one has no token left that works).
     pub async fn active(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         now_ms: i64,
     ) -> Result<Vec<sessions::Model>, DomainError> {
         Ok(sessions::Entity::find()
@@ -271,8 +272,8 @@ impl SessionStore {
     pub(crate) async fn end_one(
         &self,
         work: &mut Work,
-        user_id: Uuid,
-        session_id: Uuid,
+        user_id: UserId,
+        session_id: SessionId,
         client: &RequestContext,
     ) -> Result<bool, DomainError> {
         let scope = SessionScope::SessionOf {
@@ -293,7 +294,7 @@ impl SessionStore {
     pub(crate) async fn end_all(
         &self,
         work: &mut Work,
-        user_id: Uuid,
+        user_id: UserId,
         client: &RequestContext,
     ) -> Result<(), DomainError> {
         let revoked = revocation::end_all_but(work.conn(), user_id, None, work.now_ms()).await?;
@@ -308,8 +309,8 @@ impl SessionStore {
     pub(crate) async fn session_of_refresh(
         &self,
         presented: &str,
-        user_id: Uuid,
-    ) -> Result<Option<Uuid>, DomainError> {
+        user_id: UserId,
+    ) -> Result<Option<SessionId>, DomainError> {
         Ok(self
             .find_refresh(presented)
             .await?
@@ -325,7 +326,7 @@ impl SessionStore {
         &self,
         presented: &str,
         now_ms: i64,
-    ) -> Result<Option<(Uuid, Uuid)>, DomainError> {
+    ) -> Result<Option<(SessionId, UserId)>, DomainError> {
         Ok(self
             .find_refresh(presented)
             .await?
@@ -362,8 +363,8 @@ pub(crate) enum RotateError {
 /// A refresh token presented after its use: whose, and in which session.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Reused {
-    session_id: Uuid,
-    user_id: Uuid,
+    session_id: SessionId,
+    user_id: UserId,
 }
 
 impl Reused {
@@ -393,7 +394,7 @@ pub(crate) mod tests {
             access_token: ACCESS.to_owned(),
             refresh_token: zeroize::Zeroizing::new(REFRESH.to_owned()),
             expires_in: 3600,
-            session_id: Uuid::nil(),
+            session_id: SessionId(Uuid::nil()),
         }
     }
 

@@ -3,12 +3,14 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::UserId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_events")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// One of [`crate::audit::EventKind`]'s names.
     pub kind: String,
     pub at: i64,
@@ -26,7 +28,7 @@ impl ActiveModelBehavior for ActiveModel {}
 /// `user_id` at `at`, with the client of the request that caused it.
 pub(crate) async fn append<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     kind: &str,
     at: i64,
     ip: Option<String>,

@@ -3,12 +3,14 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 
+use crate::domain::UserId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "backup_codes")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub code_hash: String,
     pub used_at: Option<i64>,
     pub created_at: i64,
@@ -22,7 +24,7 @@ impl ActiveModelBehavior for ActiveModel {}
 /// Replaces every backup code of `user_id` by the set hashed as `hashes`.
 pub(crate) async fn replace_set<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     hashes: impl IntoIterator<Item = String>,
     now_ms: i64,
 ) -> Result<(), DbErr> {
@@ -49,7 +51,7 @@ pub(crate) async fn replace_set<C: ConnectionTrait>(
 /// concurrent callers gets `true`.
 pub(crate) async fn use_once<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     candidates: Vec<String>,
     now_ms: i64,
 ) -> Result<bool, DbErr> {
@@ -66,7 +68,7 @@ pub(crate) async fn use_once<C: ConnectionTrait>(
 /// How many codes of `user_id` are left unused.
 pub(crate) async fn unused_count<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
     Entity::find()
@@ -79,7 +81,7 @@ pub(crate) async fn unused_count<C: ConnectionTrait>(
 /// Removes every backup code of `user_id` (2FA turned off).
 pub(crate) async fn delete_of_user<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<(), DbErr> {
     Entity::delete_many()
         .filter(Column::UserId.eq(user_id))

@@ -16,6 +16,7 @@ const LOCK: LockColumns<Column> = LockColumns {
     locked_until: Column::LockedUntil,
     last_failed_at: Column::LastFailedAt,
 };
+use crate::domain::{DeviceId, UserId};
 use crate::lockout::LockState;
 use crate::one_time::{self, NewToken};
 
@@ -23,8 +24,8 @@ use crate::one_time::{self, NewToken};
 #[sea_orm(table_name = "devices")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub user_id: Uuid,
+    pub id: DeviceId,
+    pub user_id: UserId,
     pub token_hash: String,
     pub failed_attempts: i32,
     pub locked_until: Option<i64>,
@@ -62,7 +63,7 @@ pub(crate) fn lock_state(device: &Model) -> LockState {
 /// another account, a void one or a malformed one finds nothing).
 pub(crate) async fn find_live<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     presented: &str,
 ) -> Result<Option<Model>, DbErr> {
     let Some(hash) = one_time::lookup_hash(presented) else {
@@ -81,13 +82,13 @@ pub(crate) async fn find_live<C: ConnectionTrait>(
 /// a new device is news to its owner only then.
 pub(crate) async fn any_for_user<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<bool, DbErr> {
     Ok(Entity::find()
         .filter(Column::UserId.eq(user_id))
         .select_only()
         .column(Column::Id)
-        .into_tuple::<Uuid>()
+        .into_tuple::<DeviceId>()
         .one(conn)
         .await?
         .is_some())
@@ -96,8 +97,8 @@ pub(crate) async fn any_for_user<C: ConnectionTrait>(
 /// The device `id` of `user_id`, live or void.
 pub(crate) async fn of_user<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
-    user_id: Uuid,
+    id: DeviceId,
+    user_id: UserId,
 ) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(id)
         .filter(Column::UserId.eq(user_id))
@@ -110,7 +111,7 @@ pub(crate) async fn of_user<C: ConnectionTrait>(
 /// finds it; its lock still holds for the sessions it logged in).
 pub(crate) async fn swap_lock_state<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: DeviceId,
     from: LockState,
     to: LockState,
     void_at: u32,
@@ -132,7 +133,7 @@ pub(crate) async fn swap_lock_state<C: ConnectionTrait>(
 /// it (the old one stops working). `None` if the device was voided meanwhile.
 pub(crate) async fn renew<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: DeviceId,
     cleared: LockState,
     now_ms: i64,
 ) -> Result<Option<Zeroizing<String>>, DbErr> {
@@ -151,11 +152,11 @@ pub(crate) async fn renew<C: ConnectionTrait>(
 /// A new known device for `user_id`; returns its id and token.
 pub async fn create<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     now_ms: i64,
-) -> Result<(Uuid, Zeroizing<String>), DbErr> {
+) -> Result<(DeviceId, Zeroizing<String>), DbErr> {
     let token = NewToken::generate();
-    let id = Uuid::new_v4();
+    let id = DeviceId::new_v4();
     Entity::insert(ActiveModel {
         id: Set(id),
         user_id: Set(user_id),
@@ -181,11 +182,11 @@ pub const MAX_LIVE_PER_USER: u64 = 32;
 /// most recently used; returns how many.
 pub(crate) async fn retire_beyond_cap<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     now_ms: i64,
 ) -> Result<u64, DbErr> {
     use sea_orm::QueryOrder;
-    let kept: Vec<Uuid> = Entity::find()
+    let kept: Vec<DeviceId> = Entity::find()
         .filter(Column::UserId.eq(user_id))
         .filter(Column::RevokedAt.is_null())
         .order_by_desc(Column::LastUsedAt)
@@ -213,8 +214,8 @@ pub(crate) async fn retire_beyond_cap<C: ConnectionTrait>(
 /// change: a former intruder's device loses its private budget).
 pub(crate) async fn forget_all_but<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
-    keep: Option<Uuid>,
+    user_id: UserId,
+    keep: Option<DeviceId>,
     now_ms: i64,
 ) -> Result<u64, DbErr> {
     let mut update = Entity::update_many()

@@ -4,12 +4,14 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait};
 
+use crate::domain::{DeviceId, UserId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "mfa_challenges")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub token_hash: String,
     pub expires_at: i64,
     pub used_at: Option<i64>,
@@ -20,7 +22,7 @@ pub struct Model {
     pub credential_version: i64,
     /// The known device the password step came from: the code step is
     /// counted in its budget too.
-    pub device_id: Option<Uuid>,
+    pub device_id: Option<DeviceId>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -34,11 +36,11 @@ impl ActiveModelBehavior for ActiveModel {}
 /// account's budget), open until `expires_at`.
 pub(crate) async fn open<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     token_hash: String,
     expires_at: i64,
     credential_version: i64,
-    device_id: Option<Uuid>,
+    device_id: Option<DeviceId>,
     now_ms: i64,
 ) -> Result<(), DbErr> {
     use sea_orm::ActiveValue::Set;
@@ -64,7 +66,7 @@ pub(crate) async fn open<C: ConnectionTrait>(
 pub(crate) async fn consume<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
-    user_id: Uuid,
+    user_id: UserId,
     max_failures: i32,
     now_ms: i64,
 ) -> Result<bool, DbErr> {
@@ -93,7 +95,7 @@ pub(crate) async fn count_failure<C: ConnectionTrait>(conn: &C, id: Uuid) -> Res
 /// Marks every unused challenge of `user_id` used: none can be answered.
 pub(crate) async fn void_all<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     now_ms: i64,
 ) -> Result<(), DbErr> {
     Entity::update_many()

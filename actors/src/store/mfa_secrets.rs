@@ -4,11 +4,13 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 
+use crate::domain::UserId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "mfa_secrets")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub secret_sealed: String,
     pub key_id: String,
     pub confirmed_at: Option<i64>,
@@ -32,7 +34,7 @@ pub(crate) struct Resealed {
 /// the primary key's violation ([`super::is_unique_violation`]).
 pub(crate) async fn replace_pending<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     secret_sealed: String,
     key_id: String,
     now_ms: i64,
@@ -61,7 +63,7 @@ pub(crate) async fn replace_pending<C: ConnectionTrait>(
 /// `step` (that code's) as its last used step; returns whether it did.
 pub(crate) async fn confirm_pending<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     secret_sealed: &str,
     step: i64,
     now_ms: i64,
@@ -82,7 +84,7 @@ pub(crate) async fn confirm_pending<C: ConnectionTrait>(
 /// stores `resealed` in the same write when given; returns whether it did.
 pub(crate) async fn use_step<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     step: i64,
     resealed: Option<Resealed>,
 ) -> Result<bool, DbErr> {
@@ -112,7 +114,7 @@ pub(crate) async fn use_step<C: ConnectionTrait>(
 /// Removes the secret of `user_id`, confirmed or pending (2FA turned off).
 pub(crate) async fn delete_of_user<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<(), DbErr> {
     Entity::delete_many()
         .filter(Column::UserId.eq(user_id))

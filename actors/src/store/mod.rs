@@ -21,7 +21,8 @@ pub mod webauthn_challenges;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
-use uuid::Uuid;
+
+use crate::domain::{SessionId, UserId};
 
 /// How long the first connection may take: an unreachable database is
 /// reported with its cause within this, not after the pool's retries.
@@ -109,11 +110,17 @@ async fn probe_postgres(url: &str) -> Result<(), DbErr> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum SessionScope {
     /// One session (a logout with its refresh token, a reused token).
-    Session(Uuid),
+    Session(SessionId),
     /// One session, if it is `user_id`'s.
-    SessionOf { user_id: Uuid, session_id: Uuid },
+    SessionOf {
+        user_id: UserId,
+        session_id: SessionId,
+    },
     /// Every session of `user_id` but `keep`.
-    AllOf { user_id: Uuid, keep: Option<Uuid> },
+    AllOf {
+        user_id: UserId,
+        keep: Option<SessionId>,
+    },
 }
 
 impl SessionScope {

@@ -2,6 +2,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 
+use crate::domain::UserId;
 use crate::one_time::{self, NewToken};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,7 +10,7 @@ use crate::one_time::{self, NewToken};
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub purpose: LinkKind,
     pub token_hash: String,
     pub expires_at: i64,
@@ -38,7 +39,7 @@ impl ActiveModelBehavior for ActiveModel {}
 /// voids the earlier ones.
 pub async fn void_all<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     purpose: LinkKind,
     now_ms: i64,
 ) -> Result<(), DbErr> {
@@ -73,7 +74,7 @@ pub(crate) async fn consume<C: ConnectionTrait>(
 /// returns it (the secret goes in an email, only its hash is stored).
 pub async fn issue<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
     purpose: LinkKind,
     ttl_ms: i64,
     now_ms: i64,

@@ -8,12 +8,14 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::{PaginatorTrait, QueryOrder};
 
+use crate::domain::{PasskeyId, UserId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "passkeys")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub user_id: Uuid,
+    pub id: PasskeyId,
+    pub user_id: UserId,
     /// The credential id, base64url without padding.
     pub credential_id: String,
     /// webauthn-rs's `Passkey` as JSON (public key, counter, flags).
@@ -43,7 +45,7 @@ pub(crate) const MAX_PER_USER: u64 = 20;
 /// its owner must see and be able to remove every one).
 pub(crate) async fn of_user<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Vec<Model>, DbErr> {
     Entity::find()
         .filter(Column::UserId.eq(user_id))
@@ -56,7 +58,7 @@ pub(crate) async fn of_user<C: ConnectionTrait>(
 /// How many passkeys a user has.
 pub(crate) async fn count_of_user<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<u64, DbErr> {
     Entity::find()
         .filter(Column::UserId.eq(user_id))
@@ -97,8 +99,8 @@ pub async fn add<C: ConnectionTrait>(conn: &C, row: Model) -> Result<(), DbErr> 
 /// Renames one of `user_id`'s passkeys; `false` if it has none with `id`.
 pub async fn rename<C: ConnectionTrait>(
     conn: &C,
-    user_id: Uuid,
-    id: Uuid,
+    user_id: UserId,
+    id: PasskeyId,
     name: &str,
 ) -> Result<bool, DbErr> {
     let res = Entity::update_many()
@@ -111,7 +113,11 @@ pub async fn rename<C: ConnectionTrait>(
 }
 
 /// Removes one of `user_id`'s passkeys; `false` if it has none with `id`.
-pub async fn remove<C: ConnectionTrait>(conn: &C, user_id: Uuid, id: Uuid) -> Result<bool, DbErr> {
+pub async fn remove<C: ConnectionTrait>(
+    conn: &C,
+    user_id: UserId,
+    id: PasskeyId,
+) -> Result<bool, DbErr> {
     let res = Entity::delete_many()
         .filter(Column::Id.eq(id))
         .filter(Column::UserId.eq(user_id))
@@ -136,7 +142,7 @@ pub(crate) struct Use {
 /// `false` (refused like a cloned authenticator).
 pub(crate) async fn record_use<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: PasskeyId,
     seen: i64,
     change: Use,
 ) -> Result<bool, DbErr> {

@@ -4,13 +4,14 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 
 use super::SessionScope;
+use crate::domain::{DeviceId, SessionId, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sessions")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub user_id: Uuid,
+    pub id: SessionId,
+    pub user_id: UserId,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
     /// The client of the login that started the session.
@@ -20,7 +21,7 @@ pub struct Model {
     pub last_used_at: i64,
     /// The known device the login came from (the device token it
     /// returned); a re-authentication in the session spends its budget.
-    pub device_id: Option<Uuid>,
+    pub device_id: Option<DeviceId>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -32,11 +33,11 @@ impl ActiveModelBehavior for ActiveModel {}
 /// `ip` with `user_agent`, on the known device `device_id`.
 pub(crate) async fn start<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
-    user_id: Uuid,
+    id: SessionId,
+    user_id: UserId,
     ip: Option<String>,
     user_agent: Option<String>,
-    device_id: Option<Uuid>,
+    device_id: Option<DeviceId>,
     now_ms: i64,
 ) -> Result<(), DbErr> {
     use sea_orm::ActiveValue::Set;
@@ -62,7 +63,7 @@ pub(crate) async fn revoke<C: ConnectionTrait>(
     conn: &C,
     scope: SessionScope,
     now_ms: i64,
-) -> Result<Vec<Uuid>, DbErr> {
+) -> Result<Vec<SessionId>, DbErr> {
     let of_scope = scope.rows(Column::Id, Column::UserId);
     Ok(Entity::update_many()
         .col_expr(Column::RevokedAt, Expr::value(now_ms))
@@ -76,12 +77,15 @@ pub(crate) async fn revoke<C: ConnectionTrait>(
 }
 
 /// The known device whose login started session `id`.
-pub async fn device_of<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Uuid>, DbErr> {
+pub async fn device_of<C: ConnectionTrait>(
+    conn: &C,
+    id: SessionId,
+) -> Result<Option<DeviceId>, DbErr> {
     use sea_orm::QuerySelect;
     Ok(Entity::find_by_id(id)
         .select_only()
         .column(Column::DeviceId)
-        .into_tuple::<Option<Uuid>>()
+        .into_tuple::<Option<DeviceId>>()
         .one(conn)
         .await?
         .flatten())

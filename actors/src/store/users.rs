@@ -2,13 +2,14 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait};
 
 use super::lock_columns::{self, LockColumns};
+use crate::domain::UserId;
 use crate::lockout::LockState;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: UserId,
     pub email: String,
     pub email_normalized: String,
     pub password_hash: PasswordHash,
@@ -84,7 +85,7 @@ pub async fn find_by_normalized_email<C: ConnectionTrait>(
 /// its default (unverified, active, unlocked, 2FA off, version 0, the
 /// new-device alert on).
 pub(crate) struct NewUser {
-    pub(crate) id: Uuid,
+    pub(crate) id: UserId,
     pub(crate) email: String,
     pub(crate) email_normalized: String,
     pub(crate) password_hash: String,
@@ -138,7 +139,7 @@ pub(crate) async fn register<C: ConnectionTrait>(
 /// Marks the address of `id` verified, if it was not yet.
 pub(crate) async fn mark_verified<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: UserId,
     now_ms: i64,
 ) -> Result<(), DbErr> {
     Entity::update_many()
@@ -156,7 +157,7 @@ pub(crate) async fn mark_verified<C: ConnectionTrait>(
 /// issued before `tokens_invalid_before` refused.
 pub(crate) async fn reset_password<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: UserId,
     hash: String,
     verified_at: i64,
     tokens_invalid_before: i64,
@@ -181,7 +182,7 @@ pub(crate) async fn reset_password<C: ConnectionTrait>(
 /// concurrent changes, the second finds them changed.
 pub(crate) async fn change_password_at_version<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: UserId,
     version: i64,
     hash: String,
     now_ms: i64,
@@ -200,7 +201,7 @@ pub(crate) async fn change_password_at_version<C: ConnectionTrait>(
 /// or removed, in the same transaction).
 pub(crate) async fn set_mfa_enabled<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: UserId,
     enabled: bool,
     now_ms: i64,
 ) -> Result<(), DbErr> {
@@ -215,7 +216,7 @@ pub(crate) async fn set_mfa_enabled<C: ConnectionTrait>(
 
 /// Bumps `updated_at`. Done first in a transaction, it serialises concurrent
 /// writers for one user (a row lock on PostgreSQL).
-pub async fn touch<C: ConnectionTrait>(conn: &C, id: Uuid, now_ms: i64) -> Result<(), DbErr> {
+pub async fn touch<C: ConnectionTrait>(conn: &C, id: UserId, now_ms: i64) -> Result<(), DbErr> {
     Entity::update_many()
         .col_expr(Column::UpdatedAt, Expr::value(now_ms))
         .filter(Column::Id.eq(id))
@@ -229,7 +230,7 @@ pub async fn touch<C: ConnectionTrait>(conn: &C, id: Uuid, now_ms: i64) -> Resul
 /// (in flight, or waiting for its second step) can no longer start.
 pub(crate) async fn bump_credentials<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: UserId,
     now_ms: i64,
 ) -> Result<(), DbErr> {
     Entity::update_many()
@@ -249,7 +250,7 @@ pub(crate) async fn bump_credentials<C: ConnectionTrait>(
 /// `from`; returns whether it did.
 pub(crate) async fn swap_lock_state<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: UserId,
     from: LockState,
     to: LockState,
 ) -> Result<bool, DbErr> {
@@ -265,7 +266,7 @@ pub(crate) async fn swap_lock_state<C: ConnectionTrait>(
 /// credential change (a row lock on PostgreSQL).
 pub(crate) async fn touch_at_version<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: UserId,
     version: i64,
     now_ms: i64,
 ) -> Result<bool, DbErr> {
@@ -282,7 +283,7 @@ pub(crate) async fn touch_at_version<C: ConnectionTrait>(
 /// reset clears it).
 pub(crate) async fn set_lock_state<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: UserId,
     to: LockState,
 ) -> Result<(), DbErr> {
     lock_update(to).filter(Column::Id.eq(id)).exec(conn).await?;
@@ -303,7 +304,7 @@ const LOCK: LockColumns<Column> = LockColumns {
 /// Turns the new-device alert of `id` on or off.
 pub(crate) async fn set_alert_new_device<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: UserId,
     on: bool,
     now_ms: i64,
 ) -> Result<(), DbErr> {
@@ -324,7 +325,7 @@ pub(crate) fn lock_state(user: &Model) -> LockState {
 /// only if it is still `old` (a password change meanwhile wins).
 pub(crate) async fn rehash<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    id: UserId,
     old: &str,
     new: String,
 ) -> Result<(), DbErr> {
@@ -351,9 +352,9 @@ pub(crate) async fn prune_unverified(
     registered_before: i64,
     dead_before: i64,
     limit: u64,
-) -> Result<Vec<Uuid>, crate::DomainError> {
+) -> Result<Vec<UserId>, crate::DomainError> {
     use sea_orm::{QuerySelect, TransactionTrait};
-    let candidates: Vec<Uuid> = Entity::find()
+    let candidates: Vec<UserId> = Entity::find()
         .select_only()
         .column(Column::Id)
         .filter(Column::EmailVerifiedAt.is_null())
@@ -374,18 +375,19 @@ pub(crate) async fn prune_unverified(
         .filter(expired_unverified(dead_before))
         .exec(&txn)
         .await?;
-    let kept: Vec<Uuid> = Entity::find()
+    let kept: Vec<UserId> = Entity::find()
         .select_only()
         .column(Column::Id)
         .filter(Column::Id.is_in(candidates.iter().copied()))
         .into_tuple()
         .all(&txn)
         .await?;
-    let removed: Vec<Uuid> = candidates
+    let removed: Vec<UserId> = candidates
         .into_iter()
         .filter(|id| !kept.contains(id))
         .collect();
-    jobs::outbox::forget_users(&txn, &removed).await?;
+    let outbox_ids: Vec<Uuid> = removed.iter().map(|id| id.0).collect();
+    jobs::outbox::forget_users(&txn, &outbox_ids).await?;
     txn.commit().await?;
     Ok(removed)
 }
@@ -428,7 +430,7 @@ pub(crate) mod tests {
     /// A user whose password hash is `HASH`.
     pub(crate) fn user() -> Model {
         Model {
-            id: Uuid::nil(),
+            id: UserId(Uuid::nil()),
             email: "ann@example.org".into(),
             email_normalized: "ann@example.org".into(),
             password_hash: HASH.to_owned().into(),

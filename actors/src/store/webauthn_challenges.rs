@@ -9,6 +9,8 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, Order, Query};
 
+use crate::domain::{SessionId, UserId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webauthn_challenges")]
 pub struct Model {
@@ -20,9 +22,9 @@ pub struct Model {
     /// discoverable credential) or `second_factor` (after a password).
     pub kind: Ceremony,
     /// The user the ceremony is for (none for `discover`).
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     /// The session that started a registration.
-    pub session_id: Option<Uuid>,
+    pub session_id: Option<SessionId>,
     /// The login (`mfa_challenges` row) whose second step a
     /// `second_factor` ceremony answers.
     pub mfa_challenge_id: Option<Uuid>,
@@ -59,9 +61,9 @@ impl ActiveModelBehavior for ActiveModel {}
 /// Whom a ceremony is bound to (none of it for a discoverable login).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bound {
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     /// The session that starts a registration.
-    pub session_id: Option<Uuid>,
+    pub session_id: Option<SessionId>,
     /// The login whose second step a `second_factor` ceremony answers.
     pub mfa_challenge_id: Option<Uuid>,
 }
@@ -104,11 +106,14 @@ pub async fn start<C: ConnectionTrait>(
 #[derive(Debug, Clone, Copy)]
 pub enum Claimant {
     /// A logged-in user, in the session that started the registration.
-    Session { user_id: Uuid, session_id: Uuid },
+    Session {
+        user_id: UserId,
+        session_id: SessionId,
+    },
     /// Whoever holds the `mfa_token` of the login (`mfa_challenge_id`)
     /// that started the ceremony.
     MfaLogin {
-        user_id: Uuid,
+        user_id: UserId,
         mfa_challenge_id: Uuid,
     },
     /// Anyone holding the id (a login: the user is not known yet).
