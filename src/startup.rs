@@ -109,7 +109,10 @@ fn spawn_metrics_upkeep(
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                _ = tick.tick() => handle.run_upkeep(),
+                _ = tick.tick() => {
+                    crate::telemetry::process::record();
+                    handle.run_upkeep();
+                }
             }
         }
     })

@@ -3,6 +3,7 @@
 //! top level) and the Prometheus recorder that `/metrics` renders.
 
 mod described;
+pub(crate) mod process;
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;

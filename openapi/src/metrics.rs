@@ -49,6 +49,20 @@ impl Metrics {
                 Err(e) => tracing::warn!(error = %e, gauge, "cannot count outbox rows"),
             }
         }
+        let (held, idle) = match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            sea_orm::DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
+        };
+        metrics::gauge!("authd_db_pool_connections").set(f64::from(held));
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("authd_db_pool_idle").set(idle as f64);
         Response::builder()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .body(self.handle.render())

@@ -4,7 +4,7 @@
 use metrics::{describe_counter, describe_gauge, describe_histogram};
 
 /// Every counter, gauge and histogram, with what it counts.
-pub(crate) const SERIES: [(&str, Kind, &str); 26] = [
+pub(crate) const SERIES: [(&str, Kind, &str); 31] = [
     (
         "authd_http_requests_total",
         Kind::Counter,
@@ -64,6 +64,31 @@ pub(crate) const SERIES: [(&str, Kind, &str); 26] = [
         "authd_pwned_checks_total",
         Kind::Counter,
         "Breached-password checks, by outcome",
+    ),
+    (
+        "authd_process_cpu_seconds",
+        Kind::Gauge,
+        "CPU time this process has used, user plus system, in seconds",
+    ),
+    (
+        "authd_process_resident_memory_bytes",
+        Kind::Gauge,
+        "Resident memory of this process",
+    ),
+    (
+        "authd_process_open_fds",
+        Kind::Gauge,
+        "File descriptors this process has open (connections included)",
+    ),
+    (
+        "authd_db_pool_connections",
+        Kind::Gauge,
+        "Database connections the pool holds, at the scrape",
+    ),
+    (
+        "authd_db_pool_idle",
+        Kind::Gauge,
+        "Of those, the idle ones, at the scrape",
     ),
     (
         "authd_argon2_queue_depth",

@@ -373,7 +373,13 @@ async fn a_worker_serves_probes_and_metrics_on_the_metrics_bind() {
         assert_eq!(body["message"], json!(message), "{path}");
     }
     let text = scrape_at(&client, &format!("{base}/metrics")).await;
-    for gauge in ["authd_email_outbox_backlog", "authd_email_outbox_failed"] {
+    for gauge in [
+        "authd_email_outbox_backlog",
+        "authd_email_outbox_failed",
+        "authd_db_pool_connections",
+        "authd_process_open_fds",
+        "authd_process_resident_memory_bytes",
+    ] {
         assert!(text.contains(gauge), "{gauge} in {text}");
     }
 }
