@@ -79,7 +79,13 @@ pub async fn connect(url: &str, pool: Pool) -> Result<DatabaseConnection, DbErr>
         options.acquire_timeout(PG_ACQUIRE_TIMEOUT);
         options
             .max_connections(pool.max_connections.max(1))
-            .map_sqlx_postgres_opts(|o| o.application_name(pool.application_name));
+            // The server keeps its NOTICEs ("relation ... already exists,
+            // skipping" from the migrator's idempotent DDL) to itself;
+            // warnings and errors still come.
+            .map_sqlx_postgres_opts(|o| {
+                o.application_name(pool.application_name)
+                    .options([("client_min_messages", "warning")])
+            });
     }
     Database::connect(options).await
 }
