@@ -177,6 +177,7 @@ async fn core(settings: &Settings, clock: SharedClock) -> anyhow::Result<Core> {
         "encryption_key",
         "AUTH_ENCRYPTION_KEY",
         32,
+        keys::Generate::for_database(&settings.database_url),
     )?;
     let key: [u8; 32] = key
         .0
@@ -240,8 +241,9 @@ fn mailer(settings: &Settings) -> anyhow::Result<Mailer> {
 }
 
 /// The access-token signer: the configured key, or one generated into the
-/// data directory on first start.
+/// data directory on first start (single node).
 fn jwt(settings: &Settings) -> anyhow::Result<Jwt> {
+    let generate = keys::Generate::for_database(&settings.database_url);
     let key = match settings.jwt_algorithm {
         JwtAlgorithm::Hs256 => SigningKey::Hs256(
             keys::resolve(
@@ -250,6 +252,7 @@ fn jwt(settings: &Settings) -> anyhow::Result<Jwt> {
                 "jwt_secret",
                 "AUTH_JWT_SECRET",
                 64,
+                generate,
             )?
             .0,
         ),
@@ -257,6 +260,7 @@ fn jwt(settings: &Settings) -> anyhow::Result<Jwt> {
             pkcs8_pem: keys::ed25519_pem(
                 settings.jwt_private_key_file.as_deref(),
                 &settings.data_dir,
+                generate,
             )?,
         },
     };

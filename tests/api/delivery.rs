@@ -157,8 +157,11 @@ fn black_hole() -> (u16, std::thread::JoinHandle<()>) {
 }
 
 pub(crate) fn spawn_worker_process(settings: &authd::config::Settings, smtp_url: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_authd"))
-        .arg("worker")
+    use base64::Engine;
+    // The test's key (on PostgreSQL no key is generated); on SQLite none is
+    // set and the worker reads the one generated into the data directory.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_authd"));
+    cmd.arg("worker")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AUTH_DATABASE_URL", &settings.database_url)
@@ -175,9 +178,12 @@ pub(crate) fn spawn_worker_process(settings: &authd::config::Settings, smtp_url:
                 .unwrap_or_default(),
         )
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cannot start `authd worker`")
+        .stderr(Stdio::null());
+    if let Some(key) = &settings.encryption_key {
+        let key = base64::engine::general_purpose::STANDARD.encode(&key.0);
+        cmd.env("AUTH_ENCRYPTION_KEY", key);
+    }
+    cmd.spawn().expect("cannot start `authd worker`")
 }
 
 #[tokio::test]

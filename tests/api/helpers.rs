@@ -116,6 +116,14 @@ pub async fn test_settings(dir: &std::path::Path, smtp_url: Option<String>) -> S
         ..RawSettings::default()
     };
     let mut settings = Settings::check(raw).expect("test settings");
+    if postgres_url().is_some() {
+        // Nodes sharing PostgreSQL generate no keys: each test's database
+        // gets these (every node of a test the same).
+        settings.encryption_key = Some(authd::config::Secret(vec![7; 32]));
+        settings.jwt_secret = Some(authd::config::Secret(
+            b"test-secret-test-secret-test-secret-test".to_vec(),
+        ));
+    }
     settings.queue_name = format!("authd-test-{}", uuid::Uuid::new_v4().simple());
     settings.delivery.relay_interval = Duration::from_millis(100);
     settings.delivery.redispatch_after = Duration::from_secs(3);
