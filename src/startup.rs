@@ -244,28 +244,39 @@ fn mailer(settings: &Settings) -> anyhow::Result<Mailer> {
 /// data directory on first start (single node).
 fn jwt(settings: &Settings) -> anyhow::Result<Jwt> {
     let generate = keys::Generate::for_database(&settings.database_url);
-    let key = match settings.jwt_algorithm {
-        JwtAlgorithm::Hs256 => SigningKey::Hs256(
-            keys::resolve(
-                settings.jwt_secret.as_ref(),
-                &settings.data_dir,
-                "jwt_secret",
-                "AUTH_JWT_SECRET",
-                64,
-                generate,
-            )?
-            .0,
+    let (key, previous) = match settings.jwt_algorithm {
+        JwtAlgorithm::Hs256 => (
+            SigningKey::Hs256(
+                keys::resolve(
+                    settings.jwt_secret.as_ref(),
+                    &settings.data_dir,
+                    "jwt_secret",
+                    "AUTH_JWT_SECRET",
+                    64,
+                    generate,
+                )?
+                .0,
+            ),
+            settings
+                .jwt_secret_previous
+                .iter()
+                .map(|s| SigningKey::Hs256(s.0.clone()))
+                .collect(),
         ),
-        JwtAlgorithm::EdDsa => SigningKey::EdDsa {
-            pkcs8_pem: keys::ed25519_pem(
-                settings.jwt_private_key_file.as_deref(),
-                &settings.data_dir,
-                generate,
-            )?,
-        },
+        JwtAlgorithm::EdDsa => (
+            SigningKey::EdDsa {
+                pkcs8_pem: keys::ed25519_pem(
+                    settings.jwt_private_key_file.as_deref(),
+                    &settings.data_dir,
+                    generate,
+                )?,
+            },
+            Vec::new(),
+        ),
     };
     Jwt::new(JwtSettings {
         key,
+        previous,
         issuer: settings.jwt_issuer.clone(),
         audience: settings.jwt_audience.clone(),
         access_ttl_secs: i64::try_from(settings.access_ttl_secs).unwrap_or(3600),

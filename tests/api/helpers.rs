@@ -201,6 +201,11 @@ impl TestAppBuilder {
     }
 
     pub async fn spawn(self) -> TestApp {
+        self.try_spawn().await.expect("application failed to build")
+    }
+
+    /// Like `spawn`, with the error of an application that does not build.
+    pub async fn try_spawn(self) -> anyhow::Result<TestApp> {
         init_logs();
         let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
         let smtp = self.smtp.unwrap_or_else(SmtpServer::start);
@@ -217,8 +222,7 @@ impl TestAppBuilder {
             clock.clone(),
             hooks.clone(),
         )
-        .await
-        .expect("application failed to build");
+        .await?;
         let address = format!("http://127.0.0.1:{}", app.port());
         let metrics_address = app
             .metrics_port()
@@ -229,7 +233,7 @@ impl TestAppBuilder {
         let db = actors::store::connect(&settings.database_url)
             .await
             .expect("test db");
-        TestApp {
+        Ok(TestApp {
             address,
             metrics_address,
             client: reqwest::Client::builder()
@@ -245,7 +249,7 @@ impl TestAppBuilder {
             hooks,
             shutdown,
             server: Some(server),
-        }
+        })
     }
 }
 
