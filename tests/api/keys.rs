@@ -1,5 +1,8 @@
-//! Keys that differ between nodes: on PostgreSQL no key is generated.
-//! Refused tokens are counted by reason.
+//! Keys that differ between nodes: a node whose encryption key or JWT
+//! secret is not the one the database records refuses to start with one
+//! line naming the setting; a rotation (the old key listed as previous)
+//! starts, and tokens of the old secret still verify; on PostgreSQL no key
+//! is generated. Refused tokens are counted by reason.
 
 use std::time::Duration;
 
@@ -10,6 +13,7 @@ use crate::helpers::{PASSWORD, TestApp, builder, fresh_postgres, postgres_url};
 use crate::metrics::{scrape, value};
 
 const KEY_A: [u8; 32] = [1; 32];
+const KEY_B: [u8; 32] = [2; 32];
 const SECRET_A: &[u8] = b"secret-a-secret-a-secret-a-secret-a-secret";
 const SECRET_B: &[u8] = b"secret-b-secret-b-secret-b-secret-b-secret";
 
@@ -38,6 +42,81 @@ async fn another_node(
         .try_spawn()
         .await
         .map_err(|e| format!("{e:#}"))
+}
+
+fn assert_one_line_naming(line: &str, setting: &str) {
+    assert!(!line.contains('\n'), "{line}");
+    assert!(
+        line.starts_with(&format!(
+            "{setting} differs from the key the other nodes use"
+        )),
+        "{line}"
+    );
+    assert!(line.contains("Rotating keys"), "{line}");
+}
+
+#[tokio::test]
+async fn a_node_with_another_encryption_key_is_refused_naming_it() {
+    let app = first_node().await;
+    let line = another_node(&app, |s| s.encryption_key = Some(Secret(KEY_B.to_vec())))
+        .await
+        .err()
+        .expect("refused");
+    assert_one_line_naming(&line, "AUTH_ENCRYPTION_KEY");
+    // The worker too.
+    let mut settings = app.settings.clone();
+    settings.encryption_key = Some(Secret(KEY_B.to_vec()));
+    let e = authd::startup::run_worker_only(settings, std::future::pending())
+        .await
+        .unwrap_err();
+    assert_one_line_naming(&format!("{e:#}"), "AUTH_ENCRYPTION_KEY");
+}
+
+#[tokio::test]
+async fn a_node_with_another_jwt_secret_is_refused_naming_it() {
+    let app = first_node().await;
+    let line = another_node(&app, |s| s.jwt_secret = Some(Secret(SECRET_B.to_vec())))
+        .await
+        .err()
+        .expect("refused");
+    assert_one_line_naming(&line, "AUTH_JWT_SECRET");
+}
+
+#[tokio::test]
+async fn a_rotation_starts_and_old_tokens_still_verify() {
+    let app = first_node().await;
+    let (email, old_token, _) = app.logged_in_user().await;
+    let rotated = another_node(&app, |s| {
+        s.encryption_key = Some(Secret(KEY_B.to_vec()));
+        s.encryption_keys_previous = vec![Secret(KEY_A.to_vec())];
+        s.jwt_secret = Some(Secret(SECRET_B.to_vec()));
+        s.jwt_secret_previous = Some(Secret(SECRET_A.to_vec()));
+    })
+    .await
+    .expect("a rotation starts");
+    assert_eq!(rotated.verify_token(&old_token).await.0, StatusCode::OK);
+    // (A user registered here: a node on the new key seals its mail with
+    // it, which the first node's worker could only set aside.)
+    let (new_token, _) = rotated.tokens_for(&email, PASSWORD).await;
+    assert_eq!(rotated.verify_token(&new_token).await.0, StatusCode::OK);
+
+    // A node left on the old keys alone is refused now.
+    let line = another_node(&app, |_| {}).await.err().expect("refused");
+    assert_one_line_naming(&line, "AUTH_ENCRYPTION_KEY");
+    // A node told about the new keys but still on the old ones starts.
+    another_node(&app, |s| {
+        s.encryption_keys_previous = vec![Secret(KEY_B.to_vec())];
+        s.jwt_secret_previous = Some(Secret(SECRET_B.to_vec()));
+    })
+    .await
+    .expect("the first step of a rotation starts");
+    // Once nothing needs the old keys, the new ones alone start.
+    another_node(&app, |s| {
+        s.encryption_key = Some(Secret(KEY_B.to_vec()));
+        s.jwt_secret = Some(Secret(SECRET_B.to_vec()));
+    })
+    .await
+    .expect("the new keys alone start");
 }
 
 #[tokio::test]
