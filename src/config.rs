@@ -53,6 +53,8 @@ pub struct Settings {
     pub public_url: url::Url,
     /// `None`: generated into the data directory on first start.
     pub jwt_secret: Option<Secret>,
+    /// The HS256 key before a rotation: it verifies, it never signs.
+    pub jwt_secret_previous: Option<Secret>,
     pub jwt_algorithm: JwtAlgorithm,
     pub jwt_private_key_file: Option<PathBuf>,
     pub jwt_issuer: String,

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod fingerprints;
 pub mod keys;
 mod redis_watch;
 pub mod schema;

@@ -40,6 +40,7 @@ use jobs::{Mailer, Queue, Sealer, SharedClock, SystemClock};
 use openapi::ApiState;
 
 use crate::config::{JwtAlgorithm, Settings};
+use crate::fingerprints::{self, NodeKey};
 use crate::keys;
 
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -215,6 +216,7 @@ async fn core(settings: &Settings, clock: SharedClock, role: Role) -> anyhow::Re
         "encryption_key",
         "AUTH_ENCRYPTION_KEY",
         32,
+        keys::Generate::for_database(&settings.database_url),
     )?;
     let key: [u8; 32] = key
         .0
@@ -226,6 +228,8 @@ async fn core(settings: &Settings, clock: SharedClock, role: Role) -> anyhow::Re
         .iter()
         .filter_map(|k| k.0.as_slice().try_into().ok())
         .collect();
+    let node_key = NodeKey::encryption(&key, &previous);
+    fingerprints::check(&db, &node_key, clock.now_ms()).await?;
     Ok(Core {
         db,
         sealer: Arc::new(Sealer::with_previous(&key, &previous)),
@@ -278,33 +282,64 @@ fn mailer(settings: &Settings) -> anyhow::Result<Mailer> {
 }
 
 /// The access-token signer: the configured key, or one generated into the
-/// data directory on first start.
-fn jwt(settings: &Settings) -> anyhow::Result<Jwt> {
-    let key = match settings.jwt_algorithm {
-        JwtAlgorithm::Hs256 => SigningKey::Hs256(
-            keys::resolve(
-                settings.jwt_secret.as_ref(),
-                &settings.data_dir,
-                "jwt_secret",
-                "AUTH_JWT_SECRET",
-                64,
-            )?
-            .0,
+/// data directory on first start (single node); checked against the key
+/// the other nodes sign with.
+async fn jwt(settings: &Settings, core: &Core) -> anyhow::Result<Jwt> {
+    let generate = keys::Generate::for_database(&settings.database_url);
+    let (key, previous) = match settings.jwt_algorithm {
+        JwtAlgorithm::Hs256 => (
+            SigningKey::Hs256(
+                keys::resolve(
+                    settings.jwt_secret.as_ref(),
+                    &settings.data_dir,
+                    "jwt_secret",
+                    "AUTH_JWT_SECRET",
+                    64,
+                    generate,
+                )?
+                .0,
+            ),
+            settings
+                .jwt_secret_previous
+                .iter()
+                .map(|s| SigningKey::Hs256(s.0.clone()))
+                .collect(),
         ),
-        JwtAlgorithm::EdDsa => SigningKey::EdDsa {
-            pkcs8_pem: keys::ed25519_pem(
-                settings.jwt_private_key_file.as_deref(),
-                &settings.data_dir,
-            )?,
-        },
+        JwtAlgorithm::EdDsa => (
+            SigningKey::EdDsa {
+                pkcs8_pem: keys::ed25519_pem(
+                    settings.jwt_private_key_file.as_deref(),
+                    &settings.data_dir,
+                    generate,
+                )?,
+            },
+            Vec::new(),
+        ),
     };
-    Jwt::new(JwtSettings {
+    let jwt = Jwt::new(JwtSettings {
         key,
+        previous,
         issuer: settings.jwt_issuer.clone(),
         audience: settings.jwt_audience.clone(),
         access_ttl_secs: i64::try_from(settings.access_ttl_secs).unwrap_or(3600),
     })
-    .map_err(|e| anyhow::anyhow!("AUTH_JWT_*: {e}"))
+    .map_err(|e| anyhow::anyhow!("AUTH_JWT_*: {e}"))?;
+    let node_key = match settings.jwt_algorithm {
+        JwtAlgorithm::Hs256 => NodeKey {
+            setting: "AUTH_JWT_SECRET",
+            previous_setting: Some("AUTH_JWT_SECRET_PREVIOUS"),
+            current: jwt.fingerprint().to_owned(),
+            previous: jwt.previous_fingerprints(),
+        },
+        JwtAlgorithm::EdDsa => NodeKey {
+            setting: "AUTH_JWT_PRIVATE_KEY_FILE",
+            previous_setting: None,
+            current: jwt.fingerprint().to_owned(),
+            previous: Vec::new(),
+        },
+    };
+    fingerprints::check(&core.db, &node_key, core.clock.now_ms()).await?;
+    Ok(jwt)
 }
 
 /// The janitor these settings describe, on `db` and `clock` (tests build
@@ -417,6 +452,7 @@ impl Application {
             None => None,
         };
         let core = core(&settings, clock, Role::Serve).await?;
+        let jwt = jwt(&settings, &core).await?;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let hasher = Hasher::start(settings.hash_cost, threads).map_err(anyhow::Error::msg)?;
         let wake = Arc::new(Notify::new());
@@ -444,7 +480,6 @@ impl Application {
         let refresh_limiter = (settings.refresh_rate_per_minute > 0)
             .then(|| limiter.with_quota(settings.refresh_rate_per_minute, Duration::from_secs(60)));
         let links = Links::new(&settings.public_url);
-        let jwt = jwt(&settings)?;
         let revocations = Revocations::new(core.db.clone(), jwt.clone());
         let mfa_deps = Arc::new(MfaDeps::new(
             core.db.clone(),

@@ -15,6 +15,7 @@ pub(crate) mod context;
 pub(crate) mod credentials;
 pub mod domain;
 pub(crate) mod error;
+pub mod fingerprint;
 pub mod gate_supervisor;
 pub(crate) mod hasher;
 pub mod hooks;

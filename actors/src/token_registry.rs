@@ -72,28 +72,29 @@ impl Revocations {
     /// Whether an access token is accepted now: its signature and claims
     /// (remembered by exact text), its session live, its user active, and
     /// its `iat` after the user's "issued before" mark. Every refusal is
-    /// the same `Unauthorized`.
+    /// the same `Unauthorized`, counted in `authd_tokens_rejected_total`
+    /// by reason (`revoked`: the session, the user or the mark).
     pub async fn accept(&self, token: &str, now_ms: i64) -> Result<Accepted, DomainError> {
         let claims = self
             .verified
             .check(token, now_ms / 1000)
-            .map_err(|_| DomainError::Unauthorized)?;
-        let parse = |s: &str| Uuid::parse_str(s).map_err(|_| DomainError::Unauthorized);
+            .map_err(|e| rejected(e.rejection_label()))?;
+        let parse = |s: &str| Uuid::parse_str(s).map_err(|_| rejected("malformed"));
         // A `jti` that is not a UUID is not one of ours.
         parse(&claims.jti)?;
         let (user_id, session_id) = (UserId(parse(&claims.sub)?), SessionId(parse(&claims.sid)?));
         if self.is_revoked(session_id).await? {
-            return Err(DomainError::Unauthorized);
+            return Err(rejected("revoked"));
         }
         let user = match self.user(user_id).await? {
             Some(u) if u.is_active => u,
-            _ => return Err(DomainError::Unauthorized),
+            _ => return Err(rejected("revoked")),
         };
         if user
             .tokens_invalid_before
             .is_some_and(|t| claims.iat.saturating_mul(1000) < t)
         {
-            return Err(DomainError::Unauthorized);
+            return Err(rejected("revoked"));
         }
         Ok(Accepted {
             user,
@@ -151,6 +152,12 @@ impl Revocations {
             Event::User(id) => self.note_user_changed(id).await,
         }
     }
+}
+
+/// Counts a refused access token and gives the refusal.
+fn rejected(reason: &'static str) -> DomainError {
+    metrics::counter!("authd_tokens_rejected_total", "reason" => reason).increment(1);
+    DomainError::Unauthorized
 }
 
 pub struct TokenRegistry;

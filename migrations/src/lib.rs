@@ -21,6 +21,7 @@ mod m20261204_000015_alert_preferences;
 mod m20261204_000020_passkeys;
 mod m20261205_000021_devices_of_sessions;
 mod m20261205_000022_webauthn_mfa_challenge;
+mod m20261205_000023_key_fingerprints;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000020_passkeys::Migration),
             Box::new(m20261205_000021_devices_of_sessions::Migration),
             Box::new(m20261205_000022_webauthn_mfa_challenge::Migration),
+            Box::new(m20261205_000023_key_fingerprints::Migration),
         ]
     }
 }

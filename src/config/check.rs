@@ -40,6 +40,15 @@ fn smtp_url(url: &str) -> Result<(), ConfigError> {
         .map_err(|_| refuse("is not a URL the SMTP transport accepts"))
 }
 
+/// An HS256 secret: at least 32 bytes of text.
+fn hs256_secret(text: String, name: &str) -> Result<Secret, ConfigError> {
+    if text.len() < 32 {
+        Err(bad(name, "must be at least 32 bytes"))
+    } else {
+        Ok(Secret(text.into_bytes()))
+    }
+}
+
 /// An exact browser origin: `http(s)://host[:port]`, nothing after it, no
 /// wildcard (credentials are allowed, so every origin is named).
 fn parse_origin(s: &str) -> Result<String, ConfigError> {
@@ -113,13 +122,12 @@ impl Settings {
             .ok_or_else(|| bad("public_url", "must be an http:// or https:// URL"))?;
         let jwt_secret = raw
             .jwt_secret
-            .map(|s| {
-                if s.len() < 32 {
-                    Err(bad("jwt_secret", "must be at least 32 bytes"))
-                } else {
-                    Ok(Secret(s.into_bytes()))
-                }
-            })
+            .map(|s| hs256_secret(s, "jwt_secret"))
+            .transpose()?;
+        let jwt_secret_previous = raw
+            .jwt_secret_previous
+            .filter(|s| !s.is_empty())
+            .map(|s| hs256_secret(s, "jwt_secret_previous"))
             .transpose()?;
         let jwt_algorithm = match raw.jwt_algorithm.as_str() {
             "HS256" => JwtAlgorithm::Hs256,
@@ -278,6 +286,7 @@ impl Settings {
             mail_from,
             public_url,
             jwt_secret,
+            jwt_secret_previous,
             jwt_algorithm,
             jwt_private_key_file: raw.jwt_private_key_file,
             jwt_issuer: raw.jwt_issuer,
@@ -458,6 +467,7 @@ mod tests {
             ("smtp_url", "not a url", "AUTH_SMTP_URL"),
             ("public_url", "ftp://x", "AUTH_PUBLIC_URL"),
             ("jwt_secret", "short", "AUTH_JWT_SECRET"),
+            ("jwt_secret_previous", "short", "AUTH_JWT_SECRET_PREVIOUS"),
             ("encryption_key", "c2hvcnQ=", "AUTH_ENCRYPTION_KEY"),
             (
                 "encryption_keys_previous",

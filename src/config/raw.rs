@@ -113,6 +113,8 @@ settings! {
     public_url: String = "http://localhost:3000".into(), Plain;
     /// The HS256 key; unset: generated into the data directory.
     jwt_secret: Option<String> = None, Secret;
+    /// The HS256 key before a rotation: tokens it signed still verify.
+    jwt_secret_previous: Option<String> = None, Secret;
     /// `HS256` or `EdDSA`.
     jwt_algorithm: String = "HS256".into(), Plain;
     /// The Ed25519 key's PEM file; unset: generated when EdDSA.

@@ -80,6 +80,7 @@ impl fmt::Debug for Settings {
             mail_from,
             public_url,
             jwt_secret,
+            jwt_secret_previous,
             jwt_algorithm,
             jwt_private_key_file,
             jwt_issuer,
@@ -126,6 +127,7 @@ impl fmt::Debug for Settings {
             .field("mail_from", mail_from)
             .field("public_url", &Url(public_url.as_str()))
             .field("jwt_secret", jwt_secret)
+            .field("jwt_secret_previous", jwt_secret_previous)
             .field("jwt_algorithm", jwt_algorithm)
             .field("jwt_private_key_file", jwt_private_key_file)
             .field("jwt_issuer", jwt_issuer)
@@ -208,6 +210,7 @@ mod tests {
             redis_url: Some("rediss://default:redis-hunter2@redis.internal:6380".into()),
             smtp_url: Some("smtps://mailer:smtp-hunter2@smtp.example.com:465".into()),
             jwt_secret: Some("jwt-hunter2-jwt-hunter2-jwt-hunter2-jwt".into()),
+            jwt_secret_previous: Some("old-hunter2-old-hunter2-old-hunter2-old".into()),
             encryption_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
             encryption_keys_previous: Some("AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
             metrics_token: Some("metrics-hunter2-metrics-hunter2-metrics".into()),

@@ -157,8 +157,11 @@ fn black_hole() -> (u16, std::thread::JoinHandle<()>) {
 }
 
 pub(crate) fn spawn_worker_process(settings: &authd::config::Settings, smtp_url: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_authd"))
-        .arg("worker")
+    use base64::Engine;
+    // The test's key (on PostgreSQL no key is generated); on SQLite none is
+    // set and the worker reads the one generated into the data directory.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_authd"));
+    cmd.arg("worker")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AUTH_DATABASE_URL", &settings.database_url)
@@ -175,9 +178,12 @@ pub(crate) fn spawn_worker_process(settings: &authd::config::Settings, smtp_url:
                 .unwrap_or_default(),
         )
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cannot start `authd worker`")
+        .stderr(Stdio::null());
+    if let Some(key) = &settings.encryption_key {
+        let key = base64::engine::general_purpose::STANDARD.encode(&key.0);
+        cmd.env("AUTH_ENCRYPTION_KEY", key);
+    }
+    cmd.spawn().expect("cannot start `authd worker`")
 }
 
 #[tokio::test]
@@ -381,7 +387,10 @@ async fn eml_files_are_named_by_time_recipient_and_kind_and_their_link_is_whole(
 async fn a_payload_sealed_with_another_key_is_kept_and_sent_by_a_worker_with_the_key() {
     // A worker started with another AUTH_ENCRYPTION_KEY cannot open the
     // mail: it leaves the row as it was (payload, attempts) instead of
-    // recording it as failed, and a worker with the key sends it.
+    // recording it as failed, and a worker with the key sends it. (Such a
+    // worker starts only when its key is the newest recorded: here a
+    // rotation to it was recorded, and the worker dropped the old key from
+    // AUTH_ENCRYPTION_KEYS_PREVIOUS too early.)
     use authd::config::Secret;
     let smtp = SmtpServer::start();
     let app = builder()
@@ -393,6 +402,10 @@ async fn a_payload_sealed_with_another_key_is_kept_and_sent_by_a_worker_with_the
     let email = unique_email();
     assert_eq!(app.register(&email).await.0, StatusCode::CREATED);
 
+    let rotation = authd::fingerprints::NodeKey::encryption(&[2; 32], &[[1; 32]]);
+    authd::fingerprints::check(&app.db, &rotation, 0)
+        .await
+        .expect("rotation recorded");
     let mut other = app.settings.clone();
     other.encryption_key = Some(Secret(vec![2; 32]));
     let stop = tokio_util::sync::CancellationToken::new();
@@ -415,8 +428,10 @@ async fn a_payload_sealed_with_another_key_is_kept_and_sent_by_a_worker_with_the
     assert!(smtp.mails_to(&email).is_empty());
 
     let stop = tokio_util::sync::CancellationToken::new();
+    let mut settings = app.settings.clone();
+    settings.encryption_keys_previous = vec![Secret(vec![2; 32])];
     let right = tokio::spawn({
-        let (settings, stop, clock) = (app.settings.clone(), stop.clone(), app.clock.clone());
+        let (stop, clock) = (stop.clone(), app.clock.clone());
         async move {
             authd::startup::run_worker_with_clock(settings, clock, stop.cancelled_owned()).await
         }

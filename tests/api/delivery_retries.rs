@@ -400,6 +400,7 @@ async fn a_delivery_cut_short_after_the_server_took_the_mail_still_records_it() 
         "encryption_key",
         "AUTH_ENCRYPTION_KEY",
         32,
+        authd::keys::Generate::Allowed,
     )
     .expect("key");
     let key: [u8; 32] = key.0.as_slice().try_into().expect("32 bytes");

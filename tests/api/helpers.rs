@@ -116,6 +116,14 @@ pub async fn test_settings(dir: &std::path::Path, smtp_url: Option<String>) -> S
         ..RawSettings::default()
     };
     let mut settings = Settings::check(raw).expect("test settings");
+    if postgres_url().is_some() {
+        // Nodes sharing PostgreSQL generate no keys: each test's database
+        // gets these (every node of a test the same).
+        settings.encryption_key = Some(authd::config::Secret(vec![7; 32]));
+        settings.jwt_secret = Some(authd::config::Secret(
+            b"test-secret-test-secret-test-secret-test".to_vec(),
+        ));
+    }
     settings.queue_name = format!("authd-test-{}", uuid::Uuid::new_v4().simple());
     settings.delivery.relay_interval = Duration::from_millis(100);
     settings.delivery.redispatch_after = Duration::from_secs(3);
@@ -193,6 +201,11 @@ impl TestAppBuilder {
     }
 
     pub async fn spawn(self) -> TestApp {
+        self.try_spawn().await.expect("application failed to build")
+    }
+
+    /// Like `spawn`, with the error of an application that does not build.
+    pub async fn try_spawn(self) -> anyhow::Result<TestApp> {
         init_logs();
         let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
         let smtp = self.smtp.unwrap_or_else(SmtpServer::start);
@@ -209,8 +222,7 @@ impl TestAppBuilder {
             clock.clone(),
             hooks.clone(),
         )
-        .await
-        .expect("application failed to build");
+        .await?;
         let address = format!("http://127.0.0.1:{}", app.port());
         let metrics_address = app
             .metrics_port()
@@ -225,7 +237,7 @@ impl TestAppBuilder {
         let db = actors::store::connect(&settings.database_url, pool)
             .await
             .expect("test db");
-        TestApp {
+        Ok(TestApp {
             address,
             metrics_address,
             client: reqwest::Client::builder()
@@ -241,7 +253,7 @@ impl TestAppBuilder {
             hooks,
             shutdown,
             server: Some(server),
-        }
+        })
     }
 }
 

@@ -34,6 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "infra: hashing pool, tokens, keys, rate limits, broadcast, breached-password client, test hooks",
         &[
             "keyed",
+            "fingerprint",
             "one_time",
             "hooks",
             "broadcast",

@@ -25,6 +25,7 @@ mod forwarded;
 mod helpers;
 mod indexes;
 mod janitor;
+mod keys;
 mod layers;
 mod limits;
 mod lockout;

@@ -125,13 +125,17 @@ fn sign_hs(alg: &str, secret: &[u8], claims: &Value) -> String {
 async fn forged_tokens_get_401() {
     let app = spawn_app().await;
     let (access, _) = app.logged_in().await;
-    let secret = base64::engine::general_purpose::STANDARD
-        .decode(
-            std::fs::read_to_string(app.dir.path().join("jwt_secret"))
-                .unwrap()
-                .trim(),
-        )
-        .unwrap();
+    // The configured secret (PostgreSQL), or the one generated (SQLite).
+    let secret = match &app.settings.jwt_secret {
+        Some(s) => s.0.clone(),
+        None => base64::engine::general_purpose::STANDARD
+            .decode(
+                std::fs::read_to_string(app.dir.path().join("jwt_secret"))
+                    .unwrap()
+                    .trim(),
+            )
+            .unwrap(),
+    };
     let parts: Vec<&str> = access.split('.').collect();
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
 
@@ -338,8 +342,15 @@ async fn the_jwks_is_empty_with_hs256_and_holds_the_key_with_eddsa() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["keys"], json!([]));
 
+    // A key file of its own (on PostgreSQL none is generated).
+    let pem_dir = tempfile::tempdir().unwrap();
+    let pem = pem_dir.path().join("ed25519.pem");
+    std::fs::write(&pem, actors::jwt::generate_ed25519_pem().unwrap()).unwrap();
     let app = builder()
-        .settings(|s| s.jwt_algorithm = authd::config::JwtAlgorithm::EdDsa)
+        .settings(move |s| {
+            s.jwt_algorithm = authd::config::JwtAlgorithm::EdDsa;
+            s.jwt_private_key_file = Some(pem);
+        })
         .spawn()
         .await;
     let (_, jwks) = app.get("/.well-known/jwks.json").await;

@@ -10,6 +10,10 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
 use super::{JwtError, SigningKey};
+use crate::fingerprint::fingerprint;
+
+/// What an HS256 secret's fingerprint is computed for.
+const HS256_PURPOSE: &str = "jwt hs256 secret";
 
 /// Shortest HS256 secret accepted, in bytes (the size of the HMAC output).
 pub(crate) const MIN_HS256_SECRET_LEN: usize = 32;
@@ -19,8 +23,12 @@ pub(super) struct KeyMaterial {
     pub(super) algorithm: Algorithm,
     pub(super) encoding: EncodingKey,
     pub(super) decoding: DecodingKey,
-    /// `Some` for EdDSA: the RFC 7638 thumbprint of the public key.
+    /// The `kid` header: for HS256 the secret's fingerprint, for EdDSA the
+    /// RFC 7638 thumbprint of the public key.
     pub(super) kid: Option<String>,
+    /// What the database and the logs know the key by (it reveals
+    /// nothing): for HS256 the `kid`, for EdDSA one of the public key.
+    pub(super) fingerprint: String,
     /// `Some` for EdDSA: the public JWK.
     pub(super) jwk: Option<serde_json::Value>,
 }
@@ -38,7 +46,8 @@ pub(super) fn load(key: &SigningKey) -> Result<KeyMaterial, JwtError> {
                 algorithm: Algorithm::HS256,
                 encoding: EncodingKey::from_secret(secret),
                 decoding: DecodingKey::from_secret(secret),
-                kid: None,
+                kid: Some(fingerprint(HS256_PURPOSE, secret)),
+                fingerprint: fingerprint(HS256_PURPOSE, secret),
                 jwk: None,
             })
         }
@@ -64,6 +73,7 @@ pub(super) fn load(key: &SigningKey) -> Result<KeyMaterial, JwtError> {
                 encoding,
                 decoding: DecodingKey::from_ed_der(public),
                 kid: Some(kid),
+                fingerprint: fingerprint("jwt eddsa public key", public),
                 jwk: Some(jwk),
             })
         }

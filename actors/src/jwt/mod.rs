@@ -1,6 +1,9 @@
 //! Access tokens (API.md): short-lived JWTs naming the user (`sub`) and the
-//! login session (`sid`), signed HS256 by default or EdDSA (Ed25519, with a
-//! `kid` header and the public key published as a JWKS).
+//! login session (`sid`), signed HS256 by default or EdDSA (Ed25519, with
+//! the public key published as a JWKS). The `kid` header names the key: the
+//! secret's fingerprint for HS256, the key's thumbprint for EdDSA. Keys of
+//! before a rotation (`previous`) verify the tokens they signed, and sign
+//! nothing.
 //!
 //! The time is always passed in (`now_secs`, unix seconds); nothing here reads
 //! the clock. Errors never carry key material or tokens.
@@ -67,6 +70,9 @@ impl Drop for SigningKey {
 pub struct JwtSettings {
     /// The signing key; it also fixes the only algorithm accepted.
     pub key: SigningKey,
+    /// Keys of before a rotation, of the same algorithm: a token naming one
+    /// of them (`kid`) is verified with it. They never sign.
+    pub previous: Vec<SigningKey>,
     /// `iss` written and required.
     pub issuer: String,
     /// `aud` written and required.
@@ -153,6 +159,20 @@ pub enum JwtError {
     Key(String),
 }
 
+impl JwtError {
+    /// The `reason` label of `authd_tokens_rejected_total` for a refused
+    /// token: `signature`, `expired`, `unknown_key` or `malformed` (any
+    /// other refusal: a claim, the algorithm, the encoding).
+    pub(crate) fn rejection_label(&self) -> &'static str {
+        match self {
+            Self::Invalid("bad signature") => "signature",
+            Self::Invalid("expired") => "expired",
+            Self::Invalid("unknown key id") => "unknown_key",
+            _ => "malformed",
+        }
+    }
+}
+
 /// Issues and verifies access tokens with one pinned algorithm and key.
 /// Cheap to clone; its `Debug` shows no key material.
 #[derive(Clone)]
@@ -162,6 +182,7 @@ pub struct Jwt {
 
 struct Inner {
     keys: keys::KeyMaterial,
+    previous: Vec<keys::KeyMaterial>,
     algorithm_name: &'static str,
     validation: Validation,
     issuer: String,
@@ -197,6 +218,16 @@ impl Jwt {
             ));
         }
         let keys = keys::load(&settings.key)?;
+        let previous = settings
+            .previous
+            .iter()
+            .map(keys::load)
+            .collect::<Result<Vec<_>, _>>()?;
+        if previous.iter().any(|p| p.algorithm != keys.algorithm) {
+            return Err(JwtError::Key(
+                "previous keys must be of the signing key's algorithm".to_owned(),
+            ));
+        }
         let algorithm_name = match keys.algorithm {
             Algorithm::HS256 => "HS256",
             _ => "EdDSA",
@@ -217,6 +248,7 @@ impl Jwt {
         Ok(Self {
             inner: Arc::new(Inner {
                 keys,
+                previous,
                 algorithm_name,
                 validation,
                 issuer: settings.issuer,
@@ -262,7 +294,9 @@ impl Jwt {
         })
     }
 
-    /// Verifies the signature with the pinned algorithm and key, then `kid`,
+    /// Verifies the signature with the pinned algorithm and the key its
+    /// `kid` names (the signing key, or a previous one; an HS256 token with
+    /// no `kid`, signed before tokens had one, with the signing key), then
     /// `typ == "access"`, `iss`, `aud`, the uuids, and `exp`/`iat` against
     /// `now_secs` with a leeway of [`LEEWAY_SECS`].
     pub fn verify(&self, token: &str, now_secs: i64) -> Result<AccessClaims, JwtError> {
@@ -270,19 +304,17 @@ impl Jwt {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(JwtError::Invalid("malformed"));
         }
-        let data =
-            jsonwebtoken::decode::<AccessClaims>(token, &inner.keys.decoding, &inner.validation)
-                .map_err(refusal)?;
+        let header = jsonwebtoken::decode_header(token).map_err(refusal)?;
+        let keys = self.keys_named(header.kid.as_deref())?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &keys.decoding, &inner.validation)
+            .map_err(refusal)?;
 
         let header = data.header;
-        if header.alg != inner.keys.algorithm {
+        if header.alg != keys.algorithm {
             return Err(JwtError::Invalid("algorithm not allowed"));
         }
         if header.crit.is_some() {
             return Err(JwtError::Invalid("unsupported critical header"));
-        }
-        if header.kid != inner.keys.kid {
-            return Err(JwtError::Invalid("unknown key id"));
         }
 
         let claims = data.claims;
@@ -310,6 +342,36 @@ impl Jwt {
         Ok(claims)
     }
 
+    /// The key a token's `kid` names: the signing key or a previous one. An
+    /// HS256 token without one was signed before tokens named their key.
+    fn keys_named(&self, kid: Option<&str>) -> Result<&keys::KeyMaterial, JwtError> {
+        let inner = &self.inner;
+        let legacy = kid.is_none() && inner.keys.algorithm == Algorithm::HS256;
+        if legacy || kid == inner.keys.kid.as_deref() {
+            return Ok(&inner.keys);
+        }
+        inner
+            .previous
+            .iter()
+            .find(|p| kid.is_some() && p.kid.as_deref() == kid)
+            .ok_or(JwtError::Invalid("unknown key id"))
+    }
+
+    /// The fingerprint of the signing key (the HS256 secret, or the EdDSA
+    /// public key), which reveals nothing of it.
+    pub fn fingerprint(&self) -> &str {
+        &self.inner.keys.fingerprint
+    }
+
+    /// The fingerprints of the previous keys.
+    pub fn previous_fingerprints(&self) -> Vec<String> {
+        self.inner
+            .previous
+            .iter()
+            .map(|p| p.fingerprint.clone())
+            .collect()
+    }
+
     /// The public keys as a JWKS: the Ed25519 key for EdDSA, none for HS256.
     pub fn jwks(&self) -> serde_json::Value {
         self.inner.jwks.clone()
@@ -321,7 +383,7 @@ impl Jwt {
         self.inner.algorithm_name
     }
 
-    /// The `kid` written into token headers (EdDSA only).
+    /// The `kid` written into token headers.
     pub fn kid(&self) -> Option<&str> {
         self.inner.keys.kid.as_deref()
     }

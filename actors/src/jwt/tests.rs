@@ -21,6 +21,7 @@ const AUD: &str = "authd-api";
 fn settings(key: SigningKey) -> JwtSettings {
     JwtSettings {
         key,
+        previous: Vec::new(),
         issuer: ISS.to_owned(),
         audience: AUD.to_owned(),
         access_ttl_secs: TTL,
@@ -101,9 +102,10 @@ fn hs256_round_trip() {
 
     let header = decode_part(&parts(&issued.token)[0]);
     assert_eq!(header["alg"], "HS256");
-    assert!(header.get("kid").is_none());
+    assert_eq!(header["kid"].as_str(), jwt.kid());
+    assert_eq!(jwt.kid(), Some(jwt.fingerprint()));
+    assert_eq!(jwt.fingerprint().len(), 16);
     assert_eq!(jwt.algorithm_name(), "HS256");
-    assert_eq!(jwt.kid(), None);
     assert_eq!(jwt.jwks(), json!({ "keys": [] }));
 }
 
@@ -183,8 +185,21 @@ fn wrong_key_is_refused() {
     let issued = other
         .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
         .unwrap();
+    // Its `kid` names a secret this verifier does not have.
     assert_eq!(
         hs().verify(&issued.token, NOW),
+        Err(JwtError::Invalid("unknown key id"))
+    );
+    // Naming ours does not help.
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = hs().kid().map(str::to_owned);
+    let token = sign(
+        &header,
+        &valid_claims(),
+        &EncodingKey::from_secret(b"another-secret-of-at-least-32-bytes!!"),
+    );
+    assert_eq!(
+        hs().verify(&token, NOW),
         Err(JwtError::Invalid("bad signature"))
     );
 }
@@ -615,5 +630,56 @@ fn a_remembered_token_still_expires_and_tampered_copies_are_checked_in_full() {
         VerifiedTokens::new(other)
             .check(&issued.token, NOW)
             .is_err()
+    );
+}
+
+#[test]
+fn a_token_of_the_previous_hs256_secret_verifies_by_its_kid() {
+    let old = hs();
+    let issued = old
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
+        .unwrap();
+    let new_secret = b"fedcba9876543210fedcba9876543210-new-secret".to_vec();
+    let rotated = Jwt::new(JwtSettings {
+        previous: vec![SigningKey::Hs256(SECRET.to_vec())],
+        ..settings(SigningKey::Hs256(new_secret.clone()))
+    })
+    .unwrap();
+    assert!(rotated.verify(&issued.token, NOW).is_ok());
+    assert_ne!(rotated.kid(), old.kid());
+    assert_eq!(rotated.previous_fingerprints(), vec![old.fingerprint()]);
+    // Without the previous secret, its kid is unknown.
+    let alone = Jwt::new(settings(SigningKey::Hs256(new_secret))).unwrap();
+    assert_eq!(
+        alone.verify(&issued.token, NOW),
+        Err(JwtError::Invalid("unknown key id"))
+    );
+    // A new token names the new secret, which the old node does not know.
+    let fresh = rotated
+        .issue(UserId::new_v4(), SessionId::new_v4(), NOW)
+        .unwrap();
+    assert_eq!(
+        old.verify(&fresh.token, NOW),
+        Err(JwtError::Invalid("unknown key id"))
+    );
+}
+
+#[test]
+fn an_hs256_token_without_kid_verifies_with_the_signing_secret_only() {
+    let jwt = hs();
+    let token = sign(
+        &Header::new(Algorithm::HS256),
+        &valid_claims(),
+        &EncodingKey::from_secret(SECRET),
+    );
+    assert!(jwt.verify(&token, NOW).is_ok());
+    let other = sign(
+        &Header::new(Algorithm::HS256),
+        &valid_claims(),
+        &EncodingKey::from_secret(b"another-secret-another-secret-another-secret"),
+    );
+    assert_eq!(
+        jwt.verify(&other, NOW),
+        Err(JwtError::Invalid("bad signature"))
     );
 }

@@ -6,6 +6,7 @@ pub mod audit_events;
 pub mod backup_codes;
 pub mod devices;
 pub(crate) mod janitor_lease;
+pub mod key_fingerprints;
 pub(crate) mod lock_columns;
 pub mod mfa_challenges;
 pub mod mfa_secrets;
