@@ -4,7 +4,7 @@
 use metrics::{describe_counter, describe_gauge, describe_histogram};
 
 /// Every counter, gauge and histogram, with what it counts.
-pub(crate) const SERIES: [(&str, Kind, &str); 31] = [
+pub(crate) const SERIES: [(&str, Kind, &str); 32] = [
     (
         "authd_http_requests_total",
         Kind::Counter,
@@ -89,6 +89,11 @@ pub(crate) const SERIES: [(&str, Kind, &str); 31] = [
         "authd_db_pool_idle",
         Kind::Gauge,
         "Of those, the idle ones, at the scrape",
+    ),
+    (
+        "authd_tokens_rejected_total",
+        Kind::Counter,
+        "Access tokens refused by verify-token or a Bearer endpoint, by reason",
     ),
     (
         "authd_argon2_queue_depth",
