@@ -3,15 +3,11 @@
 //! `port()` tells where it listens (port 0 in tests); `run_until_stopped`
 //! serves until the shutdown token is cancelled, then drains.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use poem::Server;
-use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
-use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +21,6 @@ use actors::auth::Auth;
 use actors::breached::BreachedPasswords;
 use actors::broadcast::Broadcast;
 use actors::hooks::Hooks;
-use actors::janitor::{Janitor, Retention};
 use actors::jwt::{Jwt, JwtSettings, SigningKey};
 use actors::lockout::LockoutPolicy;
 use actors::mfa::MfaDeps;
@@ -34,16 +29,24 @@ use actors::sessions::SessionStore;
 use actors::supervisor::Actors;
 use actors::token_registry::Revocations;
 use actors::{Accounts, Hasher, Links, Mfa, Passkeys, Passwords};
-use jobs::relay::Relay;
-use jobs::worker::Delivery;
-use jobs::{Mailer, Queue, Sealer, SharedClock, SystemClock};
+use jobs::{SharedClock, SystemClock};
 use openapi::ApiState;
 
 use crate::config::{JwtAlgorithm, Settings};
 use crate::fingerprints::{self, NodeKey};
 use crate::keys;
 
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+mod database;
+mod parts;
+mod worker;
+
+use database::Role;
+pub use database::{migrate, migrate_status};
+use parts::{Core, core, drain, listen, mailer, queue, spawn_metrics_upkeep};
+use worker::spawn_worker;
+pub use worker::{janitor, run_worker_only, run_worker_with_clock};
+
+use parts::DRAIN_TIMEOUT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunWorker {
@@ -79,179 +82,6 @@ struct MetricsServer {
     endpoint: poem::endpoint::BoxEndpoint<'static>,
 }
 
-/// Binds `addr` (before anything slow happens, so a port in use is
-/// reported first) and tells the port it got.
-async fn listen(
-    addr: SocketAddr,
-    setting: &str,
-) -> anyhow::Result<(poem::listener::BoxAcceptor, u16)> {
-    let acceptor = TcpListener::bind(addr.to_string())
-        .into_acceptor()
-        .await
-        .with_context(|| format!("cannot listen on {addr} ({setting})"))?;
-    let port = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-        .context("listener has no address")?;
-    Ok((acceptor.boxed(), port))
-}
-
-/// How often the histograms behind `/metrics` are folded (the recorder
-/// keeps raw samples until then).
-const METRICS_UPKEEP: Duration = Duration::from_secs(5);
-
-fn spawn_metrics_upkeep(
-    handle: metrics_exporter_prometheus::PrometheusHandle,
-    shutdown: CancellationToken,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(METRICS_UPKEEP);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = tick.tick() => {
-                    crate::telemetry::process::record();
-                    handle.run_upkeep();
-                }
-            }
-        }
-    })
-}
-
-/// The shared pieces both `serve` and `worker` need.
-struct Core {
-    db: DatabaseConnection,
-    sealer: Arc<Sealer>,
-    clock: SharedClock,
-}
-
-/// Creates the SQLite file's directory, if the database is SQLite.
-fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
-        return Ok(());
-    };
-    let path = rest.split('?').next().unwrap_or(rest);
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
-    if let Some(parent) = Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    Ok(())
-}
-
-/// Which process a pool is for: its default size and the name PostgreSQL
-/// shows for its connections.
-#[derive(Debug, Clone, Copy)]
-enum Role {
-    Serve,
-    Worker,
-    Migrate,
-}
-
-impl Role {
-    fn pool(self, settings: &Settings) -> actors::store::Pool {
-        let (default, application_name) = match self {
-            // Requests, the gate's attempts and the janitor of a node
-            // that runs the worker too.
-            Role::Serve => (16, "authd-serve"),
-            // Eight sending slots, the relay and the janitor.
-            Role::Worker => (8, "authd-worker"),
-            // The advisory lock's connection and the migrations'.
-            Role::Migrate => (2, "authd-migrate"),
-        };
-        actors::store::Pool {
-            max_connections: settings.database_pool_size.unwrap_or(default),
-            application_name,
-        }
-    }
-}
-
-async fn connect(settings: &Settings, role: Role) -> anyhow::Result<DatabaseConnection> {
-    ensure_sqlite_dir(&settings.database_url)?;
-    actors::store::connect(&settings.database_url, role.pool(settings))
-        .await
-        .context("cannot connect to the database (AUTH_DATABASE_URL)")
-}
-
-/// `authd migrate`.
-pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let db = connect(settings, Role::Migrate).await?;
-    crate::schema::apply(&db).await?;
-    info!("the database schema is current");
-    Ok(())
-}
-
-/// `authd migrate status`: one line per migration on stdout.
-pub async fn migrate_status(settings: &Settings) -> anyhow::Result<()> {
-    let db = connect(settings, Role::Migrate).await?;
-    let now = crate::schema::status(&db).await?;
-    let lines = [
-        ("applied", &now.applied),
-        ("pending", &now.pending),
-        ("newer", &now.newer),
-    ];
-    for (state, names) in lines {
-        for name in names {
-            println!("{state} {name}");
-        }
-    }
-    Ok(())
-}
-
-async fn core(settings: &Settings, clock: SharedClock, role: Role) -> anyhow::Result<Core> {
-    let db = connect(settings, role).await?;
-    crate::schema::at_start(&db, settings.migrate_on_start).await?;
-    let key = keys::resolve(
-        settings.encryption_key.as_ref(),
-        &settings.data_dir,
-        "encryption_key",
-        "AUTH_ENCRYPTION_KEY",
-        32,
-        keys::Generate::for_database(&settings.database_url),
-    )?;
-    let key: [u8; 32] = key
-        .0
-        .as_slice()
-        .try_into()
-        .context("AUTH_ENCRYPTION_KEY: must be 32 bytes")?;
-    let previous: Vec<[u8; 32]> = settings
-        .encryption_keys_previous
-        .iter()
-        .filter_map(|k| k.0.as_slice().try_into().ok())
-        .collect();
-    let node_key = NodeKey::encryption(&key, &previous);
-    fingerprints::check(&db, &node_key, clock.now_ms()).await?;
-    Ok(Core {
-        db,
-        sealer: Arc::new(Sealer::with_previous(&key, &previous)),
-        clock,
-    })
-}
-
-async fn queue(settings: &Settings) -> anyhow::Result<Queue> {
-    match &settings.redis_url {
-        Some(url) => Queue::redis(url.as_str(), &settings.queue_name)
-            .await
-            .context("AUTH_REDIS_URL"),
-        None => {
-            std::fs::create_dir_all(&settings.data_dir)?;
-            let path: PathBuf = settings.data_dir.join("queue.db");
-            Queue::sqlite(&path, &settings.queue_name)
-                .await
-                .context("embedded queue")
-        }
-    }
-}
-
 /// The per-IP limiter of the auth endpoints (shared through Redis when it
 /// is configured); the other limits are made from it with their own quotas.
 async fn limiter(settings: &Settings) -> anyhow::Result<RateLimiter> {
@@ -266,19 +96,6 @@ async fn limiter(settings: &Settings) -> anyhow::Result<RateLimiter> {
         None => RateLimiter::local(settings.rate_limit_per_minute),
     };
     Ok(limiter.with_ipv6_prefix(settings.rate_limit_ipv6_prefix))
-}
-
-fn mailer(settings: &Settings) -> anyhow::Result<Mailer> {
-    let from = settings.mail_from.clone();
-    Ok(match &settings.smtp_url {
-        Some(url) => {
-            Mailer::smtp(url, from, settings.delivery.smtp_timeout).context("AUTH_SMTP_URL")?
-        }
-        None => {
-            info!(dir = %settings.outbox_dir.display(), "AUTH_SMTP_URL is not set: emails are written as .eml files");
-            Mailer::files(settings.outbox_dir.clone(), from).context("AUTH_OUTBOX_DIR")?
-        }
-    })
 }
 
 /// The access-token signer: the configured key, or one generated into the
@@ -340,74 +157,6 @@ async fn jwt(settings: &Settings, core: &Core) -> anyhow::Result<Jwt> {
     };
     fingerprints::check(&core.db, &node_key, core.clock.now_ms()).await?;
     Ok(jwt)
-}
-
-/// The janitor these settings describe, on `db` and `clock` (tests build
-/// their own to call `run_once`).
-pub fn janitor(
-    settings: &Settings,
-    db: DatabaseConnection,
-    clock: SharedClock,
-    hooks: Hooks,
-    queue: Option<Queue>,
-) -> Janitor {
-    const DAY_MS: i64 = 24 * 3600 * 1000;
-    Janitor {
-        db,
-        clock,
-        tuning: settings.janitor.clone(),
-        retention: Retention {
-            outbox_ms: i64::from(settings.outbox_retention_days) * DAY_MS,
-            audit_ms: i64::from(settings.audit_retention_days) * DAY_MS,
-            refresh_ttl_ms: i64::try_from(settings.refresh_ttl_secs)
-                .unwrap_or(i64::MAX / 1000)
-                .saturating_mul(1000),
-        },
-        eml_dir: settings
-            .smtp_url
-            .is_none()
-            .then(|| settings.outbox_dir.clone()),
-        holder: Janitor::holder_name(),
-        hooks,
-        queue,
-    }
-}
-
-/// Starts the relay, the queue worker and the janitor on `shutdown`.
-fn spawn_worker(
-    settings: &Settings,
-    core: &Core,
-    queue: Queue,
-    mailer: Mailer,
-    wake: Arc<Notify>,
-    shutdown: &CancellationToken,
-) -> Vec<JoinHandle<()>> {
-    let relay = Relay {
-        db: core.db.clone(),
-        queue: queue.clone(),
-        clock: core.clock.clone(),
-        tuning: settings.delivery.clone(),
-        wake,
-    };
-    let delivery = Arc::new(Delivery {
-        db: core.db.clone(),
-        mailer,
-        sealer: core.sealer.clone(),
-        clock: core.clock.clone(),
-        tuning: settings.delivery.clone(),
-    });
-    let janitor = janitor(
-        settings,
-        core.db.clone(),
-        core.clock.clone(),
-        Hooks::default(),
-        Some(queue.clone()),
-    );
-    vec![
-        tokio::spawn(relay.run(shutdown.clone())),
-        tokio::spawn(jobs::worker::run(queue, delivery, shutdown.clone())),
-        janitor.spawn(shutdown.clone()),
-    ]
 }
 
 /// The WebAuthn relying party: an explicit `AUTH_WEBAUTHN_RP_ID` that does
@@ -720,100 +469,6 @@ impl Application {
         info!("authd stopped");
         Ok(())
     }
-}
-
-async fn drain(tasks: Vec<JoinHandle<()>>) {
-    let all = futures_join_all(tasks);
-    if tokio::time::timeout(DRAIN_TIMEOUT, all).await.is_err() {
-        tracing::warn!("background tasks did not stop in time");
-    }
-}
-
-async fn futures_join_all(tasks: Vec<JoinHandle<()>>) {
-    for t in tasks {
-        let _ = t.await;
-    }
-}
-
-/// `authd worker`: the relay and the email worker, no HTTP.
-pub async fn run_worker_only(
-    settings: Settings,
-    signal: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    run_worker_with_clock(settings, Arc::new(SystemClock), signal).await
-}
-
-pub async fn run_worker_with_clock(
-    settings: Settings,
-    clock: SharedClock,
-    signal: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let probes = match settings.metrics_bind {
-        Some(addr) => Some(listen(addr, "AUTH_METRICS_BIND").await?),
-        None => None,
-    };
-    let core = core(&settings, clock, Role::Worker).await?;
-    let queue = queue(&settings).await?;
-    let mailer = mailer(&settings)?;
-    let shutdown = CancellationToken::new();
-    let mut tasks = Vec::new();
-    match probes {
-        Some((acceptor, port)) => {
-            tasks.extend(serve_worker_probes(acceptor, &core, &shutdown));
-            info!(
-                port,
-                "worker probes and metrics on AUTH_METRICS_BIND: /healthz, /readyz, /metrics"
-            );
-        }
-        None => info!(
-            "this worker serves no probes or metrics: set AUTH_METRICS_BIND to serve /healthz, /readyz and /metrics"
-        ),
-    }
-    if settings.redis_url.is_some() {
-        tasks.push(crate::redis_watch::spawn(queue.clone(), shutdown.clone()));
-    }
-    tasks.extend(spawn_worker(
-        &settings,
-        &core,
-        queue,
-        mailer,
-        Arc::new(Notify::new()),
-        &shutdown,
-    ));
-    info!("email worker running");
-    signal.await;
-    shutdown.cancel();
-    drain(tasks).await;
-    Ok(())
-}
-
-/// The worker's `/healthz`, `/readyz` and `/metrics` on `acceptor`, until
-/// `shutdown`.
-fn serve_worker_probes(
-    acceptor: poem::listener::BoxAcceptor,
-    core: &Core,
-    shutdown: &CancellationToken,
-) -> Vec<JoinHandle<()>> {
-    let handle = crate::telemetry::metrics();
-    let upkeep = spawn_metrics_upkeep(handle.clone(), shutdown.clone());
-    let endpoint = openapi::probes::worker(openapi::metrics::Metrics {
-        handle,
-        db: core.db.clone(),
-    });
-    let stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        let served = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(
-                endpoint,
-                async move { stop.cancelled().await },
-                Some(Duration::from_secs(1)),
-            )
-            .await;
-        if let Err(e) = served {
-            tracing::warn!(error = %e, "the worker's probe listener stopped");
-        }
-    });
-    vec![upkeep, server]
 }
 
 /// Resolves on SIGINT or SIGTERM.
