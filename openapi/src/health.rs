@@ -1,7 +1,6 @@
 //! Liveness and readiness.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use poem::web::Data;
 use poem_openapi::OpenApi;
@@ -14,8 +13,6 @@ use crate::tags::ApiTag;
 
 outcomes!(HealthOutcomes: 200, []);
 outcomes!(ReadyOutcomes: 200, [503]);
-
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct HealthApi;
 
@@ -51,10 +48,7 @@ impl HealthApi {
                 "The node is shutting down",
             ));
         }
-        let db_ok = tokio::time::timeout(PROBE_TIMEOUT, state.accounts.db.ping())
-            .await
-            .is_ok_and(|r| r.is_ok());
-        if !db_ok {
+        if !crate::probes::database_answers(&state.accounts.db).await {
             return Err(unavailable("database"));
         }
         Ok(Reply::message("ready"))

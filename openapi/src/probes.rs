@@ -18,6 +18,14 @@ use crate::reply::NoData;
 /// A database slower than this is not ready.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Whether the database answers a ping within [`PROBE_TIMEOUT`]: what
+/// `/readyz` asks, on an API node and on a worker.
+pub(crate) async fn database_answers(db: &DatabaseConnection) -> bool {
+    tokio::time::timeout(PROBE_TIMEOUT, db.ping())
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
 /// The worker's three pages.
 pub fn worker(metrics: Metrics) -> impl Endpoint<Output = Response> {
     let db = metrics.db.clone();
@@ -45,10 +53,7 @@ fn healthz() -> Response {
 
 #[handler]
 async fn readyz(db: poem::web::Data<&DatabaseConnection>) -> Response {
-    let up = tokio::time::timeout(PROBE_TIMEOUT, db.ping())
-        .await
-        .is_ok_and(|r| r.is_ok());
-    if up {
+    if database_answers(&db).await {
         return ok("ready");
     }
     let error = ApiError::new(
