@@ -22,7 +22,7 @@ const SALT_LEN: usize = 16;
 const QUEUE_CAPACITY: usize = 1024;
 /// A hash not done within this (queued and computed) is refused with 503
 /// (`Busy`), and its thread skips it if it has not started it: when a flood
-/// of other requests starves the hashing threads (see [`lower_priority`]),
+/// of other requests slows the hashing threads (see [`lower_priority`]),
 /// a login answers "busy" in seconds instead of waiting out the actor
 /// call's timeout and answering 500.
 const WAIT_LIMIT: Duration = Duration::from_secs(10);
@@ -185,29 +185,24 @@ impl Hasher {
     }
 }
 
-/// Hashing threads yield to everything else: when the CPU is saturated
-/// with logins, the async reactor (verify-token, health checks) still runs
-/// first. Alone, they still get every idle cycle.
+/// Hashing threads get a bounded, fair share of a contended core: they run
+/// at niceness [`HASHING_NICENESS`], a scheduler weight of 526 against the
+/// reactor's 1,024. When requests of another kind keep the reactor busy
+/// (a flood of verify-token, which is unauthenticated and not rate
+/// limited), hashing still gets about a third of each core, so logins go
+/// on at about a third of their solo rate instead of starving into 503s;
+/// when only logins run, hashing takes every cycle the reactor leaves.
 ///
-/// On Linux they run under `SCHED_IDLE`: a reactor thread that wakes up
-/// preempts a hashing thread at once instead of waiting out its slice,
-/// which is what keeps token checks fast while logins saturate the core.
-/// `SCHED_IDLE` is not starvation: the scheduler still gives such threads
-/// a small share (weight 3 against 1,024) when the reactor never sleeps,
-/// and the bounded hashing queue answers 503 when they fall behind. Where
-/// the policy is refused (some containers), a niceness of 10 stands in.
-const HASHING_NICENESS: libc::c_int = 10;
+/// The idle class (`SCHED_IDLE`, weight 3) used before gave the reactor
+/// every cycle and let a verify-token flood starve logins to 0-5 % of
+/// their rate: a denial of service. The share is a trade: what hashing
+/// gets under both floods at once, the reactor does not (see BENCHMARKS.md,
+/// "both floods at once").
+const HASHING_NICENESS: libc::c_int = 3;
 
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: with pid 0, sched_setscheduler changes the calling
-        // thread's policy; it only reads `param`, which outlives the call.
-        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param) };
-        if rc == 0 {
-            return;
-        }
         // On Linux, PRIO_PROCESS with id 0 applies to the calling thread only.
         // SAFETY: setpriority only reads its integer arguments.
         let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICENESS) };
