@@ -17,6 +17,7 @@ pub(crate) mod refresh_rotation;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;
+pub mod wal;
 pub mod webauthn_challenges;
 
 use std::time::Duration;
@@ -42,6 +43,12 @@ const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// (BENCHMARKS.md). Reads are microseconds and queue too. The busy timeout
 /// still covers other processes on the same file (`authd worker`).
 const SQLITE_CONNECTIONS: u32 = 1;
+/// A PostgreSQL connection idle at least this long is pinged before use,
+/// so one a restarted server dropped is replaced instead of failing a
+/// request. One in use more recently is not: sqlx pings every connection
+/// as it goes back to the pool anyway, and a ping on every acquire too
+/// cost a round trip per statement on the busiest paths.
+const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Opens the database. SQLite gets WAL and a busy timeout so that parallel
 /// requests wait for each other instead of failing with "database is locked".
@@ -62,11 +69,10 @@ pub async fn connect(url: &str, pool: Pool) -> Result<DatabaseConnection, DbErr>
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false);
-    // Every connection is pinged before use, so those a restarted server
-    // dropped are replaced instead of failing a request (sqlx's default,
-    // stated here because recovery after an outage depends on it).
-    options.test_before_acquire(true);
     if url.starts_with("sqlite:") {
+        // A file has no server that could drop the connection: no ping
+        // before use (each was a hop to SQLite's thread and back).
+        options.test_before_acquire(false);
         options.acquire_timeout(SQLITE_ACQUIRE_TIMEOUT);
         options
             .max_connections(SQLITE_CONNECTIONS)
@@ -75,9 +81,13 @@ pub async fn connect(url: &str, pool: Pool) -> Result<DatabaseConnection, DbErr>
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                     .busy_timeout(std::time::Duration::from_secs(10))
                     .foreign_keys(true)
+                    // Checkpoints run beside this connection (`wal`).
+                    .pragma("wal_autocheckpoint", wal::FALLBACK_PAGES.to_string())
+                    .pragma("journal_size_limit", wal::SIZE_LIMIT_BYTES.to_string())
             });
     } else {
         options.acquire_timeout(PG_ACQUIRE_TIMEOUT);
+        options.test_before_acquire_if_idle_for(PG_PING_AFTER_IDLE);
         options
             .max_connections(pool.max_connections.max(1))
             // The server keeps its NOTICEs ("relation ... already exists,
