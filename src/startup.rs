@@ -208,6 +208,10 @@ impl Application {
         let shutdown = CancellationToken::new();
 
         let mut background = Vec::new();
+        background.extend(actors::store::wal::spawn_checkpointer(
+            &settings.database_url,
+            shutdown.clone(),
+        ));
         let external_queue = if settings.redis_url.is_some() || worker == RunWorker::Yes {
             Some(queue(&settings).await?)
         } else {
@@ -222,7 +226,14 @@ impl Application {
             && let Some(q) = &external_queue
         {
             let mailer = mailer(&settings)?;
-            background = spawn_worker(&settings, &core, q.clone(), mailer, wake.clone(), &shutdown);
+            background.extend(spawn_worker(
+                &settings,
+                &core,
+                q.clone(),
+                mailer,
+                wake.clone(),
+                &shutdown,
+            ));
         }
 
         let limiter = limiter(&settings).await?;
