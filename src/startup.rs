@@ -208,10 +208,6 @@ impl Application {
         let shutdown = CancellationToken::new();
 
         let mut background = Vec::new();
-        background.extend(actors::store::wal::spawn_checkpointer(
-            &settings.database_url,
-            shutdown.clone(),
-        ));
         let external_queue = if settings.redis_url.is_some() || worker == RunWorker::Yes {
             Some(queue(&settings).await?)
         } else {

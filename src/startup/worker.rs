@@ -123,10 +123,6 @@ pub async fn run_worker_with_clock(
             "this worker serves no probes or metrics: set AUTH_METRICS_BIND to serve /healthz, /readyz and /metrics"
         ),
     }
-    tasks.extend(actors::store::wal::spawn_checkpointer(
-        &settings.database_url,
-        shutdown.clone(),
-    ));
     if settings.redis_url.is_some() {
         tasks.push(crate::redis_watch::spawn(queue.clone(), shutdown.clone()));
     }

@@ -17,7 +17,6 @@ pub(crate) mod refresh_rotation;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;
-pub mod wal;
 pub mod webauthn_challenges;
 
 use std::time::Duration;
@@ -81,9 +80,6 @@ pub async fn connect(url: &str, pool: Pool) -> Result<DatabaseConnection, DbErr>
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                     .busy_timeout(std::time::Duration::from_secs(10))
                     .foreign_keys(true)
-                    // Checkpoints run beside this connection (`wal`).
-                    .pragma("wal_autocheckpoint", wal::FALLBACK_PAGES.to_string())
-                    .pragma("journal_size_limit", wal::SIZE_LIMIT_BYTES.to_string())
             });
     } else {
         options.acquire_timeout(PG_ACQUIRE_TIMEOUT);
