@@ -186,10 +186,9 @@ fn digest(sql: &str) -> String {
     }
     if line.starts_with("INSERT INTO ")
         && let (Some(open), Some(values)) = (line.find(" ("), line.find(") VALUES"))
+        && open < values
     {
-        if open < values {
-            line = format!("{} (…) VALUES …", &line[..open]);
-        }
+        line = format!("{} (…) VALUES …", &line[..open]);
     }
     if !line.starts_with("WITH ")
         && let Some(returning) = line.find(" RETURNING ")
