@@ -188,7 +188,9 @@ impl Application {
         Self::build_with_hooks(settings, worker, clock, Hooks::default()).await
     }
 
-    /// With a moved clock and pause points (tests).
+    /// With a moved clock and pause points (tests); with
+    /// `hooks.statements`, every statement of the node's pool is noted
+    /// there (its worker's too, with [`RunWorker::Yes`]).
     pub async fn build_with_hooks(
         settings: Settings,
         worker: RunWorker,
@@ -200,7 +202,7 @@ impl Application {
             Some(addr) => Some(listen(addr, "AUTH_METRICS_BIND").await?),
             None => None,
         };
-        let core = core(&settings, clock, Role::Serve).await?;
+        let core = core(&settings, clock, Role::Serve, hooks.statements.clone()).await?;
         let jwt = jwt(&settings, &core).await?;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let hasher = Hasher::start(settings.hash_cost, threads).map_err(anyhow::Error::msg)?;

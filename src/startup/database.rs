@@ -2,7 +2,9 @@
 //! `authd migrate` (and `migrate status`).
 
 use std::path::Path;
+use std::sync::Arc;
 
+use actors::hooks::StatementLog;
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use tracing::info;
@@ -54,13 +56,28 @@ impl Role {
         actors::store::Pool {
             max_connections: settings.database_pool_size.unwrap_or(default),
             application_name,
+            statements: None,
         }
     }
 }
 
 pub(super) async fn connect(settings: &Settings, role: Role) -> anyhow::Result<DatabaseConnection> {
+    connect_noting(settings, role, None).await
+}
+
+/// Like [`connect`], noting every statement in `statements` when given
+/// (the statement-budget tests).
+pub(super) async fn connect_noting(
+    settings: &Settings,
+    role: Role,
+    statements: Option<Arc<StatementLog>>,
+) -> anyhow::Result<DatabaseConnection> {
     ensure_sqlite_dir(&settings.database_url)?;
-    actors::store::connect(&settings.database_url, role.pool(settings))
+    let pool = actors::store::Pool {
+        statements,
+        ..role.pool(settings)
+    };
+    actors::store::connect(&settings.database_url, pool)
         .await
         .context("cannot connect to the database (AUTH_DATABASE_URL)")
 }

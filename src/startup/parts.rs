@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actors::hooks::StatementLog;
 use anyhow::Context;
 use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
 use sea_orm::DatabaseConnection;
@@ -15,7 +16,7 @@ use tracing::info;
 
 use jobs::{Mailer, Queue, Sealer, SharedClock};
 
-use super::database::{Role, connect};
+use super::database::{Role, connect_noting};
 use crate::config::Settings;
 use crate::fingerprints::{self, NodeKey};
 use crate::keys;
@@ -67,12 +68,15 @@ pub(super) struct Core {
     pub(super) clock: SharedClock,
 }
 
+/// The core of a process; `statements` notes every statement of its pool
+/// (tests; `None` in production).
 pub(super) async fn core(
     settings: &Settings,
     clock: SharedClock,
     role: Role,
+    statements: Option<Arc<StatementLog>>,
 ) -> anyhow::Result<Core> {
-    let db = connect(settings, role).await?;
+    let db = connect_noting(settings, role, statements).await?;
     crate::schema::at_start(&db, settings.migrate_on_start).await?;
     let key = keys::resolve(
         settings.encryption_key.as_ref(),

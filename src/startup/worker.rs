@@ -106,7 +106,7 @@ pub async fn run_worker_with_clock(
         Some(addr) => Some(listen(addr, "AUTH_METRICS_BIND").await?),
         None => None,
     };
-    let core = core(&settings, clock, Role::Worker).await?;
+    let core = core(&settings, clock, Role::Worker, None).await?;
     let queue = queue(&settings).await?;
     let mailer = mailer(&settings)?;
     let shutdown = CancellationToken::new();

@@ -163,6 +163,7 @@ pub struct TestAppBuilder {
     smtp_url: Option<String>,
     worker: RunWorker,
     tweak: Option<Tweak>,
+    statements: Option<Arc<actors::hooks::StatementLog>>,
 }
 
 pub fn builder() -> TestAppBuilder {
@@ -171,6 +172,7 @@ pub fn builder() -> TestAppBuilder {
         smtp_url: None,
         worker: RunWorker::Yes,
         tweak: None,
+        statements: None,
     }
 }
 
@@ -195,6 +197,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Notes every statement of the application's pool in `log`.
+    pub fn statements(mut self, log: Arc<actors::hooks::StatementLog>) -> Self {
+        self.statements = Some(log);
+        self
+    }
+
     pub fn settings(mut self, f: impl FnOnce(&mut Settings) + 'static) -> Self {
         self.tweak = Some(Box::new(f));
         self
@@ -215,7 +223,10 @@ impl TestAppBuilder {
             f(&mut settings);
         }
         let clock = Arc::new(OffsetClock::default());
-        let hooks = actors::hooks::Hooks::default();
+        let hooks = actors::hooks::Hooks {
+            statements: self.statements,
+            ..actors::hooks::Hooks::default()
+        };
         let app = Application::build_with_hooks(
             settings.clone(),
             self.worker,
@@ -233,6 +244,7 @@ impl TestAppBuilder {
         let pool = actors::store::Pool {
             max_connections: 4,
             application_name: "authd-test",
+            statements: None,
         };
         let db = actors::store::connect(&settings.database_url, pool)
             .await

@@ -51,6 +51,7 @@ mod sessions;
 mod side_doors;
 mod smtp;
 mod startup;
+mod statement_budgets;
 mod storm;
 mod two_nodes;
 mod verification;

@@ -19,11 +19,13 @@ pub mod sessions;
 pub mod users;
 pub mod webauthn_challenges;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::domain::{SessionId, UserId};
+use crate::hooks::StatementLog;
 
 /// How long the first connection may take: an unreachable database is
 /// reported with its cause within this, not after the pool's retries.
@@ -49,10 +51,8 @@ const SQLITE_CONNECTIONS: u32 = 1;
 /// cost a round trip per statement on the busiest paths.
 const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// Opens the database. SQLite gets WAL and a busy timeout so that parallel
-/// requests wait for each other instead of failing with "database is locked".
 /// What a process asks of its connection pool.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Pool {
     /// Most connections open at once (PostgreSQL; SQLite keeps its own
     /// small pool).
@@ -60,8 +60,13 @@ pub struct Pool {
     /// What PostgreSQL shows for them (`application_name`, in
     /// `pg_stat_activity`), e.g. `authd-serve`.
     pub application_name: &'static str,
+    /// Given (statement-budget tests), every statement the pool runs is
+    /// noted there; `None` in production, where nothing is installed.
+    pub statements: Option<Arc<StatementLog>>,
 }
 
+/// Opens the database. SQLite gets WAL and a busy timeout so that parallel
+/// requests wait for each other instead of failing with "database is locked".
 pub async fn connect(url: &str, pool: Pool) -> Result<DatabaseConnection, DbErr> {
     if !url.starts_with("sqlite:") {
         probe_postgres(url).await?;
@@ -94,7 +99,42 @@ pub async fn connect(url: &str, pool: Pool) -> Result<DatabaseConnection, DbErr>
                     .options([("client_min_messages", "warning")])
             });
     }
-    Database::connect(options).await
+    if let Some(log) = pool.statements.clone()
+        && url.starts_with("sqlite:")
+    {
+        options.map_sqlx_sqlite_pool_opts(move |o| o.after_connect(sqlite_hooks(log.clone())));
+    }
+    let mut db = Database::connect(options).await?;
+    if let Some(log) = pool.statements {
+        db.set_metric_callback(move |info| log.record(info.statement.sql.clone()));
+    }
+    Ok(db)
+}
+
+/// Notes each SQLite transaction that commits a write, or rolls back, in
+/// `log` (sea-orm's metric callback does not see `BEGIN`/`COMMIT`).
+fn sqlite_hooks(
+    log: Arc<StatementLog>,
+) -> impl for<'c> Fn(
+    &'c mut sea_orm::sqlx::SqliteConnection,
+    sea_orm::sqlx::pool::PoolConnectionMetadata,
+) -> futures::future::BoxFuture<'c, Result<(), sea_orm::sqlx::Error>>
++ Send
++ Sync
++ 'static {
+    move |conn, _| {
+        let log = log.clone();
+        Box::pin(async move {
+            let mut handle = conn.lock_handle().await?;
+            let on_commit = log.clone();
+            handle.set_commit_hook(move || {
+                on_commit.record(StatementLog::COMMIT.to_owned());
+                true
+            });
+            handle.set_rollback_hook(move || log.record(StatementLog::ROLLBACK.to_owned()));
+            Ok(())
+        })
+    }
 }
 
 /// One direct connection, so an unreachable server is reported with its
