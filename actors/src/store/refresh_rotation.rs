@@ -1,6 +1,8 @@
 //! Claiming a refresh token for rotation: in one step, the session is still
-//! live (and marked used now), the presented token is unused (and marked
-//! used), and its successor is stored. Both backends take the session's
+//! live (and marked used now) and its account active, the presented token
+//! is unused (and marked used), and its successor is stored. A disabled
+//! account's claim changes nothing (the token stays unused), like an ended
+//! session's. Both backends take the session's
 //! row before the token's, the order revocation takes them in, so a logout
 //! racing a refresh never deadlocks on PostgreSQL.
 //!
@@ -22,7 +24,8 @@ use super::refresh_tokens;
 pub(crate) enum Claim {
     /// The successor is stored: the rotation happened.
     Issued,
-    /// The session was ended meanwhile: nothing changed.
+    /// The session was ended meanwhile, or its account is disabled:
+    /// nothing changed.
     SessionEnded,
     /// The token was used meanwhile (a parallel rotation won).
     AlreadyUsed,
@@ -50,6 +53,7 @@ const CLAIM_SQL_POSTGRES: &str = r#"
 WITH live AS (
     UPDATE sessions SET last_used_at = $1
     WHERE id = $2 AND revoked_at IS NULL
+      AND EXISTS (SELECT 1 FROM users WHERE id = $5 AND is_active)
     RETURNING id
 ), claimed AS (
     UPDATE refresh_tokens SET used_at = $1
@@ -117,7 +121,8 @@ async fn in_one_statement(
 /// 0 the session, 1 the token, 3 none.
 const CLAIM_SQL_SQLITE: &str = r#"
 UPDATE sessions SET last_used_at = $1
-WHERE id = $2 AND revoked_at IS NULL;
+WHERE id = $2 AND revoked_at IS NULL
+  AND EXISTS (SELECT 1 FROM users WHERE id = $5 AND is_active);
 UPDATE refresh_tokens SET used_at = $1
 WHERE id = $3 AND used_at IS NULL AND revoked_at IS NULL AND changes() = 1;
 INSERT INTO refresh_tokens
