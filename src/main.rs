@@ -10,7 +10,7 @@ use authd::telemetry;
 /// mimalloc gives freed memory back to the system shortly after it is
 /// freed; glibc's malloc keeps freed chunks in the middle of its arenas.
 /// After a burst of logins the per-user gates stop within seconds, and
-/// their memory has to leave the process too (see BENCHMARKS.md, Memory).
+/// their memory has to leave the process too (see bench/history/, "Memory").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
