@@ -408,6 +408,32 @@ mod tests {
         assert!(hasher.verify("Other-Params-9", &phc).await.unwrap());
     }
 
+    /// The hashing threads' share of a contended core: the normal policy
+    /// at niceness 3, never the idle class (which let a verify-token flood
+    /// starve logins). Read from /proc: field 19 of a thread's `stat` is
+    /// its niceness, field 41 its policy (0 normal, 5 idle).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_niceness_3_in_the_normal_policy() {
+        let hasher = Hasher::start(cheap(), 2).unwrap();
+        hasher.hash("Correct-Horse-1").await.unwrap();
+        let mut seen = 0;
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let dir = task.unwrap().path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if !comm.starts_with("argon2-") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+            // Fields after the command name, which ends with the last ')'.
+            let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+            let (nice, policy) = (fields[16], fields[38]);
+            assert_eq!((nice, policy), ("3", "0"), "{}: {stat}", comm.trim());
+            seen += 1;
+        }
+        assert!(seen >= 2, "no hashing thread found");
+    }
+
     #[tokio::test]
     async fn the_same_password_gets_a_new_salt_each_time() {
         let hasher = Hasher::start(cheap(), 1).unwrap();
