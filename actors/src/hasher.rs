@@ -94,17 +94,28 @@ impl std::fmt::Debug for Hasher {
 }
 
 impl Hasher {
-    /// Starts `threads` hashing threads (use the number of cores).
+    /// Starts `threads` hashing threads (use the number of cores), and
+    /// returns once each is running at its share ([`HASHING_NICENESS`])
+    /// with its memory allocated.
     pub fn start(cost: HashCost, threads: usize) -> Result<Self, String> {
         let params = cost.params()?;
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
-        for i in 0..threads.max(1) {
+        let threads = threads.max(1);
+        let (ready, started) = std::sync::mpsc::channel();
+        for i in 0..threads {
             let rx: Receiver<Job> = rx.clone();
             let params = params.clone();
+            let ready = ready.clone();
             thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || work(&rx, &params))
+                .spawn(move || work(&rx, &params, &ready))
                 .map_err(|e| e.to_string())?;
+        }
+        drop(ready);
+        for _ in 0..threads {
+            started
+                .recv()
+                .map_err(|_| "a hashing thread stopped at start".to_owned())?;
         }
         Ok(Self {
             tx,
@@ -218,9 +229,10 @@ fn report_depth(waiting: usize) {
     metrics::gauge!("authd_argon2_queue_depth").set(waiting as f64);
 }
 
-fn work(rx: &Receiver<Job>, params: &Params) {
+fn work(rx: &Receiver<Job>, params: &Params, ready: &std::sync::mpsc::Sender<()>) {
     lower_priority();
     let mut memory = vec![Block::default(); params.block_count()];
+    let _ = ready.send(());
     while let Ok(job) = rx.recv() {
         report_depth(rx.len());
         if job.abandoned() {
@@ -415,8 +427,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashing_threads_run_at_niceness_3_in_the_normal_policy() {
-        let hasher = Hasher::start(cheap(), 2).unwrap();
-        hasher.hash("Correct-Horse-1").await.unwrap();
+        let _hasher = Hasher::start(cheap(), 2).unwrap();
         let mut seen = 0;
         for task in std::fs::read_dir("/proc/self/task").unwrap() {
             let dir = task.unwrap().path();
@@ -431,7 +442,7 @@ mod tests {
             assert_eq!((nice, policy), ("3", "0"), "{}: {stat}", comm.trim());
             seen += 1;
         }
-        assert!(seen >= 2, "no hashing thread found");
+        assert!(seen >= 2, "{seen} hashing threads found, not 2");
     }
 
     #[tokio::test]
