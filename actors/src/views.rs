@@ -6,7 +6,7 @@
 
 use uuid::Uuid;
 
-use crate::domain::{PasskeyId, SessionId, UserId};
+use crate::domain::{AppMetadata, PasskeyId, Roles, SessionId, UserId};
 use crate::store::{audit_events, passkeys, sessions, users};
 
 /// An account, as its owner sees it.
@@ -28,6 +28,10 @@ pub struct Account {
     pub mfa_enabled: bool,
     /// When the account was created.
     pub created_at: i64,
+    /// Roles given by the admin API (read-only to the user).
+    pub roles: Roles,
+    /// App metadata set by the admin API (read-only to the user).
+    pub app_metadata: AppMetadata,
 }
 
 impl From<&users::Model> for Account {
@@ -41,6 +45,8 @@ impl From<&users::Model> for Account {
             email_verified: u.email_verified_at.is_some(),
             mfa_enabled: u.mfa_enabled,
             created_at: u.created_at,
+            roles: Roles::from_stored(&u.roles),
+            app_metadata: AppMetadata::from_stored(&u.app_metadata),
         }
     }
 }

@@ -97,6 +97,8 @@ mod tests {
             is_email_verified: true,
             mfa_enabled: false,
             created_at: "2026-01-01T00:00:00Z".into(),
+            roles: Vec::new(),
+            app_metadata: std::collections::BTreeMap::new(),
         }
     }
 

@@ -86,6 +86,12 @@ pub struct UserView {
     pub mfa_enabled: bool,
     /// When the account was created (RFC 3339).
     pub created_at: String,
+    /// Roles given by the app's backend through the admin API; read-only
+    /// here. `[]` when none.
+    pub roles: Vec<String>,
+    /// Data about the user set by the app's backend through the admin API;
+    /// read-only here. `{}` when none.
+    pub app_metadata: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl From<Account> for UserView {
@@ -99,6 +105,8 @@ impl From<Account> for UserView {
             is_email_verified: a.email_verified,
             mfa_enabled: a.mfa_enabled,
             created_at: crate::time::rfc3339(a.created_at),
+            roles: a.roles.into_vec(),
+            app_metadata: a.app_metadata.into_map().into_iter().collect(),
         }
     }
 }

@@ -6,9 +6,11 @@ mod email;
 mod ids;
 mod names;
 mod password;
+mod roles;
 
 pub use email::Email;
 pub use ids::{DeviceId, PasskeyId, SessionId, UserId};
 pub use names::CompanyName;
 pub(crate) use names::PersonName;
 pub use password::Password;
+pub use roles::{AppMetadata, MAX_APP_METADATA_BYTES, MAX_ROLES, Roles};

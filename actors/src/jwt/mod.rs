@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroize;
 
-use crate::domain::{SessionId, UserId};
+use crate::domain::{AppMetadata, Roles, SessionId, UserId};
 
 pub use keys::generate_ed25519_pem;
 pub(crate) use verified::VerifiedTokens;
@@ -100,6 +100,21 @@ pub struct AccessClaims {
     pub typ: String,
     /// The login session id (uuid).
     pub sid: String,
+    /// The user's roles (admin API); omitted when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The user's app metadata (admin API); omitted when empty.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub app_metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Whom an access token is for: the user, and the roles and app metadata
+/// its claims carry (as stored when the token is issued).
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub id: UserId,
+    pub roles: Roles,
+    pub app_metadata: AppMetadata,
 }
 
 impl AccessClaims {
@@ -259,11 +274,28 @@ impl Jwt {
         })
     }
 
-    /// Signs a new access token for `user_id` in login session `session_id`,
-    /// valid from `now_secs` for the configured lifetime.
-    pub fn issue(
+    /// [`Jwt::issue_for`] a user without roles or app metadata.
+    #[cfg(test)]
+    pub(crate) fn issue(
         &self,
         user_id: UserId,
+        session_id: SessionId,
+        now_secs: i64,
+    ) -> Result<IssuedToken, JwtError> {
+        let subject = Subject {
+            id: user_id,
+            roles: Roles::default(),
+            app_metadata: AppMetadata::default(),
+        };
+        self.issue_for(&subject, session_id, now_secs)
+    }
+
+    /// Signs a new access token for `subject` (its id, roles and app
+    /// metadata as claims) in login session `session_id`, valid from
+    /// `now_secs` for the configured lifetime.
+    pub fn issue_for(
+        &self,
+        subject: &Subject,
         session_id: SessionId,
         now_secs: i64,
     ) -> Result<IssuedToken, JwtError> {
@@ -273,7 +305,7 @@ impl Jwt {
             .checked_add(inner.access_ttl_secs)
             .ok_or_else(|| JwtError::Key("token expiry out of range".to_owned()))?;
         let claims = AccessClaims {
-            sub: user_id.to_string(),
+            sub: subject.id.to_string(),
             jti: jti.to_string(),
             iat: now_secs,
             exp: expires_at,
@@ -281,6 +313,8 @@ impl Jwt {
             aud: inner.audience.clone(),
             typ: ACCESS_TYP.to_owned(),
             sid: session_id.to_string(),
+            roles: subject.roles.as_slice().to_vec(),
+            app_metadata: subject.app_metadata.as_map().clone(),
         };
         let mut header = Header::new(inner.keys.algorithm);
         header.kid = inner.keys.kid.clone();

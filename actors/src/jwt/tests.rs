@@ -94,6 +94,8 @@ fn hs256_round_trip() {
             aud: AUD.to_owned(),
             typ: "access".to_owned(),
             sid: session.to_string(),
+            roles: Vec::new(),
+            app_metadata: serde_json::Map::new(),
         }
     );
     assert_eq!(claims.user_id().unwrap(), user);
@@ -682,4 +684,31 @@ fn an_hs256_token_without_kid_verifies_with_the_signing_secret_only() {
         jwt.verify(&other, NOW),
         Err(JwtError::Invalid("bad signature"))
     );
+}
+
+#[test]
+fn roles_and_app_metadata_are_claims_only_when_there_are_some() {
+    use crate::domain::{AppMetadata, Roles};
+    let jwt = hs();
+    let session = SessionId::new_v4();
+    let plain = jwt.issue(UserId::new_v4(), session, NOW).unwrap();
+    let payload = decode_part(&parts(&plain.token)[1]);
+    assert!(payload.get("roles").is_none(), "{payload}");
+    assert!(payload.get("app_metadata").is_none(), "{payload}");
+
+    let subject = Subject {
+        id: UserId::new_v4(),
+        roles: Roles::parse(&["admin".to_owned(), "billing.read".to_owned()]).unwrap(),
+        app_metadata: AppMetadata::parse(serde_json::json!({"plan": "pro"})).unwrap(),
+    };
+    let issued = jwt.issue_for(&subject, session, NOW).unwrap();
+    let payload = decode_part(&parts(&issued.token)[1]);
+    assert_eq!(
+        payload["roles"],
+        serde_json::json!(["admin", "billing.read"])
+    );
+    assert_eq!(payload["app_metadata"], serde_json::json!({"plan": "pro"}));
+    let claims = jwt.verify(&issued.token, NOW).unwrap();
+    assert_eq!(claims.roles, ["admin", "billing.read"]);
+    assert_eq!(claims.app_metadata["plan"], "pro");
 }

@@ -15,8 +15,8 @@ use crate::attempts::Budget;
 pub(crate) use crate::attempts::TokenPair;
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
-use crate::domain::{SessionId, UserId};
-use crate::jwt::Jwt;
+use crate::domain::{AppMetadata, Roles, SessionId, UserId};
+use crate::jwt::{Jwt, Subject};
 use crate::lockout::LockState;
 use crate::one_time::{self, NewToken};
 use crate::rate_limit::{RateLimiter, RetryAfter};
@@ -26,6 +26,15 @@ use crate::store::refresh_rotation::{self, Claim};
 use crate::store::{devices, refresh_tokens, sessions, users};
 use crate::work::Work;
 use zeroize::Zeroizing;
+
+/// Whom a login's access token is for, as the user's row is now.
+fn subject(user: &users::Model) -> Subject {
+    Subject {
+        id: user.id,
+        roles: Roles::from_stored(&user.roles),
+        app_metadata: AppMetadata::from_stored(&user.app_metadata),
+    }
+}
 
 /// The most sessions a user's list shows.
 pub(crate) const MAX_LISTED: u64 = 100;
@@ -60,9 +69,9 @@ impl SessionStore {
     ) -> Result<Option<(TokenPair, Zeroizing<String>)>, DomainError> {
         let session_id = SessionId::new_v4();
         let txn = self.db.begin().await?;
-        if !users::touch_at_version(&txn, user_id, version, now_ms).await? {
+        let Some(user) = users::touch_at_version(&txn, user_id, version, now_ms).await? else {
             return Ok(None);
-        }
+        };
         let renewed = match budget {
             Budget::Account => {
                 users::set_lock_state(&txn, user_id, cleared).await?;
@@ -101,7 +110,9 @@ impl SessionStore {
             now_ms,
         )
         .await?;
-        let pair = self.issue(&txn, user_id, session_id, now_ms).await?;
+        let pair = self
+            .issue(&txn, &subject(&user), session_id, now_ms)
+            .await?;
         txn.commit().await?;
         if alerted {
             self.alerts.wake_outbox();
@@ -113,11 +124,11 @@ impl SessionStore {
     async fn issue<C: ConnectionTrait>(
         &self,
         conn: &C,
-        user_id: UserId,
+        subject: &Subject,
         session_id: SessionId,
         now_ms: i64,
     ) -> Result<TokenPair, DomainError> {
-        let (pair, row) = self.next_pair(user_id, session_id, now_ms)?;
+        let (pair, row) = self.next_pair(subject, session_id, now_ms)?;
         refresh_tokens::insert_issued(conn, row).await?;
         Ok(pair)
     }
@@ -126,13 +137,14 @@ impl SessionStore {
     /// to store (nothing stored yet).
     fn next_pair(
         &self,
-        user_id: UserId,
+        subject: &Subject,
         session_id: SessionId,
         now_ms: i64,
     ) -> Result<(TokenPair, refresh_tokens::Model), DomainError> {
+        let user_id = subject.id;
         let access = self
             .jwt
-            .issue(user_id, session_id, now_ms / 1000)
+            .issue_for(subject, session_id, now_ms / 1000)
             .map_err(|e| DomainError::Internal(format!("jwt: {e}")))?;
         let refresh = NewToken::generate();
         let row = refresh_tokens::Model {
@@ -167,7 +179,7 @@ impl SessionStore {
         presented: &str,
         now_ms: i64,
     ) -> Result<TokenPair, RotateError> {
-        let Some(row) = self.find_refresh(presented).await? else {
+        let Some((row, subject)) = self.find_refresh_with_subject(presented).await? else {
             return Err(RotateError::Invalid);
         };
         if row.revoked_at.is_some() || row.expires_at <= now_ms {
@@ -183,7 +195,7 @@ impl SessionStore {
                 .await
                 .map_err(RotateError::Limited)?;
         }
-        let (pair, next) = self.next_pair(row.user_id, row.session_id, now_ms)?;
+        let (pair, next) = self.next_pair(&subject, row.session_id, now_ms)?;
         match refresh_rotation::claim(&self.db, &row, next, now_ms)
             .await
             .map_err(DomainError::from)?
@@ -335,6 +347,7 @@ impl SessionStore {
             .map(|r| (r.session_id, r.user_id)))
     }
 
+    /// The stored row of a presented refresh token.
     async fn find_refresh(
         &self,
         presented: &str,
@@ -346,6 +359,29 @@ impl SessionStore {
             .filter(refresh_tokens::Column::TokenHash.eq(hash.as_str()))
             .one(&self.db)
             .await?)
+    }
+
+    /// The stored row of a presented refresh token, and whom its successor
+    /// is for: the user with the roles and app metadata stored now (read
+    /// in the same statement; the claim then checks the account is still
+    /// active).
+    async fn find_refresh_with_subject(
+        &self,
+        presented: &str,
+    ) -> Result<Option<(refresh_tokens::Model, Subject)>, DomainError> {
+        let Some(hash) = one_time::lookup_hash(presented) else {
+            return Ok(None);
+        };
+        Ok(refresh_tokens::find_with_subject(&self.db, hash.as_str())
+            .await?
+            .map(|(row, roles, app_metadata)| {
+                let subject = Subject {
+                    id: row.user_id,
+                    roles: Roles::from_stored(&roles),
+                    app_metadata: AppMetadata::from_stored(&app_metadata),
+                };
+                (row, subject)
+            }))
     }
 }
 

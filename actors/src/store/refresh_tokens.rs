@@ -29,6 +29,63 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+/// The refresh token whose hash is `token_hash`, with its user's stored
+/// roles and app metadata (JSON text), in one statement.
+pub(crate) async fn find_with_subject<C: ConnectionTrait>(
+    conn: &C,
+    token_hash: &str,
+) -> Result<Option<(Model, String, String)>, DbErr> {
+    use super::users;
+    use sea_orm::{JoinType, QuerySelect, RelationDef};
+    let to_user: RelationDef = Entity::belongs_to(users::Entity)
+        .from(Column::UserId)
+        .to(users::Column::Id)
+        .into();
+    let row = Entity::find()
+        .filter(Column::TokenHash.eq(token_hash))
+        .join(JoinType::InnerJoin, to_user)
+        .column_as(users::Column::Roles, "user_roles")
+        .column_as(users::Column::AppMetadata, "user_app_metadata")
+        .into_model::<WithSubject>()
+        .one(conn)
+        .await?;
+    Ok(row.map(|r| (r.token(), r.user_roles, r.user_app_metadata)))
+}
+
+/// A row of [`find_with_subject`].
+#[derive(sea_orm::FromQueryResult)]
+struct WithSubject {
+    id: Uuid,
+    session_id: SessionId,
+    user_id: UserId,
+    token_hash: String,
+    access_jti: Uuid,
+    access_expires_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    created_at: i64,
+    user_roles: String,
+    user_app_metadata: String,
+}
+
+impl WithSubject {
+    fn token(&self) -> Model {
+        Model {
+            id: self.id,
+            session_id: self.session_id,
+            user_id: self.user_id,
+            token_hash: self.token_hash.clone(),
+            access_jti: self.access_jti,
+            access_expires_at: self.access_expires_at,
+            expires_at: self.expires_at,
+            used_at: self.used_at,
+            revoked_at: self.revoked_at,
+            created_at: self.created_at,
+        }
+    }
+}
+
 /// Stores `row`, a refresh token just issued (the first of a session).
 pub(crate) async fn insert_issued<C: ConnectionTrait>(conn: &C, row: Model) -> Result<(), DbErr> {
     use sea_orm::IntoActiveModel;

@@ -32,6 +32,11 @@ pub struct Model {
     pub credential_version: i64,
     /// Mail the owner when a login comes from a device not seen before.
     pub alert_new_device: bool,
+    /// The roles, as JSON text (`domain::Roles`); set by the admin API.
+    pub roles: String,
+    /// The app metadata, as JSON text (`domain::AppMetadata`); set by the
+    /// admin API.
+    pub app_metadata: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -130,10 +135,44 @@ pub(crate) async fn register<C: ConnectionTrait>(
         mfa_enabled: Set(false),
         credential_version: Set(0),
         alert_new_device: Set(true),
+        roles: Set("[]".to_owned()),
+        app_metadata: Set("{}".to_owned()),
     })
     .exec_without_returning(conn)
     .await?;
     Ok(())
+}
+
+/// Sets the names of `id` that are given (`company_name: Some(None)`
+/// clears it) and returns the row as it is now; `None` if there is no
+/// such user.
+pub(crate) async fn set_profile<C: ConnectionTrait>(
+    conn: &C,
+    id: UserId,
+    change: ProfileColumns,
+    now_ms: i64,
+) -> Result<Option<Model>, DbErr> {
+    let mut update = Entity::update_many()
+        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id));
+    if let Some(first) = change.first_name {
+        update = update.col_expr(Column::FirstName, Expr::value(first));
+    }
+    if let Some(last) = change.last_name {
+        update = update.col_expr(Column::LastName, Expr::value(last));
+    }
+    if let Some(company) = change.company_name {
+        update = update.col_expr(Column::CompanyName, Expr::value(company));
+    }
+    Ok(update.exec_with_returning(conn).await?.pop())
+}
+
+/// The name columns a profile change sets; `None` leaves one as it is.
+#[derive(Debug, Default)]
+pub(crate) struct ProfileColumns {
+    pub(crate) first_name: Option<String>,
+    pub(crate) last_name: Option<String>,
+    pub(crate) company_name: Option<Option<String>>,
 }
 
 /// Marks the address of `id` verified, if it was not yet.
@@ -261,22 +300,22 @@ pub(crate) async fn swap_lock_state<C: ConnectionTrait>(
 }
 
 /// Bumps `updated_at` only if the credentials are still at `version` (a
-/// completed login, whose check saw that version); returns whether they
-/// were. First in its transaction, it also serialises the login with any
+/// completed login, whose check saw that version); returns the row as it
+/// is now if they were (its roles go into the login's access token). First in its transaction, it also serialises the login with any
 /// credential change (a row lock on PostgreSQL).
 pub(crate) async fn touch_at_version<C: ConnectionTrait>(
     conn: &C,
     id: UserId,
     version: i64,
     now_ms: i64,
-) -> Result<bool, DbErr> {
-    let res = Entity::update_many()
+) -> Result<Option<Model>, DbErr> {
+    let mut rows = Entity::update_many()
         .col_expr(Column::UpdatedAt, Expr::value(now_ms))
         .filter(Column::Id.eq(id))
         .filter(Column::CredentialVersion.eq(version))
-        .exec(conn)
+        .exec_with_returning(conn)
         .await?;
-    Ok(res.rows_affected == 1)
+    Ok(rows.pop())
 }
 
 /// Sets the lock state whatever it was (a completed login or a password
@@ -448,6 +487,8 @@ pub(crate) mod tests {
             mfa_enabled: false,
             credential_version: 0,
             alert_new_device: true,
+            roles: "[]".to_owned(),
+            app_metadata: "{}".to_owned(),
         }
     }
 
