@@ -47,6 +47,8 @@ pub enum EventKind {
     /// The right password (or passkey) for a disabled account: refused,
     /// answered like a wrong one.
     LoginRefusedDisabled,
+    /// The owner changed their names (`PATCH /auth/me/`).
+    ProfileUpdated,
 }
 
 impl EventKind {
@@ -73,6 +75,7 @@ impl EventKind {
             EventKind::PasskeyRemoved => "passkey_removed",
             EventKind::PasskeyCloneSuspected => "passkey_clone_suspected",
             EventKind::LoginRefusedDisabled => "login_refused_disabled",
+            EventKind::ProfileUpdated => "profile_updated",
         }
     }
 }

@@ -124,6 +124,12 @@ impl Work {
         Ok(())
     }
 
+    /// The change wrote `user_id`'s row: the registry forgets what it
+    /// cached of it (here and on other nodes) once the change commits.
+    pub(crate) fn user_changed(&mut self, user_id: UserId) {
+        self.user_changed = Some(user_id);
+    }
+
     /// Sessions the change ended (`revocation::end`), told to the registry
     /// once it commits.
     pub(crate) fn ended(&mut self, revoked: Revoked) {

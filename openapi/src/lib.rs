@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod limits;
+pub mod me;
 pub mod metrics;
 pub mod mfa;
 pub mod middleware;
@@ -76,6 +77,7 @@ type Apis = (
     tokens::TokenApi,
     sessions::SessionsApi,
     events::EventsApi,
+    me::MeApi,
     alerts::AlertsApi,
     password::PasswordApi,
     mfa::MfaApi,
@@ -92,6 +94,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             tokens::TokenApi,
             sessions::SessionsApi,
             events::EventsApi,
+            me::MeApi,
             alerts::AlertsApi,
             password::PasswordApi,
             mfa::MfaApi,

@@ -188,10 +188,10 @@ fn pattern(schema: &str, field: &str) -> Option<String> {
         | ("ResetConfirmRequest" | "ChangePasswordRequest", "new_password") => {
             Some(r"^(?=[\s\S]*[a-z])(?=[\s\S]*[A-Z])(?=[\s\S]*[0-9])".to_owned())
         }
-        ("RegisterRequest", "first_name" | "last_name") => {
+        ("RegisterRequest" | "UpdateMeRequest", "first_name" | "last_name") => {
             Some(format!("^[{SPACE}]*{}[{SPACE}]*$", text()))
         }
-        ("RegisterRequest", "company_name") => {
+        ("RegisterRequest" | "UpdateMeRequest", "company_name") => {
             Some(format!("^[{SPACE}]*(?:{})?[{SPACE}]*$", text()))
         }
         (_, "totp_code" | "code") => Some("^[0-9]{6}$".to_owned()),
@@ -238,6 +238,7 @@ fn request_example(name: &str) -> Option<Value> {
             }
         }),
         "RenameRequest" => json!({ "name": "Work phone" }),
+        "UpdateMeRequest" => json!({ "first_name": "Ada", "company_name": null }),
         "MfaPasskeyStartRequest" => json!({ "mfa_token": token }),
         "MfaPasskeyFinishRequest" => json!({
             "mfa_token": token, "challenge_id": token,

@@ -88,6 +88,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "auth",
             "accounts",
             "passwords",
+            "profile",
             "mfa",
             "passkeys",
             "janitor",

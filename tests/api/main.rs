@@ -30,6 +30,7 @@ mod layers;
 mod limits;
 mod lockout;
 mod logs;
+mod me;
 mod metrics;
 mod mfa;
 mod mfa_helpers;

@@ -38,12 +38,14 @@ pub enum Limited {
     RemovePasskey,
     /// Turning an alert off checks the password.
     SetAlertSettings,
+    /// `PATCH /auth/me/`.
+    UpdateMe,
     RefreshToken,
 }
 
 impl Limited {
     /// Every rate-limited operation.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::Register,
         Self::VerifyEmail,
         Self::ResendVerification,
@@ -66,6 +68,7 @@ impl Limited {
         Self::MfaPasskeyFinish,
         Self::RemovePasskey,
         Self::SetAlertSettings,
+        Self::UpdateMe,
         Self::RefreshToken,
     ];
 
@@ -103,6 +106,7 @@ impl Limited {
             Self::MfaPasskeyFinish => ("mfaPasskeyFinish", "mfa-passkey-finish"),
             Self::RemovePasskey => ("removePasskey", "passkey-delete"),
             Self::SetAlertSettings => ("setAlertSettings", "alerts-set"),
+            Self::UpdateMe => ("updateMe", "me-update"),
             Self::RefreshToken => ("refreshToken", "token-refresh"),
         }
     }
