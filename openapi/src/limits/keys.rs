@@ -39,11 +39,15 @@ pub enum Limited {
     /// Turning an alert off checks the password.
     SetAlertSettings,
     RefreshToken,
+    /// Deleting the account checks the password.
+    DeleteAccount,
+    /// Exporting the account's data checks the password.
+    ExportAccount,
 }
 
 impl Limited {
     /// Every rate-limited operation.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 25] = [
         Self::Register,
         Self::VerifyEmail,
         Self::ResendVerification,
@@ -67,6 +71,8 @@ impl Limited {
         Self::RemovePasskey,
         Self::SetAlertSettings,
         Self::RefreshToken,
+        Self::DeleteAccount,
+        Self::ExportAccount,
     ];
 
     /// The operation with this OpenAPI operation id, if it is rate limited.
@@ -104,6 +110,8 @@ impl Limited {
             Self::RemovePasskey => ("removePasskey", "passkey-delete"),
             Self::SetAlertSettings => ("setAlertSettings", "alerts-set"),
             Self::RefreshToken => ("refreshToken", "token-refresh"),
+            Self::DeleteAccount => ("deleteAccount", "account-delete"),
+            Self::ExportAccount => ("exportAccount", "account-export"),
         }
     }
 
