@@ -130,9 +130,11 @@ mod tests {
                     || path.starts_with("/api/v1/auth/mfa/passkey/"))
                     && (method == Method::POST || method == Method::DELETE);
                 let is_alerts_set = path == "/api/v1/auth/alerts/" && method == Method::PUT;
+                let is_own_data = (path == "/api/v1/auth/me/" && method == Method::DELETE)
+                    || path == "/api/v1/auth/me/export/";
                 assert_eq!(
                     limited,
-                    is_2fa || is_listed || is_passkey || is_alerts_set,
+                    is_2fa || is_listed || is_passkey || is_alerts_set || is_own_data,
                     "{method} {path}"
                 );
                 seen += usize::from(limited);
