@@ -339,6 +339,7 @@ impl Application {
             deps: mfa_deps,
             auth: auth.clone(),
         };
+        let account_data = actors::AccountData { mfa: mfa.clone() };
         let draining = CancellationToken::new();
         let state = Arc::new(ApiState {
             accounts,
@@ -346,6 +347,7 @@ impl Application {
             passwords,
             mfa,
             passkeys,
+            account_data,
             limiter: (settings.rate_limit_per_minute > 0).then_some(limiter),
             refresh_limiter,
             proxies,

@@ -1,8 +1,9 @@
 //! The audit trail: every security event of a user is one `audit_events`
 //! row, written in the transaction of the change it records (so an event
 //! is there exactly when its change is), and one log line on the `audit`
-//! target. [`record`] is the only writer (through
-//! `audit_events::append`); [`page`] the only reader.
+//! target. [`record`] is the writer (through `audit_events::append`;
+//! [`record_bare`] for a deleted account's one event); [`page`] and
+//! [`all_of`] the readers.
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -49,6 +50,11 @@ pub enum EventKind {
     LoginRefusedDisabled,
     /// The owner changed their names (`PATCH /auth/me/`).
     ProfileUpdated,
+    /// The account was deleted: the one event left of it, with its user
+    /// id and nothing of the client.
+    AccountDeleted,
+    /// The owner downloaded everything stored about the account.
+    DataExported,
 }
 
 impl EventKind {
@@ -76,6 +82,8 @@ impl EventKind {
             EventKind::PasskeyCloneSuspected => "passkey_clone_suspected",
             EventKind::LoginRefusedDisabled => "login_refused_disabled",
             EventKind::ProfileUpdated => "profile_updated",
+            EventKind::AccountDeleted => "account_deleted",
+            EventKind::DataExported => "data_exported",
         }
     }
 }
@@ -133,6 +141,34 @@ pub async fn record<C: ConnectionTrait>(
         "security event"
     );
     Ok(())
+}
+
+/// Writes the event `kind` of `user_id` with nothing of the client (no
+/// IP, user agent or request id, in the row or the log line): what a
+/// deleted account leaves.
+pub(crate) async fn record_bare<C: ConnectionTrait>(
+    conn: &C,
+    user_id: UserId,
+    kind: EventKind,
+    now_ms: i64,
+) -> Result<(), DomainError> {
+    audit_events::append_bare(conn, user_id, kind.as_str(), now_ms).await?;
+    tracing::info!(target: "audit", kind = kind.as_str(), %user_id, "security event");
+    Ok(())
+}
+
+/// Every stored event of `user_id`, newest first (an export of the account).
+pub(crate) async fn all_of<C: ConnectionTrait>(
+    conn: &C,
+    user_id: UserId,
+) -> Result<Vec<audit_events::Model>, DomainError> {
+    use audit_events::Column;
+    Ok(audit_events::Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .order_by_desc(Column::At)
+        .order_by_desc(Column::Id)
+        .all(conn)
+        .await?)
 }
 
 /// Where a page of events starts: strictly older than this event.

@@ -70,6 +70,13 @@ pub enum DomainError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A re-authentication with 2FA on that gave no TOTP code.
+    #[error("totp code required")]
+    CodeRequired,
+    /// An account without a password re-authenticates with a fresh login:
+    /// this access token is older than that allows.
+    #[error("login not fresh enough")]
+    StaleLogin,
 }
 
 impl DomainError {

@@ -3,6 +3,7 @@
 
 #![deny(unreachable_pub)]
 
+pub mod account_data;
 pub(crate) mod accounts;
 pub mod alerts;
 pub mod attempt_gate;
@@ -38,6 +39,7 @@ pub mod token_registry;
 pub mod views;
 pub(crate) mod work;
 
+pub use account_data::AccountData;
 pub use accounts::{Accounts, Links, RegisterInput};
 pub use context::RequestContext;
 pub use domain::{DeviceId, PasskeyId, SessionId, UserId};

@@ -7,7 +7,7 @@
 use uuid::Uuid;
 
 use crate::domain::{AppMetadata, PasskeyId, Roles, SessionId, UserId};
-use crate::store::{audit_events, passkeys, sessions, users};
+use crate::store::{audit_events, devices, passkeys, sessions, users};
 
 /// An account, as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,8 @@ pub struct Session {
     pub ip: Option<String>,
     /// The user agent of the login that started it.
     pub user_agent: Option<String>,
+    /// When it ended (a logout, a credential change...), if it did.
+    pub ended_at: Option<i64>,
 }
 
 impl From<sessions::Model> for Session {
@@ -74,8 +76,46 @@ impl From<sessions::Model> for Session {
             last_used_at: s.last_used_at,
             ip: s.ip,
             user_agent: s.user_agent,
+            ended_at: s.revoked_at,
         }
     }
+}
+
+/// A known device of an account: when it was first and last used; never
+/// its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// When a login first gave it its token.
+    pub created_at: i64,
+    /// When it last logged in.
+    pub last_used_at: i64,
+}
+
+impl From<devices::Model> for Device {
+    fn from(d: devices::Model) -> Self {
+        Self {
+            created_at: d.created_at,
+            last_used_at: d.last_used_at,
+        }
+    }
+}
+
+/// Everything stored about an account that is not a secret, as its owner
+/// downloads it (no hash, TOTP secret, code, token or passkey credential).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// The account.
+    pub account: Account,
+    /// Every stored session, live or ended, newest first.
+    pub sessions: Vec<Session>,
+    /// Every stored security event, newest first.
+    pub events: Vec<SecurityEvent>,
+    /// The passkeys, oldest first.
+    pub passkeys: Vec<Passkey>,
+    /// The known devices, live or forgotten, oldest first.
+    pub devices: Vec<Device>,
+    /// Whether the new-device alert is on.
+    pub alert_new_device: bool,
 }
 
 /// One passkey of an account, without its credential.

@@ -80,6 +80,16 @@ impl Work {
         audit::record(&self.txn, event, self.now_ms).await
     }
 
+    /// An event with nothing of the client, committed with the change:
+    /// the one a deleted account leaves.
+    pub(crate) async fn record_bare(
+        &mut self,
+        user_id: UserId,
+        kind: audit::EventKind,
+    ) -> Result<(), DomainError> {
+        audit::record_bare(&self.txn, user_id, kind, self.now_ms).await
+    }
+
     /// A mail to `user` about the change, queued in the outbox with it.
     pub(crate) async fn mail(
         &mut self,

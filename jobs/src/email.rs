@@ -58,6 +58,11 @@ pub enum EmailKind {
     PasskeyRemoved(AlertFacts),
     /// The new-device alerts were turned off.
     AlertsOff(AlertFacts),
+    /// The account was deleted by its owner: no link (there is nothing
+    /// left to sign in to), and nothing of the account but the greeting.
+    AccountDeleted {
+        first_name: String,
+    },
 }
 
 /// What every alert says besides its own text: whom it greets, when and
@@ -123,6 +128,7 @@ impl EmailKind {
             EmailKind::PasskeyAdded(_) => "passkey_added",
             EmailKind::PasskeyRemoved(_) => "passkey_removed",
             EmailKind::AlertsOff(_) => "alerts_off",
+            EmailKind::AccountDeleted { .. } => "account_deleted",
         }
     }
 
@@ -185,6 +191,10 @@ impl EmailKind {
                 "New-sign-in emails were turned off for your account",
                 alert.context(),
             ),
+            EmailKind::AccountDeleted { first_name } => (
+                "Your account was deleted",
+                context! { first_name => first_name },
+            ),
         };
         let render = |ext: &str| -> Result<String, JobsError> {
             env.get_template(&format!("{}.{ext}", self.name()))
@@ -225,6 +235,7 @@ fn templates() -> &'static Environment<'static> {
             "passkey_added",
             "passkey_removed",
             "alerts_off",
+            "account_deleted",
         ];
         for (name, source) in sources {
             if let Err(e) = env.add_template(name, source) {
@@ -370,6 +381,20 @@ mod tests {
     }
 
     #[test]
+    fn the_deletion_notice_has_no_link() {
+        let r = EmailKind::AccountDeleted {
+            first_name: "Ann".into(),
+        }
+        .render()
+        .unwrap();
+        for body in [&r.text, &r.html] {
+            assert!(body.contains("deleted"), "{body}");
+            assert!(!body.contains("http"), "{body}");
+            assert!(!body.contains("href"), "{body}");
+        }
+    }
+
+    #[test]
     fn every_kind_renders_both_bodies() {
         let kinds = [
             EmailKind::PasswordReset {
@@ -393,6 +418,9 @@ mod tests {
             EmailKind::BackupCodeUsed {
                 first_name: "Ann".into(),
                 remaining: 7,
+            },
+            EmailKind::AccountDeleted {
+                first_name: "Ann".into(),
             },
         ];
         for kind in kinds.into_iter().chain(alerts()) {

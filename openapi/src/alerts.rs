@@ -130,7 +130,8 @@ impl AlertsApi {
     }
 }
 
-fn settings(new_device: bool) -> AlertSettings {
+/// The settings as answered, with `new_device` as stored.
+pub(crate) fn settings(new_device: bool) -> AlertSettings {
     AlertSettings {
         new_device,
         always_on: alerts::ALWAYS_ON.iter().map(|s| (*s).to_owned()).collect(),

@@ -206,6 +206,20 @@ impl From<DomainError> for ApiError {
                     "Something went wrong on our side",
                 )
             }
+            DomainError::CodeRequired => ApiError {
+                errors: Some(FieldErrors::from([(
+                    "totp_code".to_owned(),
+                    vec!["is required: two-factor authentication is on".to_owned()],
+                )])),
+                ..ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "A code from the authenticator app is required",
+                )
+            },
+            DomainError::StaleLogin => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Log in again to confirm this: the login must be less than 5 minutes old",
+            ),
         }
     }
 }

@@ -33,7 +33,8 @@ pub struct EventView {
     /// logged_out, reset_requested, reset_completed, password_changed,
     /// mfa_enabled, mfa_disabled, backup_codes_renewed, backup_code_used,
     /// device_trusted, alerts_changed, passkey_added, passkey_removed,
-    /// passkey_clone_suspected, login_refused_disabled, profile_updated.
+    /// passkey_clone_suspected, login_refused_disabled, profile_updated,
+    /// account_deleted, data_exported.
     pub kind: String,
     /// When (RFC 3339, milliseconds).
     pub at: String,

@@ -1,6 +1,7 @@
 //! The HTTP API: poem-openapi operations (thin: parse, ask the domain, map
 //! the answer), the envelopes, the middleware, and the OpenAPI document.
 
+pub mod account_data;
 pub mod alerts;
 pub mod auth;
 pub mod body;
@@ -42,7 +43,7 @@ use poem_openapi::OpenApiService;
 
 use actors::auth::Auth;
 use actors::rate_limit::{RateLimiter, TrustedProxies};
-use actors::{Accounts, Mfa, Passkeys, Passwords};
+use actors::{AccountData, Accounts, Mfa, Passkeys, Passwords};
 
 pub use error::ApiError;
 
@@ -54,6 +55,8 @@ pub struct ApiState {
     pub passwords: Passwords,
     pub mfa: Mfa,
     pub passkeys: Passkeys,
+    /// Deleting and exporting the caller's account.
+    pub account_data: AccountData,
     /// Per client IP and endpoint: the auth endpoints
     /// (`AUTH_RATE_LIMIT_PER_MINUTE`); `None`: off (0, for development).
     pub limiter: Option<RateLimiter>,

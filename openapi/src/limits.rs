@@ -130,11 +130,13 @@ mod tests {
                     || path.starts_with("/api/v1/auth/mfa/passkey/"))
                     && (method == Method::POST || method == Method::DELETE);
                 let is_alerts_set = path == "/api/v1/auth/alerts/" && method == Method::PUT;
-                // Every write to the caller's own account (PATCH, DELETE).
-                let is_me_write = path == "/api/v1/auth/me/" && method != Method::GET;
+                // Every write to the caller's own account (PATCH, DELETE),
+                // and its export.
+                let is_own_data = (path == "/api/v1/auth/me/" && method != Method::GET)
+                    || path == "/api/v1/auth/me/export/";
                 assert_eq!(
                     limited,
-                    is_2fa || is_listed || is_passkey || is_alerts_set || is_me_write,
+                    is_2fa || is_listed || is_passkey || is_alerts_set || is_own_data,
                     "{method} {path}"
                 );
                 seen += usize::from(limited);

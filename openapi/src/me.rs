@@ -1,4 +1,5 @@
-//! The caller's own profile: read it, change the names.
+//! The caller's own account: read it, change the names, delete it, export
+//! what is stored about it. One API, as the operations share a path.
 
 use std::sync::Arc;
 
@@ -11,10 +12,11 @@ use tracing::instrument;
 use actors::ProfileChange;
 
 use crate::ApiState;
+use crate::account_data::{AccountExport, ReauthRequest, exported};
 use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::outcomes;
-use crate::reply::Reply;
+use crate::reply::{NoData, Reply};
 use crate::security::BearerAuth;
 use crate::tags::ApiTag;
 use crate::tokens::UserView;
@@ -51,6 +53,8 @@ pub struct UpdateMeRequest {
 
 outcomes!(GetMeOutcomes: 200, [401, 500, 503]);
 outcomes!(UpdateMeOutcomes: 200, [400, 401, 413, 429, 500, 503]);
+outcomes!(DeleteOutcomes: 200, [400, 401, 413, 429, 500, 503]);
+outcomes!(ExportOutcomes: 200, [400, 401, 413, 429, 500, 503]);
 
 pub struct MeApi;
 
@@ -105,5 +109,56 @@ impl MeApi {
                 user: account.into(),
             },
         ))
+    }
+
+    /// Delete my account
+    ///
+    /// Deletes the caller's account and everything about it (sessions,
+    /// refresh tokens, devices, passkeys, 2FA, links, challenges, alert
+    /// settings, security events) in one transaction, after
+    /// re-authentication: the password (a wrong one counts toward the
+    /// lockout), and a TOTP code when 2FA is on. Every access token of the
+    /// account is refused from then on, on every node; one mail says the
+    /// account was deleted. The address can register again.
+    #[oai(path = "/auth/me/", method = "delete", operation_id = "deleteAccount")]
+    #[instrument(skip_all)]
+    async fn delete(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        auth: BearerAuth,
+        body: JsonBody<ReauthRequest>,
+    ) -> Result<Reply<NoData, DeleteOutcomes>, ApiError> {
+        let b = body.0;
+        state
+            .account_data
+            .delete(&auth.0, b.password.as_deref(), b.totp_code.as_deref())
+            .await?;
+        Ok(Reply::message("Your account has been deleted."))
+    }
+
+    /// Export my data
+    ///
+    /// Everything stored about the caller that is not a secret, as JSON
+    /// (GDPR articles 15 and 20), after the same re-authentication as
+    /// deleting the account. Recorded as the security event
+    /// `data_exported`.
+    #[oai(
+        path = "/auth/me/export/",
+        method = "post",
+        operation_id = "exportAccount"
+    )]
+    #[instrument(skip_all)]
+    async fn export(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        auth: BearerAuth,
+        body: JsonBody<ReauthRequest>,
+    ) -> Result<Reply<AccountExport, ExportOutcomes>, ApiError> {
+        let b = body.0;
+        let export = state
+            .account_data
+            .export(&auth.0, b.password.as_deref(), b.totp_code.as_deref())
+            .await?;
+        Ok(Reply::ok("Your data", exported(export)))
     }
 }

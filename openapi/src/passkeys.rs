@@ -127,7 +127,8 @@ pub(crate) fn public_key<T: serde::Serialize>(options: &T) -> Result<Value, ApiE
     Ok(v["publicKey"].take())
 }
 
-fn view(p: Passkey) -> PasskeyView {
+/// A passkey as answered.
+pub(crate) fn view(p: Passkey) -> PasskeyView {
     PasskeyView {
         id: p.id.0,
         name: p.name,

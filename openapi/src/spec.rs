@@ -227,6 +227,7 @@ fn request_example(name: &str) -> Option<Value> {
         "MfaVerifyRequest" => json!({ "mfa_token": token, "code": "492039" }),
         "RecoverRequest" => json!({ "mfa_token": token, "backup_code": "7KQ2M-X9T4P" }),
         "RegisterStartRequest" => json!({ "password": password, "totp_code": "492039" }),
+        "ReauthRequest" => json!({ "password": password, "totp_code": "492039" }),
         "AlertSettingsRequest" => {
             json!({ "new_device": false, "password": password, "totp_code": "492039" })
         }

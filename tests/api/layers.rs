@@ -92,6 +92,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "mfa",
             "passkeys",
             "janitor",
+            "account_data",
         ],
     ),
 ];

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account_deletion;
 mod alerts;
 mod binary;
 mod breached;

@@ -253,7 +253,7 @@ impl Mfa {
         ))
     }
 
-    fn after_commit(&self) -> AfterCommit {
+    pub(crate) fn after_commit(&self) -> AfterCommit {
         self.auth.actors.after_commit(&self.deps.outbox_wake)
     }
 

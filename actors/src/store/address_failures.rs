@@ -110,3 +110,13 @@ pub async fn prune<C: ConnectionTrait>(
         .add(unlocked);
     jobs::batch::delete_some::<Entity, _>(conn, Column::Id, dead, limit).await
 }
+
+/// Forgets the failures counted for the address with id `id` (an account
+/// there was deleted: the address starts again as never seen).
+pub(crate) async fn forget<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr> {
+    Entity::delete_many()
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}

@@ -239,3 +239,17 @@ pub async fn prune<C: ConnectionTrait>(
     let dead = sea_orm::Condition::all().add(Column::RevokedAt.lte(dead_before));
     jobs::batch::delete_some::<Entity, _>(conn, Column::Id, dead, limit).await
 }
+
+/// Every stored device of `user_id`, live or forgotten, oldest first.
+pub(crate) async fn all_of_user<C: ConnectionTrait>(
+    conn: &C,
+    user_id: UserId,
+) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .all(conn)
+        .await
+}

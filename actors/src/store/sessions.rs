@@ -119,3 +119,17 @@ pub async fn prune<C: ConnectionTrait>(
         .add(Expr::exists(has_tokens).not());
     jobs::batch::delete_some::<Entity, _>(conn, Column::Id, dead, limit).await
 }
+
+/// Every stored session of `user_id`, live or ended, newest first.
+pub(crate) async fn all_of_user<C: ConnectionTrait>(
+    conn: &C,
+    user_id: UserId,
+) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id)
+        .all(conn)
+        .await
+}

@@ -377,6 +377,24 @@ pub(crate) async fn rehash<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Deletes the account `id`; everything keyed to it goes with it (the
+/// foreign keys cascade), but its security events (see `audit_events`).
+/// Returns whether this call deleted it.
+pub(crate) async fn delete<C: ConnectionTrait>(conn: &C, id: UserId) -> Result<bool, DbErr> {
+    let res = Entity::delete_many()
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Whether the account has a password (every account registered so far
+/// does; one made by another identity provider would not: its hash is
+/// empty).
+pub fn has_password(user: &Model) -> bool {
+    !user.password_hash.is_empty()
+}
+
 /// Accounts still unverified once every link they were sent has expired:
 /// registered before `registered_before` (the first link's lifetime ago),
 /// no verification or reset link usable at `dead_before`, not touched
@@ -427,6 +445,8 @@ pub(crate) async fn prune_unverified(
         .collect();
     let outbox_ids: Vec<Uuid> = removed.iter().map(|id| id.0).collect();
     jobs::outbox::forget_users(&txn, &outbox_ids).await?;
+    // The audit trail does not cascade (it may outlive an account).
+    super::audit_events::delete_of_users(&txn, &removed).await?;
     txn.commit().await?;
     Ok(removed)
 }

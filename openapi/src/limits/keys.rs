@@ -41,11 +41,15 @@ pub enum Limited {
     /// `PATCH /auth/me/`.
     UpdateMe,
     RefreshToken,
+    /// Deleting the account checks the password.
+    DeleteAccount,
+    /// Exporting the account's data checks the password.
+    ExportAccount,
 }
 
 impl Limited {
     /// Every rate-limited operation.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 26] = [
         Self::Register,
         Self::VerifyEmail,
         Self::ResendVerification,
@@ -70,6 +74,8 @@ impl Limited {
         Self::SetAlertSettings,
         Self::UpdateMe,
         Self::RefreshToken,
+        Self::DeleteAccount,
+        Self::ExportAccount,
     ];
 
     /// The operation with this OpenAPI operation id, if it is rate limited.
@@ -108,6 +114,8 @@ impl Limited {
             Self::SetAlertSettings => ("setAlertSettings", "alerts-set"),
             Self::UpdateMe => ("updateMe", "me-update"),
             Self::RefreshToken => ("refreshToken", "token-refresh"),
+            Self::DeleteAccount => ("deleteAccount", "account-delete"),
+            Self::ExportAccount => ("exportAccount", "account-export"),
         }
     }
 

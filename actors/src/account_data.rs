@@ -1,0 +1,159 @@
+//! The owner's own data: deleting the account with everything keyed to
+//! it, and exporting everything stored about it that is not a secret.
+//! Both ask the owner to re-authenticate as a credential change does.
+
+use jobs::EmailKind;
+use sea_orm::EntityTrait;
+use tracing::{info, instrument};
+
+use crate::DomainError;
+use crate::audit::{self, Event, EventKind};
+use crate::auth::Authenticated;
+use crate::mfa::{Mfa, codes};
+use crate::store::{address_failures, audit_events, devices, passkeys, sessions, users};
+use crate::views::{Account, Device, Export, Passkey, SecurityEvent, Session};
+use crate::work::Work;
+
+/// How old an access token may be to stand for a fresh login, for an
+/// account that has no password to re-authenticate with.
+pub const FRESH_LOGIN_SECS: i64 = 5 * 60;
+/// The request field of the password confirming a change.
+const PASSWORD_FIELD: &str = "password";
+
+#[derive(Debug, Clone)]
+pub struct AccountData {
+    pub mfa: Mfa,
+}
+
+impl AccountData {
+    /// Deletes the caller's account after re-authentication: in one
+    /// transaction every session ends, the user row goes with everything
+    /// keyed to it (the foreign keys cascade), its security events and the
+    /// failures counted for its address are forgotten, one mail says so
+    /// and one bare `account_deleted` event stays. After the commit the
+    /// registry refuses every access token of the user, here and on the
+    /// other nodes.
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
+    pub async fn delete(
+        &self,
+        who: &Authenticated,
+        password: Option<&str>,
+        code: Option<&str>,
+    ) -> Result<(), DomainError> {
+        let user = self.reauthenticate(who, password, code).await?;
+        let deps = &self.mfa.deps;
+        let mut work = Work::begin(&deps.db, deps.clock.now_ms()).await?;
+        // First the user row (the credential version moves on), as a
+        // login's start takes it: a login racing this one either commits
+        // its session first (ended here) or finds the account gone. Then
+        // every session, sessions before tokens, as a refresh takes them.
+        work.credential_change(user.id, None).await?;
+        audit_events::delete_of_users(work.conn(), &[user.id]).await?;
+        if !users::delete(work.conn(), user.id).await? {
+            // A parallel deletion won.
+            return Err(DomainError::Unauthorized);
+        }
+        let address = self.mfa.auth.addresses.id(&user.email_normalized);
+        address_failures::forget(work.conn(), address).await?;
+        let kind = EmailKind::AccountDeleted {
+            first_name: user.first_name.clone(),
+        };
+        work.mail(&deps.sealer, &user, kind).await?;
+        work.record_bare(user.id, EventKind::AccountDeleted).await?;
+        work.commit(&self.mfa.after_commit()).await?;
+        info!("account deleted");
+        Ok(())
+    }
+
+    /// Everything stored about the caller that is not a secret, after
+    /// re-authentication; recorded as `data_exported` (which the export
+    /// shows).
+    #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
+    pub async fn export(
+        &self,
+        who: &Authenticated,
+        password: Option<&str>,
+        code: Option<&str>,
+    ) -> Result<Export, DomainError> {
+        let user = self.reauthenticate(who, password, code).await?;
+        let deps = &self.mfa.deps;
+        let mut work = Work::begin(&deps.db, deps.clock.now_ms()).await?;
+        work.record(Event::new(user.id, EventKind::DataExported, &who.client))
+            .await?;
+        work.commit(&self.mfa.after_commit()).await?;
+
+        let db = &deps.db;
+        let user = users::Entity::find_by_id(user.id)
+            .one(db)
+            .await?
+            .ok_or(DomainError::Unauthorized)?;
+        let export = Export {
+            account: Account::from(&user),
+            sessions: sessions::all_of_user(db, user.id)
+                .await?
+                .into_iter()
+                .map(Session::from)
+                .collect(),
+            events: audit::all_of(db, user.id)
+                .await?
+                .into_iter()
+                .map(SecurityEvent::from)
+                .collect(),
+            passkeys: passkeys::of_user(db, user.id)
+                .await?
+                .into_iter()
+                .map(Passkey::from)
+                .collect(),
+            devices: devices::all_of_user(db, user.id)
+                .await?
+                .into_iter()
+                .map(Device::from)
+                .collect(),
+            alert_new_device: user.alert_new_device,
+        };
+        info!("account data exported");
+        Ok(export)
+    }
+
+    /// What deleting or exporting asks of the owner: with a password, the
+    /// password (and with 2FA on a TOTP code too), checked through the
+    /// user's gate on the budget of the device this session logged in
+    /// with (`Mfa::reauthenticate`); a missing code with 2FA on is refused
+    /// before anything is checked. Without a password (an account made by
+    /// another identity provider), a fresh login: an access token issued
+    /// less than [`FRESH_LOGIN_SECS`] ago, in a session that logged in
+    /// less than that ago.
+    async fn reauthenticate(
+        &self,
+        who: &Authenticated,
+        password: Option<&str>,
+        code: Option<&str>,
+    ) -> Result<Box<users::Model>, DomainError> {
+        if !users::has_password(&who.user) {
+            // The token, and the login its session started with: a refresh
+            // token (which outlives a stolen laptop's lock screen) does
+            // not make a fresh login.
+            let now = self.mfa.deps.clock.now_ms();
+            let logged_in_at = sessions::Entity::find_by_id(who.session_id)
+                .one(&self.mfa.deps.db)
+                .await?
+                .ok_or(DomainError::Unauthorized)?
+                .created_at;
+            let fresh_ms = FRESH_LOGIN_SECS * 1000;
+            if who.claims.iat.saturating_mul(1000).saturating_add(fresh_ms) <= now
+                || logged_in_at.saturating_add(fresh_ms) <= now
+            {
+                return Err(DomainError::StaleLogin);
+            }
+            return Ok(Box::new(who.user.as_ref().clone()));
+        }
+        let password = password.ok_or_else(|| DomainError::field(PASSWORD_FIELD, "is required"))?;
+        let mfa_on = codes::secret(&self.mfa.deps.db, who.user.id, true)
+            .await?
+            .is_some();
+        match code {
+            None if mfa_on => Err(DomainError::CodeRequired),
+            _ => self.mfa.reauthenticate(who, password, code).await,
+        }
+    }
+}
