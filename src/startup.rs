@@ -28,7 +28,7 @@ use actors::rate_limit::{MailBudget, RateLimiter, TrustedProxies};
 use actors::sessions::SessionStore;
 use actors::supervisor::Actors;
 use actors::token_registry::Revocations;
-use actors::{Accounts, Hasher, Links, Mfa, Passkeys, Passwords};
+use actors::{Accounts, EmailChanges, Hasher, Links, Mfa, Passkeys, Passwords};
 use jobs::{SharedClock, SystemClock};
 use openapi::ApiState;
 
@@ -339,6 +339,10 @@ impl Application {
             deps: mfa_deps,
             auth: auth.clone(),
         };
+        let email_changes = EmailChanges {
+            accounts: accounts.clone(),
+            mfa: mfa.clone(),
+        };
         let draining = CancellationToken::new();
         let state = Arc::new(ApiState {
             accounts,
@@ -346,6 +350,7 @@ impl Application {
             passwords,
             mfa,
             passkeys,
+            email_changes,
             limiter: (settings.rate_limit_per_minute > 0).then_some(limiter),
             refresh_limiter,
             proxies,

@@ -47,6 +47,12 @@ pub enum EventKind {
     /// The right password (or passkey) for a disabled account: refused,
     /// answered like a wrong one.
     LoginRefusedDisabled,
+    /// A link to move the account to another address was asked for.
+    EmailChangeRequested,
+    /// The account moved to another address (its link was used).
+    EmailChanged,
+    /// The old address was put back with the link mailed to it.
+    EmailChangeReverted,
 }
 
 impl EventKind {
@@ -73,6 +79,9 @@ impl EventKind {
             EventKind::PasskeyRemoved => "passkey_removed",
             EventKind::PasskeyCloneSuspected => "passkey_clone_suspected",
             EventKind::LoginRefusedDisabled => "login_refused_disabled",
+            EventKind::EmailChangeRequested => "email_change_requested",
+            EventKind::EmailChanged => "email_changed",
+            EventKind::EmailChangeReverted => "email_change_reverted",
         }
     }
 }

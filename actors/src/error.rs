@@ -33,6 +33,10 @@ pub enum DomainError {
     MfaNotPending,
     #[error("2FA not enabled")]
     MfaNotEnabled,
+    /// A re-authentication with 2FA on that gave no code (the field is
+    /// named in the answer).
+    #[error("code required")]
+    CodeRequired,
     /// Right password, email not verified yet.
     #[error("email not verified")]
     EmailNotVerified,

@@ -22,6 +22,7 @@ mod m20261204_000020_passkeys;
 mod m20261205_000021_devices_of_sessions;
 mod m20261205_000022_webauthn_mfa_challenge;
 mod m20261205_000023_key_fingerprints;
+mod m20261206_000025_email_change;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000021_devices_of_sessions::Migration),
             Box::new(m20261205_000022_webauthn_mfa_challenge::Migration),
             Box::new(m20261205_000023_key_fingerprints::Migration),
+            Box::new(m20261206_000025_email_change::Migration),
         ]
     }
 }

@@ -140,6 +140,16 @@ impl From<DomainError> for ApiError {
             DomainError::MfaNotEnabled => {
                 ApiError::new(StatusCode::BAD_REQUEST, "2FA is not enabled")
             }
+            DomainError::CodeRequired => ApiError {
+                errors: Some(FieldErrors::from([(
+                    "totp_code".to_owned(),
+                    vec!["is required: two-factor authentication is on".to_owned()],
+                )])),
+                ..ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "A current TOTP code is required: two-factor authentication is on",
+                )
+            },
             DomainError::EmailNotVerified => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "Email not verified: use the link we sent, or ask for a new one",

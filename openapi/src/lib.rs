@@ -7,6 +7,7 @@ pub mod body;
 pub mod client;
 pub mod cors;
 pub mod docs;
+pub mod email_change;
 pub mod envelope;
 pub mod error;
 pub mod events;
@@ -41,7 +42,7 @@ use poem_openapi::OpenApiService;
 
 use actors::auth::Auth;
 use actors::rate_limit::{RateLimiter, TrustedProxies};
-use actors::{Accounts, Mfa, Passkeys, Passwords};
+use actors::{Accounts, EmailChanges, Mfa, Passkeys, Passwords};
 
 pub use error::ApiError;
 
@@ -53,6 +54,8 @@ pub struct ApiState {
     pub passwords: Passwords,
     pub mfa: Mfa,
     pub passkeys: Passkeys,
+    /// Moving an account to another address and back.
+    pub email_changes: EmailChanges,
     /// Per client IP and endpoint: the auth endpoints
     /// (`AUTH_RATE_LIMIT_PER_MINUTE`); `None`: off (0, for development).
     pub limiter: Option<RateLimiter>,
@@ -83,6 +86,7 @@ type Apis = (
     passkey_login::PasskeyLoginApi,
     tokens::KeysApi,
     health::HealthApi,
+    email_change::EmailChangeApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
@@ -99,6 +103,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             passkey_login::PasskeyLoginApi,
             tokens::KeysApi,
             health::HealthApi,
+            email_change::EmailChangeApi,
         ),
         "authd",
         env!("CARGO_PKG_VERSION"),

@@ -91,6 +91,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "mfa",
             "passkeys",
             "janitor",
+            "email_change",
         ],
     ),
 ];

@@ -39,11 +39,14 @@ pub enum Limited {
     /// Turning an alert off checks the password.
     SetAlertSettings,
     RefreshToken,
+    ChangeEmail,
+    ConfirmEmailChange,
+    RevertEmailChange,
 }
 
 impl Limited {
     /// Every rate-limited operation.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 26] = [
         Self::Register,
         Self::VerifyEmail,
         Self::ResendVerification,
@@ -67,6 +70,9 @@ impl Limited {
         Self::RemovePasskey,
         Self::SetAlertSettings,
         Self::RefreshToken,
+        Self::ChangeEmail,
+        Self::ConfirmEmailChange,
+        Self::RevertEmailChange,
     ];
 
     /// The operation with this OpenAPI operation id, if it is rate limited.
@@ -104,6 +110,9 @@ impl Limited {
             Self::RemovePasskey => ("removePasskey", "passkey-delete"),
             Self::SetAlertSettings => ("setAlertSettings", "alerts-set"),
             Self::RefreshToken => ("refreshToken", "token-refresh"),
+            Self::ChangeEmail => ("changeEmail", "change-email"),
+            Self::ConfirmEmailChange => ("confirmEmailChange", "confirm-email-change"),
+            Self::RevertEmailChange => ("revertEmailChange", "revert-email-change"),
         }
     }
 
