@@ -68,6 +68,7 @@ impl EmailChanges {
             .is_some();
         // Counted for a taken address too: the budget says nothing either.
         let send = self.accounts.mail_budget.allow(&new).await;
+        self.accounts.hooks.before_email_change_work.pass().await;
 
         let mut work = Work::begin(db, self.accounts.clock.now_ms()).await?;
         let now = work.now_ms();

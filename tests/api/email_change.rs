@@ -587,15 +587,30 @@ async fn a_revert_racing_a_second_move_ends_at_the_old_address() {
 }
 
 #[tokio::test]
-async fn a_change_request_after_the_session_ended_is_refused() {
+async fn a_change_request_checked_before_a_revert_cannot_issue_a_link_after_it() {
     let app = spawn_app().await;
     let (old, access, _) = app.logged_in_user().await;
     let new = app.moved(&access).await;
     let revert = app.token_mailed(&old, CHANGED_SUBJECT, 1).await;
     let (access, _) = app.tokens_for(&new, PASSWORD).await;
-    assert_eq!(app.revert_email_change(&revert).await.0, StatusCode::OK);
     let target = unique_email();
-    let (status, body) = app.ask_email_change(&access, &target).await;
+    // The request's password is checked; the revert commits before its
+    // unit of work begins.
+    app.hooks.before_email_change_work.arm();
+    let request = app.ask_email_change(&access, &target);
+    let race = async {
+        app.hooks.before_email_change_work.reached().await;
+        let reverted = app.revert_email_change(&revert).await;
+        app.hooks.before_email_change_work.resume();
+        reverted
+    };
+    let ((status, body), (reverted, _)) = tokio::join!(request, race);
+    assert_eq!(reverted, StatusCode::OK);
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(app.outbox_kinds(&target).await.is_empty());
+    // And a request after the revert: its session is gone.
+    assert_eq!(
+        app.ask_email_change(&access, &target).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
