@@ -33,7 +33,8 @@ pub struct EventView {
     /// logged_out, reset_requested, reset_completed, password_changed,
     /// mfa_enabled, mfa_disabled, backup_codes_renewed, backup_code_used,
     /// device_trusted, alerts_changed, passkey_added, passkey_removed,
-    /// passkey_clone_suspected, login_refused_disabled.
+    /// passkey_clone_suspected, login_refused_disabled,
+    /// email_change_requested, email_changed, email_change_reverted.
     pub kind: String,
     /// When (RFC 3339, milliseconds).
     pub at: String,
