@@ -28,7 +28,7 @@ use actors::rate_limit::{MailBudget, RateLimiter, TrustedProxies};
 use actors::sessions::SessionStore;
 use actors::supervisor::Actors;
 use actors::token_registry::Revocations;
-use actors::{Accounts, Hasher, Links, Mfa, Passkeys, Passwords};
+use actors::{Accounts, EmailChanges, Hasher, Links, Mfa, Passkeys, Passwords};
 use jobs::{SharedClock, SystemClock};
 use openapi::ApiState;
 
@@ -340,6 +340,10 @@ impl Application {
             auth: auth.clone(),
         };
         let account_data = actors::AccountData { mfa: mfa.clone() };
+        let email_changes = EmailChanges {
+            accounts: accounts.clone(),
+            mfa: mfa.clone(),
+        };
         let draining = CancellationToken::new();
         let state = Arc::new(ApiState {
             accounts,
@@ -348,6 +352,7 @@ impl Application {
             mfa,
             passkeys,
             account_data,
+            email_changes,
             limiter: (settings.rate_limit_per_minute > 0).then_some(limiter),
             refresh_limiter,
             proxies,

@@ -9,7 +9,7 @@ use tracing::{info, instrument};
 use crate::DomainError;
 use crate::audit::{self, Event, EventKind};
 use crate::auth::Authenticated;
-use crate::mfa::{Mfa, codes};
+use crate::mfa::Mfa;
 use crate::store::{address_failures, audit_events, devices, passkeys, sessions, users};
 use crate::views::{Account, Device, Export, Passkey, SecurityEvent, Session};
 use crate::work::Work;
@@ -148,12 +148,6 @@ impl AccountData {
             return Ok(Box::new(who.user.as_ref().clone()));
         }
         let password = password.ok_or_else(|| DomainError::field(PASSWORD_FIELD, "is required"))?;
-        let mfa_on = codes::secret(&self.mfa.deps.db, who.user.id, true)
-            .await?
-            .is_some();
-        match code {
-            None if mfa_on => Err(DomainError::CodeRequired),
-            _ => self.mfa.reauthenticate(who, password, code).await,
-        }
+        self.mfa.reauthenticate_owner(who, password, code).await
     }
 }

@@ -103,6 +103,14 @@ impl Links {
         format!("{}/reset-password?token={token}", self.base)
     }
 
+    pub(crate) fn confirm_email_change(&self, token: &str) -> String {
+        format!("{}/confirm-email-change?token={token}", self.base)
+    }
+
+    pub(crate) fn revert_email_change(&self, token: &str) -> String {
+        format!("{}/revert-email-change?token={token}", self.base)
+    }
+
     /// The page where a reset is asked for: the reset page with no token.
     pub fn reset_request(&self) -> String {
         format!("{}/reset-password", self.base)

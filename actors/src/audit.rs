@@ -55,6 +55,12 @@ pub enum EventKind {
     AccountDeleted,
     /// The owner downloaded everything stored about the account.
     DataExported,
+    /// A link to move the account to another address was asked for.
+    EmailChangeRequested,
+    /// The account moved to another address (its link was used).
+    EmailChanged,
+    /// The old address was put back with the link mailed to it.
+    EmailChangeReverted,
 }
 
 impl EventKind {
@@ -84,6 +90,9 @@ impl EventKind {
             EventKind::ProfileUpdated => "profile_updated",
             EventKind::AccountDeleted => "account_deleted",
             EventKind::DataExported => "data_exported",
+            EventKind::EmailChangeRequested => "email_change_requested",
+            EventKind::EmailChanged => "email_changed",
+            EventKind::EmailChangeReverted => "email_change_reverted",
         }
     }
 }

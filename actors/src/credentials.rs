@@ -1,5 +1,6 @@
 //! What every change of a credential (password reset or change, 2FA on or
-//! off, new backup codes, a passkey added or removed) does, in the
+//! off, new backup codes, a passkey added or removed, the address moved or
+//! put back) does, in the
 //! transaction that makes the change: the credential version moves on, so
 //! no login checked against the old credentials can start a session (even
 //! one in flight); every open `mfa_token` and reset link is void; every

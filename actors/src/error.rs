@@ -33,6 +33,10 @@ pub enum DomainError {
     MfaNotPending,
     #[error("2FA not enabled")]
     MfaNotEnabled,
+    /// A re-authentication with 2FA on that gave no code (the field is
+    /// named in the answer).
+    #[error("code required")]
+    CodeRequired,
     /// Right password, email not verified yet.
     #[error("email not verified")]
     EmailNotVerified,
@@ -70,9 +74,6 @@ pub enum DomainError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
-    /// A re-authentication with 2FA on that gave no TOTP code.
-    #[error("totp code required")]
-    CodeRequired,
     /// An account without a password re-authenticates with a fresh login:
     /// this access token is older than that allows.
     #[error("login not fresh enough")]

@@ -21,6 +21,9 @@ pub struct Hooks {
     /// An email verification that used its link and marked the account
     /// verified, before it commits.
     pub before_verify_commit: Arc<Pause>,
+    /// A change-email request whose re-authentication passed, before its
+    /// unit of work.
+    pub before_email_change_work: Arc<Pause>,
     /// A janitor pass that took the lease, before it deletes anything.
     pub janitor_pass: Arc<Pause>,
     /// Given, every statement of the application's database pool is noted

@@ -63,6 +63,26 @@ pub enum EmailKind {
     AccountDeleted {
         first_name: String,
     },
+    /// To the new address of an address change: the link that moves the
+    /// account there. No name: the requester chose the address.
+    EmailChangeConfirm {
+        link: String,
+    },
+    /// To an address asked for in an address change that already has an
+    /// account: nothing changes, and no link.
+    EmailChangeTaken,
+    /// To the old address once an account moved away from it: the link
+    /// that puts it back.
+    EmailChanged {
+        first_name: String,
+        link: String,
+    },
+    /// To the address an account was moved back to: sessions ended, and a
+    /// password reset link.
+    EmailRestored {
+        first_name: String,
+        link: String,
+    },
 }
 
 /// What every alert says besides its own text: whom it greets, when and
@@ -129,6 +149,10 @@ impl EmailKind {
             EmailKind::PasskeyRemoved(_) => "passkey_removed",
             EmailKind::AlertsOff(_) => "alerts_off",
             EmailKind::AccountDeleted { .. } => "account_deleted",
+            EmailKind::EmailChangeConfirm { .. } => "email_change_confirm",
+            EmailKind::EmailChangeTaken => "email_change_taken",
+            EmailKind::EmailChanged { .. } => "email_changed",
+            EmailKind::EmailRestored { .. } => "email_restored",
         }
     }
 
@@ -195,6 +219,21 @@ impl EmailKind {
                 "Your account was deleted",
                 context! { first_name => first_name },
             ),
+            EmailKind::EmailChangeConfirm { link } => {
+                ("Confirm your new email address", context! { link => link })
+            }
+            EmailKind::EmailChangeTaken => (
+                "Someone asked to use this address for an account",
+                context! {},
+            ),
+            EmailKind::EmailChanged { first_name, link } => (
+                "The email address of your account was changed",
+                context! { first_name => first_name, link => link },
+            ),
+            EmailKind::EmailRestored { first_name, link } => (
+                "Your email address is back: choose a new password",
+                context! { first_name => first_name, link => link },
+            ),
         };
         let render = |ext: &str| -> Result<String, JobsError> {
             env.get_template(&format!("{}.{ext}", self.name()))
@@ -236,6 +275,10 @@ fn templates() -> &'static Environment<'static> {
             "passkey_removed",
             "alerts_off",
             "account_deleted",
+            "email_change_confirm",
+            "email_change_taken",
+            "email_changed",
+            "email_restored",
         ];
         for (name, source) in sources {
             if let Err(e) = env.add_template(name, source) {
@@ -437,5 +480,50 @@ mod tests {
         .unwrap();
         assert!(reset.text.contains("reset-password?token=xyz"));
         assert!(reset.html.contains("reset-password?token=xyz"));
+    }
+
+    #[test]
+    fn address_change_mails_carry_their_link_and_the_taken_notice_none() {
+        let with_link = [
+            (
+                EmailKind::EmailChangeConfirm {
+                    link: "http://x/confirm-email-change?token=abc".into(),
+                },
+                "confirm-email-change?token=abc",
+            ),
+            (
+                EmailKind::EmailChanged {
+                    first_name: "Ann".into(),
+                    link: "http://x/revert-email-change?token=def".into(),
+                },
+                "revert-email-change?token=def",
+            ),
+            (
+                EmailKind::EmailRestored {
+                    first_name: "Ann".into(),
+                    link: "http://x/reset-password?token=ghi".into(),
+                },
+                "reset-password?token=ghi",
+            ),
+        ];
+        for (kind, link) in with_link {
+            let r = kind.render().unwrap();
+            assert!(r.text.contains(link), "{}", kind.name());
+            assert!(r.html.contains(link), "{}", kind.name());
+            assert!(!r.subject.is_empty());
+        }
+        let taken = EmailKind::EmailChangeTaken.render().unwrap();
+        for body in [&taken.text, &taken.html] {
+            assert!(!body.contains("token="), "{body}");
+            assert!(body.starts_with("Hello,") || body.contains("<p>Hello,</p>"));
+        }
+        let confirm = EmailKind::EmailChangeConfirm { link: "l".into() }
+            .render()
+            .unwrap();
+        assert!(confirm.text.starts_with("Hello,\n"), "{}", confirm.text);
+        let json = serde_json::to_string(&EmailKind::EmailChangeTaken).unwrap();
+        assert_eq!(json, r#"{"kind":"email_change_taken"}"#);
+        let back: EmailKind = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.name(), "email_change_taken");
     }
 }

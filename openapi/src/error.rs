@@ -140,6 +140,16 @@ impl From<DomainError> for ApiError {
             DomainError::MfaNotEnabled => {
                 ApiError::new(StatusCode::BAD_REQUEST, "2FA is not enabled")
             }
+            DomainError::CodeRequired => ApiError {
+                errors: Some(FieldErrors::from([(
+                    "totp_code".to_owned(),
+                    vec!["is required: two-factor authentication is on".to_owned()],
+                )])),
+                ..ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "A current TOTP code is required: two-factor authentication is on",
+                )
+            },
             DomainError::EmailNotVerified => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "Email not verified: use the link we sent, or ask for a new one",
@@ -206,16 +216,6 @@ impl From<DomainError> for ApiError {
                     "Something went wrong on our side",
                 )
             }
-            DomainError::CodeRequired => ApiError {
-                errors: Some(FieldErrors::from([(
-                    "totp_code".to_owned(),
-                    vec!["is required: two-factor authentication is on".to_owned()],
-                )])),
-                ..ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "A code from the authenticator app is required",
-                )
-            },
             DomainError::StaleLogin => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "Log in again to confirm this: the login must be less than 5 minutes old",

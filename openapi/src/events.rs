@@ -34,7 +34,8 @@ pub struct EventView {
     /// mfa_enabled, mfa_disabled, backup_codes_renewed, backup_code_used,
     /// device_trusted, alerts_changed, passkey_added, passkey_removed,
     /// passkey_clone_suspected, login_refused_disabled, profile_updated,
-    /// account_deleted, data_exported.
+    /// account_deleted, data_exported, email_change_requested, email_changed,
+    /// email_change_reverted.
     pub kind: String,
     /// When (RFC 3339, milliseconds).
     pub at: String,

@@ -8,6 +8,7 @@ pub mod body;
 pub mod client;
 pub mod cors;
 pub mod docs;
+pub mod email_change;
 pub mod envelope;
 pub mod error;
 pub mod events;
@@ -43,7 +44,7 @@ use poem_openapi::OpenApiService;
 
 use actors::auth::Auth;
 use actors::rate_limit::{RateLimiter, TrustedProxies};
-use actors::{AccountData, Accounts, Mfa, Passkeys, Passwords};
+use actors::{AccountData, Accounts, EmailChanges, Mfa, Passkeys, Passwords};
 
 pub use error::ApiError;
 
@@ -57,6 +58,8 @@ pub struct ApiState {
     pub passkeys: Passkeys,
     /// Deleting and exporting the caller's account.
     pub account_data: AccountData,
+    /// Moving an account to another address and back.
+    pub email_changes: EmailChanges,
     /// Per client IP and endpoint: the auth endpoints
     /// (`AUTH_RATE_LIMIT_PER_MINUTE`); `None`: off (0, for development).
     pub limiter: Option<RateLimiter>,
@@ -88,6 +91,7 @@ type Apis = (
     passkey_login::PasskeyLoginApi,
     tokens::KeysApi,
     health::HealthApi,
+    email_change::EmailChangeApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
@@ -105,6 +109,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             passkey_login::PasskeyLoginApi,
             tokens::KeysApi,
             health::HealthApi,
+            email_change::EmailChangeApi,
         ),
         "authd",
         env!("CARGO_PKG_VERSION"),

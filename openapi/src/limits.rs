@@ -115,6 +115,9 @@ mod tests {
             "change-password",
             "logout-all",
             "token/refresh",
+            "change-email",
+            "confirm-email-change",
+            "revert-email-change",
         ];
         let mut seen = 0;
         for (path, item) in &paths {

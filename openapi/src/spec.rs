@@ -166,7 +166,7 @@ fn close_request(name: &str, schema: &mut Value) {
         if let Some(pattern) = pattern(name, field) {
             prop["pattern"] = json!(pattern);
         }
-        if field == "email" && name != "LoginRequest" {
+        if (field == "email" && name != "LoginRequest") || field == "new_email" {
             prop["format"] = json!("email");
         }
     }
@@ -222,6 +222,9 @@ fn request_example(name: &str) -> Option<Value> {
             "current_password": password, "new_password": new_password
         }),
         "PasswordRequest" => json!({ "password": password }),
+        "ChangeEmailRequest" => json!({
+            "password": password, "new_email": "ada@analytical.example", "totp_code": "492039"
+        }),
         "TotpRequest" => json!({ "totp_code": "492039" }),
         "PasswordAndCodeRequest" => json!({ "password": password, "totp_code": "492039" }),
         "MfaVerifyRequest" => json!({ "mfa_token": token, "code": "492039" }),
@@ -411,7 +414,7 @@ fn error_example(status: u16, op_id: &str, bearer: bool) -> Value {
             "Request body is not valid JSON",
             Some(json!({ "body": ["is not valid JSON"] })),
         ),
-        401 if bearer && op_id == "changePassword" => (
+        401 if bearer && (op_id == "changePassword" || op_id == "changeEmail") => (
             "Current password is incorrect",
             Some(json!({ "current_password": ["is incorrect"] })),
         ),
@@ -432,10 +435,15 @@ fn error_example(status: u16, op_id: &str, bearer: bool) -> Value {
             "Email not verified: use the link we sent, or ask for a new one",
             None,
         ),
-        409 if op_id == "register" => (
-            "Email already registered",
-            Some(json!({ "email": ["is already registered"] })),
-        ),
+        409 if op_id == "register"
+            || op_id == "confirmEmailChange"
+            || op_id == "revertEmailChange" =>
+        {
+            (
+                "Email already registered",
+                Some(json!({ "email": ["is already registered"] })),
+            )
+        }
         409 => ("2FA is already enabled", None),
         413 => ("The request body is larger than 64 KiB", None),
         415 => ("The request body must be sent as application/json", None),

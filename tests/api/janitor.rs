@@ -638,6 +638,7 @@ async fn a_backlog_goes_in_one_pass_a_batch_at_a_time() {
             expires_at: Set(now - DAY),
             used_at: Set(None),
             created_at: Set(now - 2 * DAY),
+            address: Set(None),
         }))
         .exec_without_returning(&app.db)
         .await

@@ -18,6 +18,7 @@ mod delivery;
 mod delivery_retries;
 mod devices;
 mod doc_schema;
+mod email_change;
 mod enumeration;
 mod envelope;
 mod events;

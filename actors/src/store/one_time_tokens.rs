@@ -16,6 +16,9 @@ pub struct Model {
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub created_at: i64,
+    /// The address the link is for: the new one of an address change, the
+    /// old one of its revert link; empty for the other kinds.
+    pub address: Option<String>,
 }
 
 /// What an emailed single-use link is for, stored by these names.
@@ -28,6 +31,12 @@ pub enum LinkKind {
     /// Sets a new password without the old one.
     #[sea_orm(string_value = "password_reset")]
     PasswordReset,
+    /// Moves the account to the new address the link was mailed to.
+    #[sea_orm(string_value = "email_change")]
+    EmailChange,
+    /// Puts the old address back, from the old address.
+    #[sea_orm(string_value = "email_revert")]
+    EmailRevert,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -47,6 +56,28 @@ pub async fn void_all<C: ConnectionTrait>(
         .col_expr(Column::UsedAt, Expr::value(now_ms))
         .filter(Column::UserId.eq(user_id))
         .filter(Column::Purpose.eq(purpose))
+        .filter(super::unused(Column::UsedAt))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks the unused tokens of `purpose` for `user_id` issued at or after
+/// `since` as used: reverting an address change voids the revert links
+/// of the changes that came after the one reverted (they would lead back
+/// to addresses the account moved to later).
+pub(crate) async fn void_issued_since<C: ConnectionTrait>(
+    conn: &C,
+    user_id: UserId,
+    purpose: LinkKind,
+    since: i64,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::UsedAt, Expr::value(now_ms))
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::Purpose.eq(purpose))
+        .filter(Column::CreatedAt.gte(since))
         .filter(super::unused(Column::UsedAt))
         .exec(conn)
         .await?;
@@ -79,6 +110,19 @@ pub async fn issue<C: ConnectionTrait>(
     ttl_ms: i64,
     now_ms: i64,
 ) -> Result<NewToken, DbErr> {
+    issue_for(conn, user_id, purpose, None, ttl_ms, now_ms).await
+}
+
+/// [`issue`] for a link that names the address it is for (an address
+/// change and its revert).
+pub(crate) async fn issue_for<C: ConnectionTrait>(
+    conn: &C,
+    user_id: UserId,
+    purpose: LinkKind,
+    address: Option<String>,
+    ttl_ms: i64,
+    now_ms: i64,
+) -> Result<NewToken, DbErr> {
     let token = NewToken::generate();
     Entity::insert(ActiveModel {
         id: Set(Uuid::new_v4()),
@@ -88,6 +132,7 @@ pub async fn issue<C: ConnectionTrait>(
         expires_at: Set(now_ms.saturating_add(ttl_ms)),
         used_at: Set(None),
         created_at: Set(now_ms),
+        address: Set(address),
     })
     .exec_without_returning(conn)
     .await?;

@@ -175,6 +175,27 @@ pub(crate) struct ProfileColumns {
     pub(crate) company_name: Option<Option<String>>,
 }
 
+/// Moves `id` to another address, verified at `now_ms` (an emailed link
+/// proved it). An address another account has (normalised) fails with the
+/// unique index's violation ([`super::is_unique_violation`]).
+pub(crate) async fn change_email<C: ConnectionTrait>(
+    conn: &C,
+    id: UserId,
+    email: &str,
+    email_normalized: &str,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Email, Expr::value(email))
+        .col_expr(Column::EmailNormalized, Expr::value(email_normalized))
+        .col_expr(Column::EmailVerifiedAt, Expr::value(now_ms))
+        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Marks the address of `id` verified, if it was not yet.
 pub(crate) async fn mark_verified<C: ConnectionTrait>(
     conn: &C,

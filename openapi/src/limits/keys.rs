@@ -45,11 +45,14 @@ pub enum Limited {
     DeleteAccount,
     /// Exporting the account's data checks the password.
     ExportAccount,
+    ChangeEmail,
+    ConfirmEmailChange,
+    RevertEmailChange,
 }
 
 impl Limited {
     /// Every rate-limited operation.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 29] = [
         Self::Register,
         Self::VerifyEmail,
         Self::ResendVerification,
@@ -76,6 +79,9 @@ impl Limited {
         Self::RefreshToken,
         Self::DeleteAccount,
         Self::ExportAccount,
+        Self::ChangeEmail,
+        Self::ConfirmEmailChange,
+        Self::RevertEmailChange,
     ];
 
     /// The operation with this OpenAPI operation id, if it is rate limited.
@@ -116,6 +122,9 @@ impl Limited {
             Self::RefreshToken => ("refreshToken", "token-refresh"),
             Self::DeleteAccount => ("deleteAccount", "account-delete"),
             Self::ExportAccount => ("exportAccount", "account-export"),
+            Self::ChangeEmail => ("changeEmail", "change-email"),
+            Self::ConfirmEmailChange => ("confirmEmailChange", "confirm-email-change"),
+            Self::RevertEmailChange => ("revertEmailChange", "revert-email-change"),
         }
     }
 
