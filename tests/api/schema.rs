@@ -155,3 +155,107 @@ async fn nodes_migrating_a_fresh_postgres_database_at_once_all_succeed() {
         assert!(applied >= 17 && pending == 0 && newer.is_empty());
     }
 }
+
+/// Migration 000026 rebuilds SQLite's `audit_events` without its foreign
+/// key: on a database with events, every row and index is kept, and an
+/// event then outlives its user.
+#[tokio::test]
+async fn dropping_the_audit_trails_foreign_key_keeps_every_event_on_sqlite() {
+    use actors::store::{audit_events, users};
+    use migrations::MigratorTrait;
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Statement};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::connect(sqlite_url(dir.path())).await.unwrap();
+    db.execute_unprepared("PRAGMA foreign_keys = ON")
+        .await
+        .unwrap();
+    let pending = migrations::Migrator::get_pending_migrations(&db)
+        .await
+        .unwrap();
+    let before = pending
+        .iter()
+        .position(|m| m.name() == "m20261206_000026_account_deletion")
+        .expect("the migration is listed");
+    migrations::Migrator::up(&db, Some(u32::try_from(before).unwrap()))
+        .await
+        .unwrap();
+
+    let user = users::Model {
+        id: actors::UserId::new_v4(),
+        email: "old@example.org".into(),
+        email_normalized: "old@example.org".into(),
+        password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"
+            .to_owned()
+            .into(),
+        first_name: "Old".into(),
+        last_name: "Data".into(),
+        company_name: None,
+        email_verified_at: Some(1),
+        is_active: true,
+        created_at: 1,
+        updated_at: 1,
+        failed_attempts: 0,
+        locked_until: None,
+        last_failed_at: None,
+        tokens_invalid_before: None,
+        mfa_enabled: false,
+        credential_version: 0,
+        alert_new_device: true,
+        roles: "[]".into(),
+        app_metadata: "{}".into(),
+    };
+    user.clone().into_active_model().insert(&db).await.unwrap();
+    let mut ids = Vec::new();
+    for (i, kind) in ["registered", "login_succeeded"].into_iter().enumerate() {
+        let event = audit_events::Model {
+            id: uuid::Uuid::now_v7(),
+            user_id: user.id,
+            kind: kind.into(),
+            at: 10 + i64::try_from(i).unwrap(),
+            ip: Some("192.0.2.1".into()),
+            user_agent: Some("test".into()),
+            request_id: None,
+        };
+        ids.push(event.id);
+        event.into_active_model().insert(&db).await.unwrap();
+    }
+    let indexes = |db: sea_orm::DatabaseConnection| async move {
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT name FROM sqlite_master WHERE type = 'index' \
+                 AND tbl_name = 'audit_events' AND sql IS NOT NULL ORDER BY name",
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.try_get::<String>("", "name").unwrap())
+            .collect::<Vec<_>>()
+    };
+    let indexes_before = indexes(db.clone()).await;
+    assert!(!indexes_before.is_empty());
+
+    migrations::Migrator::up(&db, None).await.unwrap();
+
+    let mut kept: Vec<uuid::Uuid> = audit_events::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    kept.sort();
+    ids.sort();
+    assert_eq!(kept, ids);
+    assert_eq!(indexes(db.clone()).await, indexes_before);
+    // No foreign key any more: the events outlive their user.
+    users::Entity::delete_by_id(user.id)
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        audit_events::Entity::find().all(&db).await.unwrap().len(),
+        2
+    );
+}
