@@ -200,6 +200,12 @@ async fn parse<T: DeserializeOwned>(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return empty.ok_or_else(|| BodyError::body("is required").into());
     }
+    // serde reads a struct from a JSON array too (its fields in order):
+    // `[null, null]` would be a valid change of names. Only an object is a
+    // request body here.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(BodyError::body("must be a JSON object").into());
+    }
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let value: T = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| poem::Error::from(BodyError::from_serde(&e)))?;
