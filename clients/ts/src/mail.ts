@@ -29,5 +29,7 @@ export async function tokenFromMail(dir: string, address: string, path: string):
     if (token) return decodeURIComponent(token);
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`no mail with a ${path} link for ${address} in ${dir}`);
+  // What is there instead: every mail's file name (address and kind).
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".eml"));
+  throw new Error(`no mail with a ${path} link for ${address} in ${dir}; it holds: ${names.join(", ")}`);
 }

@@ -102,4 +102,40 @@ onClick("logout", async () => {
   show("logout", response, data ? data.message : failure(error));
 });
 
+onSubmit("profile", async (form) => {
+  if (!access) return show("profile", null, "no access token in memory");
+  // A name left empty is sent as null: it stays as it is. An empty
+  // company clears it.
+  const name = (key: string) => field(form, key).trim() || null;
+  const { data, error, response } = await api.PATCH("/api/v1/auth/me/", {
+    headers: bearer(),
+    body: {
+      first_name: name("first_name"),
+      last_name: name("last_name"),
+      company_name: field(form, "company_name").trim() || null,
+    },
+  });
+  if (!data) return show("profile", response, failure(error));
+  const user = data.data.user;
+  show("profile", response, `${data.message}: ${user.first_name} ${user.last_name} (${user.company_name ?? "no company"})`);
+});
+
+onSubmit("change-email", async (form) => {
+  if (!access) return show("change-email", null, "no access token in memory");
+  const { data, error, response } = await api.POST("/api/v1/auth/change-email/", {
+    headers: bearer(),
+    body: { new_email: field(form, "new_email"), password: field(form, "password") },
+  });
+  show("change-email", response, data ? data.message : failure(error));
+});
+
+onSubmit("confirm-email-change", async (form) => {
+  const { data, error, response } = await api.POST("/api/v1/auth/confirm-email-change/", {
+    body: { token: field(form, "token") },
+  });
+  // Every session ended: this page's access token is refused from now on.
+  if (data) access = null;
+  show("confirm-email-change", response, data ? data.message : failure(error));
+});
+
 show("ready", null, `authd at ${config.authdUrl}`);

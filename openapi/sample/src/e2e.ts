@@ -266,6 +266,39 @@ try {
     await cdp.send("WebAuthn.removeVirtualAuthenticator", { authenticatorId });
   }
 
+  step("log in again through the page, edit the profile");
+  await page.fill("#login [name=email]", email);
+  await page.fill("#login [name=password]", password);
+  assert.match(await act(page, submit(page, "login")), /login: 200 /);
+  await page.fill("#profile [name=first_name]", "Grace");
+  await page.fill("#profile [name=company_name]", "Navy");
+  assert.match(await act(page, submit(page, "profile")), /profile: 200 .*: Grace Lovelace \(Navy\)/);
+  await page.fill("#profile [name=first_name]", "");
+  await page.fill("#profile [name=company_name]", "");
+  assert.match(await act(page, submit(page, "profile")), /profile: 200 .*: Grace Lovelace \(no company\)/);
+  assert.match(await act(page, button(page, "verify-token")), /verify-token: 200 /);
+
+  step("change the address: the link from the mail to the new one, then log in there");
+  const newEmail = `moved-${randomUUID()}@example.com`;
+  await page.fill("#change-email [name=new_email]", newEmail);
+  await page.fill("#change-email [name=password]", password);
+  assert.match(await act(page, submit(page, "change-email")), /change-email: 200 If the address can be used/);
+  const confirmation = await tokenFromMail(outbox, newEmail, "confirm-email-change");
+  await page.fill("#confirm-email-change [name=token]", confirmation);
+  assert.match(await act(page, submit(page, "confirm-email-change")), /confirm-email-change: 200 /);
+  {
+    const old = await fetch(`${authdUrl}/api/v1/auth/login/`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ email, password }),
+    });
+    assert.equal(old.status, 401, "the old address still logs in");
+  }
+  await page.fill("#login [name=email]", newEmail);
+  await page.fill("#login [name=password]", password);
+  assert.match(await act(page, submit(page, "login")), /login: 200 .* as moved-/);
+  await tokenFromMail(outbox, email, "revert-email-change");
+
   step(`Swagger UI ${authdUrl}/docs: Try it out on register, Execute`);
   {
     const docs = await context.newPage();
