@@ -117,6 +117,8 @@ impl fmt::Debug for Settings {
             audit_retention_days,
             pwned,
             janitor,
+            webhooks,
+            webhook_tuning,
         } = self;
         f.debug_struct("Settings")
             .field("bind", bind)
@@ -169,6 +171,8 @@ impl fmt::Debug for Settings {
             .field("pwned_refuse_when_down", &pwned.refuse_when_down)
             .field("pwned_timeout", &pwned.timeout)
             .field("janitor", janitor)
+            .field("webhooks", webhooks)
+            .field("webhook_tuning", webhook_tuning)
             .finish()
     }
 }
