@@ -96,7 +96,12 @@ async fn receive(req: &Request, body: String, state: poem::web::Data<&Receiver>)
 
 impl Receiver {
     async fn start() -> Self {
-        let acceptor = TcpListener::bind("127.0.0.1:0")
+        Self::start_on(0).await
+    }
+
+    /// On `port` (0: a free one).
+    async fn start_on(port: u16) -> Self {
+        let acceptor = TcpListener::bind(format!("127.0.0.1:{port}"))
             .into_acceptor()
             .await
             .unwrap();
@@ -124,6 +129,12 @@ impl Receiver {
 
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// Stops listening: the receiver is down.
+    async fn stop(&self) {
+        self.stop.cancel();
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     fn answer(&self, answers: &[Answer]) {
@@ -157,14 +168,6 @@ impl Receiver {
             .into_iter()
             .filter(|r| r.json()["type"] == event)
             .collect()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if Arc::strong_count(&self.got) == 2 {
-            self.stop.cancel();
-        }
     }
 }
 
@@ -534,6 +537,40 @@ async fn a_hanging_receiver_is_cut_off_and_does_not_hold_up_another_endpoint() {
         slow_row().await.status == Status::Delivered
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_gets_the_event_once_it_is_back() {
+    let receiver = Receiver::start().await;
+    let secret = new_secret();
+    let only = Subscription::parse(["user.created"]).unwrap();
+    let app = app_with(&receiver, &[&secret], only).await;
+    receiver.stop().await;
+    assert_eq!(app.register(&unique_email()).await.0, StatusCode::CREATED);
+    eventually(
+        "the refused connection recorded",
+        Duration::from_secs(5),
+        || async {
+            rows(&app)
+                .await
+                .first()
+                .is_some_and(|r| r.attempts == 1 && r.lease_until.is_none())
+        },
+    )
+    .await;
+    let row = &rows(&app).await[0];
+    assert_eq!(
+        (row.status, row.last_response_status),
+        (Status::Pending, None)
+    );
+    let back = Receiver::start_on(receiver.port).await;
+    app.clock.advance_ms(6_000);
+    let got = back.wait_for(1, Duration::from_secs(5)).await;
+    eventually("delivered", Duration::from_secs(5), || async {
+        rows(&app).await[0].status == Status::Delivered
+    })
+    .await;
+    assert_eq!(got[0].id, row.webhook_id);
 }
 
 async fn failed_total(app: &TestApp) -> f64 {
