@@ -20,8 +20,10 @@ mod log_filter;
 mod raw;
 mod redact;
 mod sources;
+mod webhooks;
 
 pub use raw::{DECLARED, Declared, RawSettings, Shown};
+pub use webhooks::{Secrets as WebhookSecrets, WebhookTable};
 
 /// A secret: usable, never printed.
 #[derive(Clone)]
@@ -124,6 +126,11 @@ pub struct Settings {
     /// Breached-password screening of new passwords.
     pub pwned: actors::breached::PwnedSettings,
     pub janitor: actors::janitor::JanitorTuning,
+    /// Webhook endpoints (`[[webhooks]]`, `AUTH_WEBHOOK_*`).
+    pub webhooks: Vec<jobs::webhooks::Endpoint>,
+    /// Webhook sender timings; not configurable from outside (tests
+    /// shorten them).
+    pub webhook_tuning: jobs::webhooks::WebhookTuning,
 }
 
 /// A setting that stops startup: `AUTH_X: what is wrong`, on one line.

@@ -207,6 +207,7 @@ impl Application {
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let hasher = Hasher::start(settings.hash_cost, threads).map_err(anyhow::Error::msg)?;
         let wake = Arc::new(Notify::new());
+        let webhooks = jobs::Webhooks::new(settings.webhooks.clone());
         let shutdown = CancellationToken::new();
 
         let mut background = Vec::new();
@@ -230,8 +231,9 @@ impl Application {
                 q.clone(),
                 mailer,
                 wake.clone(),
+                webhooks.clone(),
                 &shutdown,
-            ));
+            )?);
         }
 
         let limiter = limiter(&settings).await?;
@@ -246,6 +248,7 @@ impl Application {
             wake.clone(),
             links.reset_request(),
             relying_party(&settings)?,
+            webhooks.clone(),
         ));
         let sessions = SessionStore {
             db: core.db.clone(),
@@ -263,6 +266,7 @@ impl Application {
                     Duration::from_secs(3600),
                 )),
             },
+            webhooks: webhooks.clone(),
         };
         let dummy_hash = Auth::dummy_hash(&hasher)
             .await

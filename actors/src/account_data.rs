@@ -60,7 +60,9 @@ impl AccountData {
         };
         work.mail(&deps.sealer, &user, kind).await?;
         work.record_bare(user.id, EventKind::AccountDeleted).await?;
-        work.commit(&self.mfa.after_commit()).await?;
+        let after = self.mfa.after_commit();
+        work.webhook_deleted(&after, user.id).await?;
+        work.commit(&after).await?;
         info!("account deleted");
         Ok(())
     }

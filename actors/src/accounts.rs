@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use jobs::{EmailKind, Sealer, SharedClock};
+use jobs::{EmailKind, EventType, Sealer, SharedClock};
 use sea_orm::DatabaseConnection;
 use tokio_util::task::TaskTracker;
 use tracing::{info, instrument};
@@ -191,6 +191,8 @@ impl Accounts {
             .await?;
         work.record(Event::new(id, EventKind::Registered, client))
             .await?;
+        work.webhook(&self.after, EventType::UserCreated, id)
+            .await?;
         work.commit(&self.after).await?;
         info!("user registered");
         Ok(id)
@@ -214,6 +216,8 @@ impl Accounts {
         }
         users::mark_verified(work.conn(), row.user_id, now).await?;
         work.record(Event::new(row.user_id, EventKind::EmailVerified, client))
+            .await?;
+        work.webhook(&self.after, EventType::UserEmailVerified, row.user_id)
             .await?;
         self.hooks.before_verify_commit.pass().await;
         work.commit(&self.after).await?;

@@ -38,6 +38,7 @@ pub mod store;
 pub mod supervisor;
 pub mod token_registry;
 pub mod views;
+pub(crate) mod webhooks;
 pub(crate) mod work;
 
 pub use account_data::AccountData;

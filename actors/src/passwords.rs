@@ -186,6 +186,12 @@ impl Passwords {
         keep: Option<SessionId>,
     ) -> Result<(), DomainError> {
         work.credential_change(user.id, keep).await?;
+        work.webhook(
+            &self.accounts.after,
+            jobs::EventType::UserPasswordChanged,
+            user.id,
+        )
+        .await?;
         let kind = EmailKind::PasswordChanged {
             first_name: user.first_name.clone(),
             passkeys: crate::passkeys::notes::of_user(work.conn(), user.id).await?,

@@ -99,6 +99,8 @@ impl Accounts {
         work.record(Event::new(user_id, EventKind::ProfileUpdated, &who.client))
             .await?;
         work.user_changed(user_id);
+        work.webhook(&self.after, jobs::EventType::UserUpdated, user_id)
+            .await?;
         work.commit(&self.after).await?;
         tracing::info!("profile updated");
         Ok(Account::from(&row))

@@ -28,6 +28,8 @@ pub struct Actors {
     gates: Slot<GatesMsg>,
     registry: Slot<RegistryMsg>,
     root: ActorRef<()>,
+    /// The webhook endpoints every unit of work queues events for.
+    webhooks: jobs::Webhooks,
 }
 
 impl std::fmt::Debug for Actors {
@@ -66,6 +68,7 @@ impl Actors {
         let spawn_err = |e: ractor::SpawnErr| DomainError::Internal(format!("actor start: {e}"));
         let gates = Arc::new(RwLock::new(None));
         let registry = Arc::new(RwLock::new(None));
+        let webhooks = deps.sessions.webhooks.clone();
         let args = RootArgs {
             deps,
             revocations,
@@ -78,6 +81,7 @@ impl Actors {
             gates,
             registry,
             root,
+            webhooks,
         })
     }
 
@@ -95,6 +99,7 @@ impl Actors {
         AfterCommit {
             outbox_wake: outbox_wake.clone(),
             registry: Arc::new(self.clone()),
+            webhooks: self.webhooks.clone(),
         }
     }
 

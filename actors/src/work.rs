@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use jobs::{EmailKind, Sealer};
+use jobs::{EmailKind, EventType, Sealer, Webhooks};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tokio::sync::Notify;
 
@@ -21,6 +21,7 @@ use crate::credentials;
 use crate::domain::{SessionId, UserId};
 use crate::notices;
 use crate::store::users;
+use crate::webhooks;
 
 /// Tells the TokenRegistry about sessions a committed transaction ended
 /// and a user row it changed (implemented by the gate layer's `Actors`).
@@ -32,11 +33,15 @@ pub trait Announce: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<(), DomainError>> + Send + '_>>;
 }
 
-/// What runs after a commit: the outbox relay woken, the registry told.
+/// What runs after a commit: the outbox relay woken, the webhook sender
+/// woken, the registry told.
 #[derive(Clone)]
 pub struct AfterCommit {
     pub outbox_wake: Arc<Notify>,
     pub registry: Arc<dyn Announce>,
+    /// The webhook endpoints (what a change queues events for) and the
+    /// sender's wake-up.
+    pub webhooks: Webhooks,
 }
 
 impl std::fmt::Debug for AfterCommit {
@@ -51,6 +56,7 @@ pub(crate) struct Work {
     txn: DatabaseTransaction,
     now_ms: i64,
     mailed: bool,
+    hooked: bool,
     revoked: Revoked,
     user_changed: Option<UserId>,
 }
@@ -61,6 +67,7 @@ impl Work {
             txn: db.begin().await?,
             now_ms,
             mailed: false,
+            hooked: false,
             revoked: Revoked::default(),
             user_changed: None,
         })
@@ -120,6 +127,30 @@ impl Work {
         self.mailed = true;
     }
 
+    /// A webhook `event` about `user_id` (as the change leaves the user),
+    /// queued with the change for every endpoint that takes it.
+    pub(crate) async fn webhook(
+        &mut self,
+        after: &AfterCommit,
+        event: EventType,
+        user_id: UserId,
+    ) -> Result<(), DomainError> {
+        self.hooked |=
+            webhooks::queue(&self.txn, &after.webhooks, event, user_id, self.now_ms).await?;
+        Ok(())
+    }
+
+    /// `user.deleted` about `user_id`, queued with the deletion.
+    pub(crate) async fn webhook_deleted(
+        &mut self,
+        after: &AfterCommit,
+        user_id: UserId,
+    ) -> Result<(), DomainError> {
+        self.hooked |=
+            webhooks::queue_deleted(&self.txn, &after.webhooks, user_id, self.now_ms).await?;
+        Ok(())
+    }
+
     /// The change is a credential change (`credentials::changed`): the
     /// version moves on, `mfa_token`s and reset links are void, the other
     /// devices are forgotten and every session but `keep` ends.
@@ -150,12 +181,14 @@ impl Work {
         }
     }
 
-    /// Commits, then wakes the outbox relay if a mail was queued and tells
+    /// Commits, then wakes the outbox relay if a mail was queued (the
+    /// webhook sender if an event was) and tells
     /// the registry what was ended or changed.
     pub(crate) async fn commit(self, after: &AfterCommit) -> Result<(), DomainError> {
         let Work {
             txn,
             mailed,
+            hooked,
             revoked,
             user_changed,
             ..
@@ -163,6 +196,9 @@ impl Work {
         txn.commit().await?;
         if mailed {
             after.outbox_wake.notify_one();
+        }
+        if hooked {
+            after.webhooks.wake();
         }
         if !revoked.sessions.is_empty() || user_changed.is_some() {
             after.registry.announce(revoked, user_changed).await?;

@@ -14,6 +14,7 @@ pub mod relay;
 pub mod retry;
 pub mod slots;
 pub mod tuning;
+pub mod webhooks;
 pub mod worker;
 
 pub use clock::{Clock, OffsetClock, SharedClock, SystemClock};
@@ -24,3 +25,4 @@ pub use mailer::Mailer;
 pub use outbox::NewEmail;
 pub use queue::{EmailJob, Queue};
 pub use tuning::DeliveryTuning;
+pub use webhooks::{EventType, Webhooks};

@@ -25,6 +25,7 @@ mod m20261205_000023_key_fingerprints;
 mod m20261206_000024_roles_and_app_metadata;
 mod m20261206_000025_email_change;
 mod m20261206_000026_account_deletion;
+mod m20261206_000028_webhooks;
 
 pub struct Migrator;
 
@@ -51,8 +52,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000022_webauthn_mfa_challenge::Migration),
             Box::new(m20261205_000023_key_fingerprints::Migration),
             Box::new(m20261206_000024_roles_and_app_metadata::Migration),
-            Box::new(m20261206_000026_account_deletion::Migration),
             Box::new(m20261206_000025_email_change::Migration),
+            Box::new(m20261206_000026_account_deletion::Migration),
+            Box::new(m20261206_000028_webhooks::Migration),
         ]
     }
 }

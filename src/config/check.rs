@@ -272,6 +272,12 @@ impl Settings {
         if raw.passkey_open_logins == 0 {
             return Err(bad("passkey_open_logins", "must be at least 1"));
         }
+        let webhooks = super::webhooks::endpoints(
+            raw.webhook_url,
+            raw.webhook_secret,
+            raw.webhook_events,
+            raw.webhooks,
+        )?;
         let log_json = match raw.log_format.as_str() {
             "json" => true,
             "text" | "" => false,
@@ -326,6 +332,8 @@ impl Settings {
             audit_retention_days: raw.audit_retention_days,
             pwned,
             janitor: actors::janitor::JanitorTuning::default(),
+            webhooks,
+            webhook_tuning: jobs::webhooks::WebhookTuning::default(),
         })
     }
 }

@@ -199,6 +199,14 @@ settings! {
     pwned_when_down: String = "accept".into(), Plain;
     /// How long one range request may take, in milliseconds.
     pwned_timeout_ms: u64 = 1500, Plain;
+    /// One webhook endpoint's URL (more: `[[webhooks]]` tables).
+    webhook_url: Option<String> = None, Url;
+    /// Its secret, `whsec_` + base64; several comma-separated while rotating.
+    webhook_secret: Option<String> = None, Secret;
+    /// Comma-separated event types it takes, or `*`; unset: every type.
+    webhook_events: Option<String> = None, Plain;
+    /// `[[webhooks]]` tables: `url`, `secret` (one or a list), `events`.
+    webhooks: Vec<super::webhooks::WebhookTable> = Vec::new(), Plain;
 }
 
 #[cfg(test)]

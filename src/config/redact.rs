@@ -117,6 +117,8 @@ impl fmt::Debug for Settings {
             audit_retention_days,
             pwned,
             janitor,
+            webhooks,
+            webhook_tuning,
         } = self;
         f.debug_struct("Settings")
             .field("bind", bind)
@@ -169,6 +171,8 @@ impl fmt::Debug for Settings {
             .field("pwned_refuse_when_down", &pwned.refuse_when_down)
             .field("pwned_timeout", &pwned.timeout)
             .field("janitor", janitor)
+            .field("webhooks", webhooks)
+            .field("webhook_tuning", webhook_tuning)
             .finish()
     }
 }
@@ -246,9 +250,11 @@ mod tests {
 
     /// Values a secret or URL setting may take, each hiding `hunter2` (the
     /// key is `hunter2-hunter2-hunter2-hunter2!` in base64).
-    const SAMPLES: [&str; 6] = [
+    const SAMPLES: [&str; 8] = [
         "hunter2-hunter2-hunter2-hunter2-hunter2",
         "aHVudGVyMi1odW50ZXIyLWh1bnRlcjItaHVudGVyMiE=",
+        "whsec_aHVudGVyMi1odW50ZXIyLWh1bnRlcjItaHVudGVyMiE=",
+        "https://hooks.example/h?token=hunter2",
         "postgres://authd:hunter2@db.internal:5432/authd",
         "rediss://default:hunter2@redis.internal:6380",
         "smtps://mailer:hunter2@smtp.example.com:465",
@@ -269,14 +275,20 @@ mod tests {
         );
         for setting in hidden {
             let variable = setting.variable();
+            // A webhook's URL and secret are valid only together.
+            let partner = match setting.name {
+                "webhook_url" => Some(("webhook_secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")),
+                "webhook_secret" => Some(("webhook_url", "https://hooks.example/h")),
+                _ => None,
+            };
             let (raw, checked) = SAMPLES
                 .iter()
                 .find_map(|value| {
-                    let raw: RawSettings =
-                        Figment::from(Serialized::defaults(RawSettings::default()))
-                            .merge((setting.name, *value))
-                            .extract()
-                            .ok()?;
+                    let mut base = Figment::from(Serialized::defaults(RawSettings::default()));
+                    if let Some(partner) = partner {
+                        base = base.merge(partner);
+                    }
+                    let raw: RawSettings = base.merge((setting.name, *value)).extract().ok()?;
                     let checked = Settings::check(raw.clone()).ok()?;
                     Some((raw, checked))
                 })

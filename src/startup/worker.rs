@@ -14,8 +14,9 @@ use tracing::info;
 use actors::hooks::Hooks;
 use actors::janitor::{Janitor, Retention};
 use jobs::relay::Relay;
+use jobs::webhooks::Sender;
 use jobs::worker::Delivery;
-use jobs::{Mailer, Queue, SharedClock, SystemClock};
+use jobs::{Mailer, Queue, SharedClock, SystemClock, Webhooks};
 
 use super::database::Role;
 use super::parts::{Core, core, drain, listen, mailer, queue, spawn_metrics_upkeep};
@@ -52,15 +53,17 @@ pub fn janitor(
     }
 }
 
-/// Starts the relay, the queue worker and the janitor on `shutdown`.
+/// Starts the relay, the queue worker, the webhook sender and the janitor
+/// on `shutdown`.
 pub(super) fn spawn_worker(
     settings: &Settings,
     core: &Core,
     queue: Queue,
     mailer: Mailer,
     wake: Arc<Notify>,
+    webhooks: Webhooks,
     shutdown: &CancellationToken,
-) -> Vec<JoinHandle<()>> {
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let relay = Relay {
         db: core.db.clone(),
         queue: queue.clone(),
@@ -82,11 +85,21 @@ pub(super) fn spawn_worker(
         Hooks::default(),
         Some(queue.clone()),
     );
-    vec![
+    // Webhooks are sent by a polling task with row leases (like the
+    // relay's), not through apalis: see README, "Webhooks".
+    let sender = Sender::new(
+        core.db.clone(),
+        core.clock.clone(),
+        webhooks,
+        settings.webhook_tuning.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(vec![
         tokio::spawn(relay.run(shutdown.clone())),
         tokio::spawn(jobs::worker::run(queue, delivery, shutdown.clone())),
+        tokio::spawn(sender.run(shutdown.clone())),
         janitor.spawn(shutdown.clone()),
-    ]
+    ])
 }
 
 /// `authd worker`: the relay and the email worker, no HTTP.
@@ -132,8 +145,9 @@ pub async fn run_worker_with_clock(
         queue,
         mailer,
         Arc::new(Notify::new()),
+        Webhooks::new(settings.webhooks.clone()),
         &shutdown,
-    ));
+    )?);
     info!("email worker running");
     signal.await;
     shutdown.cancel();

@@ -4,7 +4,7 @@
 use metrics::{describe_counter, describe_gauge, describe_histogram};
 
 /// Every counter, gauge and histogram, with what it counts.
-pub(crate) const SERIES: [(&str, Kind, &str); 32] = [
+pub(crate) const SERIES: [(&str, Kind, &str); 33] = [
     (
         "authd_http_requests_total",
         Kind::Counter,
@@ -159,6 +159,11 @@ pub(crate) const SERIES: [(&str, Kind, &str); 32] = [
         "authd_build_info",
         Kind::Gauge,
         "Always 1; the version label says which release runs",
+    ),
+    (
+        "authd_webhook_deliveries_total",
+        Kind::Counter,
+        "Webhook attempts, by outcome (delivered, retried, failed)",
     ),
     (
         "authd_process_start_time_seconds",

@@ -112,7 +112,20 @@ const EMPTIED: [&str; 10] = [
 
 #[tokio::test]
 async fn deleting_an_account_removes_every_row_keyed_to_it_and_mails_the_owner() {
-    let app = spawn_app().await;
+    // A webhook endpoint (down: the rows stay pending), so its deliveries
+    // have rows of the user too.
+    let hook = jobs::webhooks::Endpoint::new(
+        "http://127.0.0.1:9/hook",
+        vec![
+            jobs::webhooks::WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
+        ],
+        jobs::webhooks::Subscription::All,
+    )
+    .unwrap();
+    let app = builder()
+        .settings(move |s| s.webhooks = vec![hook])
+        .spawn()
+        .await;
     let email = unique_email();
     // Failures for the address before it had an account.
     assert_eq!(app.login(&email, WRONG).await.0, StatusCode::UNAUTHORIZED);
@@ -161,7 +174,7 @@ async fn deleting_an_account_removes_every_row_keyed_to_it_and_mails_the_owner()
         assert!(before_named.contains(table), "{table}: no user_id column?");
     }
     let mut expected: Vec<&str> = EMPTIED.to_vec();
-    expected.extend(["audit_events", "email_outbox"]);
+    expected.extend(["audit_events", "email_outbox", "webhook_deliveries"]);
     expected.retain(|t| *t != "users");
     expected.sort_unstable();
     assert_eq!(
@@ -185,6 +198,8 @@ async fn deleting_an_account_removes_every_row_keyed_to_it_and_mails_the_owner()
         match table.as_str() {
             "audit_events" => assert_eq!(n, 1, "one event stays"),
             "email_outbox" => assert!(n > 0),
+            // `user.deleted` (and any event still pending) is still to go.
+            "webhook_deliveries" => assert!(n > 0),
             other => assert_eq!(n, 0, "{other} keeps rows of the deleted user"),
         }
     }

@@ -58,6 +58,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "audit",
             "notices",
+            "webhooks",
             "revocation",
             "work",
             "alerts",

@@ -58,3 +58,4 @@ mod statement_budgets;
 mod storm;
 mod two_nodes;
 mod verification;
+mod webhooks;

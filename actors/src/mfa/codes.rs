@@ -229,8 +229,13 @@ async fn confirm_setup(
     notices::queue(&txn, &deps.sealer, user.id, &user.email, kind, now_ms).await?;
     let event = Event::new(user.id, EventKind::MfaEnabled, client);
     audit::record(&txn, event, now_ms).await?;
+    let event = jobs::EventType::UserMfaEnabled;
+    let hooked = crate::webhooks::queue(&txn, &deps.webhooks, event, user.id, now_ms).await?;
     txn.commit().await?;
     deps.outbox_wake.notify_one();
+    if hooked {
+        deps.webhooks.wake();
+    }
     Ok(Some(revoked))
 }
 

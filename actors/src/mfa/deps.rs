@@ -28,6 +28,8 @@ pub struct MfaDeps {
     /// The relying party passkeys are checked against (`None`: passkeys
     /// off): a passkey can be the second factor too.
     pub webauthn: Option<Arc<Webauthn>>,
+    /// Endpoints told of 2FA turned on (the gate's own transaction).
+    pub webhooks: jobs::Webhooks,
 }
 
 impl std::fmt::Debug for MfaDeps {
@@ -47,6 +49,7 @@ impl MfaDeps {
         outbox_wake: Arc<Notify>,
         reset_page: String,
         webauthn: Option<Arc<Webauthn>>,
+        webhooks: jobs::Webhooks,
     ) -> Self {
         let backup_key = BackupKey::new(sealer.derive_keys("backup codes"));
         Self {
@@ -57,6 +60,7 @@ impl MfaDeps {
             outbox_wake,
             reset_page,
             webauthn,
+            webhooks,
         }
     }
 

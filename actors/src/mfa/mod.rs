@@ -147,7 +147,10 @@ impl Mfa {
         work.mail(&self.deps.sealer, &user, kind).await?;
         work.record(Event::new(user.id, EventKind::MfaDisabled, &who.client))
             .await?;
-        work.commit(&self.after_commit()).await?;
+        let after = self.after_commit();
+        work.webhook(&after, jobs::EventType::UserMfaDisabled, user.id)
+            .await?;
+        work.commit(&after).await?;
         info!("2FA disabled");
         Ok(())
     }

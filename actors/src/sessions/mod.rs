@@ -24,6 +24,7 @@ use crate::revocation;
 use crate::store::SessionScope;
 use crate::store::refresh_rotation::{self, Claim};
 use crate::store::{devices, refresh_tokens, sessions, users};
+use crate::webhooks;
 use crate::work::Work;
 use zeroize::Zeroizing;
 
@@ -48,6 +49,9 @@ pub struct SessionStore {
     pub refresh_limit: Option<RateLimiter>,
     /// Mails the owner about a login from a new device and a reused token.
     pub alerts: Alerts,
+    /// Endpoints told of a completed login (`user.logged_in`) and of every
+    /// change a unit of work reports.
+    pub webhooks: jobs::Webhooks,
 }
 
 impl SessionStore {
@@ -113,9 +117,21 @@ impl SessionStore {
         let pair = self
             .issue(&txn, &subject(&user), session_id, now_ms)
             .await?;
+        // No statement at all when no endpoint takes `user.logged_in`.
+        let hooked = webhooks::queue(
+            &txn,
+            &self.webhooks,
+            jobs::EventType::UserLoggedIn,
+            user_id,
+            now_ms,
+        )
+        .await?;
         txn.commit().await?;
         if alerted {
             self.alerts.wake_outbox();
+        }
+        if hooked {
+            self.webhooks.wake();
         }
         metrics::counter!("authd_tokens_issued_total").increment(1);
         Ok(Some((pair, device_token)))
