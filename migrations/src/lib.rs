@@ -24,6 +24,7 @@ mod m20261205_000022_webauthn_mfa_challenge;
 mod m20261205_000023_key_fingerprints;
 mod m20261206_000024_roles_and_app_metadata;
 mod m20261206_000026_account_deletion;
+mod m20261206_000027_admin_keys;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000023_key_fingerprints::Migration),
             Box::new(m20261206_000024_roles_and_app_metadata::Migration),
             Box::new(m20261206_000026_account_deletion::Migration),
+            Box::new(m20261206_000027_admin_keys::Migration),
         ]
     }
 }

@@ -93,6 +93,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "passkeys",
             "janitor",
             "account_data",
+            "admin",
         ],
     ),
 ];
