@@ -150,10 +150,12 @@ pub async fn record<C: ConnectionTrait>(
         user_id,
         kind.as_str(),
         now_ms,
-        Some(ip.clone()),
-        client.user_agent.clone(),
-        request_id,
-        actor.map(str::to_owned),
+        audit_events::Origin {
+            ip: Some(ip.clone()),
+            user_agent: client.user_agent.clone(),
+            request_id,
+            actor: actor.map(str::to_owned),
+        },
     )
     .await?;
     tracing::info!(

@@ -283,7 +283,7 @@ async fn the_list_filters_by_address_id_and_status_and_pages_newest_first() {
     assert_eq!(one, [emails[1].clone()]);
     // Statuses.
     let (unv, _) = list(format!("q=list-{tag}&status=unverified")).await;
-    assert_eq!(unv, [unverified.clone()]);
+    assert_eq!(unv, std::slice::from_ref(&unverified));
     let (status, _) = patch_user(&app, &right, &ids[0], &json!({ "disabled": true })).await;
     assert_eq!(status, StatusCode::OK);
     let (disabled, _) = list(format!("q=list-{tag}&status=disabled")).await;

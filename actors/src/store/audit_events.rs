@@ -35,19 +35,32 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+/// Who caused an event: the client of the request, and the admin key
+/// when not the user (`admin:<key name>`).
+#[derive(Debug, Default)]
+pub(crate) struct Origin {
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) actor: Option<String>,
+}
+
 /// Appends an event of kind `kind` (one of `EventKind`'s names) of
-/// `user_id` at `at`, with the client of the request that caused it, if
-/// the user exists (else nothing is written).
+/// `user_id` at `at`, with where it came from, if the user exists (else
+/// nothing is written).
 pub(crate) async fn append<C: ConnectionTrait>(
     conn: &C,
     user_id: UserId,
     kind: &str,
     at: i64,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    request_id: Option<String>,
-    actor: Option<String>,
+    origin: Origin,
 ) -> Result<(), DbErr> {
+    let Origin {
+        ip,
+        user_agent,
+        request_id,
+        actor,
+    } = origin;
     let backend = conn.get_database_backend();
     let lock = match backend {
         DbBackend::Postgres => " FOR KEY SHARE",
