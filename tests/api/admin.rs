@@ -508,3 +508,42 @@ async fn two_parallel_changes_of_one_user_leave_a_consistent_row() {
             && user["disabled"] == json!(false));
     assert!(consistent, "{user}");
 }
+
+#[tokio::test]
+async fn the_binary_prints_a_key_once_refuses_a_second_of_one_name_and_revokes() {
+    let app = spawn_app().await;
+    let run = |args: &[&str]| {
+        let out = crate::binary::authd(app.dir.path())
+            .env("AUTH_DATABASE_URL", &app.settings.database_url)
+            .args(args)
+            .output()
+            .expect("authd runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&["admin", "create-key", "--name", "cli-key", "--read-only"]);
+    assert!(ok, "{stderr}");
+    let made = stdout.trim().to_owned();
+    remember_secret(&made);
+    assert!(made.starts_with("adm_") && made.len() == 47, "{stdout}");
+    assert!(!stderr.contains(&made[4..]), "{stderr}");
+    let (ok, stdout, stderr) = run(&["admin", "create-key", "--name", "cli-key"]);
+    assert!(!ok, "a second key of one name: {stdout}");
+    assert!(stderr.contains("already used"), "{stderr}");
+    assert!(!stdout.contains("adm_"), "no key printed: {stdout}");
+    let (ok, stdout, _) = run(&["admin", "list-keys"]);
+    assert!(ok);
+    assert!(stdout.contains("cli-key\tread-only"), "{stdout}");
+    assert!(!stdout.contains(&made[4..]), "{stdout}");
+    let (status, body) = admin_get(&app, &made, "/api/v1/admin/users/").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (ok, _, stderr) = run(&["admin", "revoke-key", "cli-key"]);
+    assert!(ok, "{stderr}");
+    let (status, _) = admin_get(&app, &made, "/api/v1/admin/users/").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (ok, _, _) = run(&["admin", "revoke-key", "cli-key"]);
+    assert!(!ok, "no live key of that name");
+}
