@@ -44,6 +44,32 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Keys of the admin API (`/api/v1/admin/…`).
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Make a key and print it, once (only its hash is stored).
+    CreateKey {
+        /// A name of its own: 1 to 64 letters, digits, `_`, `.` or `-`.
+        #[arg(long)]
+        name: String,
+        /// The key may only read (GET); a change with it gets 403.
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// List the keys: name, read-only, created, last used, revoked (never
+    /// the key).
+    ListKeys,
+    /// Revoke the key with this name: refused from the next request on.
+    RevokeKey {
+        /// The key's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -96,6 +96,9 @@ pub struct Settings {
     /// `None`: `/metrics` is served on `bind` (when that is loopback, or
     /// to scrapes carrying `metrics_token`).
     pub metrics_bind: Option<SocketAddr>,
+    /// `Some`: the admin API is served on this address only (404 on
+    /// `bind`); `None`: on `bind`.
+    pub admin_bind: Option<SocketAddr>,
     /// `Authorization: Bearer <this>` lets a scrape read `/metrics` on
     /// `bind` (at least 32 printable ASCII characters; never with
     /// `metrics_bind`).

@@ -74,6 +74,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate {
             action: Some(MigrateAction::Status),
         } => authd::startup::migrate_status(&settings).await,
+        Command::Admin { action } => authd::admin_keys::run(&settings, action).await,
         Command::Openapi | Command::Config { .. } => Ok(()),
     };
     match result {

@@ -41,7 +41,7 @@ mod parts;
 mod worker;
 
 use database::Role;
-pub use database::{migrate, migrate_status};
+pub use database::{command_db, migrate, migrate_status};
 use parts::{Core, core, drain, listen, mailer, queue, spawn_metrics_upkeep};
 use worker::spawn_worker;
 pub use worker::{janitor, run_worker_only, run_worker_with_clock};
@@ -61,6 +61,8 @@ pub struct Application {
     endpoint: poem::endpoint::BoxEndpoint<'static>,
     /// `/metrics` on a listener of its own (`AUTH_METRICS_BIND`).
     metrics: Option<MetricsServer>,
+    /// The admin API on a listener of its own (`AUTH_ADMIN_BIND`).
+    admin: Option<MetricsServer>,
     background: Vec<JoinHandle<()>>,
     /// Work that finishes after its request was answered (reset requests).
     tasks: TaskTracker,
@@ -75,7 +77,7 @@ pub struct Application {
     shutdown_delay: Duration,
 }
 
-/// `/metrics` alone, on its own listener.
+/// `/metrics` (or the admin API) alone, on its own listener.
 struct MetricsServer {
     port: u16,
     acceptor: poem::listener::BoxAcceptor,
@@ -200,6 +202,10 @@ impl Application {
         let (acceptor, port) = listen(settings.bind, "AUTH_BIND").await?;
         let metrics_listener = match settings.metrics_bind {
             Some(addr) => Some(listen(addr, "AUTH_METRICS_BIND").await?),
+            None => None,
+        };
+        let admin_listener = match settings.admin_bind {
+            Some(addr) => Some(listen(addr, "AUTH_ADMIN_BIND").await?),
             None => None,
         };
         let core = core(&settings, clock, Role::Serve, hooks.statements.clone()).await?;
@@ -348,6 +354,11 @@ impl Application {
             accounts: accounts.clone(),
             mfa: mfa.clone(),
         };
+        let admin = actors::admin::Admin {
+            db: core.db.clone(),
+            clock: core.clock.clone(),
+            after: actors.after_commit(&wake),
+        };
         let draining = CancellationToken::new();
         let state = Arc::new(ApiState {
             accounts,
@@ -357,6 +368,7 @@ impl Application {
             passkeys,
             account_data,
             email_changes,
+            admin,
             limiter: (settings.rate_limit_per_minute > 0).then_some(limiter),
             refresh_limiter,
             proxies,
@@ -404,13 +416,27 @@ impl Application {
                 }
             }
         };
+        let (serves, admin) = match admin_listener {
+            Some((acceptor, port)) => {
+                info!(port, "the admin API on its own listener (AUTH_ADMIN_BIND)");
+                let endpoint = openapi::app(state.clone(), None, openapi::Serves::AdminOnly);
+                let server = MetricsServer {
+                    port,
+                    acceptor,
+                    endpoint: poem::EndpointExt::boxed(endpoint),
+                };
+                (openapi::Serves::AllButAdmin, Some(server))
+            }
+            None => (openapi::Serves::All, None),
+        };
         info!(addr = %settings.bind, port, "authd listening");
         Ok(Self {
             port,
             actors,
             acceptor,
-            endpoint: poem::EndpointExt::boxed(openapi::app(state, on_main)),
+            endpoint: poem::EndpointExt::boxed(openapi::app(state, on_main, serves)),
             metrics,
+            admin,
             background,
             tasks,
             shutdown,
@@ -427,6 +453,11 @@ impl Application {
     /// The port of the `/metrics` listener, when it has its own.
     pub fn metrics_port(&self) -> Option<u16> {
         self.metrics.as_ref().map(|m| m.port)
+    }
+
+    /// The port of the admin API's listener, when it has its own.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin.as_ref().map(|m| m.port)
     }
 
     /// The live actors (tests kill them to watch the supervisor at work).
@@ -448,6 +479,18 @@ impl Application {
                         m.endpoint,
                         async move { stop.cancelled().await },
                         Some(Duration::from_secs(1)),
+                    )
+                    .await
+            })
+        });
+        let admin = self.admin.map(|m| {
+            let stop = self.shutdown.clone();
+            tokio::spawn(async move {
+                Server::new_with_acceptor(m.acceptor)
+                    .run_with_graceful_shutdown(
+                        m.endpoint,
+                        async move { stop.cancelled().await },
+                        Some(DRAIN_TIMEOUT),
                     )
                     .await
             })
@@ -483,6 +526,9 @@ impl Application {
         self.shutdown.cancel();
         if let Some(metrics) = metrics {
             let _ = metrics.await;
+        }
+        if let Some(admin) = admin {
+            let _ = admin.await;
         }
         self.actors.stop();
         drain(self.background).await;

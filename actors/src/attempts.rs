@@ -95,6 +95,8 @@ pub enum Attempt {
     Wrong,
     /// Right password, email not verified yet (not counted).
     Unverified,
+    /// Right password for an account an admin disabled (not counted).
+    Disabled,
     /// Right password for a login with 2FA on: a code must follow (the
     /// gate started its challenge); the count is left as it was.
     MfaRequired(Box<users::Model>, Box<SecondStep>),
@@ -216,6 +218,7 @@ impl Attempt {
             Attempt::Locked { .. } => "locked",
             Attempt::Wrong => "wrong_password",
             Attempt::Unverified => "unverified",
+            Attempt::Disabled => "disabled",
             Attempt::MfaRequired(..) => "mfa_required",
             Attempt::LoggedIn(_) => "success",
             Attempt::Accepted(..) => "error",
@@ -228,6 +231,7 @@ impl Attempt {
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Wrong => Err(DomainError::InvalidCredentials),
             Attempt::Unverified => Err(DomainError::EmailNotVerified),
+            Attempt::Disabled => Err(DomainError::AccountDisabled),
             Attempt::MfaRequired(_, step) => Ok(Passed::NeedsCode(step)),
             Attempt::LoggedIn(done) => Ok(Passed::Done(done)),
             Attempt::Accepted(..) => Err(DomainError::Internal(
@@ -244,6 +248,8 @@ impl Attempt {
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Wrong => Err(DomainError::WrongPassword),
             Attempt::Unverified => Err(DomainError::EmailNotVerified),
+            // Its sessions ended when it was disabled.
+            Attempt::Disabled => Err(DomainError::Unauthorized),
         }
     }
 
@@ -255,7 +261,9 @@ impl Attempt {
             Attempt::MfaRequired(user, _) => Ok((user, Revoked::default())),
             Attempt::LoggedIn(done) => Ok((done.user, Revoked::default())),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
-            Attempt::Wrong | Attempt::Unverified => Err(DomainError::InvalidCode),
+            Attempt::Wrong | Attempt::Unverified | Attempt::Disabled => {
+                Err(DomainError::InvalidCode)
+            }
         }
     }
 
@@ -265,9 +273,10 @@ impl Attempt {
             Attempt::LoggedIn(done) => Ok(*done),
             Attempt::Locked { retry_after_secs } => Err(DomainError::Locked { retry_after_secs }),
             Attempt::Unverified => Err(DomainError::EmailNotVerified),
-            Attempt::Accepted(..) | Attempt::MfaRequired(..) | Attempt::Wrong => {
-                Err(DomainError::PasskeyRefused)
-            }
+            Attempt::Accepted(..)
+            | Attempt::MfaRequired(..)
+            | Attempt::Wrong
+            | Attempt::Disabled => Err(DomainError::PasskeyRefused),
         }
     }
 
@@ -279,7 +288,8 @@ impl Attempt {
             Attempt::Accepted(..)
             | Attempt::MfaRequired(..)
             | Attempt::Wrong
-            | Attempt::Unverified => Err(DomainError::InvalidCode),
+            | Attempt::Unverified
+            | Attempt::Disabled => Err(DomainError::InvalidCode),
         }
     }
 }

@@ -61,6 +61,14 @@ pub enum EventKind {
     EmailChanged,
     /// The old address was put back with the link mailed to it.
     EmailChangeReverted,
+    /// An admin disabled the account: every session ended, logins refused.
+    AccountDisabled,
+    /// An admin enabled the account again.
+    AccountEnabled,
+    /// An admin cleared the account's lock and failure count.
+    AccountUnlocked,
+    /// An admin changed the account's roles.
+    RolesChanged,
 }
 
 impl EventKind {
@@ -93,17 +101,23 @@ impl EventKind {
             EventKind::EmailChangeRequested => "email_change_requested",
             EventKind::EmailChanged => "email_changed",
             EventKind::EmailChangeReverted => "email_change_reverted",
+            EventKind::AccountDisabled => "account_disabled",
+            EventKind::AccountEnabled => "account_enabled",
+            EventKind::AccountUnlocked => "account_unlocked",
+            EventKind::RolesChanged => "roles_changed",
         }
     }
 }
 
-/// One security event: whose, what, and the client of the request that
-/// caused it.
+/// One security event: whose, what, the client of the request that
+/// caused it, and who made the change when not the user.
 #[derive(Debug, Clone, Copy)]
 pub struct Event<'a> {
     pub user_id: UserId,
     pub kind: EventKind,
     pub client: &'a RequestContext,
+    /// `admin:<key name>` for an admin's change; `None`: the user's own.
+    pub actor: Option<&'a str>,
 }
 
 impl<'a> Event<'a> {
@@ -112,6 +126,15 @@ impl<'a> Event<'a> {
             user_id,
             kind,
             client,
+            actor: None,
+        }
+    }
+
+    /// The same event, made by `actor` (`admin:<key name>`).
+    pub fn by(self, actor: &'a str) -> Self {
+        Self {
+            actor: Some(actor),
+            ..self
         }
     }
 }
@@ -127,6 +150,7 @@ pub async fn record<C: ConnectionTrait>(
         user_id,
         kind,
         client,
+        actor,
     } = event;
     let ip = client.ip.to_string();
     let request_id = (!client.request_id.is_empty()).then(|| client.request_id.clone());
@@ -135,15 +159,19 @@ pub async fn record<C: ConnectionTrait>(
         user_id,
         kind.as_str(),
         now_ms,
-        Some(ip.clone()),
-        client.user_agent.clone(),
-        request_id,
+        audit_events::Origin {
+            ip: Some(ip.clone()),
+            user_agent: client.user_agent.clone(),
+            request_id,
+            actor: actor.map(str::to_owned),
+        },
     )
     .await?;
     tracing::info!(
         target: "audit",
         kind = kind.as_str(),
         %user_id,
+        actor = actor.unwrap_or(""),
         ip,
         user_agent = client.user_agent.as_deref().unwrap_or(""),
         request_id = client.request_id,
@@ -197,6 +225,42 @@ pub async fn page<C: ConnectionTrait>(
 ) -> Result<(Vec<audit_events::Model>, Option<Cursor>), DomainError> {
     use audit_events::Column;
     let mut query = audit_events::Entity::find().filter(Column::UserId.eq(user_id));
+    if let Some(c) = before {
+        query = query.filter(
+            Condition::any().add(Column::At.lt(c.at)).add(
+                Condition::all()
+                    .add(Column::At.eq(c.at))
+                    .add(Column::Id.lt(c.id)),
+            ),
+        );
+    }
+    let mut rows = query
+        .order_by_desc(Column::At)
+        .order_by_desc(Column::Id)
+        .limit(limit + 1)
+        .all(conn)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next = more
+        .then(|| rows.last().map(|r| Cursor { at: r.at, id: r.id }))
+        .flatten();
+    Ok((rows, next))
+}
+
+/// Up to `limit` events of every user older than `before`, of kind `kind`
+/// if given, newest first, and the cursor of the next page (admin API).
+pub async fn page_all<C: ConnectionTrait>(
+    conn: &C,
+    kind: Option<&str>,
+    before: Option<Cursor>,
+    limit: u64,
+) -> Result<(Vec<audit_events::Model>, Option<Cursor>), DomainError> {
+    use audit_events::Column;
+    let mut query = audit_events::Entity::find();
+    if let Some(kind) = kind {
+        query = query.filter(Column::Kind.eq(kind));
+    }
     if let Some(c) = before {
         query = query.filter(
             Condition::any().add(Column::At.lt(c.at)).add(

@@ -78,6 +78,19 @@ pub enum DomainError {
     /// this access token is older than that allows.
     #[error("login not fresh enough")]
     StaleLogin,
+    /// Right password for an account an admin disabled.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// An admin request without a live admin key (unknown, revoked, or
+    /// not an admin key at all).
+    #[error("admin key refused")]
+    AdminKeyRefused,
+    /// A read-only admin key asked for a change.
+    #[error("admin key is read-only")]
+    ReadOnlyKey,
+    /// No such user (admin API).
+    #[error("user not found")]
+    UserNotFound,
 }
 
 impl DomainError {

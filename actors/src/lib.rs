@@ -5,6 +5,7 @@
 
 pub mod account_data;
 pub(crate) mod accounts;
+pub mod admin;
 pub mod alerts;
 pub mod attempt_gate;
 pub mod attempts;

@@ -64,11 +64,11 @@ impl ProfileChange {
         })
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.first_name.is_none() && self.last_name.is_none() && self.company_name.is_none()
     }
 
-    fn into_columns(self) -> ProfileColumns {
+    pub(crate) fn into_columns(self) -> ProfileColumns {
         ProfileColumns {
             first_name: self.first_name.map(|n| n.as_str().to_owned()),
             last_name: self.last_name.map(|n| n.as_str().to_owned()),

@@ -155,6 +155,8 @@ pub struct SecurityEvent {
     pub ip: Option<String>,
     /// The user agent of that request.
     pub user_agent: Option<String>,
+    /// Who made the change when not the user: `admin:<key name>`.
+    pub actor: Option<String>,
 }
 
 impl From<audit_events::Model> for SecurityEvent {
@@ -165,6 +167,7 @@ impl From<audit_events::Model> for SecurityEvent {
             at: e.at,
             ip: e.ip,
             user_agent: e.user_agent,
+            actor: e.actor,
         }
     }
 }

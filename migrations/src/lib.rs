@@ -25,6 +25,7 @@ mod m20261205_000023_key_fingerprints;
 mod m20261206_000024_roles_and_app_metadata;
 mod m20261206_000025_email_change;
 mod m20261206_000026_account_deletion;
+mod m20261206_000027_admin_keys;
 mod m20261206_000028_webhooks;
 
 pub struct Migrator;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000024_roles_and_app_metadata::Migration),
             Box::new(m20261206_000025_email_change::Migration),
             Box::new(m20261206_000026_account_deletion::Migration),
+            Box::new(m20261206_000027_admin_keys::Migration),
             Box::new(m20261206_000028_webhooks::Migration),
         ]
     }

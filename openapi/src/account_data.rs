@@ -9,7 +9,7 @@ use actors::views::{Device, Export, Session};
 use crate::alerts::{AlertSettings, settings};
 use crate::events::EventView;
 use crate::passkeys::{PasskeyView, view};
-use crate::time::{rfc3339, rfc3339_ms};
+use crate::time::rfc3339;
 use crate::tokens::UserView;
 
 /// The owner confirming: the password, and a code when 2FA is on.
@@ -110,13 +110,7 @@ pub(crate) fn exported(e: Export) -> AccountExport {
         events: e
             .events
             .into_iter()
-            .map(|e| EventView {
-                id: e.id,
-                kind: e.kind,
-                at: rfc3339_ms(e.at),
-                ip: e.ip,
-                user_agent: e.user_agent,
-            })
+            .map(|e| crate::events::event_view(e, None))
             .collect(),
         passkeys: e.passkeys.into_iter().map(view).collect(),
         devices: e.devices.into_iter().map(device).collect(),

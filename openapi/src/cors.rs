@@ -49,7 +49,8 @@ pub async fn cors<E: Endpoint>(
     req: Request,
     allowed: AllowedOrigins,
 ) -> poem::Result<Response> {
-    if allowed.is_empty() {
+    // The admin API is never for browsers: no CORS headers at all.
+    if allowed.is_empty() || crate::admin::is_admin_path(req.uri().path()) {
         return next.call(req).await.map(IntoResponse::into_response);
     }
     let origin = req

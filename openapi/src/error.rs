@@ -220,6 +220,16 @@ impl From<DomainError> for ApiError {
                 StatusCode::UNAUTHORIZED,
                 "Log in again to confirm this: the login must be less than 5 minutes old",
             ),
+            DomainError::AccountDisabled => {
+                ApiError::new(StatusCode::FORBIDDEN, "Account disabled")
+            }
+            DomainError::AdminKeyRefused => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "Invalid or revoked admin key")
+            }
+            DomainError::ReadOnlyKey => {
+                ApiError::new(StatusCode::FORBIDDEN, "This admin key is read-only")
+            }
+            DomainError::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "User not found"),
         }
     }
 }

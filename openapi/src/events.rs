@@ -35,7 +35,8 @@ pub struct EventView {
     /// device_trusted, alerts_changed, passkey_added, passkey_removed,
     /// passkey_clone_suspected, login_refused_disabled, profile_updated,
     /// account_deleted, data_exported, email_change_requested, email_changed,
-    /// email_change_reverted.
+    /// email_change_reverted, account_disabled, account_enabled,
+    /// account_unlocked, roles_changed.
     pub kind: String,
     /// When (RFC 3339, milliseconds).
     pub at: String,
@@ -45,6 +46,28 @@ pub struct EventView {
     /// The user agent of that request.
     #[oai(nullable)]
     pub user_agent: Option<String>,
+    /// Who made the change when not the user: `admin:<key name>`.
+    #[oai(nullable)]
+    pub actor: Option<String>,
+    /// Whose event it is (only in the admin API's list of everyone's).
+    #[oai(skip_serializing_if_is_none)]
+    pub user_id: Option<uuid::Uuid>,
+}
+
+/// The view of `e`, with its user when the list is everyone's.
+pub(crate) fn event_view(
+    e: actors::views::SecurityEvent,
+    user_id: Option<uuid::Uuid>,
+) -> EventView {
+    EventView {
+        id: e.id,
+        kind: e.kind,
+        at: rfc3339_ms(e.at),
+        ip: e.ip,
+        user_agent: e.user_agent,
+        actor: e.actor,
+        user_id,
+    }
 }
 
 /// A page of events.
@@ -84,16 +107,7 @@ impl EventsApi {
         let before = before.0.as_deref().map(decode).transpose()?;
         let limit = u64::from(limit.0.unwrap_or(DEFAULT_LIMIT));
         let (rows, next) = state.auth.events_of(&auth.0, before, limit).await?;
-        let events = rows
-            .into_iter()
-            .map(|e| EventView {
-                id: e.id,
-                kind: e.kind,
-                at: rfc3339_ms(e.at),
-                ip: e.ip,
-                user_agent: e.user_agent,
-            })
-            .collect();
+        let events = rows.into_iter().map(|e| event_view(e, None)).collect();
         Ok(Reply::ok(
             "Security events",
             EventPage {
@@ -105,11 +119,11 @@ impl EventsApi {
 }
 
 /// A cursor as the opaque text clients pass back.
-fn encode(c: Cursor) -> String {
+pub(crate) fn encode(c: Cursor) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}.{}", c.at, c.id))
 }
 
-fn decode(text: &str) -> Result<Cursor, ApiError> {
+pub(crate) fn decode(text: &str) -> Result<Cursor, ApiError> {
     let bad = || {
         ApiError::from(DomainError::Validation(FieldErrors::from([(
             "before".to_owned(),

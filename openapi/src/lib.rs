@@ -2,6 +2,7 @@
 //! the answer), the envelopes, the middleware, and the OpenAPI document.
 
 pub mod account_data;
+pub mod admin;
 pub mod alerts;
 pub mod auth;
 pub mod body;
@@ -60,6 +61,8 @@ pub struct ApiState {
     pub account_data: AccountData,
     /// Moving an account to another address and back.
     pub email_changes: EmailChanges,
+    /// The admin API: keys checked, users read and changed.
+    pub admin: actors::admin::Admin,
     /// Per client IP and endpoint: the auth endpoints
     /// (`AUTH_RATE_LIMIT_PER_MINUTE`); `None`: off (0, for development).
     pub limiter: Option<RateLimiter>,
@@ -92,6 +95,7 @@ type Apis = (
     tokens::KeysApi,
     health::HealthApi,
     email_change::EmailChangeApi,
+    admin::AdminApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
@@ -110,6 +114,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             tokens::KeysApi,
             health::HealthApi,
             email_change::EmailChangeApi,
+            admin::AdminApi,
         ),
         "authd",
         env!("CARGO_PKG_VERSION"),
@@ -134,12 +139,48 @@ const PAGES: [(&str, &str); 3] = [
     ("/metrics", "metrics"),
 ];
 
+/// Which of the operations a listener serves: the admin API is on
+/// `AUTH_BIND` unless `AUTH_ADMIN_BIND` gives it a listener of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    /// Everything (no `AUTH_ADMIN_BIND`).
+    All,
+    /// Everything but the admin API (`AUTH_BIND` beside `AUTH_ADMIN_BIND`).
+    AllButAdmin,
+    /// The admin API only (`AUTH_ADMIN_BIND`).
+    AdminOnly,
+}
+
+impl Serves {
+    fn serves(self, path: &str) -> bool {
+        match self {
+            Serves::All => true,
+            Serves::AllButAdmin => !admin::is_admin_path(path),
+            Serves::AdminOnly => admin::is_admin_path(path),
+        }
+    }
+}
+
+/// 404 for a path this listener does not serve.
+async fn only_served<E: Endpoint>(
+    next: Arc<E>,
+    req: poem::Request,
+    serves: Serves,
+) -> poem::Result<poem::Response> {
+    use poem::IntoResponse;
+    if !serves.serves(req.uri().path()) {
+        return Err(ApiError::new(poem::http::StatusCode::NOT_FOUND, "Not found").into());
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
 /// The whole HTTP application; `/metrics` is served when `metrics` is
 /// given (not when it has a listener of its own), to the scrapes its
 /// [`metrics::Access`] lets in.
 pub fn app(
     state: Arc<ApiState>,
     metrics: Option<(metrics::Metrics, metrics::Access)>,
+    serves: Serves,
 ) -> impl Endpoint<Output = poem::Response> {
     let service = api_service();
     let raw_spec = service.spec();
@@ -178,7 +219,8 @@ pub fn app(
     let origins = state.cors.clone();
     let routes = routes
         .data(state)
-        .around(move |ep, req| security::bearer_challenge(ep, req, bearer.clone()));
+        .around(move |ep, req| security::bearer_challenge(ep, req, bearer.clone()))
+        .around(move |ep, req| only_served(ep, req, serves));
     let inner = inner_middleware(routes, table.clone())
         .around(move |ep, req| limits::edge(ep, req, edge_state.clone(), limited.clone()));
     outer_middleware(inner, origins)

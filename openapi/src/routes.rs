@@ -24,7 +24,8 @@ pub struct Operation {
     /// Its OpenAPI operation id (a page's name for the pages outside the
     /// document): its label in the metrics, its key in the rate limits.
     pub id: String,
-    /// Whether it takes a Bearer token (its 401s carry the challenge).
+    /// Whether it takes a Bearer token, an access token or an admin key
+    /// (its 401s carry the challenge).
     pub bearer: bool,
 }
 
@@ -62,9 +63,10 @@ pub fn documented(spec: &str) -> Vec<Operation> {
                 .get("operationId")
                 .and_then(|id| id.as_str())
                 .unwrap_or(path);
-            let bearer = op["security"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|r| r.get("BearerAuth").is_some()));
+            let bearer = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|r| r.get("BearerAuth").is_some() || r.get("AdminKeyAuth").is_some())
+            });
             ops.push(Operation {
                 bearer,
                 ..Operation::new(path, method, id)

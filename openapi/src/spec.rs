@@ -188,10 +188,11 @@ fn pattern(schema: &str, field: &str) -> Option<String> {
         | ("ResetConfirmRequest" | "ChangePasswordRequest", "new_password") => {
             Some(r"^(?=[\s\S]*[a-z])(?=[\s\S]*[A-Z])(?=[\s\S]*[0-9])".to_owned())
         }
-        ("RegisterRequest" | "UpdateMeRequest", "first_name" | "last_name") => {
-            Some(format!("^[{SPACE}]*{}[{SPACE}]*$", text()))
-        }
-        ("RegisterRequest" | "UpdateMeRequest", "company_name") => {
+        (
+            "RegisterRequest" | "UpdateMeRequest" | "UpdateUserRequest",
+            "first_name" | "last_name",
+        ) => Some(format!("^[{SPACE}]*{}[{SPACE}]*$", text())),
+        ("RegisterRequest" | "UpdateMeRequest" | "UpdateUserRequest", "company_name") => {
             Some(format!("^[{SPACE}]*(?:{})?[{SPACE}]*$", text()))
         }
         (_, "totp_code" | "code") => Some("^[0-9]{6}$".to_owned()),
@@ -243,6 +244,11 @@ fn request_example(name: &str) -> Option<Value> {
         }),
         "RenameRequest" => json!({ "name": "Work phone" }),
         "UpdateMeRequest" => json!({ "first_name": "Ada", "company_name": null }),
+        "UpdateUserRequest" => json!({
+            "roles": ["editor", "billing.admin"],
+            "app_metadata": { "plan": "pro" },
+            "disabled": false
+        }),
         "MfaPasskeyStartRequest" => json!({ "mfa_token": token }),
         "MfaPasskeyFinishRequest" => json!({
             "mfa_token": token, "challenge_id": token,
@@ -337,9 +343,10 @@ fn responses_of_operations(doc: &mut Value) {
         .flat_map(|item| item.values_mut())
     {
         let op_id = op["operationId"].as_str().unwrap_or_default().to_owned();
-        let bearer = op["security"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|r| r.get("BearerAuth").is_some()));
+        let bearer = op["security"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|r| r.get("BearerAuth").is_some() || r.get("AdminKeyAuth").is_some())
+        });
         let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
             continue;
         };

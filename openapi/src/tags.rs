@@ -12,4 +12,6 @@ pub enum ApiTag {
     Passkeys,
     /// Probes for load balancers and orchestrators.
     Health,
+    /// The admin API: users and events, with an admin key (never from a browser).
+    Admin,
 }

@@ -245,6 +245,14 @@ impl Settings {
             })
             .transpose()?;
         let metrics_token = metrics_token(raw.metrics_token, metrics_bind.is_some())?;
+        let admin_bind = raw
+            .admin_bind
+            .filter(|b| !b.trim().is_empty())
+            .map(|b| {
+                b.parse()
+                    .map_err(|_| bad("admin_bind", format!("`{b}` is not an address:port")))
+            })
+            .transpose()?;
         for (key, days) in [
             ("outbox_retention_days", raw.outbox_retention_days),
             ("audit_retention_days", raw.audit_retention_days),
@@ -317,6 +325,7 @@ impl Settings {
             queue_name: raw.queue_name,
             gate_idle: actors::attempt_gate::IDLE_AFTER,
             metrics_bind,
+            admin_bind,
             metrics_token,
             webauthn_rp_id: raw
                 .webauthn_rp_id

@@ -163,6 +163,8 @@ settings! {
     queue_name: String = jobs::queue::QUEUE_NAME.into(), Plain;
     /// Serve `/metrics` on this address instead of `bind`.
     metrics_bind: Option<String> = None, Plain;
+    /// Serve the admin API on this address only (then not on `bind`).
+    admin_bind: Option<String> = None, Plain;
     /// The bearer secret a scraper sends to read `/metrics` on a `bind`
     /// that is not loopback.
     metrics_token: Option<String> = None, Secret;

@@ -105,6 +105,7 @@ impl fmt::Debug for Settings {
             queue_name,
             gate_idle,
             metrics_bind,
+            admin_bind,
             metrics_token,
             webauthn_rp_id,
             passkey_login_by_address,
@@ -154,6 +155,7 @@ impl fmt::Debug for Settings {
             .field("queue_name", queue_name)
             .field("gate_idle", gate_idle)
             .field("metrics_bind", metrics_bind)
+            .field("admin_bind", admin_bind)
             .field("metrics_token", metrics_token)
             .field("webauthn_rp_id", webauthn_rp_id)
             .field("passkey_login_by_address", passkey_login_by_address)

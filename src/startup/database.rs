@@ -90,6 +90,12 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A connection for a one-off command (`authd admin …`), as `authd
+/// migrate` makes it.
+pub async fn command_db(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    connect(settings, Role::Migrate).await
+}
+
 /// `authd migrate status`: one line per migration on stdout.
 pub async fn migrate_status(settings: &Settings) -> anyhow::Result<()> {
     let db = connect(settings, Role::Migrate).await?;

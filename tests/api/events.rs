@@ -259,7 +259,7 @@ async fn a_user_sees_only_their_own_events() {
 }
 
 #[tokio::test]
-async fn the_right_password_of_a_disabled_account_is_refused_like_a_wrong_one_and_recorded() {
+async fn the_right_password_of_a_disabled_account_gets_403_and_is_recorded() {
     use sea_orm::{ActiveModelTrait, ActiveValue::Set};
     let app = spawn_app().await;
     let email = unique_email();
@@ -270,8 +270,11 @@ async fn the_right_password_of_a_disabled_account_is_refused_like_a_wrong_one_an
     row.update(&app.db).await.unwrap();
     let (status, body) = app.login(&email, PASSWORD).await;
     let (wrong, wrong_body) = app.login(&email, "Wrong-Passw0rd").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert_eq!((status, &body["message"]), (wrong, &wrong_body["message"]));
+    // API.md: 403 `Account disabled` after a right password; a wrong
+    // one is still the wrong password's 401.
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["message"], json!("Account disabled"), "{body}");
+    assert_eq!(wrong, StatusCode::UNAUTHORIZED, "{wrong_body}");
     let rows = actors::store::audit_events::Entity::find()
         .filter(actors::store::audit_events::Column::UserId.eq(user.id))
         .all(&app.db)

@@ -143,6 +143,8 @@ pub struct TestApp {
     pub address: String,
     /// `/metrics`'s own listener, when `metrics_bind` is set.
     pub metrics_address: Option<String>,
+    /// The admin API's own listener, when `admin_bind` is set.
+    pub admin_address: Option<String>,
     pub client: reqwest::Client,
     pub smtp: SmtpServer,
     pub db: DatabaseConnection,
@@ -238,6 +240,9 @@ impl TestAppBuilder {
         let metrics_address = app
             .metrics_port()
             .map(|port| format!("http://127.0.0.1:{port}"));
+        let admin_address = app
+            .admin_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let shutdown = app.shutdown_token();
         let actors = app.actors();
         let server = tokio::spawn(app.run_until_stopped());
@@ -252,6 +257,7 @@ impl TestAppBuilder {
         Ok(TestApp {
             address,
             metrics_address,
+            admin_address,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

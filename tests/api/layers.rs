@@ -95,6 +95,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "janitor",
             "account_data",
             "email_change",
+            "admin",
         ],
     ),
 ];

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account_deletion;
+mod admin;
 mod alerts;
 mod binary;
 mod breached;

@@ -163,7 +163,7 @@ async fn nodes_migrating_a_fresh_postgres_database_at_once_all_succeed() {
 async fn dropping_the_audit_trails_foreign_key_keeps_every_event_on_sqlite() {
     use actors::store::{audit_events, users};
     use migrations::MigratorTrait;
-    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Statement};
+    use sea_orm::{EntityTrait, Statement};
 
     let dir = tempfile::tempdir().unwrap();
     let db = Database::connect(sqlite_url(dir.path())).await.unwrap();
@@ -181,44 +181,37 @@ async fn dropping_the_audit_trails_foreign_key_keeps_every_event_on_sqlite() {
         .await
         .unwrap();
 
-    let user = users::Model {
-        id: actors::UserId::new_v4(),
-        email: "old@example.org".into(),
-        email_normalized: "old@example.org".into(),
-        password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"
-            .to_owned()
-            .into(),
-        first_name: "Old".into(),
-        last_name: "Data".into(),
-        company_name: None,
-        email_verified_at: Some(1),
-        is_active: true,
-        created_at: 1,
-        updated_at: 1,
-        failed_attempts: 0,
-        locked_until: None,
-        last_failed_at: None,
-        tokens_invalid_before: None,
-        mfa_enabled: false,
-        credential_version: 0,
-        alert_new_device: true,
-        roles: "[]".into(),
-        app_metadata: "{}".into(),
-    };
-    user.clone().into_active_model().insert(&db).await.unwrap();
+    // Rows as they were before the migration, in its columns (the
+    // entities of today have columns added later).
+    let user_id = actors::UserId::new_v4();
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "INSERT INTO users (id, email, email_normalized, password_hash, first_name, \
+         last_name, is_active, created_at, updated_at, failed_attempts, mfa_enabled, \
+         credential_version, alert_new_device, roles, app_metadata) \
+         VALUES ($1, 'old@example.org', 'old@example.org', 'x', 'Old', 'Data', \
+         true, 1, 1, 0, false, 0, true, '[]', '{}')",
+        [user_id.into()],
+    ))
+    .await
+    .unwrap();
     let mut ids = Vec::new();
     for (i, kind) in ["registered", "login_succeeded"].into_iter().enumerate() {
-        let event = audit_events::Model {
-            id: uuid::Uuid::now_v7(),
-            user_id: user.id,
-            kind: kind.into(),
-            at: 10 + i64::try_from(i).unwrap(),
-            ip: Some("192.0.2.1".into()),
-            user_agent: Some("test".into()),
-            request_id: None,
-        };
-        ids.push(event.id);
-        event.into_active_model().insert(&db).await.unwrap();
+        let id = uuid::Uuid::now_v7();
+        db.execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "INSERT INTO audit_events (id, user_id, kind, at, ip, user_agent) \
+             VALUES ($1, $2, $3, $4, '192.0.2.1', 'test')",
+            [
+                id.into(),
+                user_id.into(),
+                kind.into(),
+                (10 + i64::try_from(i).unwrap()).into(),
+            ],
+        ))
+        .await
+        .unwrap();
+        ids.push(id);
     }
     let indexes = |db: sea_orm::DatabaseConnection| async move {
         let rows = db
@@ -250,7 +243,7 @@ async fn dropping_the_audit_trails_foreign_key_keeps_every_event_on_sqlite() {
     assert_eq!(kept, ids);
     assert_eq!(indexes(db.clone()).await, indexes_before);
     // No foreign key any more: the events outlive their user.
-    users::Entity::delete_by_id(user.id)
+    users::Entity::delete_by_id(user_id)
         .exec(&db)
         .await
         .unwrap();

@@ -176,12 +176,15 @@ async fn attempt(
         }
     };
     if !active {
-        // Answered like a wrong password (the claimed failure stands), but
-        // the log and the trail say why.
+        // A right password is not a failure (given back, as for an
+        // unverified address); the answer is 403 `Account disabled` (only
+        // an account's right password gets it: an unknown address never
+        // reaches here). The log and the trail say why.
         tracing::info!(user_id = %claimed.user.id, factor = factor.name(), "right factor for a disabled account: refused");
         let event = Event::new(claimed.user.id, EventKind::LoginRefusedDisabled, client);
         audit::record(&deps.db, event, deps.clock.now_ms()).await?;
-        return Ok(failure_stands(deps, claimed.after));
+        claimed.give_back(deps).await?;
+        return Ok(Attempt::Disabled);
     }
     if claimed.user.email_verified_at.is_none() {
         // A right answer is not a failure; it is not a login either.

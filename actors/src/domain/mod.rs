@@ -9,6 +9,7 @@ mod password;
 mod roles;
 
 pub use email::Email;
+pub(crate) use email::normalize as normalize_email;
 pub use ids::{DeviceId, PasskeyId, SessionId, UserId};
 pub use names::CompanyName;
 pub(crate) use names::PersonName;

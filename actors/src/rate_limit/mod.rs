@@ -74,7 +74,13 @@ pub struct RateLimiter {
     ipv6_prefix: u8,
     local: Arc<Local>,
     shared: Option<Arc<Shared>>,
+    /// Subjects refused by [`RateLimiter::fail`], until when (this node).
+    refusals: Arc<Refusals>,
 }
+
+/// Where [`RateLimiter::fail`] notes a refusal, for [`RateLimiter::refused`].
+type Refusals =
+    std::sync::Mutex<std::collections::HashMap<(&'static str, Subject), std::time::Instant>>;
 
 impl RateLimiter {
     /// In-process only (governor keyed by (endpoint, subject)); quota:
@@ -127,6 +133,7 @@ impl RateLimiter {
             ipv6_prefix: DEFAULT_IPV6_PREFIX,
             local: sweeping(Local::new(quota(count, period))),
             shared,
+            refusals: Arc::default(),
         }
     }
 
@@ -136,6 +143,39 @@ impl RateLimiter {
     pub async fn check(&self, endpoint: &'static str, ip: IpAddr) -> Result<(), RetryAfter> {
         self.check_subject(endpoint, Subject::ip(ip, self.ipv6_prefix))
             .await
+    }
+
+    /// Counts one failure of `ip` at `endpoint` (a wrong admin key): as
+    /// [`Self::check`], and once refused, [`Self::refused`] says so for the
+    /// whole wait (on this node), so that even a right attempt is refused
+    /// meanwhile.
+    pub async fn fail(&self, endpoint: &'static str, ip: IpAddr) -> Result<(), RetryAfter> {
+        let subject = Subject::ip(ip, self.ipv6_prefix);
+        let result = self.check_subject(endpoint, subject.clone()).await;
+        if let Err(wait) = result
+            && let Ok(mut refusals) = self.refusals.lock()
+        {
+            let now = std::time::Instant::now();
+            refusals.retain(|_, until| *until > now);
+            refusals.insert((endpoint, subject), now + Duration::from_secs(wait.0));
+        }
+        result
+    }
+
+    /// Whether failures of `ip` at `endpoint` were refused lately
+    /// ([`Self::fail`]): `Err` with the rest of the wait. Spends nothing.
+    pub fn refused(&self, endpoint: &'static str, ip: IpAddr) -> Result<(), RetryAfter> {
+        let key = (endpoint, Subject::ip(ip, self.ipv6_prefix));
+        let now = std::time::Instant::now();
+        let until = self
+            .refusals
+            .lock()
+            .ok()
+            .and_then(|refusals| refusals.get(&key).copied());
+        match until {
+            Some(until) if until > now => Err(RetryAfter::from_duration(until - now)),
+            _ => Ok(()),
+        }
     }
 
     /// Counts one use by an opaque id (a normalised address, a session id),

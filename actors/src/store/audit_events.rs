@@ -26,6 +26,8 @@ pub struct Model {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
+    /// Who made the change when not the user: `admin:<key name>`.
+    pub actor: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -33,31 +35,45 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+/// Who caused an event: the client of the request, and the admin key
+/// when not the user (`admin:<key name>`).
+#[derive(Debug, Default)]
+pub(crate) struct Origin {
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) actor: Option<String>,
+}
+
 /// Appends an event of kind `kind` (one of `EventKind`'s names) of
-/// `user_id` at `at`, with the client of the request that caused it, if
-/// the user exists (else nothing is written).
+/// `user_id` at `at`, with where it came from, if the user exists (else
+/// nothing is written).
 pub(crate) async fn append<C: ConnectionTrait>(
     conn: &C,
     user_id: UserId,
     kind: &str,
     at: i64,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    request_id: Option<String>,
+    origin: Origin,
 ) -> Result<(), DbErr> {
+    let Origin {
+        ip,
+        user_agent,
+        request_id,
+        actor,
+    } = origin;
     let backend = conn.get_database_backend();
     let lock = match backend {
         DbBackend::Postgres => " FOR KEY SHARE",
         _ => "",
     };
     let sql = format!(
-        "INSERT INTO audit_events (id, user_id, kind, at, ip, user_agent, request_id) \
-         SELECT $1, $2, $3, $4, $5, $6, $7 \
+        "INSERT INTO audit_events (id, user_id, kind, at, ip, user_agent, request_id, actor) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
          WHERE EXISTS (SELECT 1 FROM users WHERE id = $2{lock})"
     );
     // Time-ordered: events of one millisecond list in the order this
     // process recorded them.
-    let values: [sea_orm::Value; 7] = [
+    let values: [sea_orm::Value; 8] = [
         Uuid::now_v7().into(),
         user_id.into(),
         kind.into(),
@@ -65,6 +81,7 @@ pub(crate) async fn append<C: ConnectionTrait>(
         ip.into(),
         user_agent.into(),
         request_id.into(),
+        actor.into(),
     ];
     conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
@@ -88,6 +105,7 @@ pub(crate) async fn append_bare<C: ConnectionTrait>(
         ip: Set(None),
         user_agent: Set(None),
         request_id: Set(None),
+        actor: Set(None),
     })
     .exec_without_returning(conn)
     .await?;

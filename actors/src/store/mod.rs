@@ -2,6 +2,7 @@
 //! milliseconds.
 
 pub mod address_failures;
+pub mod admin_keys;
 pub mod audit_events;
 pub mod backup_codes;
 pub mod devices;

@@ -167,6 +167,61 @@ pub(crate) async fn set_profile<C: ConnectionTrait>(
     Ok(update.exec_with_returning(conn).await?.pop())
 }
 
+/// What an admin's change sets; `None` leaves a column as it is.
+#[derive(Debug, Default)]
+pub(crate) struct AdminColumns {
+    pub(crate) profile: ProfileColumns,
+    /// `Some(None)`: unverified again.
+    pub(crate) email_verified_at: Option<Option<i64>>,
+    pub(crate) is_active: Option<bool>,
+    /// JSON text (`domain::Roles`).
+    pub(crate) roles: Option<String>,
+    /// JSON text (`domain::AppMetadata`).
+    pub(crate) app_metadata: Option<String>,
+}
+
+/// An admin's change of `id` (see [`AdminColumns`]); returns the row as
+/// it is now, `None` if there is no such user.
+pub(crate) async fn admin_update<C: ConnectionTrait>(
+    conn: &C,
+    id: UserId,
+    change: AdminColumns,
+    now_ms: i64,
+) -> Result<Option<Model>, DbErr> {
+    let AdminColumns {
+        profile,
+        email_verified_at,
+        is_active,
+        roles,
+        app_metadata,
+    } = change;
+    let mut update = Entity::update_many()
+        .col_expr(Column::UpdatedAt, Expr::value(now_ms))
+        .filter(Column::Id.eq(id));
+    if let Some(first) = profile.first_name {
+        update = update.col_expr(Column::FirstName, Expr::value(first));
+    }
+    if let Some(last) = profile.last_name {
+        update = update.col_expr(Column::LastName, Expr::value(last));
+    }
+    if let Some(company) = profile.company_name {
+        update = update.col_expr(Column::CompanyName, Expr::value(company));
+    }
+    if let Some(verified) = email_verified_at {
+        update = update.col_expr(Column::EmailVerifiedAt, Expr::value(verified));
+    }
+    if let Some(active) = is_active {
+        update = update.col_expr(Column::IsActive, Expr::value(active));
+    }
+    if let Some(roles) = roles {
+        update = update.col_expr(Column::Roles, Expr::value(roles));
+    }
+    if let Some(metadata) = app_metadata {
+        update = update.col_expr(Column::AppMetadata, Expr::value(metadata));
+    }
+    Ok(update.exec_with_returning(conn).await?.pop())
+}
+
 /// The name columns a profile change sets; `None` leaves one as it is.
 #[derive(Debug, Default)]
 pub(crate) struct ProfileColumns {

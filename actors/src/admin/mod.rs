@@ -1,0 +1,25 @@
+//! The admin API's domain: its keys (made and revoked from the command
+//! line, checked on every admin request) and what an admin does to users
+//! (list, view, change, end sessions, unlock, read events). Every admin
+//! change is one unit of work recorded as an event of the user with the
+//! key's name as its `actor`.
+
+mod keys;
+mod users;
+
+pub use keys::{AdminCaller, AdminKeyInfo, create_key, list_keys, revoke_key};
+pub use users::{AdminUser, AdminUserChange, StatusFilter, UserCursor, UserQuery};
+
+use jobs::SharedClock;
+use sea_orm::DatabaseConnection;
+
+use crate::work::AfterCommit;
+
+/// What the admin handlers ask: keys checked, users read and changed.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub db: DatabaseConnection,
+    pub clock: SharedClock,
+    /// What a change's commit runs after it (the registry told).
+    pub after: AfterCommit,
+}

@@ -1,0 +1,262 @@
+//! The admin API (`/api/v1/admin/…`): for operators and the app's own
+//! backend, with an admin key (`authd admin create-key`), never from a
+//! browser (no CORS). One API, as poem-openapi keeps one per path.
+
+mod auth;
+mod views;
+
+pub use auth::{AdminKeyAuth, is_admin_path};
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::OpenApi;
+use poem_openapi::param::{Path, Query};
+use tracing::instrument;
+
+use actors::UserId;
+use actors::admin::{StatusFilter, UserQuery};
+
+use crate::ApiState;
+use crate::body::JsonBody;
+use crate::client::Client;
+use crate::error::ApiError;
+use crate::events::{EventPage, decode, encode, event_view};
+use crate::outcomes;
+use crate::reply::Reply;
+use crate::tags::ApiTag;
+use views::{AdminUserData, UpdateUserRequest, UserPage, decode_cursor, encode_cursor};
+
+/// Users or events per page unless `limit` says otherwise.
+const DEFAULT_LIMIT: u32 = 20;
+
+outcomes!(ReadOutcomes: 200, [400, 401, 404, 429, 500, 503]);
+outcomes!(WriteOutcomes: 200, [400, 401, 403, 404, 413, 429, 500, 503]);
+outcomes!(ActionOutcomes: 200, [401, 403, 404, 429, 500, 503]);
+
+/// A user id from the path: one that is not a UUID names no user (404).
+fn user_id(id: &str) -> Result<UserId, ApiError> {
+    id.parse::<uuid::Uuid>()
+        .map(UserId)
+        .map_err(|_| ApiError::from(actors::DomainError::UserNotFound))
+}
+
+pub struct AdminApi;
+
+#[OpenApi(prefix_path = "/api/v1/admin", tag = "ApiTag::Admin")]
+impl AdminApi {
+    /// List users
+    ///
+    /// Users, newest first, a page at a time. `q` is the start of an
+    /// address (compared normalised) or a user id; `status` is one of
+    /// `active` (verified and not disabled), `unverified`, `disabled`,
+    /// `locked`.
+    #[oai(path = "/users/", method = "get", operation_id = "adminListUsers")]
+    #[instrument(skip_all, fields(admin = %auth.0.name))]
+    async fn list_users(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        auth: AdminKeyAuth,
+        /// The start of an address, or a user id.
+        #[oai(validator(max_length = 254))]
+        q: Query<Option<String>>,
+        /// active, unverified, disabled or locked.
+        #[oai(validator(max_length = 20))]
+        status: Query<Option<String>>,
+        /// Users per page, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 200))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Reply<UserPage, ReadOutcomes>, ApiError> {
+        let query = UserQuery {
+            q: q.0,
+            status: status.0.as_deref().map(StatusFilter::parse).transpose()?,
+            cursor: cursor.0.as_deref().map(decode_cursor).transpose()?,
+        };
+        let limit = u64::from(limit.0.unwrap_or(DEFAULT_LIMIT));
+        let (users, next) = state.admin.users(query, limit).await?;
+        Ok(Reply::ok(
+            "Users",
+            UserPage {
+                users: users.into_iter().map(Into::into).collect(),
+                next_cursor: next.map(encode_cursor),
+            },
+        ))
+    }
+
+    /// Get a user
+    ///
+    /// The user object plus what only an admin sees: `disabled`,
+    /// `locked_until`, `last_login_at`, and how many passkeys and live
+    /// sessions it has.
+    #[oai(path = "/users/:id/", method = "get", operation_id = "adminGetUser")]
+    #[instrument(skip_all, fields(admin = %auth.0.name))]
+    async fn get_user(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        auth: AdminKeyAuth,
+        /// The user's id.
+        id: Path<String>,
+    ) -> Result<Reply<AdminUserData, ReadOutcomes>, ApiError> {
+        let user = state.admin.user(user_id(&id.0)?).await?;
+        Ok(Reply::ok("User", AdminUserData { user: user.into() }))
+    }
+
+    /// Change a user
+    ///
+    /// Changes the fields given (a field left out, or `null`, stays as it
+    /// is; `company_name: null` clears it). `disabled: true` ends every
+    /// session at once (on every node within a second) and refuses logins
+    /// (403 `Account disabled` after a right password) until `disabled:
+    /// false`. Roles and app metadata show in access tokens issued after
+    /// the change. Each change is a security event of the user with
+    /// `actor: "admin:<key name>"`. Needs a key that is not read-only.
+    #[oai(
+        path = "/users/:id/",
+        method = "patch",
+        operation_id = "adminUpdateUser"
+    )]
+    #[instrument(skip_all, fields(admin = %auth.0.name))]
+    async fn update_user(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        client: Client,
+        auth: AdminKeyAuth,
+        /// The user's id.
+        id: Path<String>,
+        body: JsonBody<UpdateUserRequest>,
+    ) -> Result<Reply<AdminUserData, WriteOutcomes>, ApiError> {
+        auth.0.may_write()?;
+        let id = user_id(&id.0)?;
+        let change = body.0.parse()?;
+        let user = state
+            .admin
+            .change_user(&auth.0, id, change, &client.0)
+            .await?;
+        Ok(Reply::ok(
+            "User updated",
+            AdminUserData { user: user.into() },
+        ))
+    }
+
+    /// End a user's sessions
+    ///
+    /// Ends every session of the user (refresh tokens and the access tokens
+    /// issued in them are refused on every node within a second).
+    #[oai(
+        path = "/users/:id/logout/",
+        method = "post",
+        operation_id = "adminLogoutUser"
+    )]
+    #[instrument(skip_all, fields(admin = %auth.0.name))]
+    async fn logout_user(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        client: Client,
+        auth: AdminKeyAuth,
+        /// The user's id.
+        id: Path<String>,
+    ) -> Result<Reply<crate::reply::NoData, ActionOutcomes>, ApiError> {
+        let id = user_id(&id.0)?;
+        state.admin.logout_user(&auth.0, id, &client.0).await?;
+        Ok(Reply::message("Every session of the user has ended"))
+    }
+
+    /// Unlock a user
+    ///
+    /// Clears the account's lock and its count of failed attempts.
+    #[oai(
+        path = "/users/:id/unlock/",
+        method = "post",
+        operation_id = "adminUnlockUser"
+    )]
+    #[instrument(skip_all, fields(admin = %auth.0.name))]
+    async fn unlock_user(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        client: Client,
+        auth: AdminKeyAuth,
+        /// The user's id.
+        id: Path<String>,
+    ) -> Result<Reply<AdminUserData, ActionOutcomes>, ApiError> {
+        let id = user_id(&id.0)?;
+        let user = state.admin.unlock_user(&auth.0, id, &client.0).await?;
+        Ok(Reply::ok(
+            "User unlocked",
+            AdminUserData { user: user.into() },
+        ))
+    }
+
+    /// List a user's security events
+    ///
+    /// As the user's own list, newest first; an admin's change carries
+    /// `actor`.
+    #[oai(
+        path = "/users/:id/events/",
+        method = "get",
+        operation_id = "adminListUserEvents"
+    )]
+    #[instrument(skip_all, fields(admin = %auth.0.name))]
+    async fn user_events(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        auth: AdminKeyAuth,
+        /// The user's id.
+        id: Path<String>,
+        /// Events per page, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_before` of the previous page.
+        #[oai(validator(max_length = 200))]
+        before: Query<Option<String>>,
+    ) -> Result<Reply<EventPage, ReadOutcomes>, ApiError> {
+        let id = user_id(&id.0)?;
+        let before = before.0.as_deref().map(decode).transpose()?;
+        let limit = u64::from(limit.0.unwrap_or(DEFAULT_LIMIT));
+        let (rows, next) = state.admin.user_events(id, before, limit).await?;
+        Ok(Reply::ok(
+            "Security events",
+            EventPage {
+                events: rows.into_iter().map(|e| event_view(e, None)).collect(),
+                next_before: next.map(encode),
+            },
+        ))
+    }
+
+    /// List everyone's security events
+    ///
+    /// Every user's events, newest first, of one kind when `kind` is
+    /// given; each carries its `user_id`.
+    #[oai(path = "/events/", method = "get", operation_id = "adminListEvents")]
+    #[instrument(skip_all, fields(admin = %auth.0.name))]
+    async fn events(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        auth: AdminKeyAuth,
+        /// An event kind (`login_failed` ...); an unknown one lists nothing.
+        #[oai(validator(max_length = 64, pattern = "^[a-z_]+$"))]
+        kind: Query<Option<String>>,
+        /// Events per page, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_before` of the previous page.
+        #[oai(validator(max_length = 200))]
+        before: Query<Option<String>>,
+    ) -> Result<Reply<EventPage, ReadOutcomes>, ApiError> {
+        let before = before.0.as_deref().map(decode).transpose()?;
+        let limit = u64::from(limit.0.unwrap_or(DEFAULT_LIMIT));
+        let (rows, next) = state.admin.events(kind.0.as_deref(), before, limit).await?;
+        Ok(Reply::ok(
+            "Security events",
+            EventPage {
+                events: rows
+                    .into_iter()
+                    .map(|(user, e)| event_view(e, Some(user.as_uuid())))
+                    .collect(),
+                next_before: next.map(encode),
+            },
+        ))
+    }
+}
