@@ -149,6 +149,12 @@ impl EmailChanges {
         work.mail(&self.accounts.sealer, &user, kind).await?;
         work.record(Event::new(user_id, EventKind::EmailChanged, client))
             .await?;
+        work.webhook(
+            &self.accounts.after,
+            jobs::EventType::UserEmailChanged,
+            user_id,
+        )
+        .await?;
         work.commit(&self.accounts.after).await?;
         info!("address changed");
         Ok(())
@@ -189,6 +195,12 @@ impl EmailChanges {
             .await?;
         work.record(Event::new(user_id, EventKind::EmailChangeReverted, client))
             .await?;
+        work.webhook(
+            &self.accounts.after,
+            jobs::EventType::UserEmailChanged,
+            user_id,
+        )
+        .await?;
         work.commit(&self.accounts.after).await?;
         info!("address change reverted");
         Ok(())

@@ -810,3 +810,88 @@ fn bad_webhook_settings_stop_startup_with_one_line() {
     }
     assert!(stdout.contains("hooks.example.com"), "{stdout}");
 }
+
+/// The address moved (and moved back), and the account disabled and
+/// enabled by an admin: `user.email_changed`, `user.disabled` and
+/// `user.enabled`, each with the user as it is after the change.
+#[tokio::test]
+async fn an_address_change_and_an_admins_disable_and_enable_are_sent() {
+    let receiver = Receiver::start().await;
+    let secret = new_secret();
+    let app = app_with(&receiver, &[&secret], Subscription::All).await;
+    let email = unique_email();
+    app.verified_user(&email).await;
+    let (access, _) = app.tokens_for(&email, PASSWORD).await;
+
+    let moved = unique_email();
+    let (status, body) = app
+        .post_bearer(
+            "/api/v1/auth/change-email/",
+            &access,
+            &json!({ "password": PASSWORD, "new_email": moved }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mails = app
+        .smtp
+        .wait_for_subject(
+            &moved,
+            "Confirm your new email address",
+            1,
+            Duration::from_secs(10),
+        )
+        .await;
+    let mail = mails[0].token();
+    crate::helpers::remember_secret(&mail);
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/confirm-email-change/",
+            &json!({ "token": mail }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let key = authd::admin_keys::create_key(&app.settings, "hooks", false)
+        .await
+        .expect("create-key");
+    crate::helpers::remember_secret(&key);
+    let id = app
+        .user(&moved.to_lowercase())
+        .await
+        .unwrap()
+        .id
+        .0
+        .to_string();
+    for disabled in [true, false] {
+        let resp = app
+            .client
+            .patch(app.url(&format!("/api/v1/admin/users/{id}/")))
+            .bearer_auth(&key)
+            .json(&json!({ "disabled": disabled }))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = crate::helpers::read(resp).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    for (event, wanted) in [
+        ("user.email_changed", moved.as_str()),
+        ("user.disabled", moved.as_str()),
+        ("user.enabled", moved.as_str()),
+    ] {
+        let mut got = receiver.of_type(event);
+        for _ in 0..100 {
+            if !got.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            got = receiver.of_type(event);
+        }
+        assert_eq!(got.len(), 1, "{event}: {got:#?}");
+        let body = got[0].json();
+        assert_eq!(body["data"]["user_id"], id.as_str(), "{body}");
+        assert_eq!(body["data"]["user"]["email"], wanted, "{body}");
+        verify_with_python(&secret, &got);
+    }
+}

@@ -243,9 +243,22 @@ impl Admin {
             let revoked = revocation::end_all_but(work.conn(), id, None, now_ms).await?;
             work.ended(revoked);
         }
+        let mut hooks: Vec<jobs::EventType> = Vec::new();
         for kind in kinds {
             work.record(Event::new(id, kind, client).by(&caller.actor))
                 .await?;
+            let hook = match kind {
+                EventKind::AccountDisabled => jobs::EventType::UserDisabled,
+                EventKind::AccountEnabled => jobs::EventType::UserEnabled,
+                EventKind::EmailVerified => jobs::EventType::UserEmailVerified,
+                _ => jobs::EventType::UserUpdated,
+            };
+            if !hooks.contains(&hook) {
+                hooks.push(hook);
+            }
+        }
+        for hook in hooks {
+            work.webhook(&self.after, hook, id).await?;
         }
         work.user_changed(id);
         work.commit(&self.after).await?;
