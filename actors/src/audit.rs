@@ -224,28 +224,8 @@ pub async fn page<C: ConnectionTrait>(
     limit: u64,
 ) -> Result<(Vec<audit_events::Model>, Option<Cursor>), DomainError> {
     use audit_events::Column;
-    let mut query = audit_events::Entity::find().filter(Column::UserId.eq(user_id));
-    if let Some(c) = before {
-        query = query.filter(
-            Condition::any().add(Column::At.lt(c.at)).add(
-                Condition::all()
-                    .add(Column::At.eq(c.at))
-                    .add(Column::Id.lt(c.id)),
-            ),
-        );
-    }
-    let mut rows = query
-        .order_by_desc(Column::At)
-        .order_by_desc(Column::Id)
-        .limit(limit + 1)
-        .all(conn)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next = more
-        .then(|| rows.last().map(|r| Cursor { at: r.at, id: r.id }))
-        .flatten();
-    Ok((rows, next))
+    let query = audit_events::Entity::find().filter(Column::UserId.eq(user_id));
+    paged(conn, query, before, limit).await
 }
 
 /// Up to `limit` events of every user older than `before`, of kind `kind`
@@ -261,6 +241,18 @@ pub async fn page_all<C: ConnectionTrait>(
     if let Some(kind) = kind {
         query = query.filter(Column::Kind.eq(kind));
     }
+    paged(conn, query, before, limit).await
+}
+
+/// One page of `query`'s events older than `before`, newest first, and the
+/// cursor of the next page (`None` at the end).
+async fn paged<C: ConnectionTrait>(
+    conn: &C,
+    mut query: sea_orm::Select<audit_events::Entity>,
+    before: Option<Cursor>,
+    limit: u64,
+) -> Result<(Vec<audit_events::Model>, Option<Cursor>), DomainError> {
+    use audit_events::Column;
     if let Some(c) = before {
         query = query.filter(
             Condition::any().add(Column::At.lt(c.at)).add(
