@@ -106,6 +106,41 @@ step("refresh");
   refresh = data.data.refresh_token;
 }
 
+step("admin: find the user, give a role; the next refresh's token carries it");
+{
+  const adminKey = process.env.AUTHD_ADMIN_KEY;
+  if (!adminKey) throw new Error("AUTHD_ADMIN_KEY is not set");
+  const admin = bearer(adminKey);
+  const list = await api.GET("/api/v1/admin/users/", { ...admin, params: { query: { q: email, limit: 5 } } });
+  assert.ok(list.data, `adminListUsers: ${list.response.status} ${JSON.stringify(list.error)}`);
+  assert.equal(list.data.data.users.length, 1);
+  const user = list.data.data.users[0];
+  assert.ok(user);
+  assert.equal(user.email, email);
+  assert.equal(user.disabled, false);
+  const patched = await api.PATCH("/api/v1/admin/users/{id}/", {
+    ...admin,
+    params: { path: { id: user.id } },
+    body: { roles: ["staff"], app_metadata: { plan: "pro" } },
+  });
+  assert.ok(patched.data, `adminUpdateUser: ${patched.response.status} ${JSON.stringify(patched.error)}`);
+  assert.deepEqual(patched.data.data.user.roles, ["staff"]);
+  const asUser = await api.GET("/api/v1/admin/users/", { ...bearer(access) });
+  expectError(asUser.error, asUser.response, 401);
+  const { data, error, response } = await api.POST("/api/v1/auth/token/refresh/", {
+    body: { refresh_token: refresh },
+  });
+  assert.ok(data, `refresh: ${response.status} ${JSON.stringify(error)}`);
+  access = data.data.token;
+  refresh = data.data.refresh_token;
+  const claims = JSON.parse(Buffer.from(access.split(".")[1] ?? "", "base64url").toString());
+  assert.deepEqual(claims.roles, ["staff"]);
+  assert.deepEqual(claims.app_metadata, { plan: "pro" });
+  const me = await api.GET("/api/v1/auth/me/", bearer(access));
+  assert.ok(me.data, `me: ${me.response.status}`);
+  assert.deepEqual(me.data.data.user.roles, ["staff"]);
+}
+
 step("logout");
 {
   const { data, error, response } = await api.POST("/api/v1/auth/logout/", {
