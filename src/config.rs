@@ -121,7 +121,8 @@ pub struct Settings {
     /// Passkey logins started and not finished that are kept
     /// (`AUTH_PASSKEY_OPEN_LOGINS`, at least 1).
     pub passkey_open_logins: u64,
-    /// Days sent and failed mails (and `.eml` files) are kept (at least 1).
+    /// Days sent and failed mails (and `.eml` files), and delivered and
+    /// failed webhook deliveries, are kept (at least 1).
     pub outbox_retention_days: u32,
     /// Days security events are kept (at least 1).
     pub audit_retention_days: u32,

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::DomainError;
 use crate::context::RequestContext;
-use crate::domain::UserId;
+use crate::domain::{UserId, page};
 use crate::store::audit_events;
 
 /// What happened.
@@ -262,16 +262,11 @@ async fn paged<C: ConnectionTrait>(
             ),
         );
     }
-    let mut rows = query
+    let rows = query
         .order_by_desc(Column::At)
         .order_by_desc(Column::Id)
         .limit(limit + 1)
         .all(conn)
         .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next = more
-        .then(|| rows.last().map(|r| Cursor { at: r.at, id: r.id }))
-        .flatten();
-    Ok((rows, next))
+    Ok(page::cut(rows, limit, |r| Cursor { at: r.at, id: r.id }))
 }

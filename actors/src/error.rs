@@ -88,6 +88,13 @@ pub enum DomainError {
     /// A read-only admin key asked for a change.
     #[error("admin key is read-only")]
     ReadOnlyKey,
+    /// No such webhook delivery (admin API).
+    #[error("webhook delivery not found")]
+    DeliveryNotFound,
+    /// A retry of a webhook delivery that is pending or delivered: only a
+    /// failed one is sent again by hand.
+    #[error("webhook delivery not failed")]
+    DeliveryNotFailed,
     /// No such user (admin API).
     #[error("user not found")]
     UserNotFound,

@@ -64,7 +64,8 @@ impl Default for JanitorTuning {
 /// How long what the settings keep is kept.
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
-    /// Sent and failed outbox rows, and `.eml` files.
+    /// Sent and failed outbox rows, `.eml` files, and delivered and
+    /// failed webhook deliveries (after their last attempt).
     pub outbox_ms: i64,
     /// Audit events.
     pub audit_ms: i64,
@@ -259,6 +260,10 @@ impl Janitor {
         let before = now.saturating_sub(self.retention.outbox_ms);
         self.table(report, "email_outbox", || async {
             Ok(jobs::outbox::prune(db, before, batch).await?)
+        })
+        .await?;
+        self.table(report, "webhook_deliveries", || async {
+            Ok(jobs::webhooks::deliveries::prune(db, before, batch).await?)
         })
         .await?;
         if let Some(dir) = &self.eml_dir {

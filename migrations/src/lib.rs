@@ -27,6 +27,7 @@ mod m20261206_000025_email_change;
 mod m20261206_000026_account_deletion;
 mod m20261206_000027_admin_keys;
 mod m20261206_000028_webhooks;
+mod m20261206_000029_webhook_delivery_indexes;
 
 pub struct Migrator;
 
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000026_account_deletion::Migration),
             Box::new(m20261206_000027_admin_keys::Migration),
             Box::new(m20261206_000028_webhooks::Migration),
+            Box::new(m20261206_000029_webhook_delivery_indexes::Migration),
         ]
     }
 }

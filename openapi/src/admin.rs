@@ -3,6 +3,7 @@
 //! browser (no CORS). One API, as poem-openapi keeps one per path.
 
 mod auth;
+mod deliveries;
 mod views;
 
 pub use auth::{AdminKeyAuth, is_admin_path};
@@ -15,6 +16,7 @@ use poem_openapi::param::{Path, Query};
 use tracing::instrument;
 
 use actors::UserId;
+use actors::admin::parse_delivery_status;
 use actors::admin::{StatusFilter, UserQuery};
 
 use crate::ApiState;
@@ -25,6 +27,7 @@ use crate::events::{EventPage, decode, encode, event_view};
 use crate::outcomes;
 use crate::reply::Reply;
 use crate::tags::ApiTag;
+use deliveries::{DeliveryData, DeliveryPage, delivery_id};
 use views::{AdminUserData, UpdateUserRequest, UserPage, decode_cursor, encode_cursor};
 
 /// Users or events per page unless `limit` says otherwise.
@@ -33,6 +36,8 @@ const DEFAULT_LIMIT: u32 = 20;
 outcomes!(ReadOutcomes: 200, [400, 401, 404, 429, 500, 503]);
 outcomes!(WriteOutcomes: 200, [400, 401, 403, 404, 413, 429, 500, 503]);
 outcomes!(ActionOutcomes: 200, [401, 403, 404, 429, 500, 503]);
+outcomes!(ListOutcomes: 200, [400, 401, 429, 500, 503]);
+outcomes!(RetryOutcomes: 200, [401, 403, 404, 409, 429, 500, 503]);
 
 /// A user id from the path: one that is not a UUID names no user (404).
 fn user_id(id: &str) -> Result<UserId, ApiError> {
@@ -256,6 +261,76 @@ impl AdminApi {
                     .map(|(user, e)| event_view(e, Some(user.as_uuid())))
                     .collect(),
                 next_before: next.map(encode),
+            },
+        ))
+    }
+
+    /// List webhook deliveries
+    ///
+    /// Webhook deliveries (one per event and endpoint), newest first, a
+    /// page at a time; `status` is one of `pending`, `delivered`,
+    /// `failed`. Never a body or a signature. Read-only keys may list.
+    #[oai(
+        path = "/webhooks/deliveries/",
+        method = "get",
+        operation_id = "adminListWebhookDeliveries"
+    )]
+    #[instrument(skip_all, fields(admin = %auth.0.name))]
+    async fn webhook_deliveries(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        auth: AdminKeyAuth,
+        /// pending, delivered or failed.
+        #[oai(validator(max_length = 20))]
+        status: Query<Option<String>>,
+        /// Deliveries per page, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 200))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Reply<DeliveryPage, ListOutcomes>, ApiError> {
+        let status = status.0.as_deref().map(parse_delivery_status).transpose()?;
+        let cursor = cursor.0.as_deref().map(decode_cursor).transpose()?;
+        let limit = u64::from(limit.0.unwrap_or(DEFAULT_LIMIT));
+        let (rows, next) = state.admin.deliveries(status, cursor, limit).await?;
+        Ok(Reply::ok(
+            "Webhook deliveries",
+            DeliveryPage {
+                deliveries: rows.into_iter().map(Into::into).collect(),
+                next_cursor: next.map(encode_cursor),
+            },
+        ))
+    }
+
+    /// Retry a failed webhook delivery
+    ///
+    /// Sends a `failed` delivery again at once, with the same `webhook-id`
+    /// and body, and the whole retry schedule ahead of it (its attempts
+    /// count from 0 again). 409 when it is pending or delivered (of
+    /// retries of one delivery at once, one succeeds). Logged with the
+    /// key's name; not a security event of any user. Needs a key that is
+    /// not read-only.
+    #[oai(
+        path = "/webhooks/deliveries/:id/retry/",
+        method = "post",
+        operation_id = "adminRetryWebhookDelivery"
+    )]
+    #[instrument(skip_all, fields(admin = %auth.0.name))]
+    async fn retry_webhook_delivery(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        auth: AdminKeyAuth,
+        /// The delivery's id.
+        id: Path<String>,
+    ) -> Result<Reply<DeliveryData, RetryOutcomes>, ApiError> {
+        auth.0.may_write()?;
+        let id = delivery_id(&id.0)?;
+        let delivery = state.admin.retry_delivery(&auth.0, id).await?;
+        Ok(Reply::ok(
+            "Webhook delivery queued again",
+            DeliveryData {
+                delivery: delivery.into(),
             },
         ))
     }

@@ -229,6 +229,13 @@ impl From<DomainError> for ApiError {
             DomainError::ReadOnlyKey => {
                 ApiError::new(StatusCode::FORBIDDEN, "This admin key is read-only")
             }
+            DomainError::DeliveryNotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "Webhook delivery not found")
+            }
+            DomainError::DeliveryNotFailed => ApiError::new(
+                StatusCode::CONFLICT,
+                "Only a failed delivery can be retried: this one is pending or delivered",
+            ),
             DomainError::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "User not found"),
         }
     }

@@ -191,7 +191,8 @@ settings! {
     /// unauthenticated `auth/passkey/start`) are kept, across all nodes;
     /// a start beyond it drops the oldest.
     passkey_open_logins: u64 = actors::passkeys::ceremony::OPEN_LOGINS, Plain;
-    /// Days sent and failed mails (and `.eml` files) are kept.
+    /// Days sent and failed mails (and `.eml` files), and delivered and
+    /// failed webhook deliveries (after their last attempt), are kept.
     outbox_retention_days: u32 = 7, Plain;
     /// Days security events are kept.
     audit_retention_days: u32 = 90, Plain;

@@ -18,7 +18,7 @@ use crate::helpers::{
 };
 
 /// A key made as `authd admin create-key` makes it.
-async fn key(app: &TestApp, name: &str, read_only: bool) -> String {
+pub(crate) async fn key(app: &TestApp, name: &str, read_only: bool) -> String {
     let key = authd::admin_keys::create_key(&app.settings, name, read_only)
         .await
         .expect("create-key");
@@ -32,7 +32,7 @@ fn base(app: &TestApp) -> String {
         .unwrap_or_else(|| app.address.clone())
 }
 
-async fn admin_get(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
+pub(crate) async fn admin_get(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
     let resp = app
         .client
         .get(format!("{}{path}", base(app)))
@@ -43,7 +43,7 @@ async fn admin_get(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) 
     read(resp).await
 }
 
-async fn admin_send(
+pub(crate) async fn admin_send(
     app: &TestApp,
     method: reqwest::Method,
     key: &str,

@@ -116,7 +116,7 @@ async fn a_transient_failure_past_the_last_attempt_is_recorded_as_failed() {
     assert!(row.last_error.as_deref().is_some_and(|e| e.contains("451")));
 }
 
-fn flushall(port: u16) {
+pub(crate) fn flushall(port: u16) {
     let out = std::process::Command::new("redis-cli")
         .args(["-p", &port.to_string(), "FLUSHALL"])
         .output()
@@ -129,7 +129,7 @@ fn flushall(port: u16) {
 
 /// A private Redis for a test that flushes it (FLUSHALL on the shared one
 /// would wipe the other tests' queues).
-fn private_redis() -> Option<(RedisServer, u16, url::Url)> {
+pub(crate) fn private_redis() -> Option<(RedisServer, u16, url::Url)> {
     if redis_url().is_none() {
         eprintln!(
             "skipped: set AUTH_TEST_REDIS_URL (and have redis-server on PATH) to run the Redis flush tests"

@@ -9,7 +9,7 @@ use crate::helpers::spawn_app;
 /// The plan of `sql` as text, one line per step. On PostgreSQL sequential
 /// scans are made a last resort, so the plan uses an index whenever one
 /// exists (a small test table would otherwise be scanned anyway).
-async fn plan(app: &crate::helpers::TestApp, sql: &str) -> String {
+pub(crate) async fn plan(app: &crate::helpers::TestApp, sql: &str) -> String {
     let backend = app.db.get_database_backend();
     let txn = app.db.begin().await.unwrap();
     let explain = match backend {

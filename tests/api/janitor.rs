@@ -28,7 +28,7 @@ fn janitor(app: &TestApp) -> Janitor {
 }
 
 /// One pass, which must get the lease.
-async fn pass(app: &TestApp) -> PassReport {
+pub(crate) async fn pass(app: &TestApp) -> PassReport {
     janitor(app)
         .run_once()
         .await
@@ -50,7 +50,7 @@ async fn rows(app: &TestApp, table: &str) -> i64 {
     row.try_get::<i64>("", "n").expect("n")
 }
 
-async fn rows_where(app: &TestApp, table: &str, condition: &str) -> i64 {
+pub(crate) async fn rows_where(app: &TestApp, table: &str, condition: &str) -> i64 {
     rows(app, &format!("{table} WHERE {condition}")).await
 }
 

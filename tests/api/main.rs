@@ -59,4 +59,5 @@ mod statement_budgets;
 mod storm;
 mod two_nodes;
 mod verification;
+mod webhook_admin;
 mod webhooks;

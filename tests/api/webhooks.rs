@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::helpers::{PASSWORD, TestApp, builder, eventually, remember_secret, unique_email};
 
 /// A secret in the Standard Webhooks format (24 random bytes).
-fn new_secret() -> String {
+pub(crate) fn new_secret() -> String {
     use base64::Engine;
     let bytes: [u8; 24] = rand::random();
     let secret = format!(
@@ -34,23 +34,23 @@ fn new_secret() -> String {
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    id: String,
+pub(crate) struct Received {
+    pub(crate) id: String,
     timestamp: String,
     signature: String,
     content_type: String,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Received {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap()
     }
 }
 
 /// How the receiver answers its next request.
 #[derive(Debug, Clone, Copy)]
-enum Answer {
+pub(crate) enum Answer {
     Status(u16),
     /// Never answers.
     Hang,
@@ -59,7 +59,7 @@ enum Answer {
 /// A webhook receiver on a free loopback port: records every request and
 /// answers as told (200 when told nothing).
 #[derive(Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     got: Arc<Mutex<Vec<Received>>>,
     answers: Arc<Mutex<VecDeque<Answer>>>,
@@ -95,7 +95,7 @@ async fn receive(req: &Request, body: String, state: poem::web::Data<&Receiver>)
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_on(0).await
     }
 
@@ -127,7 +127,7 @@ impl Receiver {
         this
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 
@@ -137,16 +137,16 @@ impl Receiver {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    fn answer(&self, answers: &[Answer]) {
+    pub(crate) fn answer(&self, answers: &[Answer]) {
         self.answers.lock().unwrap().extend(answers.iter().copied());
     }
 
-    fn got(&self) -> Vec<Received> {
+    pub(crate) fn got(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 
     /// Waits until `n` requests arrived; returns them all.
-    async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
         let until = tokio::time::Instant::now() + within;
         loop {
             let got = self.got();
@@ -171,7 +171,7 @@ impl Receiver {
     }
 }
 
-fn endpoint(url: &str, secrets: &[&str], events: Subscription) -> Endpoint {
+pub(crate) fn endpoint(url: &str, secrets: &[&str], events: Subscription) -> Endpoint {
     let secrets = secrets
         .iter()
         .map(|s| WebhookSecret::parse(s).unwrap())
@@ -181,7 +181,11 @@ fn endpoint(url: &str, secrets: &[&str], events: Subscription) -> Endpoint {
 
 /// An app (with its worker) whose one endpoint is `receiver`, taking
 /// `events`, signing with `secrets`; the sender looks every 50 ms.
-async fn app_with(receiver: &Receiver, secrets: &[&str], events: Subscription) -> TestApp {
+pub(crate) async fn app_with(
+    receiver: &Receiver,
+    secrets: &[&str],
+    events: Subscription,
+) -> TestApp {
     let hook = endpoint(&receiver.url(), secrets, events);
     builder()
         .settings(move |s| {
@@ -193,8 +197,19 @@ async fn app_with(receiver: &Receiver, secrets: &[&str], events: Subscription) -
         .await
 }
 
-async fn rows(app: &TestApp) -> Vec<jobs::webhooks::Delivery> {
+pub(crate) async fn rows(app: &TestApp) -> Vec<jobs::webhooks::Delivery> {
     jobs::webhooks::deliveries::all(&app.db).await.unwrap()
+}
+
+/// Waits until every delivery row of `app` is delivered.
+pub(crate) async fn all_delivered(app: &TestApp, within: Duration) {
+    eventually("every row delivered", within, || async {
+        rows(app)
+            .await
+            .iter()
+            .all(|r| r.status == Status::Delivered)
+    })
+    .await;
 }
 
 /// Exit status of the check script when the library is not installed.
@@ -206,7 +221,7 @@ const NO_LIBRARY: i32 = 3;
 /// Without the interpreter or the library the check is skipped and says so,
 /// unless `AUTH_TEST_REQUIRE_PYTHON` is set (`.ci/run` sets it, after
 /// installing `tests/requirements.txt`): then it fails.
-fn verify_with_python(secret: &str, requests: &[Received]) {
+pub(crate) fn verify_with_python(secret: &str, requests: &[Received]) {
     const SCRIPT: &str = r#"
 import json, sys
 try:
@@ -370,17 +385,7 @@ async fn every_wired_event_arrives_signed_as_standard_webhooks_says() {
     // a jump past an attempt's lease (timeout + 30 s) while it is in
     // flight lets the sender claim it again and send it twice, as at-least-
     // once allows, and this test counts each event exactly once.
-    eventually(
-        "every row so far delivered",
-        Duration::from_secs(10),
-        || async {
-            rows(&app)
-                .await
-                .iter()
-                .all(|r| r.status == Status::Delivered)
-        },
-    )
-    .await;
+    all_delivered(&app, Duration::from_secs(10)).await;
     app.next_step();
     let (status, _) = app.request_reset(&email).await;
     assert_eq!(status, StatusCode::OK);
@@ -607,7 +612,7 @@ async fn a_receiver_that_is_down_gets_the_event_once_it_is_back() {
     assert_eq!(got[0].id, row.webhook_id);
 }
 
-async fn failed_total(app: &TestApp) -> f64 {
+pub(crate) async fn failed_total(app: &TestApp) -> f64 {
     let text = app
         .client
         .get(app.url("/metrics"))
@@ -624,6 +629,33 @@ async fn failed_total(app: &TestApp) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// How far the test clock is moved after each attempt of the schedule:
+/// past the longest delay (10 h and its spread).
+pub(crate) const PAST_A_DELAY_MS: i64 = 11 * 3600 * 1000;
+
+/// Lets the app's one delivery row (queued, with `receiver` refusing it)
+/// run through its whole schedule on the test clock, moved forward
+/// `PAST_A_DELAY_MS` after each of the 8 attempts; returns once it is
+/// failed.
+pub(crate) async fn through_the_schedule(app: &TestApp, receiver: &Receiver) {
+    let before = receiver.got().len();
+    for attempt in 1..=8 {
+        receiver
+            .wait_for(before + attempt, Duration::from_secs(5))
+            .await;
+        eventually("the attempt recorded", Duration::from_secs(5), || async {
+            let r = &rows(app).await[0];
+            r.attempts == attempt as i32 && r.lease_until.is_none()
+        })
+        .await;
+        app.clock.advance_ms(PAST_A_DELAY_MS);
+    }
+    eventually("failed", Duration::from_secs(5), || async {
+        rows(app).await[0].status == Status::Failed
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn after_the_whole_schedule_a_refused_event_is_failed_and_counted() {
     let receiver = Receiver::start().await;
@@ -633,20 +665,7 @@ async fn after_the_whole_schedule_a_refused_event_is_failed_and_counted() {
     let app = app_with(&receiver, &[&secret], only).await;
     let failed_before = failed_total(&app).await;
     assert_eq!(app.register(&unique_email()).await.0, StatusCode::CREATED);
-    for attempt in 1..=8 {
-        receiver.wait_for(attempt, Duration::from_secs(5)).await;
-        eventually("the attempt recorded", Duration::from_secs(5), || async {
-            let r = &rows(&app).await[0];
-            r.attempts == attempt as i32 && r.lease_until.is_none()
-        })
-        .await;
-        // Past the longest delay (10 h and its spread).
-        app.clock.advance_ms(11 * 3600 * 1000);
-    }
-    eventually("failed", Duration::from_secs(5), || async {
-        rows(&app).await[0].status == Status::Failed
-    })
-    .await;
+    through_the_schedule(&app, &receiver).await;
     let row = &rows(&app).await[0];
     assert_eq!((row.attempts, row.last_response_status), (8, Some(503)));
     tokio::time::sleep(Duration::from_millis(300)).await;

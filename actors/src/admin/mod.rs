@@ -2,11 +2,14 @@
 //! line, checked on every admin request) and what an admin does to users
 //! (list, view, change, end sessions, unlock, read events). Every admin
 //! change is one unit of work recorded as an event of the user with the
-//! key's name as its `actor`.
+//! key's name as its `actor`. Webhook deliveries are listed and a failed
+//! one sent again (`deliveries`).
 
+mod deliveries;
 mod keys;
 mod users;
 
+pub use deliveries::{AdminDelivery, DeliveryCursor, parse_delivery_status};
 pub use keys::{AdminCaller, AdminKeyInfo, create_key, list_keys, revoke_key};
 pub use users::{AdminUser, AdminUserChange, StatusFilter, UserCursor, UserQuery};
 

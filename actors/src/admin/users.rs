@@ -16,7 +16,7 @@ use super::{Admin, AdminCaller};
 use crate::DomainError;
 use crate::audit::{self, Cursor, Event, EventKind};
 use crate::context::RequestContext;
-use crate::domain::{AppMetadata, Roles, UserId, normalize_email};
+use crate::domain::{AppMetadata, Roles, UserId, normalize_email, page};
 use crate::lockout::LockoutPolicy;
 use crate::profile::ProfileChange;
 use crate::revocation;
@@ -142,22 +142,16 @@ impl Admin {
                     ),
             );
         }
-        let mut rows = find
+        let rows = find
             .order_by_desc(Column::CreatedAt)
             .order_by_desc(Column::Id)
             .limit(limit + 1)
             .all(&self.db)
             .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next = more
-            .then(|| {
-                rows.last().map(|u| UserCursor {
-                    created_at: u.created_at,
-                    id: u.id.0,
-                })
-            })
-            .flatten();
+        let (rows, next) = page::cut(rows, limit, |u| UserCursor {
+            created_at: u.created_at,
+            id: u.id.0,
+        });
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             out.push(view(&self.db, row, now_ms).await?);

@@ -5,6 +5,7 @@
 mod email;
 mod ids;
 mod names;
+pub(crate) mod page;
 mod password;
 mod roles;
 

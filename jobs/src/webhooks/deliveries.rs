@@ -1,6 +1,8 @@
 //! Every write to `webhook_deliveries`: rows written in the change's
-//! transaction, claimed by a sender with a lease, then marked. Every state
-//! change is a conditional update, so two senders never both win a row.
+//! transaction, claimed by a sender with a lease, then marked, a failed
+//! row sent again by hand, finished rows pruned. Every state change is a
+//! conditional update, so two senders (or two admins) never both win a
+//! row.
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -127,7 +129,93 @@ pub(super) async fn finish_attempt<C: ConnectionTrait>(
     Ok(res.rows_affected == 1)
 }
 
-/// Every row, oldest first (tests and the admin API to come).
+/// A page of rows for the admin list: newest first (`created_at`, then
+/// `id`), of one status if `status` is given, strictly after `after` (the
+/// previous page's last row), at most `limit`.
+pub async fn page<C: ConnectionTrait>(
+    conn: &C,
+    status: Option<Status>,
+    after: Option<(i64, Uuid)>,
+    limit: u64,
+) -> Result<Vec<Delivery>, JobsError> {
+    let mut find = Deliveries::find();
+    if let Some(status) = status {
+        find = find.filter(Column::Status.eq(status));
+    }
+    if let Some((created_at, id)) = after {
+        find = find.filter(
+            sea_orm::Condition::any()
+                .add(Column::CreatedAt.lt(created_at))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(Column::CreatedAt.eq(created_at))
+                        .add(Column::Id.lt(id)),
+                ),
+        );
+    }
+    Ok(find
+        .order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}
+
+/// The row `id`, if there is one.
+pub async fn get<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Delivery>, JobsError> {
+    Ok(Deliveries::find_by_id(id).one(conn).await?)
+}
+
+/// Sends a failed row again: only a `failed` row becomes `pending`, due
+/// at `now_ms`, with no lease and its attempts back at 0 (the whole
+/// schedule again); its `webhook-id` and body stay. The row as it now is,
+/// or `None` when it was not failed (or is not there): of two admins
+/// retrying one row at once, one gets it.
+pub async fn retry_failed<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    now_ms: i64,
+) -> Result<Option<Delivery>, JobsError> {
+    let mut rows = Deliveries::update_many()
+        .col_expr(Column::Status, Expr::value(Status::Pending))
+        .col_expr(Column::Attempts, Expr::value(0))
+        .col_expr(Column::NextAttemptAt, Expr::value(now_ms))
+        .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(Status::Failed))
+        .exec_with_returning(conn)
+        .await?;
+    Ok(rows.pop())
+}
+
+/// Delivered and failed rows whose last attempt (or, without one, whose
+/// creation) is before `finished_before` (the outbox retention), at most
+/// `limit` per status; returns how many. Pending rows are never pruned:
+/// they are still to be sent. An attempt is never before its row's
+/// creation, so `created_at` narrows the search (through the list's
+/// index) and `last_attempt_at` decides.
+pub async fn prune<C: ConnectionTrait>(
+    conn: &C,
+    finished_before: i64,
+    limit: u64,
+) -> Result<u64, JobsError> {
+    let mut deleted = 0;
+    for status in [Status::Delivered, Status::Failed] {
+        let finished = sea_orm::Condition::all()
+            .add(Column::Status.eq(status))
+            .add(Column::CreatedAt.lt(finished_before))
+            .add(
+                sea_orm::Condition::any()
+                    .add(Column::LastAttemptAt.is_null())
+                    .add(Column::LastAttemptAt.lt(finished_before)),
+            );
+        deleted +=
+            crate::batch::delete_some::<Deliveries, _>(conn, Column::Id, finished, limit).await?;
+    }
+    Ok(deleted)
+}
+
+/// Every row, oldest first (tests).
 pub async fn all<C: ConnectionTrait>(conn: &C) -> Result<Vec<Delivery>, JobsError> {
     Ok(Deliveries::find()
         .order_by_asc(Column::CreatedAt)

@@ -143,8 +143,8 @@ impl Subscription {
     }
 }
 
-/// One endpoint events are POSTed to. `Debug` shows its URL without the
-/// query (which may carry a receiver's token) and no secret.
+/// One endpoint events are POSTed to. `Debug` shows its URL as
+/// [`Endpoint::shown_url`] does and no secret.
 #[derive(Clone)]
 pub struct Endpoint {
     url: Url,
@@ -156,10 +156,8 @@ pub struct Endpoint {
 
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut shown = self.url.clone();
-        shown.set_query(None);
         f.debug_struct("Endpoint")
-            .field("url", &shown.as_str())
+            .field("url", &self.shown_url())
             .field("secrets", &self.secrets.len())
             .field("events", &self.events)
             .field("key", &self.key)
@@ -190,6 +188,16 @@ impl Endpoint {
 
     pub fn url(&self) -> &Url {
         &self.url
+    }
+
+    /// The URL as it may be shown (logs, the admin API): without its query
+    /// and fragment, which may carry a receiver's token (a URL with a user
+    /// or password is refused at startup).
+    pub fn shown_url(&self) -> String {
+        let mut shown = self.url.clone();
+        shown.set_query(None);
+        shown.set_fragment(None);
+        shown.into()
     }
 
     pub fn secrets(&self) -> &[WebhookSecret] {
@@ -270,6 +278,19 @@ mod tests {
             assert!(!e.contains(bad), "{e}");
         }
         assert!(!format!("{:?}", WebhookSecret::parse(&good).unwrap()).contains(&good));
+    }
+
+    #[test]
+    fn a_shown_url_has_no_query_or_fragment() {
+        let secret = WebhookSecret::parse(&format!("whsec_{}", STANDARD.encode([7u8; 24])));
+        let e = Endpoint::new(
+            "https://hooks.example.com/in?token=s3cret#frag",
+            vec![secret.unwrap()],
+            Subscription::All,
+        )
+        .unwrap();
+        assert_eq!(e.shown_url(), "https://hooks.example.com/in");
+        assert!(!format!("{e:?}").contains("s3cret"));
     }
 
     #[test]
