@@ -230,6 +230,7 @@ impl From<DomainError> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, "This admin key is read-only")
             }
             DomainError::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "User not found"),
+            DomainError::UserDisabled => ApiError::new(StatusCode::CONFLICT, "Account disabled"),
         }
     }
 }
