@@ -92,7 +92,8 @@ pub enum EmailKind {
         link: String,
     },
     /// To the old address once an admin set another one: a notice with no
-    /// link (the password and the sessions stay as they are).
+    /// link (the password and the sessions stay as they are); no name
+    /// when the old address was never proved.
     EmailChangedByAdmin {
         first_name: String,
     },
@@ -563,6 +564,12 @@ mod tests {
             assert!(!body.contains("token=") && !body.contains("http"), "{body}");
         }
         assert!(by_admin.text.starts_with("Hello <b>Ann</b>,"));
+        let unnamed = EmailKind::EmailChangedByAdmin {
+            first_name: String::new(),
+        }
+        .render()
+        .unwrap();
+        assert!(unnamed.text.starts_with("Hello,\n"), "{}", unnamed.text);
         assert!(by_admin.html.contains("&lt;b&gt;Ann"), "{}", by_admin.html);
         let invitation = EmailKind::Invitation {
             first_name: "Ann".into(),

@@ -53,6 +53,7 @@ async fn a_new_address_is_set_at_once_and_every_link_in_the_old_mailbox_stops_wo
         .smtp
         .wait_for_subject(&old, NOTICE_SUBJECT, 1, WAIT)
         .await[0];
+    assert!(notice.text.starts_with("Hello Ada,"), "{}", notice.text);
     assert!(!notice.text.contains("token="), "{}", notice.text);
     assert!(!notice.html.contains("href"), "{}", notice.html);
     // The links in it, and the pending change, no longer work.
@@ -90,11 +91,14 @@ async fn the_verification_link_of_an_unverified_old_address_stops_working() {
     assert_eq!(body["data"]["user"]["is_email_verified"], json!(true));
     let (status, body) = app.verify_email(&token).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    // Verified by the admin: it logs in, and no link went to it.
+    // Verified by the admin: it logs in, and no link went to it. The
+    // never-proved old address is told without the registrant's name.
     assert_eq!(app.login(&new, PASSWORD).await.0, StatusCode::OK);
-    app.smtp
+    let mails = app
+        .smtp
         .wait_for_subject(&old, NOTICE_SUBJECT, 1, WAIT)
         .await;
+    assert!(mails[0].text.starts_with("Hello,"), "{}", mails[0].text);
     let to_new: Vec<String> = app
         .outbox()
         .await

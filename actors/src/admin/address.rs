@@ -44,7 +44,13 @@ impl Admin {
         }
         let accounts = &self.accounts;
         let notice = EmailKind::EmailChangedByAdmin {
-            first_name: before.first_name.clone(),
+            // A name typed at registration only once the address was
+            // proved (as in a reset mail): anyone can register any address.
+            first_name: if before.email_verified_at.is_some() {
+                before.first_name.clone()
+            } else {
+                String::new()
+            },
         };
         work.mail_to(&accounts.sealer, id, &before.email, notice)
             .await?;
