@@ -12,7 +12,7 @@ use tracing::{info, instrument};
 use crate::audit::{Event, EventKind};
 use crate::breached::BreachedPasswords;
 use crate::context::RequestContext;
-use crate::domain::{CompanyName, Email, Password, PersonName, UserId};
+use crate::domain::{AppMetadata, CompanyName, Email, Password, PersonName, Roles, UserId};
 use crate::error::FieldErrors;
 use crate::hooks::Hooks;
 use crate::rate_limit::MailBudget;
@@ -23,21 +23,39 @@ use crate::{DomainError, Hasher};
 
 pub(crate) const VERIFY_EMAIL_TTL_MS: i64 = 48 * 3600 * 1000;
 
-/// A registration, parsed: every field is valid.
+/// A registration, parsed: every field is valid, the password given.
 #[derive(Debug)]
-pub struct RegisterInput {
-    pub email: Email,
-    pub password: Password,
-    pub first_name: PersonName,
-    pub last_name: PersonName,
-    pub company_name: Option<CompanyName>,
-}
+pub struct RegisterInput(NewAccount);
 
 impl RegisterInput {
     /// Parses every field and reports every failing rule at once.
     pub fn parse(
         email: &str,
         password: &str,
+        first_name: &str,
+        last_name: &str,
+        company_name: Option<&str>,
+    ) -> Result<Self, DomainError> {
+        NewAccount::parse(email, Some(password), first_name, last_name, company_name).map(Self)
+    }
+}
+
+/// A new account's fields, parsed by the rules of registration; the
+/// password may be absent (an account an admin makes and invites).
+#[derive(Debug)]
+pub struct NewAccount {
+    pub email: Email,
+    pub password: Option<Password>,
+    pub first_name: PersonName,
+    pub last_name: PersonName,
+    pub company_name: Option<CompanyName>,
+}
+
+impl NewAccount {
+    /// Parses every field and reports every failing rule at once.
+    pub fn parse(
+        email: &str,
+        password: Option<&str>,
         first_name: &str,
         last_name: &str,
         company_name: Option<&str>,
@@ -49,7 +67,9 @@ impl RegisterInput {
             }
         };
         let email = Email::parse(email);
-        let password = Password::parse(password, email.as_ref().ok());
+        let password = password
+            .map(|p| Password::parse(p, email.as_ref().ok()))
+            .transpose();
         let first = PersonName::parse(first_name);
         let last = PersonName::parse(last_name);
         let company = CompanyName::parse(company_name);
@@ -80,6 +100,16 @@ impl RegisterInput {
             _ => Err(DomainError::Validation(errors)),
         }
     }
+}
+
+/// What an admin may set on a new account beyond the fields of a
+/// registration, which leaves them at these defaults.
+#[derive(Debug, Default)]
+pub(crate) struct Preset {
+    /// The address counts as verified from the start.
+    pub(crate) email_verified: bool,
+    pub(crate) roles: Roles,
+    pub(crate) app_metadata: AppMetadata,
 }
 
 /// Builds the links that go into emails, from `AUTH_PUBLIC_URL` only.
@@ -114,6 +144,12 @@ impl Links {
     /// The page where a reset is asked for: the reset page with no token.
     pub fn reset_request(&self) -> String {
         format!("{}/reset-password", self.base)
+    }
+
+    /// The site the links lead to (`AUTH_PUBLIC_URL`), as an invitation
+    /// names it.
+    pub(crate) fn site(&self) -> &str {
+        &self.base
     }
 }
 
@@ -157,37 +193,9 @@ impl Accounts {
         input: RegisterInput,
         client: &RequestContext,
     ) -> Result<UserId, DomainError> {
-        let normalized = input.email.normalized().to_owned();
-        if users::find_by_normalized_email(&self.db, &normalized)
-            .await?
-            .is_some()
-        {
-            return Err(DomainError::EmailTaken);
-        }
-        self.breached.screen(&input.password, "password").await?;
-        let password_hash = self.hasher.hash(input.password.expose()).await?;
-        let now = self.clock.now_ms();
-        let id = UserId::new_v4();
-        tracing::Span::current().record("user_id", tracing::field::display(id));
-
-        let mut work = Work::begin(&self.db, now).await?;
-        let user = users::NewUser {
-            id,
-            email: input.email.as_str().to_owned(),
-            email_normalized: normalized,
-            password_hash,
-            first_name: input.first_name.as_str().to_owned(),
-            last_name: input.last_name.as_str().to_owned(),
-            company_name: input.company_name.map(|c| c.as_str().to_owned()),
-        };
-        if let Err(e) = users::register(work.conn(), user, now).await {
-            return Err(if store::is_unique_violation(&e) {
-                DomainError::EmailTaken
-            } else {
-                e.into()
-            });
-        }
-        self.queue_verification(&mut work, id, input.email.as_str())
+        let RegisterInput(account) = input;
+        let (mut work, id) = self.begin_account(&account, Preset::default()).await?;
+        self.queue_verification(&mut work, id, account.email.as_str())
             .await?;
         work.record(Event::new(id, EventKind::Registered, client))
             .await?;
@@ -196,6 +204,58 @@ impl Accounts {
         work.commit(&self.after).await?;
         info!("user registered");
         Ok(id)
+    }
+
+    /// The start of every new account, registered or made by an admin: 409
+    /// for an address that has an account, before any hashing; the password
+    /// screened against breaches and hashed (without one, the hash is
+    /// stored empty: no password logs in, see `users::has_password`); the
+    /// row inserted, the unique index deciding a race for the address, in
+    /// a new unit of work that the caller goes on with and commits.
+    pub(crate) async fn begin_account(
+        &self,
+        account: &NewAccount,
+        preset: Preset,
+    ) -> Result<(Work, UserId), DomainError> {
+        let normalized = account.email.normalized();
+        if users::find_by_normalized_email(&self.db, normalized)
+            .await?
+            .is_some()
+        {
+            return Err(DomainError::EmailTaken);
+        }
+        let password_hash = match &account.password {
+            Some(password) => {
+                self.breached.screen(password, "password").await?;
+                self.hasher.hash(password.expose()).await?
+            }
+            None => String::new(),
+        };
+        let id = UserId::new_v4();
+        tracing::Span::current().record("user_id", tracing::field::display(id));
+
+        let work = Work::begin(&self.db, self.clock.now_ms()).await?;
+        let now = work.now_ms();
+        let user = users::NewUser {
+            id,
+            email: account.email.as_str().to_owned(),
+            email_normalized: normalized.to_owned(),
+            password_hash,
+            first_name: account.first_name.as_str().to_owned(),
+            last_name: account.last_name.as_str().to_owned(),
+            company_name: account.company_name.as_ref().map(|c| c.as_str().to_owned()),
+            email_verified_at: preset.email_verified.then_some(now),
+            roles: preset.roles.to_stored(),
+            app_metadata: preset.app_metadata.to_stored(),
+        };
+        if let Err(e) = users::register(work.conn(), user, now).await {
+            return Err(if store::is_unique_violation(&e) {
+                DomainError::EmailTaken
+            } else {
+                e.into()
+            });
+        }
+        Ok((work, id))
     }
 
     /// Activates the account whose verification token this is.
@@ -255,7 +315,7 @@ impl Accounts {
     /// The verification email carries no name: anyone can register any
     /// address with any name, so a name here would be text of the
     /// registrant's choosing sent from our domain to a stranger.
-    async fn queue_verification(
+    pub(crate) async fn queue_verification(
         &self,
         work: &mut Work,
         user_id: UserId,

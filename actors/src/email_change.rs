@@ -15,7 +15,7 @@ use crate::audit::{Event, EventKind};
 use crate::auth::Authenticated;
 use crate::context::RequestContext;
 use crate::domain::{Email, UserId};
-use crate::passwords::RESET_TTL_MS;
+use crate::passwords::{RESET_TTL_MS, reset_link};
 use crate::store::one_time_tokens::LinkKind;
 use crate::store::{self, one_time_tokens, users};
 use crate::work::Work;
@@ -179,17 +179,10 @@ impl EmailChanges {
             .await?;
         // Reset links die here; the one below is issued after.
         work.credential_change(user_id, None).await?;
-        let reset = one_time_tokens::issue(
-            work.conn(),
-            user_id,
-            LinkKind::PasswordReset,
-            RESET_TTL_MS,
-            now,
-        )
-        .await?;
+        let link = reset_link(&self.accounts, &work, user_id, RESET_TTL_MS).await?;
         let kind = EmailKind::EmailRestored {
             first_name: user.first_name.clone(),
-            link: self.accounts.links.reset_password(&reset.secret),
+            link,
         };
         work.mail_to(&self.accounts.sealer, user_id, old.as_str(), kind)
             .await?;
@@ -263,10 +256,31 @@ async fn current(work: &Work, user_id: UserId) -> Result<users::Model, DomainErr
         .ok_or(DomainError::InvalidToken)
 }
 
-/// Moves the account to `to`: 409 when another account has it.
+/// Moves the account to `to`, verified (its link proved it): 409 when
+/// another account has it.
 async fn move_to(work: &Work, user_id: UserId, to: &Email) -> Result<(), DomainError> {
-    let now = work.now_ms();
-    match users::change_email(work.conn(), user_id, to.as_str(), to.normalized(), now).await {
+    set_address(work, user_id, to, Some(work.now_ms())).await
+}
+
+/// Sets the account's address to `to`, verified at `verified_at` or not:
+/// `EmailTaken` when another account has it (the unique index decides).
+pub(crate) async fn set_address(
+    work: &Work,
+    user_id: UserId,
+    to: &Email,
+    verified_at: Option<i64>,
+) -> Result<(), DomainError> {
+    let (now, conn) = (work.now_ms(), work.conn());
+    match users::change_email(
+        conn,
+        user_id,
+        to.as_str(),
+        to.normalized(),
+        verified_at,
+        now,
+    )
+    .await
+    {
         Ok(()) => Ok(()),
         Err(e) if store::is_unique_violation(&e) => Err(DomainError::EmailTaken),
         Err(e) => Err(e.into()),

@@ -98,6 +98,10 @@ pub enum DomainError {
     /// No such user (admin API).
     #[error("user not found")]
     UserNotFound,
+    /// An admin asked for what a disabled account cannot use (a reset
+    /// link).
+    #[error("user disabled")]
+    UserDisabled,
 }
 
 impl DomainError {

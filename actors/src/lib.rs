@@ -43,7 +43,7 @@ pub(crate) mod webhooks;
 pub(crate) mod work;
 
 pub use account_data::AccountData;
-pub use accounts::{Accounts, Links, RegisterInput};
+pub use accounts::{Accounts, Links, NewAccount, RegisterInput};
 pub use context::RequestContext;
 pub use domain::{DeviceId, PasskeyId, SessionId, UserId};
 pub use email_change::EmailChanges;

@@ -10,7 +10,7 @@ use tracing::{info, instrument};
 use crate::audit::{Event, EventKind};
 use crate::auth::{Auth, Authenticated};
 use crate::context::RequestContext;
-use crate::domain::{Email, Password, SessionId};
+use crate::domain::{Email, Password, SessionId, UserId};
 use crate::store::one_time_tokens::LinkKind;
 use crate::store::{one_time_tokens, users};
 use crate::work::Work;
@@ -57,26 +57,7 @@ impl Passwords {
         // Touching the user row first serialises concurrent requests for
         // one user, so the last link voids every earlier one.
         users::touch(work.conn(), user.id, now).await?;
-        one_time_tokens::void_all(work.conn(), user.id, LinkKind::PasswordReset, now).await?;
-        let token = one_time_tokens::issue(
-            work.conn(),
-            user.id,
-            LinkKind::PasswordReset,
-            RESET_TTL_MS,
-            now,
-        )
-        .await?;
-        let kind = EmailKind::PasswordReset {
-            // A name typed at registration is shown only once the owner of
-            // the address has proved it (anyone can register any address).
-            first_name: if user.email_verified_at.is_some() {
-                user.first_name.clone()
-            } else {
-                String::new()
-            },
-            link: self.accounts.links.reset_password(&token.secret),
-        };
-        work.mail(&self.accounts.sealer, &user, kind).await?;
+        mail_reset(&self.accounts, &mut work, &user).await?;
         work.record(Event::new(user.id, EventKind::ResetRequested, client))
             .await?;
         work.commit(&self.accounts.after).await?;
@@ -198,6 +179,44 @@ impl Passwords {
         };
         work.mail(&self.accounts.sealer, user, kind).await
     }
+}
+
+/// A new reset link of `user_id` valid `ttl_ms`, every earlier one void:
+/// the link to mail. The caller has taken the user row first in `work`
+/// (`users::touch`), so that of concurrent requests the last link voids
+/// every other.
+pub(crate) async fn reset_link(
+    accounts: &Accounts,
+    work: &Work,
+    user_id: UserId,
+    ttl_ms: i64,
+) -> Result<String, DomainError> {
+    let (conn, now) = (work.conn(), work.now_ms());
+    one_time_tokens::void_all(conn, user_id, LinkKind::PasswordReset, now).await?;
+    let token = one_time_tokens::issue(conn, user_id, LinkKind::PasswordReset, ttl_ms, now).await?;
+    Ok(accounts.links.reset_password(&token.secret))
+}
+
+/// The reset mail of a user's own request, and of an admin's: a new link
+/// valid [`RESET_TTL_MS`], earlier ones void, queued in `work` (whose
+/// caller took the user row first).
+pub(crate) async fn mail_reset(
+    accounts: &Accounts,
+    work: &mut Work,
+    user: &users::Model,
+) -> Result<(), DomainError> {
+    let link = reset_link(accounts, work, user.id, RESET_TTL_MS).await?;
+    let kind = EmailKind::PasswordReset {
+        // A name typed at registration is shown only once the owner of the
+        // address has proved it (anyone can register any address).
+        first_name: if user.email_verified_at.is_some() {
+            user.first_name.clone()
+        } else {
+            String::new()
+        },
+        link,
+    };
+    work.mail(&accounts.sealer, user, kind).await
 }
 
 /// The new password, checked against the rules of registration.

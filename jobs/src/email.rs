@@ -83,6 +83,20 @@ pub enum EmailKind {
         first_name: String,
         link: String,
     },
+    /// To the address of an account an admin made without a password: the
+    /// link that sets one (a password reset link valid 7 days), and the
+    /// site it is for.
+    Invitation {
+        first_name: String,
+        site: String,
+        link: String,
+    },
+    /// To the old address once an admin set another one: a notice with no
+    /// link (the password and the sessions stay as they are); no name
+    /// when the old address was never proved.
+    EmailChangedByAdmin {
+        first_name: String,
+    },
 }
 
 /// What every alert says besides its own text: whom it greets, when and
@@ -153,6 +167,8 @@ impl EmailKind {
             EmailKind::EmailChangeTaken => "email_change_taken",
             EmailKind::EmailChanged { .. } => "email_changed",
             EmailKind::EmailRestored { .. } => "email_restored",
+            EmailKind::Invitation { .. } => "invitation",
+            EmailKind::EmailChangedByAdmin { .. } => "email_changed_by_admin",
         }
     }
 
@@ -234,6 +250,18 @@ impl EmailKind {
                 "Your email address is back: choose a new password",
                 context! { first_name => first_name, link => link },
             ),
+            EmailKind::Invitation {
+                first_name,
+                site,
+                link,
+            } => (
+                "An account was made for you: choose a password",
+                context! { first_name => first_name, site => site, link => link },
+            ),
+            EmailKind::EmailChangedByAdmin { first_name } => (
+                "An administrator changed the email address of your account",
+                context! { first_name => first_name },
+            ),
         };
         let render = |ext: &str| -> Result<String, JobsError> {
             env.get_template(&format!("{}.{ext}", self.name()))
@@ -279,6 +307,8 @@ fn templates() -> &'static Environment<'static> {
             "email_change_taken",
             "email_changed",
             "email_restored",
+            "invitation",
+            "email_changed_by_admin",
         ];
         for (name, source) in sources {
             if let Err(e) = env.add_template(name, source) {
@@ -505,6 +535,14 @@ mod tests {
                 },
                 "reset-password?token=ghi",
             ),
+            (
+                EmailKind::Invitation {
+                    first_name: "Ann".into(),
+                    site: "https://app.example".into(),
+                    link: "http://x/reset-password?token=jkl".into(),
+                },
+                "reset-password?token=jkl",
+            ),
         ];
         for (kind, link) in with_link {
             let r = kind.render().unwrap();
@@ -517,6 +555,36 @@ mod tests {
             assert!(!body.contains("token="), "{body}");
             assert!(body.starts_with("Hello,") || body.contains("<p>Hello,</p>"));
         }
+        let by_admin = EmailKind::EmailChangedByAdmin {
+            first_name: "<b>Ann</b>".into(),
+        }
+        .render()
+        .unwrap();
+        for body in [&by_admin.text, &by_admin.html] {
+            assert!(!body.contains("token=") && !body.contains("http"), "{body}");
+        }
+        assert!(by_admin.text.starts_with("Hello <b>Ann</b>,"));
+        let unnamed = EmailKind::EmailChangedByAdmin {
+            first_name: String::new(),
+        }
+        .render()
+        .unwrap();
+        assert!(unnamed.text.starts_with("Hello,\n"), "{}", unnamed.text);
+        assert!(by_admin.html.contains("&lt;b&gt;Ann"), "{}", by_admin.html);
+        let invitation = EmailKind::Invitation {
+            first_name: "Ann".into(),
+            site: "https://app.example".into(),
+            link: "l".into(),
+        }
+        .render()
+        .unwrap();
+        for body in [&invitation.text, &invitation.html] {
+            assert!(
+                body.contains("app.example") && body.contains("7 days"),
+                "{body}"
+            );
+        }
+        assert!(invitation.text.contains("at https://app.example with"));
         let confirm = EmailKind::EmailChangeConfirm { link: "l".into() }
             .render()
             .unwrap();

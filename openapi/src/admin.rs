@@ -3,6 +3,7 @@
 //! browser (no CORS). One API, as poem-openapi keeps one per path.
 
 mod auth;
+mod create;
 mod deliveries;
 mod views;
 
@@ -27,6 +28,7 @@ use crate::events::{EventPage, decode, encode, event_view};
 use crate::outcomes;
 use crate::reply::Reply;
 use crate::tags::ApiTag;
+use create::CreateUserRequest;
 use deliveries::{DeliveryData, DeliveryPage, delivery_id};
 use views::{AdminUserData, UpdateUserRequest, UserPage, decode_cursor, encode_cursor};
 
@@ -34,10 +36,11 @@ use views::{AdminUserData, UpdateUserRequest, UserPage, decode_cursor, encode_cu
 const DEFAULT_LIMIT: u32 = 20;
 
 outcomes!(ReadOutcomes: 200, [400, 401, 404, 429, 500, 503]);
-outcomes!(WriteOutcomes: 200, [400, 401, 403, 404, 413, 429, 500, 503]);
+outcomes!(WriteOutcomes: 200, [400, 401, 403, 404, 409, 413, 429, 500, 503]);
 outcomes!(ActionOutcomes: 200, [401, 403, 404, 429, 500, 503]);
 outcomes!(ListOutcomes: 200, [400, 401, 429, 500, 503]);
-outcomes!(RetryOutcomes: 200, [401, 403, 404, 409, 429, 500, 503]);
+outcomes!(ActionConflictOutcomes: 200, [401, 403, 404, 409, 429, 500, 503]);
+outcomes!(CreateOutcomes: 201, [400, 401, 403, 409, 413, 429, 500, 503]);
 
 /// A user id from the path: one that is not a UUID names no user (404).
 fn user_id(id: &str) -> Result<UserId, ApiError> {
@@ -91,6 +94,67 @@ impl AdminApi {
         ))
     }
 
+    /// Create a user
+    ///
+    /// Makes an account with the fields of a registration, checked by its
+    /// rules, plus `email_verified`, `roles` and `app_metadata`. Without
+    /// `password` the account has none (no login by password succeeds)
+    /// and the address is mailed an invitation: a link to choose a
+    /// password (`{AUTH_PUBLIC_URL}/reset-password?token=…`, used with
+    /// password-reset-confirm, which also verifies the address), valid 7
+    /// days. With a password and an unverified address, the verification
+    /// mail of a registration goes out. 409 when the address has an
+    /// account. A `registered` event with `actor`; `user.created`. Needs a
+    /// key that is not read-only.
+    #[oai(path = "/users/", method = "post", operation_id = "adminCreateUser")]
+    #[instrument(skip_all, fields(admin = %auth.0.name))]
+    async fn create_user(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        client: Client,
+        auth: AdminKeyAuth,
+        body: JsonBody<CreateUserRequest>,
+    ) -> Result<Reply<AdminUserData, CreateOutcomes>, ApiError> {
+        auth.0.may_write()?;
+        let new = body.0.parse()?;
+        let user = state.admin.create_user(&auth.0, new, &client.0).await?;
+        Ok(Reply::ok(
+            "User created",
+            AdminUserData { user: user.into() },
+        ))
+    }
+
+    /// Mail a user a password reset link
+    ///
+    /// The mail of the user's own password-reset request: a single-use
+    /// link valid 24 hours; earlier reset links stop working. Not counted
+    /// in the per-address mail limit of the public endpoint. A disabled
+    /// account -> 409 (its link would not work). A `reset_requested`
+    /// event with `actor`. Needs a key that is not read-only.
+    #[oai(
+        path = "/users/:id/send-password-reset/",
+        method = "post",
+        operation_id = "adminSendPasswordReset"
+    )]
+    #[instrument(skip_all, fields(admin = %auth.0.name))]
+    async fn send_password_reset(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        client: Client,
+        auth: AdminKeyAuth,
+        /// The user's id.
+        id: Path<String>,
+    ) -> Result<Reply<crate::reply::NoData, ActionConflictOutcomes>, ApiError> {
+        let id = user_id(&id.0)?;
+        state
+            .admin
+            .send_password_reset(&auth.0, id, &client.0)
+            .await?;
+        Ok(Reply::message(
+            "A password reset link was mailed to the user",
+        ))
+    }
+
     /// Get a user
     ///
     /// The user object plus what only an admin sees: `disabled`,
@@ -112,8 +176,13 @@ impl AdminApi {
     /// Change a user
     ///
     /// Changes the fields given (a field left out, or `null`, stays as it
-    /// is; `company_name: null` clears it). `disabled: true` ends every
-    /// session at once (on every node within a second) and refuses logins
+    /// is; `company_name: null` clears it). A new `email` is set at once:
+    /// the old address is told, the user's reset, verification and
+    /// pending address-change links stop working, and the new address is
+    /// verified with `email_verified: true`, else mailed a verification
+    /// link; sessions stay; another account's address -> 409.
+    /// `disabled: true` ends every session at once (on every node within
+    /// a second) and refuses logins
     /// (403 `Account disabled` after a right password) until `disabled:
     /// false`. Roles and app metadata show in access tokens issued after
     /// the change. Each change is a security event of the user with
@@ -323,7 +392,7 @@ impl AdminApi {
         auth: AdminKeyAuth,
         /// The delivery's id.
         id: Path<String>,
-    ) -> Result<Reply<DeliveryData, RetryOutcomes>, ApiError> {
+    ) -> Result<Reply<DeliveryData, ActionConflictOutcomes>, ApiError> {
         auth.0.may_write()?;
         let id = delivery_id(&id.0)?;
         let delivery = state.admin.retry_delivery(&auth.0, id).await?;

@@ -237,6 +237,7 @@ impl From<DomainError> for ApiError {
                 "Only a failed delivery can be retried: this one is pending or delivered",
             ),
             DomainError::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "User not found"),
+            DomainError::UserDisabled => ApiError::new(StatusCode::CONFLICT, "Account disabled"),
         }
     }
 }

@@ -184,17 +184,18 @@ fn pattern(schema: &str, field: &str) -> Option<String> {
     // Some text without control characters, between trimmed whitespace.
     let text = || format!("[^{CONTROL}{SPACE}](?:[^{CONTROL}]*[^{CONTROL}{SPACE}])?");
     match (schema, field) {
-        ("RegisterRequest", "password")
+        ("RegisterRequest" | "CreateUserRequest", "password")
         | ("ResetConfirmRequest" | "ChangePasswordRequest", "new_password") => {
             Some(r"^(?=[\s\S]*[a-z])(?=[\s\S]*[A-Z])(?=[\s\S]*[0-9])".to_owned())
         }
         (
-            "RegisterRequest" | "UpdateMeRequest" | "UpdateUserRequest",
+            "RegisterRequest" | "UpdateMeRequest" | "UpdateUserRequest" | "CreateUserRequest",
             "first_name" | "last_name",
         ) => Some(format!("^[{SPACE}]*{}[{SPACE}]*$", text())),
-        ("RegisterRequest" | "UpdateMeRequest" | "UpdateUserRequest", "company_name") => {
-            Some(format!("^[{SPACE}]*(?:{})?[{SPACE}]*$", text()))
-        }
+        (
+            "RegisterRequest" | "UpdateMeRequest" | "UpdateUserRequest" | "CreateUserRequest",
+            "company_name",
+        ) => Some(format!("^[{SPACE}]*(?:{})?[{SPACE}]*$", text())),
         (_, "totp_code" | "code") => Some("^[0-9]{6}$".to_owned()),
         _ => None,
     }
@@ -248,6 +249,10 @@ fn request_example(name: &str) -> Option<Value> {
             "roles": ["editor", "billing.admin"],
             "app_metadata": { "plan": "pro" },
             "disabled": false
+        }),
+        "CreateUserRequest" => json!({
+            "email": email, "first_name": "Ada", "last_name": "Lovelace",
+            "roles": ["editor"], "app_metadata": { "plan": "pro" }
         }),
         "MfaPasskeyStartRequest" => json!({ "mfa_token": token }),
         "MfaPasskeyFinishRequest" => json!({
@@ -438,13 +443,17 @@ fn error_example(status: u16, op_id: &str, bearer: bool) -> Value {
             Some(json!({ "mfa_token": ["is invalid or expired"] })),
         ),
         401 => ("Invalid or expired token", None),
+        403 if op_id.starts_with("admin") => ("This admin key is read-only", None),
         403 => (
             "Email not verified: use the link we sent, or ask for a new one",
             None,
         ),
+        409 if op_id == "adminSendPasswordReset" => ("Account disabled", None),
         409 if op_id == "register"
             || op_id == "confirmEmailChange"
-            || op_id == "revertEmailChange" =>
+            || op_id == "revertEmailChange"
+            || op_id == "adminCreateUser"
+            || op_id == "adminUpdateUser" =>
         {
             (
                 "Email already registered",

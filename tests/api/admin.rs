@@ -60,12 +60,17 @@ pub(crate) async fn admin_send(
     read(req.send().await.expect("request failed")).await
 }
 
-async fn patch_user(app: &TestApp, key: &str, id: &str, body: &Value) -> (StatusCode, Value) {
+pub(crate) async fn patch_user(
+    app: &TestApp,
+    key: &str,
+    id: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
     let path = format!("/api/v1/admin/users/{id}/");
     admin_send(app, reqwest::Method::PATCH, key, &path, Some(body)).await
 }
 
-async fn user_id(app: &TestApp, email: &str) -> String {
+pub(crate) async fn user_id(app: &TestApp, email: &str) -> String {
     app.user(&email.to_lowercase())
         .await
         .expect("user")

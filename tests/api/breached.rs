@@ -16,7 +16,7 @@ use crate::helpers::{
 };
 
 /// A password that meets every local rule and that the range server lists.
-const BREACHED: &str = "Breached-Horse-77";
+pub(crate) const BREACHED: &str = "Breached-Horse-77";
 /// A password the range server does not list.
 const CLEAN: &str = "Unlisted-Horse-58";
 
@@ -26,7 +26,7 @@ fn sha1_hex(password: &str) -> String {
 
 /// How the range server answers.
 #[derive(Clone, Copy)]
-enum Mode {
+pub(crate) enum Mode {
     /// Lists `BREACHED` (and padding) in its range.
     Serve,
     /// Accepts the connection and never answers.
@@ -35,13 +35,13 @@ enum Mode {
     Fail,
 }
 
-struct RangeServer {
+pub(crate) struct RangeServer {
     url: String,
     requests: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 impl RangeServer {
-    async fn start(mode: Mode) -> Self {
+    pub(crate) async fn start(mode: Mode) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/range", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -113,7 +113,7 @@ fn range_answer(request: &[u8]) -> String {
     lines.join("\r\n")
 }
 
-async fn app_with(range: &RangeServer, refuse_when_down: bool) -> TestApp {
+pub(crate) async fn app_with(range: &RangeServer, refuse_when_down: bool) -> TestApp {
     let url = range.url.parse().unwrap();
     builder()
         .settings(move |s| {

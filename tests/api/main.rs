@@ -6,6 +6,9 @@
 
 mod account_deletion;
 mod admin;
+mod admin_address;
+mod admin_create;
+mod admin_reset;
 mod alerts;
 mod binary;
 mod breached;

@@ -163,7 +163,7 @@ impl Receiver {
     }
 
     /// The requests that carried `type`.
-    fn of_type(&self, event: &str) -> Vec<Received> {
+    pub(crate) fn of_type(&self, event: &str) -> Vec<Received> {
         self.got()
             .into_iter()
             .filter(|r| r.json()["type"] == event)

@@ -87,7 +87,16 @@ impl<'a> Factor<'a> {
     ) -> Result<Verdict, DomainError> {
         Ok(match self {
             Factor::Password { password, .. } => {
-                if deps.hasher.verify(password, &user.password_hash).await? {
+                // An account without a password (made by an admin, not yet
+                // invited in) costs the same hash as any other and is
+                // never right: no answer or timing tells it apart.
+                let has_password = users::has_password(user);
+                let phc = if has_password {
+                    &user.password_hash
+                } else {
+                    &*deps.dummy_hash
+                };
+                if deps.hasher.verify(password, phc).await? && has_password {
                     rehash_if_outdated(deps, user, password).await?;
                     Verdict::Right(Revoked::default())
                 } else {

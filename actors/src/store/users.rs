@@ -86,20 +86,28 @@ pub async fn find_by_normalized_email<C: ConnectionTrait>(
         .await
 }
 
-/// A new account as registration gives it; every other column starts at
-/// its default (unverified, active, unlocked, 2FA off, version 0, the
-/// new-device alert on).
+/// A new account, as registration or an admin gives it; every other
+/// column starts at its default (active, unlocked, 2FA off, version 0,
+/// the new-device alert on).
 pub(crate) struct NewUser {
     pub(crate) id: UserId,
     pub(crate) email: String,
     pub(crate) email_normalized: String,
+    /// A PHC string, or empty for an account without a password
+    /// ([`has_password`]).
     pub(crate) password_hash: String,
     pub(crate) first_name: String,
     pub(crate) last_name: String,
     pub(crate) company_name: Option<String>,
+    /// `None`: unverified (every registration).
+    pub(crate) email_verified_at: Option<i64>,
+    /// JSON text (`domain::Roles`), `[]` for none.
+    pub(crate) roles: String,
+    /// JSON text (`domain::AppMetadata`), `{}` for none.
+    pub(crate) app_metadata: String,
 }
 
-/// Stores a registered account. An address already taken fails with the
+/// Stores a new account. An address already taken fails with the
 /// unique index's violation ([`super::is_unique_violation`]).
 pub(crate) async fn register<C: ConnectionTrait>(
     conn: &C,
@@ -115,6 +123,9 @@ pub(crate) async fn register<C: ConnectionTrait>(
         first_name,
         last_name,
         company_name,
+        email_verified_at,
+        roles,
+        app_metadata,
     } = new;
     Entity::insert(ActiveModel {
         id: Set(id),
@@ -124,7 +135,7 @@ pub(crate) async fn register<C: ConnectionTrait>(
         first_name: Set(first_name),
         last_name: Set(last_name),
         company_name: Set(company_name),
-        email_verified_at: Set(None),
+        email_verified_at: Set(email_verified_at),
         is_active: Set(true),
         created_at: Set(now_ms),
         updated_at: Set(now_ms),
@@ -135,8 +146,8 @@ pub(crate) async fn register<C: ConnectionTrait>(
         mfa_enabled: Set(false),
         credential_version: Set(0),
         alert_new_device: Set(true),
-        roles: Set("[]".to_owned()),
-        app_metadata: Set("{}".to_owned()),
+        roles: Set(roles),
+        app_metadata: Set(app_metadata),
     })
     .exec_without_returning(conn)
     .await?;
@@ -230,20 +241,22 @@ pub(crate) struct ProfileColumns {
     pub(crate) company_name: Option<Option<String>>,
 }
 
-/// Moves `id` to another address, verified at `now_ms` (an emailed link
-/// proved it). An address another account has (normalised) fails with the
-/// unique index's violation ([`super::is_unique_violation`]).
+/// Moves `id` to another address, verified at `verified_at` (an emailed
+/// link proved it, or an admin said so) or unverified (`None`). An address
+/// another account has (normalised) fails with the unique index's
+/// violation ([`super::is_unique_violation`]).
 pub(crate) async fn change_email<C: ConnectionTrait>(
     conn: &C,
     id: UserId,
     email: &str,
     email_normalized: &str,
+    verified_at: Option<i64>,
     now_ms: i64,
 ) -> Result<(), DbErr> {
     Entity::update_many()
         .col_expr(Column::Email, Expr::value(email))
         .col_expr(Column::EmailNormalized, Expr::value(email_normalized))
-        .col_expr(Column::EmailVerifiedAt, Expr::value(now_ms))
+        .col_expr(Column::EmailVerifiedAt, Expr::value(verified_at))
         .col_expr(Column::UpdatedAt, Expr::value(now_ms))
         .filter(Column::Id.eq(id))
         .exec(conn)
@@ -464,9 +477,10 @@ pub(crate) async fn delete<C: ConnectionTrait>(conn: &C, id: UserId) -> Result<b
     Ok(res.rows_affected == 1)
 }
 
-/// Whether the account has a password (every account registered so far
-/// does; one made by another identity provider would not: its hash is
-/// empty).
+/// Whether the account has a password (every registered account does;
+/// one an admin made without a password, until its invitation is used,
+/// and one made by another identity provider do not: their hash is
+/// empty, and a login by password checks the dummy hash instead).
 pub fn has_password(user: &Model) -> bool {
     !user.password_hash.is_empty()
 }

@@ -8,7 +8,7 @@ use poem_openapi::types::MaybeUndefined;
 use serde::Deserialize;
 
 use actors::admin::{AdminUser, AdminUserChange, UserCursor};
-use actors::domain::{AppMetadata, Roles};
+use actors::domain::{AppMetadata, Email, Roles};
 use actors::{DomainError, FieldErrors, ProfileChange};
 
 use crate::error::ApiError;
@@ -83,7 +83,16 @@ pub struct UpdateUserRequest {
     #[oai(nullable)]
     #[serde(default)]
     pub company_name: MaybeUndefined<String>,
-    /// Mark the address verified (`true`) or not (`false`).
+    /// A new address (rules as at registration), set at once: the old
+    /// address is told, and every reset, verification and pending
+    /// address-change link of the user stops working. It is verified when
+    /// `email_verified: true` comes with it, else unverified and mailed a
+    /// verification link. Sessions stay. Another account's address -> 409.
+    #[oai(nullable)]
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Mark the address verified (`true`) or not (`false`); with `email`,
+    /// whether the new address is verified.
     #[oai(nullable)]
     #[serde(default)]
     pub email_verified: Option<bool>,
@@ -124,31 +133,50 @@ impl UpdateUserRequest {
             }
             Err(e) => return Err(e.into()),
         };
-        let roles = match self.roles.map(|r| Roles::parse(&r)).transpose() {
-            Ok(r) => r,
+        let email = match self.email.as_deref().map(Email::parse).transpose() {
+            Ok(e) => e,
             Err(messages) => {
-                errors.insert("roles".to_owned(), messages);
+                errors.insert("email".to_owned(), messages);
                 None
             }
         };
-        let app_metadata = match self.app_metadata.map(AppMetadata::parse).transpose() {
-            Ok(m) => m,
-            Err(messages) => {
-                errors.insert("app_metadata".to_owned(), messages);
-                None
-            }
-        };
+        let (roles, app_metadata) = roles_and_metadata(self.roles, self.app_metadata, &mut errors);
         if !errors.is_empty() {
             return Err(ApiError::invalid(errors));
         }
         Ok(AdminUserChange {
             names,
+            email,
             email_verified: self.email_verified,
             disabled: self.disabled,
             roles,
             app_metadata,
         })
     }
+}
+
+/// Roles and app metadata as an admin gives them, parsed; what fails is
+/// added to `errors` under its field.
+pub(crate) fn roles_and_metadata(
+    roles: Option<Vec<String>>,
+    app_metadata: Option<serde_json::Value>,
+    errors: &mut FieldErrors,
+) -> (Option<Roles>, Option<AppMetadata>) {
+    let roles = roles
+        .map(|r| Roles::parse(&r))
+        .transpose()
+        .unwrap_or_else(|messages| {
+            errors.insert("roles".to_owned(), messages);
+            None
+        });
+    let app_metadata = app_metadata
+        .map(AppMetadata::parse)
+        .transpose()
+        .unwrap_or_else(|messages| {
+            errors.insert("app_metadata".to_owned(), messages);
+            None
+        });
+    (roles, app_metadata)
 }
 
 /// A cursor as the opaque text clients pass back.
