@@ -358,6 +358,7 @@ impl Application {
             db: core.db.clone(),
             clock: core.clock.clone(),
             after: actors.after_commit(&wake),
+            mfa: mfa.clone(),
         };
         let draining = CancellationToken::new();
         let state = Arc::new(ApiState {
