@@ -18,7 +18,7 @@ use crate::helpers::{
 };
 
 /// A key made as `authd admin create-key` makes it.
-async fn key(app: &TestApp, name: &str, read_only: bool) -> String {
+pub(crate) async fn key(app: &TestApp, name: &str, read_only: bool) -> String {
     let key = authd::admin_keys::create_key(&app.settings, name, read_only)
         .await
         .expect("create-key");
@@ -26,13 +26,13 @@ async fn key(app: &TestApp, name: &str, read_only: bool) -> String {
     key
 }
 
-fn base(app: &TestApp) -> String {
+pub(crate) fn base(app: &TestApp) -> String {
     app.admin_address
         .clone()
         .unwrap_or_else(|| app.address.clone())
 }
 
-async fn admin_get(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
+pub(crate) async fn admin_get(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
     let resp = app
         .client
         .get(format!("{}{path}", base(app)))
@@ -43,7 +43,7 @@ async fn admin_get(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) 
     read(resp).await
 }
 
-async fn admin_send(
+pub(crate) async fn admin_send(
     app: &TestApp,
     method: reqwest::Method,
     key: &str,
@@ -65,7 +65,7 @@ async fn patch_user(app: &TestApp, key: &str, id: &str, body: &Value) -> (Status
     admin_send(app, reqwest::Method::PATCH, key, &path, Some(body)).await
 }
 
-async fn user_id(app: &TestApp, email: &str) -> String {
+pub(crate) async fn user_id(app: &TestApp, email: &str) -> String {
     app.user(&email.to_lowercase())
         .await
         .expect("user")

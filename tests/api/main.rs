@@ -6,6 +6,8 @@
 
 mod account_deletion;
 mod admin;
+mod admin_delete;
+mod admin_reset_mfa;
 mod alerts;
 mod binary;
 mod breached;

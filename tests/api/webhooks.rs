@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::helpers::{PASSWORD, TestApp, builder, eventually, remember_secret, unique_email};
 
 /// A secret in the Standard Webhooks format (24 random bytes).
-fn new_secret() -> String {
+pub(crate) fn new_secret() -> String {
     use base64::Engine;
     let bytes: [u8; 24] = rand::random();
     let secret = format!(
@@ -34,7 +34,7 @@ fn new_secret() -> String {
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     id: String,
     timestamp: String,
     signature: String,
@@ -43,7 +43,7 @@ struct Received {
 }
 
 impl Received {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap()
     }
 }
@@ -59,7 +59,7 @@ enum Answer {
 /// A webhook receiver on a free loopback port: records every request and
 /// answers as told (200 when told nothing).
 #[derive(Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     got: Arc<Mutex<Vec<Received>>>,
     answers: Arc<Mutex<VecDeque<Answer>>>,
@@ -95,7 +95,7 @@ async fn receive(req: &Request, body: String, state: poem::web::Data<&Receiver>)
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_on(0).await
     }
 
@@ -147,27 +147,43 @@ impl Receiver {
 
     /// Waits until `n` requests arrived; returns them all.
     async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        self.wait_until(n, within, || self.got()).await
+    }
+
+    /// Waits until `pick` gives at least `n` requests; returns them.
+    async fn wait_until(
+        &self,
+        n: usize,
+        within: Duration,
+        pick: impl Fn() -> Vec<Received>,
+    ) -> Vec<Received> {
         let until = tokio::time::Instant::now() + within;
         loop {
-            let got = self.got();
+            let got = pick();
             if got.len() >= n {
                 return got;
             }
             assert!(
                 tokio::time::Instant::now() < until,
-                "{} of {n} webhooks arrived: {got:#?}",
-                got.len()
+                "{} of {n} webhooks arrived: {:#?}",
+                got.len(),
+                self.got()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// The requests that carried `type`.
-    fn of_type(&self, event: &str) -> Vec<Received> {
+    pub(crate) fn of_type(&self, event: &str) -> Vec<Received> {
         self.got()
             .into_iter()
             .filter(|r| r.json()["type"] == event)
             .collect()
+    }
+
+    /// Waits until a request carrying `type` arrived; returns all of them.
+    pub(crate) async fn wait_for_type(&self, event: &str, within: Duration) -> Vec<Received> {
+        self.wait_until(1, within, || self.of_type(event)).await
     }
 }
 
@@ -181,7 +197,11 @@ fn endpoint(url: &str, secrets: &[&str], events: Subscription) -> Endpoint {
 
 /// An app (with its worker) whose one endpoint is `receiver`, taking
 /// `events`, signing with `secrets`; the sender looks every 50 ms.
-async fn app_with(receiver: &Receiver, secrets: &[&str], events: Subscription) -> TestApp {
+pub(crate) async fn app_with(
+    receiver: &Receiver,
+    secrets: &[&str],
+    events: Subscription,
+) -> TestApp {
     let hook = endpoint(&receiver.url(), secrets, events);
     builder()
         .settings(move |s| {
@@ -206,7 +226,7 @@ const NO_LIBRARY: i32 = 3;
 /// Without the interpreter or the library the check is skipped and says so,
 /// unless `AUTH_TEST_REQUIRE_PYTHON` is set (`.ci/run` sets it, after
 /// installing `tests/requirements.txt`): then it fails.
-fn verify_with_python(secret: &str, requests: &[Received]) {
+pub(crate) fn verify_with_python(secret: &str, requests: &[Received]) {
     const SCRIPT: &str = r#"
 import json, sys
 try:
