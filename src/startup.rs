@@ -359,6 +359,7 @@ impl Application {
             clock: core.clock.clone(),
             after: actors.after_commit(&wake),
             accounts: accounts.clone(),
+            mfa: mfa.clone(),
         };
         let draining = CancellationToken::new();
         let state = Arc::new(ApiState {

@@ -1,6 +1,8 @@
 //! The owner's own data: deleting the account with everything keyed to
 //! it, and exporting everything stored about it that is not a secret.
 //! Both ask the owner to re-authenticate as a credential change does.
+//! [`delete_account`] is the deletion itself, which an admin's deletion
+//! runs too.
 
 use jobs::EmailKind;
 use sea_orm::EntityTrait;
@@ -9,6 +11,7 @@ use tracing::{info, instrument};
 use crate::DomainError;
 use crate::audit::{self, Event, EventKind};
 use crate::auth::Authenticated;
+use crate::domain::UserId;
 use crate::mfa::Mfa;
 use crate::store::{address_failures, audit_events, devices, passkeys, sessions, users};
 use crate::views::{Account, Device, Export, Passkey, SecurityEvent, Session};
@@ -26,13 +29,9 @@ pub struct AccountData {
 }
 
 impl AccountData {
-    /// Deletes the caller's account after re-authentication: in one
-    /// transaction every session ends, the user row goes with everything
-    /// keyed to it (the foreign keys cascade), its security events and the
-    /// failures counted for its address are forgotten, one mail says so
-    /// and one bare `account_deleted` event stays. After the commit the
-    /// registry refuses every access token of the user, here and on the
-    /// other nodes.
+    /// Deletes the caller's account after re-authentication
+    /// ([`delete_account`], as the owner). A parallel deletion that won
+    /// leaves this one 401, as the account's tokens now are.
     #[instrument(skip_all, fields(user_id = %who.user.id), err(level = "info", Display))]
     pub async fn delete(
         &self,
@@ -41,29 +40,9 @@ impl AccountData {
         code: Option<&str>,
     ) -> Result<(), DomainError> {
         let user = self.reauthenticate(who, password, code).await?;
-        let deps = &self.mfa.deps;
-        let mut work = Work::begin(&deps.db, deps.clock.now_ms()).await?;
-        // First the user row (the credential version moves on), as a
-        // login's start takes it: a login racing this one either commits
-        // its session first (ended here) or finds the account gone. Then
-        // every session, sessions before tokens, as a refresh takes them.
-        work.credential_change(user.id, None).await?;
-        audit_events::delete_of_users(work.conn(), &[user.id]).await?;
-        if !users::delete(work.conn(), user.id).await? {
-            // A parallel deletion won.
+        if !delete_account(&self.mfa, user.id, None).await? {
             return Err(DomainError::Unauthorized);
         }
-        let address = self.mfa.auth.addresses.id(&user.email_normalized);
-        address_failures::forget(work.conn(), address).await?;
-        let kind = EmailKind::AccountDeleted {
-            first_name: user.first_name.clone(),
-        };
-        work.mail(&deps.sealer, &user, kind).await?;
-        work.record_bare(user.id, EventKind::AccountDeleted).await?;
-        let after = self.mfa.after_commit();
-        work.webhook_deleted(&after, user.id).await?;
-        work.commit(&after).await?;
-        info!("account deleted");
         Ok(())
     }
 
@@ -152,4 +131,53 @@ impl AccountData {
         let password = password.ok_or_else(|| DomainError::field(PASSWORD_FIELD, "is required"))?;
         self.mfa.reauthenticate_owner(who, password, code).await
     }
+}
+
+/// Deletes the account `user_id`, the one owner of a deletion (the
+/// owner's own, after re-authentication, and an admin's): in one
+/// transaction every session ends, the user row goes with everything
+/// keyed to it (the foreign keys cascade), its security events and the
+/// failures counted for its address are forgotten, one mail says so
+/// (naming an administrator when `actor` is one), one bare
+/// `account_deleted` event stays (its `actor` the admin's, if one did it)
+/// and `user.deleted` is queued. After the commit the registry refuses
+/// every access token of the user, here and on the other nodes.
+/// `Ok(false)`: there is no such account (or a parallel deletion won);
+/// nothing is written.
+#[instrument(skip_all, fields(%user_id, actor = actor.unwrap_or("")), err(level = "info", Display))]
+pub(crate) async fn delete_account(
+    mfa: &Mfa,
+    user_id: UserId,
+    actor: Option<&str>,
+) -> Result<bool, DomainError> {
+    let deps = &mfa.deps;
+    let mut work = Work::begin(&deps.db, deps.clock.now_ms()).await?;
+    // First the user row (the credential version moves on), as a login's
+    // start takes it: a login racing this one either commits its session
+    // first (ended here) or finds the account gone. Then every session,
+    // sessions before tokens, as a refresh takes them. Read after that
+    // write, the row is the one this deletion holds (the address mailed
+    // is the current one).
+    work.credential_change(user_id, None).await?;
+    let Some(user) = users::Entity::find_by_id(user_id).one(work.conn()).await? else {
+        return Ok(false);
+    };
+    audit_events::delete_of_users(work.conn(), &[user.id]).await?;
+    if !users::delete(work.conn(), user.id).await? {
+        return Ok(false);
+    }
+    let address = mfa.auth.addresses.id(&user.email_normalized);
+    address_failures::forget(work.conn(), address).await?;
+    let kind = EmailKind::AccountDeleted {
+        first_name: user.first_name.clone(),
+        by_admin: actor.is_some(),
+    };
+    work.mail(&deps.sealer, &user, kind).await?;
+    work.record_bare(user.id, EventKind::AccountDeleted, actor)
+        .await?;
+    let after = mfa.after_commit();
+    work.webhook_deleted(&after, user.id).await?;
+    work.commit(&after).await?;
+    info!("account deleted");
+    Ok(true)
 }

@@ -182,15 +182,23 @@ pub async fn record<C: ConnectionTrait>(
 
 /// Writes the event `kind` of `user_id` with nothing of the client (no
 /// IP, user agent or request id, in the row or the log line): what a
-/// deleted account leaves.
+/// deleted account leaves. `actor` (`admin:<key name>`) names the admin
+/// key that made the change, when one did: nothing of the user.
 pub(crate) async fn record_bare<C: ConnectionTrait>(
     conn: &C,
     user_id: UserId,
     kind: EventKind,
+    actor: Option<&str>,
     now_ms: i64,
 ) -> Result<(), DomainError> {
-    audit_events::append_bare(conn, user_id, kind.as_str(), now_ms).await?;
-    tracing::info!(target: "audit", kind = kind.as_str(), %user_id, "security event");
+    audit_events::append_bare(conn, user_id, kind.as_str(), now_ms, actor).await?;
+    tracing::info!(
+        target: "audit",
+        kind = kind.as_str(),
+        %user_id,
+        actor = actor.unwrap_or(""),
+        "security event"
+    );
     Ok(())
 }
 

@@ -88,13 +88,15 @@ impl Work {
     }
 
     /// An event with nothing of the client, committed with the change:
-    /// the one a deleted account leaves.
+    /// the one a deleted account leaves (with the admin as `actor` when
+    /// an admin deleted it).
     pub(crate) async fn record_bare(
         &mut self,
         user_id: UserId,
         kind: audit::EventKind,
+        actor: Option<&str>,
     ) -> Result<(), DomainError> {
-        audit::record_bare(&self.txn, user_id, kind, self.now_ms).await
+        audit::record_bare(&self.txn, user_id, kind, actor, self.now_ms).await
     }
 
     /// A mail to `user` about the change, queued in the outbox with it.

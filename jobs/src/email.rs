@@ -43,6 +43,11 @@ pub enum EmailKind {
         seen: Option<Seen>,
         #[serde(default)]
         reset_page: Option<String>,
+        /// An administrator reset the account's second factors (TOTP,
+        /// backup codes, passkeys) and ended its sessions. Absent (false)
+        /// on rows queued before an admin could.
+        #[serde(default)]
+        by_admin: bool,
     },
     /// Alerts: what happened, and their `AlertFacts`.
     NewDeviceLogin(AlertFacts),
@@ -58,10 +63,15 @@ pub enum EmailKind {
     PasskeyRemoved(AlertFacts),
     /// The new-device alerts were turned off.
     AlertsOff(AlertFacts),
-    /// The account was deleted by its owner: no link (there is nothing
-    /// left to sign in to), and nothing of the account but the greeting.
+    /// The account was deleted by its owner or an administrator: no link
+    /// (there is nothing left to sign in to), and nothing of the account
+    /// but the greeting.
     AccountDeleted {
         first_name: String,
+        /// An administrator deleted it. Absent (false) on rows queued
+        /// before an admin could.
+        #[serde(default)]
+        by_admin: bool,
     },
     /// To the new address of an address change: the link that moves the
     /// account there. No name: the requester chose the address.
@@ -201,9 +211,17 @@ impl EmailKind {
                 first_name,
                 seen,
                 reset_page,
+                by_admin,
             } => (
-                "Two-factor authentication is off",
-                context! { first_name => first_name, seen => seen, reset_page => reset_page },
+                if *by_admin {
+                    "An administrator reset your sign-in factors"
+                } else {
+                    "Two-factor authentication is off"
+                },
+                context! {
+                    first_name => first_name, seen => seen, reset_page => reset_page,
+                    by_admin => by_admin,
+                },
             ),
             EmailKind::NewDeviceLogin(alert) => ("New sign-in to your account", alert.context()),
             EmailKind::RefreshTokenReused(alert) => (
@@ -231,9 +249,12 @@ impl EmailKind {
                 "New-sign-in emails were turned off for your account",
                 alert.context(),
             ),
-            EmailKind::AccountDeleted { first_name } => (
+            EmailKind::AccountDeleted {
+                first_name,
+                by_admin,
+            } => (
                 "Your account was deleted",
-                context! { first_name => first_name },
+                context! { first_name => first_name, by_admin => by_admin },
             ),
             EmailKind::EmailChangeConfirm { link } => {
                 ("Confirm your new email address", context! { link => link })
@@ -391,6 +412,7 @@ mod tests {
             first_name: "Ann".into(),
             seen: Some(seen()),
             reset_page: Some("http://localhost:3000/reset-password".into()),
+            by_admin: false,
         });
         for kind in kinds {
             let r = kind.render().unwrap();
@@ -455,15 +477,51 @@ mod tests {
 
     #[test]
     fn the_deletion_notice_has_no_link() {
-        let r = EmailKind::AccountDeleted {
+        for by_admin in [false, true] {
+            let r = EmailKind::AccountDeleted {
+                first_name: "Ann".into(),
+                by_admin,
+            }
+            .render()
+            .unwrap();
+            for body in [&r.text, &r.html] {
+                assert!(body.contains("deleted"), "{body}");
+                assert!(!body.contains("http"), "{body}");
+                assert!(!body.contains("href"), "{body}");
+                assert_eq!(body.contains("by an administrator"), by_admin, "{body}");
+                assert_eq!(body.contains("at your request"), !by_admin, "{body}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_admins_mails_say_an_administrator_did_it_and_old_rows_render_as_before() {
+        let reset = EmailKind::MfaDisabled {
             first_name: "Ann".into(),
+            seen: None,
+            reset_page: Some("http://localhost:3000/reset-password".into()),
+            by_admin: true,
         }
         .render()
         .unwrap();
-        for body in [&r.text, &r.html] {
-            assert!(body.contains("deleted"), "{body}");
-            assert!(!body.contains("http"), "{body}");
-            assert!(!body.contains("href"), "{body}");
+        assert_eq!(reset.subject, "An administrator reset your sign-in factors");
+        for body in [&reset.text, &reset.html] {
+            assert!(body.contains("An administrator"), "{body}");
+            assert!(body.contains("passkeys were removed"), "{body}");
+            assert!(body.contains("reset-password"), "{body}");
+            assert!(!body.contains("token="), "{body}");
+        }
+        // Rows queued before an admin could: the owner's own wording.
+        for old in [
+            r#"{"kind":"mfa_disabled","first_name":"Ann"}"#,
+            r#"{"kind":"account_deleted","first_name":"Ann"}"#,
+        ] {
+            let r = serde_json::from_str::<EmailKind>(old)
+                .unwrap()
+                .render()
+                .unwrap();
+            assert!(r.text.contains("Hello Ann"), "{}", r.text);
+            assert!(!r.text.contains("administrator"), "{}", r.text);
         }
     }
 
@@ -487,6 +545,13 @@ mod tests {
                 first_name: "Ann".into(),
                 seen: None,
                 reset_page: None,
+                by_admin: false,
+            },
+            EmailKind::MfaDisabled {
+                first_name: "Ann".into(),
+                seen: None,
+                reset_page: None,
+                by_admin: true,
             },
             EmailKind::BackupCodeUsed {
                 first_name: "Ann".into(),
@@ -494,6 +559,7 @@ mod tests {
             },
             EmailKind::AccountDeleted {
                 first_name: "Ann".into(),
+                by_admin: true,
             },
         ];
         for kind in kinds.into_iter().chain(alerts()) {

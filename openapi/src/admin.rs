@@ -263,6 +263,68 @@ impl AdminApi {
         ))
     }
 
+    /// Delete a user
+    ///
+    /// Deletes the user exactly as its own deletion does, without
+    /// re-authentication: in one transaction every session ends (access
+    /// tokens are refused on every node within a second), the user and
+    /// everything keyed to it are deleted and the failures counted for its
+    /// address forgotten; one mail (no link) says an administrator deleted
+    /// the account; a bare `account_deleted` event (the user id, and
+    /// `actor: "admin:<key name>"`) stays, and `user.deleted` is sent to
+    /// webhooks. Of parallel deletions of one user one answers 200, the
+    /// others 404. Needs a key that is not read-only.
+    #[oai(
+        path = "/users/:id/",
+        method = "delete",
+        operation_id = "adminDeleteUser"
+    )]
+    #[instrument(skip_all, fields(admin = %auth.0.name))]
+    async fn delete_user(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        auth: AdminKeyAuth,
+        /// The user's id.
+        id: Path<String>,
+    ) -> Result<Reply<crate::reply::NoData, ActionOutcomes>, ApiError> {
+        let id = user_id(&id.0)?;
+        state.admin.delete_user(&auth.0, id).await?;
+        Ok(Reply::message("User deleted"))
+    }
+
+    /// Reset a user's second factors
+    ///
+    /// Removes the user's TOTP secret, backup codes and passkeys. A
+    /// credential change: every session ends (on every node within a
+    /// second), a login waiting for its second step cannot finish, and the
+    /// next login asks for the password alone. Records `mfa_disabled`
+    /// (when TOTP was on) and one `passkey_removed` per passkey, with
+    /// `actor: "admin:<key name>"`; sends `user.mfa_disabled` (when TOTP
+    /// was on); mails the owner that an administrator did it. A user with
+    /// neither TOTP on nor a passkey is left as it is (200, no event, no
+    /// mail). Needs a key that is not read-only.
+    #[oai(
+        path = "/users/:id/reset-mfa/",
+        method = "post",
+        operation_id = "adminResetUserMfa"
+    )]
+    #[instrument(skip_all, fields(admin = %auth.0.name))]
+    async fn reset_user_mfa(
+        &self,
+        state: Data<&Arc<ApiState>>,
+        client: Client,
+        auth: AdminKeyAuth,
+        /// The user's id.
+        id: Path<String>,
+    ) -> Result<Reply<AdminUserData, ActionOutcomes>, ApiError> {
+        let id = user_id(&id.0)?;
+        let user = state.admin.reset_mfa(&auth.0, id, &client.0).await?;
+        Ok(Reply::ok(
+            "Second factors reset",
+            AdminUserData { user: user.into() },
+        ))
+    }
+
     /// List a user's security events
     ///
     /// As the user's own list, newest first; an admin's change carries

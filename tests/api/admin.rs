@@ -26,7 +26,7 @@ pub(crate) async fn key(app: &TestApp, name: &str, read_only: bool) -> String {
     key
 }
 
-fn base(app: &TestApp) -> String {
+pub(crate) fn base(app: &TestApp) -> String {
     app.admin_address
         .clone()
         .unwrap_or_else(|| app.address.clone())

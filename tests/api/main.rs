@@ -9,6 +9,8 @@ mod admin;
 mod admin_address;
 mod admin_create;
 mod admin_reset;
+mod admin_delete;
+mod admin_reset_mfa;
 mod alerts;
 mod binary;
 mod breached;

@@ -147,16 +147,27 @@ impl Receiver {
 
     /// Waits until `n` requests arrived; returns them all.
     pub(crate) async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        self.wait_until(n, within, || self.got()).await
+    }
+
+    /// Waits until `pick` gives at least `n` requests; returns them.
+    async fn wait_until(
+        &self,
+        n: usize,
+        within: Duration,
+        pick: impl Fn() -> Vec<Received>,
+    ) -> Vec<Received> {
         let until = tokio::time::Instant::now() + within;
         loop {
-            let got = self.got();
+            let got = pick();
             if got.len() >= n {
                 return got;
             }
             assert!(
                 tokio::time::Instant::now() < until,
-                "{} of {n} webhooks arrived: {got:#?}",
-                got.len()
+                "{} of {n} webhooks arrived: {:#?}",
+                got.len(),
+                self.got()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -168,6 +179,11 @@ impl Receiver {
             .into_iter()
             .filter(|r| r.json()["type"] == event)
             .collect()
+    }
+
+    /// Waits until a request carrying `type` arrived; returns all of them.
+    pub(crate) async fn wait_for_type(&self, event: &str, within: Duration) -> Vec<Received> {
+        self.wait_until(1, within, || self.of_type(event)).await
     }
 }
 

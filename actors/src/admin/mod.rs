@@ -1,16 +1,18 @@
 //! The admin API's domain: its keys (made and revoked from the command
 //! line, checked on every admin request) and what an admin does to users
 //! (list, view, create, change, move to another address, end sessions,
-//! unlock, mail a reset link, read events). Every admin change is one
-//! unit of work recorded as an event of the user with the key's name as
-//! its `actor`. Webhook deliveries are listed and a failed one sent again
-//! (`deliveries`).
+//! unlock, mail a reset link, read events, delete, reset second factors).
+//! Every admin change is one unit of work recorded as an event of the user
+//! with the key's name as its `actor`. Webhook deliveries are listed and a
+//! failed one sent again (`deliveries`).
 
 mod address;
 mod create;
 mod deliveries;
+mod delete;
 mod keys;
 mod reset;
+mod reset_mfa;
 mod users;
 
 pub use create::AdminNewUser;
@@ -22,6 +24,7 @@ use jobs::SharedClock;
 use sea_orm::DatabaseConnection;
 
 use crate::Accounts;
+use crate::mfa::Mfa;
 use crate::work::AfterCommit;
 
 /// What the admin handlers ask: keys checked, users read and changed.
@@ -34,4 +37,7 @@ pub struct Admin {
     /// New accounts as registration makes them (password rules, breach
     /// screen, hashing), mails (sealer, links, verification).
     pub accounts: Accounts,
+    /// The 2FA service: what a deletion and a reset of second factors
+    /// need (the mail sealer, the address ids, the reset page).
+    pub mfa: Mfa,
 }

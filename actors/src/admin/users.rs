@@ -188,13 +188,7 @@ impl Admin {
         caller.may_write()?;
         let mut work = Work::begin(&self.db, self.clock.now_ms()).await?;
         let now_ms = work.now_ms();
-        // Written first: serialises concurrent changes of this user (a row
-        // lock on PostgreSQL, the write lock on SQLite).
-        users::touch(work.conn(), id, now_ms).await?;
-        let before = users::Entity::find_by_id(id)
-            .one(work.conn())
-            .await?
-            .ok_or(DomainError::UserNotFound)?;
+        let before = held(&work, id).await?;
         let AdminUserChange {
             names,
             email,
@@ -343,6 +337,17 @@ impl Admin {
             next,
         ))
     }
+}
+
+/// The user `id`'s row, written first in `work` (its `updated_at`) so that
+/// concurrent changes of this user are serialised (a row lock on
+/// PostgreSQL, the write lock on SQLite), then read as the change sees it.
+pub(super) async fn held(work: &Work, id: UserId) -> Result<users::Model, DomainError> {
+    users::touch(work.conn(), id, work.now_ms()).await?;
+    users::Entity::find_by_id(id)
+        .one(work.conn())
+        .await?
+        .ok_or(DomainError::UserNotFound)
 }
 
 async fn exists<C: ConnectionTrait>(conn: &C, id: UserId) -> Result<(), DomainError> {

@@ -16,13 +16,14 @@ use crate::context::RequestContext;
 use std::sync::Arc;
 
 use jobs::EmailKind;
-use sea_orm::TransactionTrait;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use tracing::{info, instrument};
 use zeroize::Zeroizing;
 
 use crate::DomainError;
 use crate::attempts::{Budget, LoggedIn, SteppedUp};
 use crate::auth::{Auth, Authenticated};
+use crate::domain::UserId;
 use crate::store::{backup_codes, mfa_secrets, users};
 use crate::work::{AfterCommit, Announce, Work};
 use codes::{CodeCheck, Factor};
@@ -134,15 +135,14 @@ impl Mfa {
         let user = self.reauth_both(who, password, code).await?;
         let now = self.deps.clock.now_ms();
         let mut work = Work::begin(&self.deps.db, now).await?;
-        mfa_secrets::delete_of_user(work.conn(), user.id).await?;
-        backup_codes::delete_of_user(work.conn(), user.id).await?;
-        users::set_mfa_enabled(work.conn(), user.id, false, now).await?;
+        turn_off(work.conn(), user.id, now).await?;
         work.credential_change(user.id, Some(who.session_id))
             .await?;
         let kind = EmailKind::MfaDisabled {
             first_name: user.first_name.clone(),
             seen: Some(crate::alerts::seen(&who.client, now)),
             reset_page: Some(self.deps.reset_page.clone()),
+            by_admin: false,
         };
         work.mail(&self.deps.sealer, &user, kind).await?;
         work.record(Event::new(user.id, EventKind::MfaDisabled, &who.client))
@@ -296,6 +296,23 @@ impl Mfa {
         };
         Ok(self.code(who, check).await?.0)
     }
+}
+
+/// Turns TOTP off for `user_id` in the caller's transaction: the secret
+/// (confirmed or a setup pending) and the backup codes go, and the user
+/// row says 2FA is off. Returns whether it was on (a confirmed secret).
+/// The one place 2FA is turned off (the owner's disable, an admin's
+/// reset); the caller makes it a credential change.
+pub(crate) async fn turn_off<C: ConnectionTrait>(
+    conn: &C,
+    user_id: UserId,
+    now_ms: i64,
+) -> Result<bool, DomainError> {
+    let was_on = codes::secret(conn, user_id, true).await?.is_some();
+    mfa_secrets::delete_of_user(conn, user_id).await?;
+    backup_codes::delete_of_user(conn, user_id).await?;
+    users::set_mfa_enabled(conn, user_id, false, now_ms).await?;
+    Ok(was_on)
 }
 
 #[cfg(test)]

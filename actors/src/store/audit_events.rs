@@ -89,12 +89,14 @@ pub(crate) async fn append<C: ConnectionTrait>(
 }
 
 /// Appends an event of `user_id` with nothing of the client: the one a
-/// deleted account leaves, written after its user row is gone.
+/// deleted account leaves, written after its user row is gone. `actor` is
+/// the admin key that made the change (`admin:<key name>`), when one did.
 pub(crate) async fn append_bare<C: ConnectionTrait>(
     conn: &C,
     user_id: UserId,
     kind: &str,
     at: i64,
+    actor: Option<&str>,
 ) -> Result<(), DbErr> {
     use sea_orm::ActiveValue::Set;
     Entity::insert(ActiveModel {
@@ -105,7 +107,7 @@ pub(crate) async fn append_bare<C: ConnectionTrait>(
         ip: Set(None),
         user_agent: Set(None),
         request_id: Set(None),
-        actor: Set(None),
+        actor: Set(actor.map(str::to_owned)),
     })
     .exec_without_returning(conn)
     .await?;
