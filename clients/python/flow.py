@@ -16,15 +16,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent / "generated"))
 
 from authd_client import AuthenticatedClient, Client  # noqa: E402
+from authd_client.api.admin import admin_create_user, admin_get_user  # noqa: E402
 from authd_client.api.auth import (  # noqa: E402
     login,
     logout,
     refresh_token,
     register,
+    password_reset_confirm,
     verify_email,
     verify_token,
 )
 from authd_client.models import (  # noqa: E402
+    CreateUserRequest,
     ErrorEnvelope,
     LoginData,
     LoginRequest,
@@ -32,6 +35,7 @@ from authd_client.models import (  # noqa: E402
     MfaChallenge,
     RefreshRequest,
     RegisterRequest,
+    ResetConfirmRequest,
     SuccessEnvelopeLoginResult,
     SuccessEnvelopeNoData,
     SuccessEnvelopeRegisteredUser,
@@ -137,6 +141,36 @@ def main() -> None:
     resp = verify_token.sync_detailed(client=authed)
     expect_error(resp, 401)
     assert resp.headers.get("www-authenticate") == "Bearer"
+
+    step("admin: invite a user (no password), who sets one from the mail and logs in")
+    admin = AuthenticatedClient(
+        base_url=BASE_URL, token=os.environ["AUTHD_ADMIN_KEY"], raise_on_unexpected_status=True
+    )
+    invited = f"py-invited-{uuid.uuid4().hex}@example.com"
+    resp = admin_create_user.sync_detailed(
+        client=admin,
+        body=CreateUserRequest(
+            email=invited, first_name="Dorothy", last_name="Vaughan", roles=["staff"]
+        ),
+    )
+    assert resp.status_code == HTTPStatus.CREATED, resp.content
+    created = resp.parsed.data.user
+    assert created.email == invited and created.roles == ["staff"], created
+    assert created.is_email_verified is False and created.disabled is False, created
+    expect_error(admin_create_user.sync_detailed(client=authed, body=CreateUserRequest(
+        email=invited, first_name="Dorothy", last_name="Vaughan")), 401)
+    token = token_from_mail(invited, "reset-password")
+    chosen = "Invited-Python-Flow-8"
+    resp = password_reset_confirm.sync_detailed(
+        client=client, body=ResetConfirmRequest(token=token, new_password=chosen)
+    )
+    assert resp.status_code == HTTPStatus.OK, resp.content
+    resp = login.sync_detailed(client=client, body=LoginRequest(email=invited, password=chosen))
+    assert resp.status_code == HTTPStatus.OK, resp.content
+    assert resp.parsed.data.user.is_email_verified is True, resp.parsed
+    resp = admin_get_user.sync_detailed(client=admin, id=str(created.id))
+    assert resp.status_code == HTTPStatus.OK, resp.content
+    assert resp.parsed.data.user.sessions == 1, resp.parsed
 
     step("login too often from one address: 429 with retry_after")
     wrong = LoginRequest(email=f"nobody-{uuid.uuid4().hex}@example.com", password="Wrong-Password-1")
