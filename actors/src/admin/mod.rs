@@ -8,8 +8,8 @@
 
 mod address;
 mod create;
-mod deliveries;
 mod delete;
+mod deliveries;
 mod keys;
 mod reset;
 mod reset_mfa;
