@@ -9,7 +9,8 @@ use jobs::webhooks::Subscription;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::admin::{admin_get, admin_send, key, user_id};
+use crate::admin::{admin_send, key, user_id};
+use crate::admin_create::admin_events;
 use crate::admin_delete::refused_without_a_write_key_or_a_known_user;
 use crate::helpers::{PASSWORD, TestApp, parallel_statuses, spawn_app, tokens_of};
 use crate::webhooks::{Receiver, app_with, new_secret, verify_with_python};
@@ -23,15 +24,11 @@ async fn reset_mfa(app: &TestApp, key: &str, id: &str) -> (StatusCode, Value) {
 
 /// The kinds of `id`'s events made by `actor`, newest first.
 async fn kinds_by(app: &TestApp, key: &str, id: &str, actor: &str) -> Vec<String> {
-    let path = format!("/api/v1/admin/users/{id}/events/?limit=100");
-    let (status, body) = admin_get(app, key, &path).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["data"]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["actor"] == json!(actor))
-        .map(|e| e["kind"].as_str().unwrap().to_owned())
+    admin_events(app, key, id)
+        .await
+        .into_iter()
+        .filter(|(_, by)| *by == json!(actor))
+        .map(|(kind, _)| kind)
         .collect()
 }
 
