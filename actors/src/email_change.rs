@@ -123,14 +123,9 @@ impl EmailChanges {
     /// address is mailed a link that puts it back.
     #[instrument(skip_all, fields(user_id), err(level = "info", Display))]
     pub async fn confirm(&self, token: &str, client: &RequestContext) -> Result<(), DomainError> {
-        let (row, user_id) = self.usable(token, LinkKind::EmailChange).await?;
-        let new = address_of(&row)?;
-        let mut work = self.claim(user_id, &row).await?;
-        let now = work.now_ms();
-        let user = current(&work, user_id).await?;
-        move_to(&work, user_id, &new).await?;
-        // Links for the address the account leaves, or for another move.
-        one_time_tokens::void_all(work.conn(), user_id, LinkKind::EmailChange, now).await?;
+        let Moved { mut work, user, .. } = self.move_by(token, LinkKind::EmailChange).await?;
+        let (user_id, now) = (user.id, work.now_ms());
+        // Links for the address the account leaves.
         one_time_tokens::void_all(work.conn(), user_id, LinkKind::VerifyEmail, now).await?;
         work.credential_change(user_id, None).await?;
         let revert = one_time_tokens::issue_for(
@@ -166,13 +161,13 @@ impl EmailChanges {
     /// is mailed a password reset link.
     #[instrument(skip_all, fields(user_id), err(level = "info", Display))]
     pub async fn revert(&self, token: &str, client: &RequestContext) -> Result<(), DomainError> {
-        let (row, user_id) = self.usable(token, LinkKind::EmailRevert).await?;
-        let old = address_of(&row)?;
-        let mut work = self.claim(user_id, &row).await?;
-        let now = work.now_ms();
-        let user = current(&work, user_id).await?;
-        move_to(&work, user_id, &old).await?;
-        one_time_tokens::void_all(work.conn(), user_id, LinkKind::EmailChange, now).await?;
+        let Moved {
+            mut work,
+            user,
+            row,
+            to: old,
+        } = self.move_by(token, LinkKind::EmailRevert).await?;
+        let (user_id, now) = (user.id, work.now_ms());
         // Revert links of the moves after this one would lead away again.
         let since = row.created_at;
         one_time_tokens::void_issued_since(work.conn(), user_id, LinkKind::EmailRevert, since, now)
@@ -197,6 +192,26 @@ impl EmailChanges {
         work.commit(&self.accounts.after).await?;
         info!("address change reverted");
         Ok(())
+    }
+
+    /// The start of a confirmation or a revert: the link of `kind` whose
+    /// secret is `token` used, the account moved to the address it was
+    /// mailed to, and the pending address changes void (links for another
+    /// move), in a unit of work left open for the rest.
+    async fn move_by(&self, token: &str, kind: LinkKind) -> Result<Moved, DomainError> {
+        let (row, user_id) = self.usable(token, kind).await?;
+        let to = address_of(&row)?;
+        let work = self.claim(user_id, &row).await?;
+        let user = current(&work, user_id).await?;
+        move_to(&work, user_id, &to).await?;
+        one_time_tokens::void_all(work.conn(), user_id, LinkKind::EmailChange, work.now_ms())
+            .await?;
+        Ok(Moved {
+            work,
+            user,
+            row,
+            to,
+        })
     }
 
     /// The unused, unexpired link of `kind` whose secret is `token`, of an
@@ -241,6 +256,15 @@ impl EmailChanges {
 }
 
 /// The address a link is for.
+/// A move begun by [`EmailChanges::move_by`]: the open unit of work, the
+/// user as it was before the move, the link used and the address moved to.
+struct Moved {
+    work: Work,
+    user: users::Model,
+    row: one_time_tokens::Model,
+    to: Email,
+}
+
 fn address_of(row: &one_time_tokens::Model) -> Result<Email, DomainError> {
     row.address
         .as_deref()
