@@ -17,11 +17,13 @@ mod check;
 mod files;
 mod listing;
 mod log_filter;
+mod oidc;
 mod raw;
 mod redact;
 mod sources;
 mod webhooks;
 
+pub use oidc::OidcProviderTable;
 pub use raw::{DECLARED, Declared, RawSettings, Shown};
 pub use webhooks::{Secrets as WebhookSecrets, WebhookTable};
 
@@ -135,6 +137,13 @@ pub struct Settings {
     /// Webhook sender timings; not configurable from outside (tests
     /// shorten them).
     pub webhook_tuning: jobs::webhooks::WebhookTuning,
+    /// authd's own address as browsers reach it (`AUTH_EXTERNAL_URL`);
+    /// `None`: `http://` + the address `bind` listens on.
+    pub external_url: Option<url::Url>,
+    /// Origins sign-in with another provider may return to.
+    pub oidc_redirect_origins: Vec<String>,
+    /// Identity providers (`[[oidc_providers]]`), discovered at startup.
+    pub oidc_providers: Vec<actors::oidc::ProviderSettings>,
 }
 
 /// A setting that stops startup: `AUTH_X: what is wrong`, on one line.
@@ -176,7 +185,15 @@ impl RawSettings {
         for (name, value) in files::values(|variable| std::env::var_os(variable))? {
             figment = figment.merge((name, value));
         }
-        Self::from_figment(figment)
+        let mut raw = Self::from_figment(figment)?;
+        let dir = file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        for table in &mut raw.oidc_providers {
+            table.resolve_against(dir);
+        }
+        Ok(raw)
     }
 
     /// The settings `figment` holds, unchecked; a value of the wrong type

@@ -38,6 +38,7 @@ use crate::keys;
 
 mod database;
 mod parts;
+mod providers;
 mod worker;
 
 use database::Role;
@@ -361,6 +362,15 @@ impl Application {
             accounts: accounts.clone(),
             mfa: mfa.clone(),
         };
+        let bound = std::net::SocketAddr::new(settings.bind.ip(), port);
+        let oidc = providers::identity_providers(
+            &settings,
+            bound,
+            &core.clock,
+            accounts.clone(),
+            auth.clone(),
+        )
+        .await?;
         let draining = CancellationToken::new();
         let state = Arc::new(ApiState {
             accounts,
@@ -371,6 +381,7 @@ impl Application {
             account_data,
             email_changes,
             admin,
+            oidc,
             limiter: (settings.rate_limit_per_minute > 0).then_some(limiter),
             refresh_limiter,
             proxies,

@@ -17,9 +17,7 @@ use crate::store::{address_failures, audit_events, devices, passkeys, sessions, 
 use crate::views::{Account, Device, Export, Passkey, SecurityEvent, Session};
 use crate::work::Work;
 
-/// How old an access token may be to stand for a fresh login, for an
-/// account that has no password to re-authenticate with.
-pub const FRESH_LOGIN_SECS: i64 = 5 * 60;
+pub use crate::auth::FRESH_LOGIN_SECS;
 /// The request field of the password confirming a change.
 const PASSWORD_FIELD: &str = "password";
 
@@ -111,21 +109,7 @@ impl AccountData {
         code: Option<&str>,
     ) -> Result<Box<users::Model>, DomainError> {
         if !users::has_password(&who.user) {
-            // The token, and the login its session started with: a refresh
-            // token (which outlives a stolen laptop's lock screen) does
-            // not make a fresh login.
-            let now = self.mfa.deps.clock.now_ms();
-            let logged_in_at = sessions::Entity::find_by_id(who.session_id)
-                .one(&self.mfa.deps.db)
-                .await?
-                .ok_or(DomainError::Unauthorized)?
-                .created_at;
-            let fresh_ms = FRESH_LOGIN_SECS * 1000;
-            if who.claims.iat.saturating_mul(1000).saturating_add(fresh_ms) <= now
-                || logged_in_at.saturating_add(fresh_ms) <= now
-            {
-                return Err(DomainError::StaleLogin);
-            }
+            self.mfa.auth.require_fresh_login(who).await?;
             return Ok(Box::new(who.user.as_ref().clone()));
         }
         let password = password.ok_or_else(|| DomainError::field(PASSWORD_FIELD, "is required"))?;

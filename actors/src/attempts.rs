@@ -210,6 +210,26 @@ pub(crate) enum Passed {
     NeedsCode(Box<SecondStep>),
 }
 
+impl From<Passed> for LoginOutcome {
+    fn from(passed: Passed) -> Self {
+        match passed {
+            Passed::NeedsCode(step) => {
+                tracing::info!("first factor right; second factor required");
+                let step = *step;
+                LoginOutcome::MfaRequired {
+                    mfa_token: step.mfa_token,
+                    expires_in: step.expires_in,
+                    factors: step.factors,
+                }
+            }
+            Passed::Done(done) => {
+                tracing::info!("login completed");
+                LoginOutcome::Done(*done)
+            }
+        }
+    }
+}
+
 impl Attempt {
     /// The outcome label of a login's password step in the
     /// `authd_logins_total` series (an unknown address is `wrong_password`).

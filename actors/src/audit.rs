@@ -69,6 +69,11 @@ pub enum EventKind {
     AccountUnlocked,
     /// An admin changed the account's roles.
     RolesChanged,
+    /// An identity at another provider was linked (also when a provider
+    /// made the account).
+    IdentityLinked,
+    /// An identity at another provider was unlinked.
+    IdentityUnlinked,
 }
 
 impl EventKind {
@@ -105,6 +110,8 @@ impl EventKind {
             EventKind::AccountEnabled => "account_enabled",
             EventKind::AccountUnlocked => "account_unlocked",
             EventKind::RolesChanged => "roles_changed",
+            EventKind::IdentityLinked => "identity_linked",
+            EventKind::IdentityUnlinked => "identity_unlinked",
         }
     }
 }
@@ -118,6 +125,9 @@ pub struct Event<'a> {
     pub client: &'a RequestContext,
     /// `admin:<key name>` for an admin's change; `None`: the user's own.
     pub actor: Option<&'a str>,
+    /// The identity provider the event came through (a login with it, an
+    /// identity linked or unlinked); `None` for everything else.
+    pub provider: Option<&'a str>,
 }
 
 impl<'a> Event<'a> {
@@ -127,6 +137,15 @@ impl<'a> Event<'a> {
             kind,
             client,
             actor: None,
+            provider: None,
+        }
+    }
+
+    /// The same event, through identity provider `provider`.
+    pub fn via(self, provider: &'a str) -> Self {
+        Self {
+            provider: Some(provider),
+            ..self
         }
     }
 
@@ -151,6 +170,7 @@ pub async fn record<C: ConnectionTrait>(
         kind,
         client,
         actor,
+        provider,
     } = event;
     let ip = client.ip.to_string();
     let request_id = (!client.request_id.is_empty()).then(|| client.request_id.clone());
@@ -164,6 +184,7 @@ pub async fn record<C: ConnectionTrait>(
             user_agent: client.user_agent.clone(),
             request_id,
             actor: actor.map(str::to_owned),
+            provider: provider.map(str::to_owned),
         },
     )
     .await?;
@@ -172,6 +193,7 @@ pub async fn record<C: ConnectionTrait>(
         kind = kind.as_str(),
         %user_id,
         actor = actor.unwrap_or(""),
+        provider = provider.unwrap_or(""),
         ip,
         user_agent = client.user_agent.as_deref().unwrap_or(""),
         request_id = client.request_id,

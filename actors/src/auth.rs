@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::attempt_gate::{AttemptMsg, GateMsg, Presented, Reply};
 use crate::attempts::Budget;
-use crate::attempts::{Attempt, LoginOutcome, Passed, Purpose};
+use crate::attempts::{Attempt, LoginOutcome, Purpose};
 use crate::attempts::{Revoked, TokenPair};
 use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
@@ -25,8 +25,13 @@ use crate::token_registry::Revocations;
 use crate::views::{SecurityEvent, Session};
 use crate::work::Work;
 use crate::{DomainError, Hasher};
+use sea_orm::EntityTrait;
 
 pub use crate::attempts::Authenticated;
+
+/// How recent a login stands for a password (see
+/// [`Auth::require_fresh_login`]).
+pub const FRESH_LOGIN_SECS: i64 = 5 * 60;
 
 #[derive(Clone)]
 pub struct Auth {
@@ -119,21 +124,7 @@ impl Auth {
             }
         };
         metrics::counter!("authd_logins_total", "outcome" => outcome.login_label()).increment(1);
-        match outcome.into_login()? {
-            Passed::NeedsCode(step) => {
-                tracing::info!("password right; second factor required");
-                let step = *step;
-                Ok(LoginOutcome::MfaRequired {
-                    mfa_token: step.mfa_token,
-                    expires_in: step.expires_in,
-                    factors: step.factors,
-                })
-            }
-            Passed::Done(done) => {
-                tracing::info!("login completed");
-                Ok(LoginOutcome::Done(*done))
-            }
-        }
+        outcome.into_login().map(LoginOutcome::from)
     }
 
     /// A logged-in user confirming a sensitive change with the password:
@@ -151,6 +142,28 @@ impl Auth {
         self.to_gate(who.user.id, password, budget, &who.client)
             .await?
             .into_reauth()
+    }
+
+    /// What stands for a password where there is none to ask (an account
+    /// made by another identity provider) or none in the request (linking
+    /// an identity): a fresh login, an access token issued less than
+    /// [`FRESH_LOGIN_SECS`] ago in a session that logged in less than that
+    /// ago. A refresh token, which outlives a stolen laptop's lock screen,
+    /// does not make a fresh login. 401 `StaleLogin` otherwise.
+    pub(crate) async fn require_fresh_login(&self, who: &Authenticated) -> Result<(), DomainError> {
+        let now = self.clock.now_ms();
+        let logged_in_at = sessions::Entity::find_by_id(who.session_id)
+            .one(&self.sessions.db)
+            .await?
+            .ok_or(DomainError::Unauthorized)?
+            .created_at;
+        let fresh_ms = FRESH_LOGIN_SECS * 1000;
+        if who.claims.iat.saturating_mul(1000).saturating_add(fresh_ms) <= now
+            || logged_in_at.saturating_add(fresh_ms) <= now
+        {
+            return Err(DomainError::StaleLogin);
+        }
+        Ok(())
     }
 
     /// Whose failure budget a re-authentication in `who`'s session spends:

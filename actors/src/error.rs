@@ -102,6 +102,23 @@ pub enum DomainError {
     /// link).
     #[error("user disabled")]
     UserDisabled,
+    /// No identity provider with this id is configured.
+    #[error("identity provider not found")]
+    ProviderNotFound,
+    /// The identity provider cannot be reached (an optional provider whose
+    /// discovery has not succeeded yet).
+    #[error("identity provider unavailable")]
+    ProviderUnavailable,
+    /// A provider's callback whose `state` is unknown, of another
+    /// provider, or not this browser's.
+    #[error("invalid state")]
+    InvalidState,
+    /// No such identity of the caller's.
+    #[error("identity not found")]
+    IdentityNotFound,
+    /// Unlinking would leave the account no way to log in.
+    #[error("last way to log in")]
+    LastLoginMethod,
 }
 
 impl DomainError {

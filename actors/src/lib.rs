@@ -28,6 +28,7 @@ pub(crate) mod keyed;
 pub mod lockout;
 pub mod mfa;
 pub(crate) mod notices;
+pub mod oidc;
 pub(crate) mod one_time;
 pub mod passkeys;
 pub(crate) mod passwords;

@@ -28,6 +28,7 @@ mod m20261206_000026_account_deletion;
 mod m20261206_000027_admin_keys;
 mod m20261206_000028_webhooks;
 mod m20261206_000029_webhook_delivery_indexes;
+mod m20261206_000030_identities;
 
 pub struct Migrator;
 
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000027_admin_keys::Migration),
             Box::new(m20261206_000028_webhooks::Migration),
             Box::new(m20261206_000029_webhook_delivery_indexes::Migration),
+            Box::new(m20261206_000030_identities::Migration),
         ]
     }
 }

@@ -12,6 +12,9 @@ use crate::envelope::{ErrorEnvelope, RetryAfter, phrase};
 /// The `Retry-After` of a 503 "busy" (a full hashing queue, a hash or an
 /// actor not done in time): the overload is usually seconds long.
 pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
+/// How long a client waits before starting a sign-in again with a provider
+/// that could not be reached.
+pub const PROVIDER_RETRY_AFTER_SECS: u64 = 5;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{status}: {message}")]
@@ -238,6 +241,27 @@ impl From<DomainError> for ApiError {
             ),
             DomainError::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "User not found"),
             DomainError::UserDisabled => ApiError::new(StatusCode::CONFLICT, "Account disabled"),
+            DomainError::ProviderNotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "Identity provider not found")
+            }
+            DomainError::ProviderUnavailable => ApiError {
+                retry_after: Some(PROVIDER_RETRY_AFTER_SECS),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The identity provider cannot be reached; try again shortly",
+                )
+            },
+            DomainError::InvalidState => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "This sign-in was not started in this browser, or is unknown: start again",
+            ),
+            DomainError::IdentityNotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "Identity not found")
+            }
+            DomainError::LastLoginMethod => ApiError::new(
+                StatusCode::CONFLICT,
+                "This is the account's last way to log in: set a password, add a passkey or link another identity first",
+            ),
         }
     }
 }

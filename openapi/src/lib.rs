@@ -14,16 +14,19 @@ pub mod envelope;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod identities;
 pub mod limits;
 pub mod me;
 pub mod metrics;
 pub mod mfa;
 pub mod middleware;
+pub mod oidc;
 pub mod passkey_login;
 pub mod passkeys;
 pub mod password;
 pub mod probes;
 mod redact;
+pub mod redirect;
 pub mod refresh_cookie;
 pub mod reply;
 pub mod routes;
@@ -63,6 +66,8 @@ pub struct ApiState {
     pub email_changes: EmailChanges,
     /// The admin API: keys checked, users read and changed.
     pub admin: actors::admin::Admin,
+    /// Sign-in with other identity providers, and linked identities.
+    pub oidc: actors::oidc::Oidc,
     /// Per client IP and endpoint: the auth endpoints
     /// (`AUTH_RATE_LIMIT_PER_MINUTE`); `None`: off (0, for development).
     pub limiter: Option<RateLimiter>,
@@ -96,6 +101,8 @@ type Apis = (
     health::HealthApi,
     email_change::EmailChangeApi,
     admin::AdminApi,
+    oidc::OidcApi,
+    identities::IdentitiesApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
@@ -115,6 +122,8 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             health::HealthApi,
             email_change::EmailChangeApi,
             admin::AdminApi,
+            oidc::OidcApi,
+            identities::IdentitiesApi,
         ),
         "authd",
         env!("CARGO_PKG_VERSION"),

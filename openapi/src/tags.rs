@@ -10,6 +10,9 @@ pub enum ApiTag {
     TwoFactor,
     /// Passkeys (WebAuthn): registering, managing, logging in.
     Passkeys,
+    /// Signing in with other identity providers (OpenID Connect), and the
+    /// identities linked to an account.
+    Providers,
     /// Probes for load balancers and orchestrators.
     Health,
     /// The admin API: users and events, with an admin key (never from a browser).

@@ -155,6 +155,34 @@ pub enum LoginResult {
     Mfa(MfaChallenge),
 }
 
+/// What a completed first step answers (a password login, or a sign-in
+/// with another provider): tokens (and the refresh cookie), or the second
+/// step's challenge.
+pub(crate) fn login_reply<O: crate::reply::Outcomes>(
+    state: &ApiState,
+    outcome: LoginOutcome,
+) -> Reply<LoginResult, O> {
+    match outcome {
+        LoginOutcome::Done(done) => {
+            let cookie = state.refresh_cookie.set(&done.tokens.refresh_token);
+            Reply::ok("Login successful", LoginResult::Tokens(done.into())).with_cookie(cookie)
+        }
+        LoginOutcome::MfaRequired {
+            mfa_token,
+            expires_in,
+            factors,
+        } => Reply::ok(
+            "Enter the code from your authenticator app",
+            LoginResult::Mfa(MfaChallenge {
+                mfa_required: true,
+                mfa_token: mfa_token.to_string(),
+                expires_in,
+                factors: factors.into_iter().map(str::to_owned).collect(),
+            }),
+        ),
+    }
+}
+
 impl From<LoggedIn> for LoginData {
     fn from(done: LoggedIn) -> Self {
         let user = done.account().into();
@@ -218,30 +246,11 @@ impl TokenApi {
         body: JsonBody<LoginRequest>,
     ) -> Result<Reply<LoginResult, LoginOutcomes>, ApiError> {
         let b = body.0;
-        let reply = match state
+        let outcome = state
             .auth
             .login(&b.email, &b.password, b.device_token.as_deref(), &client.0)
-            .await?
-        {
-            LoginOutcome::Done(done) => {
-                let cookie = state.refresh_cookie.set(&done.tokens.refresh_token);
-                Reply::ok("Login successful", LoginResult::Tokens(done.into())).with_cookie(cookie)
-            }
-            LoginOutcome::MfaRequired {
-                mfa_token,
-                expires_in,
-                factors,
-            } => Reply::ok(
-                "Enter the code from your authenticator app",
-                LoginResult::Mfa(MfaChallenge {
-                    mfa_required: true,
-                    mfa_token: mfa_token.to_string(),
-                    expires_in,
-                    factors: factors.into_iter().map(str::to_owned).collect(),
-                }),
-            ),
-        };
-        Ok(reply)
+            .await?;
+        Ok(login_reply(&state, outcome))
     }
 
     /// Refresh tokens

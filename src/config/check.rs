@@ -51,8 +51,8 @@ fn hs256_secret(text: String, name: &str) -> Result<Secret, ConfigError> {
 
 /// An exact browser origin: `http(s)://host[:port]`, nothing after it, no
 /// wildcard (credentials are allowed, so every origin is named).
-fn parse_origin(s: &str) -> Result<String, ConfigError> {
-    let refuse = |why: &str| bad("cors_origins", format!("`{s}` {why}"));
+fn parse_origin(s: &str, name: &str) -> Result<String, ConfigError> {
+    let refuse = |why: &str| bad(name, format!("`{s}` {why}"));
     if s.contains('*') {
         return Err(refuse(
             "is a wildcard: name each origin (credentials are allowed)",
@@ -210,8 +210,43 @@ impl Settings {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(parse_origin)
+            .map(|s| parse_origin(s, "cors_origins"))
             .collect::<Result<Vec<_>, _>>()?;
+        let oidc_redirect_origins = raw
+            .oidc_redirect_origins
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_origin(s, "oidc_redirect_origins"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let external_url = raw
+            .external_url
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| {
+                url::Url::parse(u.trim())
+                    .ok()
+                    .filter(|p| {
+                        matches!(p.scheme(), "http" | "https")
+                            && p.host_str().is_some()
+                            && p.query().is_none()
+                            && p.fragment().is_none()
+                    })
+                    .ok_or_else(|| {
+                        bad(
+                            "external_url",
+                            "must be an http:// or https:// URL with no query",
+                        )
+                    })
+            })
+            .transpose()?;
+        let oidc_providers = super::oidc::providers(raw.oidc_providers)?;
+        if !oidc_providers.is_empty() && oidc_redirect_origins.is_empty() {
+            return Err(bad(
+                "oidc_redirect_origins",
+                "must name the frontend origins sign-in with a provider returns to ([[oidc_providers]] are configured)",
+            ));
+        }
         let refresh_cookie = on_off("refresh_cookie", &raw.refresh_cookie, false)?;
         if refresh_cookie && cors_origins.is_empty() {
             return Err(bad(
@@ -343,6 +378,9 @@ impl Settings {
             janitor: actors::janitor::JanitorTuning::default(),
             webhooks,
             webhook_tuning: jobs::webhooks::WebhookTuning::default(),
+            external_url,
+            oidc_redirect_origins,
+            oidc_providers,
         })
     }
 }

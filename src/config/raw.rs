@@ -210,6 +210,16 @@ settings! {
     webhook_events: Option<String> = None, Plain;
     /// `[[webhooks]]` tables: `url`, `secret` (one or a list), `events`.
     webhooks: Vec<super::webhooks::WebhookTable> = Vec::new(), Plain;
+    /// authd's own address as browsers reach it (the callback registered at
+    /// identity providers); unset: `http://` + `bind`.
+    external_url: Option<String> = None, Plain;
+    /// Comma-separated exact origins that sign-in with another provider may
+    /// return to (`redirect_to`).
+    oidc_redirect_origins: Option<String> = None, Plain;
+    /// `[[oidc_providers]]` tables: `id`, `name`, `issuer`, `client_id`,
+    /// `client_secret` or `client_secret_file`, `scopes`,
+    /// `token_auth_method`, `optional`.
+    oidc_providers: Vec<super::oidc::OidcProviderTable> = Vec::new(), Plain;
 }
 
 #[cfg(test)]

@@ -120,6 +120,9 @@ impl fmt::Debug for Settings {
             janitor,
             webhooks,
             webhook_tuning,
+            external_url,
+            oidc_redirect_origins,
+            oidc_providers,
         } = self;
         f.debug_struct("Settings")
             .field("bind", bind)
@@ -175,6 +178,12 @@ impl fmt::Debug for Settings {
             .field("janitor", janitor)
             .field("webhooks", webhooks)
             .field("webhook_tuning", webhook_tuning)
+            .field(
+                "external_url",
+                &external_url.as_ref().map(|u| Url(u.as_str())),
+            )
+            .field("oidc_redirect_origins", oidc_redirect_origins)
+            .field("oidc_providers", oidc_providers)
             .finish()
     }
 }

@@ -652,6 +652,7 @@ async fn a_backlog_goes_in_one_pass_a_batch_at_a_time() {
             user_agent: Set(None),
             request_id: Set(None),
             actor: Set(None),
+            provider: Set(None),
         }))
         .exec_without_returning(&app.db)
         .await

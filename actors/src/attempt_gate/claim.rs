@@ -15,6 +15,7 @@ use crate::audit::{self, Event, EventKind};
 use crate::context::RequestContext;
 use crate::domain::{DeviceId, UserId};
 use crate::lockout::{Gate, LockState};
+use crate::sessions::Checked;
 use crate::store::{address_failures, devices, users};
 
 const CAS_RETRIES: usize = 8;
@@ -93,6 +94,7 @@ impl Claimed {
         self,
         deps: &GateDeps,
         version: i64,
+        via: Option<&str>,
         client: &RequestContext,
     ) -> Result<Attempt, DomainError> {
         deps.hooks.before_session_start.pass().await;
@@ -101,7 +103,14 @@ impl Claimed {
         let budget = self.lock.budget();
         match deps
             .sessions
-            .start(self.user.id, version, budget, cleared, client, now)
+            .start(
+                self.user.id,
+                Checked { version, via },
+                budget,
+                cleared,
+                client,
+                now,
+            )
             .await?
         {
             Some((tokens, device_token)) => Ok(Attempt::LoggedIn(Box::new(LoggedIn {

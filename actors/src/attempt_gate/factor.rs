@@ -30,6 +30,10 @@ pub(super) enum Factor<'a> {
         assertion: &'a Assertion,
         webauthn: &'a webauthn_rs::Webauthn,
     },
+    /// An identity provider's word, checked before it got here.
+    Identity {
+        provider: &'a str,
+    },
 }
 
 /// What checking a factor found.
@@ -69,6 +73,7 @@ impl<'a> Factor<'a> {
                     budget,
                 )
             }
+            Presented::Identity { provider } => (Factor::Identity { provider }, budget),
             Presented::Code(check) => {
                 let step = codes::precheck(&deps.mfa, user_id, check).await?;
                 let budget = step.map_or(budget, |s| s.budget);
@@ -119,14 +124,25 @@ impl<'a> Factor<'a> {
                     Checked::Cloned => Verdict::Wrong(EventKind::PasskeyCloneSuspected),
                 }
             }
+            Factor::Identity { .. } => Verdict::Right(Revoked::default()),
         })
     }
 
     /// A password is checked before anything else is looked at, so a
     /// deactivated account costs the same hash as any other; a code or a
-    /// passkey of one is not checked at all.
+    /// passkey of one is not checked at all. A provider's identity was
+    /// checked already: a disabled account gets its answer, as for a right
+    /// password.
     pub(super) fn checked_while_inactive(&self) -> bool {
-        matches!(self, Factor::Password { .. })
+        matches!(self, Factor::Password { .. } | Factor::Identity { .. })
+    }
+
+    /// The identity provider a login came through, if any.
+    pub(super) fn provider(&self) -> Option<&str> {
+        match self {
+            Factor::Identity { provider } => Some(provider),
+            _ => None,
+        }
     }
 
     pub(super) fn name(&self) -> &'static str {
@@ -134,6 +150,7 @@ impl<'a> Factor<'a> {
             Factor::Password { .. } => "password",
             Factor::Code { .. } => "code",
             Factor::Passkey { .. } => "passkey",
+            Factor::Identity { .. } => "identity",
         }
     }
 }

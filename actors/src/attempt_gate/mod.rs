@@ -203,18 +203,26 @@ async fn attempt(
         Factor::Password {
             purpose: Purpose::Login,
             ..
-        } if claimed.user.mfa_enabled => {
+        }
+        | Factor::Identity { .. }
+            if claimed.user.mfa_enabled =>
+        {
             claimed.give_back(deps).await?;
             let step = second_step(deps, &claimed.user, claimed.lock.budget()).await?;
             Ok(Attempt::MfaRequired(Box::new(claimed.user), Box::new(step)))
         }
-        Factor::Password { .. } | Factor::Passkey { .. } => {
+        Factor::Password { .. } | Factor::Passkey { .. } | Factor::Identity { .. } => {
             let version = claimed.user.credential_version;
-            claimed.complete_login(deps, version, client).await
+            let via = factor.provider();
+            claimed.complete_login(deps, version, via, client).await
         }
         Factor::Code {
             step: Some(step), ..
-        } => claimed.complete_login(deps, step.version, client).await,
+        } => {
+            claimed
+                .complete_login(deps, step.version, None, client)
+                .await
+        }
     }
 }
 

@@ -52,6 +52,9 @@ pub enum Presented {
     /// A TOTP or backup code, or a passkey as a login's second step (login
     /// step two, 2FA setup, re-authentication).
     Code(CodeCheck),
+    /// An identity another provider vouched for: its single-use code was
+    /// used on the way here (`oidc::exchange`), so it is right.
+    Identity { provider: String },
 }
 
 impl Presented {

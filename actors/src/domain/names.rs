@@ -18,6 +18,11 @@ impl PersonName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// `-`: the name of an account whose identity provider gave none.
+    pub(crate) fn placeholder() -> Self {
+        Self("-".to_owned())
+    }
 }
 
 /// A company name: optional, at most 200 characters, no control characters.

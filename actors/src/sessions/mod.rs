@@ -40,6 +40,14 @@ fn subject(user: &users::Model) -> Subject {
 /// The most sessions a user's list shows.
 pub(crate) const MAX_LISTED: u64 = 100;
 
+/// What a login was checked against: the credential version its factor
+/// saw, and the identity provider it came through, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Checked<'a> {
+    pub version: i64,
+    pub via: Option<&'a str>,
+}
+
 #[derive(Debug, Clone)]
 pub struct SessionStore {
     pub db: DatabaseConnection,
@@ -65,7 +73,7 @@ impl SessionStore {
     pub async fn start(
         &self,
         user_id: UserId,
-        version: i64,
+        checked: Checked<'_>,
         budget: Budget,
         cleared: LockState,
         client: &RequestContext,
@@ -73,6 +81,7 @@ impl SessionStore {
     ) -> Result<Option<(TokenPair, Zeroizing<String>)>, DomainError> {
         let session_id = SessionId::new_v4();
         let txn = self.db.begin().await?;
+        let Checked { version, via } = checked;
         let Some(user) = users::touch_at_version(&txn, user_id, version, now_ms).await? else {
             return Ok(None);
         };
@@ -100,7 +109,10 @@ impl SessionStore {
                 created
             }
         };
-        let event = Event::new(user_id, EventKind::LoginSucceeded, client);
+        let mut event = Event::new(user_id, EventKind::LoginSucceeded, client);
+        if let Some(provider) = via {
+            event = event.via(provider);
+        }
         audit::record(&txn, event, now_ms).await?;
         let ip = Some(client.ip.to_string());
         let agent = client.user_agent.clone();

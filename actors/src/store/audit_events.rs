@@ -28,6 +28,8 @@ pub struct Model {
     pub request_id: Option<String>,
     /// Who made the change when not the user: `admin:<key name>`.
     pub actor: Option<String>,
+    /// The identity provider the event came through, if any.
+    pub provider: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -43,6 +45,7 @@ pub(crate) struct Origin {
     pub(crate) user_agent: Option<String>,
     pub(crate) request_id: Option<String>,
     pub(crate) actor: Option<String>,
+    pub(crate) provider: Option<String>,
 }
 
 /// Appends an event of kind `kind` (one of `EventKind`'s names) of
@@ -60,6 +63,7 @@ pub(crate) async fn append<C: ConnectionTrait>(
         user_agent,
         request_id,
         actor,
+        provider,
     } = origin;
     let backend = conn.get_database_backend();
     let lock = match backend {
@@ -67,13 +71,13 @@ pub(crate) async fn append<C: ConnectionTrait>(
         _ => "",
     };
     let sql = format!(
-        "INSERT INTO audit_events (id, user_id, kind, at, ip, user_agent, request_id, actor) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+        "INSERT INTO audit_events (id, user_id, kind, at, ip, user_agent, request_id, actor, provider) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
          WHERE EXISTS (SELECT 1 FROM users WHERE id = $2{lock})"
     );
     // Time-ordered: events of one millisecond list in the order this
     // process recorded them.
-    let values: [sea_orm::Value; 8] = [
+    let values: [sea_orm::Value; 9] = [
         Uuid::now_v7().into(),
         user_id.into(),
         kind.into(),
@@ -82,6 +86,7 @@ pub(crate) async fn append<C: ConnectionTrait>(
         user_agent.into(),
         request_id.into(),
         actor.into(),
+        provider.into(),
     ];
     conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
@@ -108,6 +113,7 @@ pub(crate) async fn append_bare<C: ConnectionTrait>(
         user_agent: Set(None),
         request_id: Set(None),
         actor: Set(actor.map(str::to_owned)),
+        provider: Set(None),
     })
     .exec_without_returning(conn)
     .await?;

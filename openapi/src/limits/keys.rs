@@ -48,11 +48,16 @@ pub enum Limited {
     ChangeEmail,
     ConfirmEmailChange,
     RevertEmailChange,
+    OidcStart,
+    OidcCallback,
+    OidcExchange,
+    /// Linking an identity at another provider.
+    LinkIdentity,
 }
 
 impl Limited {
     /// Every rate-limited operation.
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 33] = [
         Self::Register,
         Self::VerifyEmail,
         Self::ResendVerification,
@@ -82,6 +87,10 @@ impl Limited {
         Self::ChangeEmail,
         Self::ConfirmEmailChange,
         Self::RevertEmailChange,
+        Self::OidcStart,
+        Self::OidcCallback,
+        Self::OidcExchange,
+        Self::LinkIdentity,
     ];
 
     /// The operation with this OpenAPI operation id, if it is rate limited.
@@ -125,6 +134,10 @@ impl Limited {
             Self::ChangeEmail => ("changeEmail", "change-email"),
             Self::ConfirmEmailChange => ("confirmEmailChange", "confirm-email-change"),
             Self::RevertEmailChange => ("revertEmailChange", "revert-email-change"),
+            Self::OidcStart => ("oidcStart", "oidc-start"),
+            Self::OidcCallback => ("oidcCallback", "oidc-callback"),
+            Self::OidcExchange => ("oidcExchange", "oidc-exchange"),
+            Self::LinkIdentity => ("linkIdentity", "identity-link"),
         }
     }
 
