@@ -11,8 +11,10 @@
 //                 matches, nothing else may differ (the wildcard recipe, narrowed
 //                 to the port).
 //   OIDC_ACCOUNTS JSON object {"<login>": {sub?, email?, email_verified?,
-//                 given_name?, family_name?, name?}}; `sub` defaults to the
-//                 login. A login that is not listed signs in with only `sub`.
+//                 given_name?, family_name?, name?}}. The login is the `sub`
+//                 (devInteractions signs in with accountId = the login typed), so a
+//                 `sub` other than the login is refused. A login that is not
+//                 listed signs in with only `sub`.
 //   OIDC_CLAIMS_IN_ID_TOKEN=1  the scopes' claims go into the ID token too
 //                 (conformIdTokenClaims: false); by default only userinfo has them.
 //
@@ -65,6 +67,9 @@ function addAccounts(given) {
   for (const [login, claims] of Object.entries(given)) {
     if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) {
       throw new TypeError(`the claims of ${login} must be a JSON object`);
+    }
+    if (claims.sub !== undefined && claims.sub !== login) {
+      throw new TypeError(`the sub of ${login} must be ${login}: the login is the sub`);
     }
     accounts.set(login, claims);
   }
@@ -133,8 +138,7 @@ async function findAccount(ctx, id) {
   return {
     accountId: id,
     async claims() {
-      const claims = accounts.get(id) || {};
-      return { ...claims, sub: claims.sub ?? id };
+      return { ...accounts.get(id), sub: id };
     },
   };
 }
