@@ -42,6 +42,7 @@ mod me;
 mod metrics;
 mod mfa;
 mod mfa_helpers;
+mod oidc_provider;
 mod openapi_doc;
 mod outage;
 mod passkey_changes;
