@@ -42,6 +42,8 @@ mod me;
 mod metrics;
 mod mfa;
 mod mfa_helpers;
+mod oidc;
+mod oidc_helpers;
 mod oidc_provider;
 mod openapi_doc;
 mod outage;
