@@ -13,8 +13,10 @@ use crate::audit::{self, Event, EventKind};
 use crate::auth::Authenticated;
 use crate::domain::UserId;
 use crate::mfa::Mfa;
-use crate::store::{address_failures, audit_events, devices, passkeys, sessions, users};
-use crate::views::{Account, Device, Export, Passkey, SecurityEvent, Session};
+use crate::store::{
+    address_failures, audit_events, devices, identities, passkeys, sessions, users,
+};
+use crate::views::{Account, Device, Export, Identity, Passkey, SecurityEvent, Session};
 use crate::work::Work;
 
 pub use crate::auth::FRESH_LOGIN_SECS;
@@ -89,6 +91,11 @@ impl AccountData {
                 .map(Device::from)
                 .collect(),
             alert_new_device: user.alert_new_device,
+            identities: identities::of_user(db, user.id)
+                .await?
+                .into_iter()
+                .map(Identity::from)
+                .collect(),
         };
         info!("account data exported");
         Ok(export)

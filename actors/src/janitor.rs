@@ -23,8 +23,8 @@ use tracing::{error, info, instrument};
 use crate::DomainError;
 use crate::hooks::Hooks;
 use crate::store::{
-    address_failures, audit_events, devices, janitor_lease, mfa_challenges, one_time_tokens,
-    refresh_tokens, sessions, users, webauthn_challenges,
+    address_failures, audit_events, devices, janitor_lease, mfa_challenges, oidc_codes, oidc_flows,
+    one_time_tokens, refresh_tokens, sessions, users, webauthn_challenges,
 };
 
 /// How much later than its expiry a row is deleted: a request that checked
@@ -233,6 +233,14 @@ impl Janitor {
         .await?;
         self.table(report, "webauthn_challenges", || async {
             Ok(webauthn_challenges::prune(db, dead_before, batch).await?)
+        })
+        .await?;
+        self.table(report, "oidc_flows", || async {
+            Ok(oidc_flows::prune(db, dead_before, batch).await?)
+        })
+        .await?;
+        self.table(report, "oidc_codes", || async {
+            Ok(oidc_codes::prune(db, dead_before, batch).await?)
         })
         .await?;
         self.table(report, "refresh_tokens", || async {

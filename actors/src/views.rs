@@ -116,6 +116,30 @@ pub struct Export {
     pub devices: Vec<Device>,
     /// Whether the new-device alert is on.
     pub alert_new_device: bool,
+    /// Identities at other providers, oldest first.
+    pub identities: Vec<Identity>,
+}
+
+/// One identity at another provider linked to an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub id: uuid::Uuid,
+    /// The provider's `id` in the configuration.
+    pub provider: String,
+    /// The address the provider gave when it was linked.
+    pub email: Option<String>,
+    pub created_at: i64,
+}
+
+impl From<crate::store::identities::Model> for Identity {
+    fn from(row: crate::store::identities::Model) -> Self {
+        Self {
+            id: row.id,
+            provider: row.provider,
+            email: row.email,
+            created_at: row.created_at,
+        }
+    }
 }
 
 /// One passkey of an account, without its credential.

@@ -8,6 +8,7 @@ use actors::views::{Device, Export, Session};
 
 use crate::alerts::{AlertSettings, settings};
 use crate::events::EventView;
+use crate::identities::{IdentityView, identity_view};
 use crate::passkeys::{PasskeyView, view};
 use crate::time::rfc3339;
 use crate::tokens::UserView;
@@ -66,20 +67,6 @@ pub struct DeviceView {
     pub last_used_at: String,
 }
 
-/// An identity of another provider linked to the account.
-#[derive(Object, Debug)]
-pub struct IdentityView {
-    /// The link's id.
-    pub id: uuid::Uuid,
-    /// The provider's id.
-    pub provider: String,
-    /// The address the provider gave.
-    #[oai(nullable)]
-    pub email: Option<String>,
-    /// When it was linked (RFC 3339).
-    pub created_at: String,
-}
-
 /// Everything stored about the caller that is not a secret (no password
 /// hash, TOTP secret, backup code, token or passkey credential).
 #[derive(Object)]
@@ -97,8 +84,7 @@ pub struct AccountExport {
     pub devices: Vec<DeviceView>,
     /// The alert settings.
     pub alerts: AlertSettings,
-    /// Identities of other providers linked to the account (none yet:
-    /// signing in with another provider is not offered yet).
+    /// Identities at other providers linked to the account, oldest first.
     pub identities: Vec<IdentityView>,
 }
 
@@ -115,7 +101,7 @@ pub(crate) fn exported(e: Export) -> AccountExport {
         passkeys: e.passkeys.into_iter().map(view).collect(),
         devices: e.devices.into_iter().map(device).collect(),
         alerts: settings(e.alert_new_device),
-        identities: Vec::new(),
+        identities: e.identities.into_iter().map(identity_view).collect(),
     }
 }
 

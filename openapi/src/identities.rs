@@ -8,7 +8,7 @@ use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 use tracing::instrument;
 
-use actors::oidc::IdentityView;
+use actors::views::Identity;
 
 use crate::ApiState;
 use crate::body::JsonBody;
@@ -21,7 +21,7 @@ use crate::time::rfc3339;
 
 /// One identity at another provider that logs in to this account.
 #[derive(Object, Debug)]
-pub struct IdentityItem {
+pub struct IdentityView {
     /// The identity's id (for `DELETE /api/v1/auth/identities/{id}/`).
     pub id: uuid::Uuid,
     /// The provider's `id` in the configuration.
@@ -37,7 +37,7 @@ pub struct IdentityItem {
 #[derive(Object, Debug)]
 pub struct IdentityList {
     /// Oldest first.
-    pub identities: Vec<IdentityItem>,
+    pub identities: Vec<IdentityView>,
 }
 
 /// Which provider to link, and where the browser comes back to.
@@ -85,7 +85,7 @@ impl IdentitiesApi {
             .identities(&auth.0)
             .await?
             .into_iter()
-            .map(item)
+            .map(identity_view)
             .collect();
         Ok(Reply::ok("Linked identities", IdentityList { identities }))
     }
@@ -142,8 +142,9 @@ impl IdentitiesApi {
     }
 }
 
-fn item(i: IdentityView) -> IdentityItem {
-    IdentityItem {
+/// An identity as its owner is shown it.
+pub(crate) fn identity_view(i: Identity) -> IdentityView {
+    IdentityView {
         id: i.id,
         provider: i.provider,
         email: i.email,

@@ -137,9 +137,12 @@ mod tests {
                 // and its export.
                 let is_own_data = (path == "/api/v1/auth/me/" && method != Method::GET)
                     || path == "/api/v1/auth/me/export/";
+                // Every OIDC endpoint, and linking an identity.
+                let is_oidc = path.starts_with("/api/v1/auth/oidc/")
+                    || path == "/api/v1/auth/identities/link/";
                 assert_eq!(
                     limited,
-                    is_2fa || is_listed || is_passkey || is_alerts_set || is_own_data,
+                    is_2fa || is_listed || is_passkey || is_alerts_set || is_own_data || is_oidc,
                     "{method} {path}"
                 );
                 seen += usize::from(limited);

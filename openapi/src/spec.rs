@@ -275,6 +275,11 @@ fn request_example(name: &str) -> Option<Value> {
                 }
             }
         }),
+        "OidcExchangeRequest" => json!({ "code": token }),
+        "LinkIdentityRequest" => json!({
+            "provider": "google",
+            "redirect_to": "https://app.example.com/settings/sign-in"
+        }),
         _ => return None,
     })
 }

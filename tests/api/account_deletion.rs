@@ -86,6 +86,56 @@ impl TestApp {
         row.try_get("", "n").unwrap()
     }
 
+    /// A linked identity, a link flow in flight and an unused sign-in code
+    /// of user `id` (as the provider's flows leave them; sign-in itself is
+    /// tested in oidc.rs).
+    async fn oidc_rows(&self, id: uuid::Uuid) {
+        use actors::store::{identities, oidc_codes, oidc_flows};
+        use sea_orm::{EntityTrait, Set};
+        let user_id = actors::UserId(id);
+        let now = jobs::Clock::now_ms(self.clock.as_ref());
+        identities::Entity::insert(identities::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            user_id: Set(user_id),
+            provider: Set("test".into()),
+            subject: Set(format!("sub-{id}")),
+            email: Set(None),
+            created_at: Set(now),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .unwrap();
+        oidc_flows::Entity::insert(oidc_flows::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            state_hash: Set(format!("state-{id}")),
+            binding_hash: Set("binding".into()),
+            provider: Set("test".into()),
+            redirect_to: Set("http://app.example/".into()),
+            user_id: Set(Some(user_id)),
+            nonce: Set("nonce".into()),
+            pkce_verifier: Set("sealed".into()),
+            created_at: Set(now),
+            expires_at: Set(now + 600_000),
+            used_at: Set(None),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .unwrap();
+        oidc_codes::Entity::insert(oidc_codes::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            code_hash: Set(format!("code-{id}")),
+            user_id: Set(user_id),
+            provider: Set("test".into()),
+            binding_hash: Set("binding".into()),
+            created_at: Set(now),
+            expires_at: Set(now + 60_000),
+            used_at: Set(None),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .unwrap();
+    }
+
     /// The password and the code due now (the clock then moves on a step).
     fn password_and_code(&self, user: &MfaUser) -> Value {
         let code = self.code_now(&user.secret);
@@ -97,11 +147,14 @@ impl TestApp {
 /// The tables every deletion must empty of the user's rows: all that have
 /// a `user_id` column but the audit trail (one bare event stays) and the
 /// outbox (the deletion mail must still go out).
-const EMPTIED: [&str; 10] = [
+const EMPTIED: [&str; 13] = [
     "backup_codes",
     "devices",
+    "identities",
     "mfa_challenges",
     "mfa_secrets",
+    "oidc_codes",
+    "oidc_flows",
     "one_time_tokens",
     "passkeys",
     "refresh_tokens",
@@ -157,6 +210,7 @@ async fn deleting_an_account_removes_every_row_keyed_to_it_and_mails_the_owner()
     assert_eq!(app.request_reset(&email).await.0, StatusCode::OK);
     app.mfa_passkey_options(&user).await;
     let id = app.user_id(&email).await;
+    app.oidc_rows(id).await;
     let before = app.rows_of(id).await;
     let reset_link = || async {
         app.count_where(

@@ -96,6 +96,9 @@ const LAYERS: &[(&str, &[&str])] = &[
             "account_data",
             "email_change",
             "admin",
+            // Sign-in with other providers: flows, identities, the exchange
+            // through the gate.
+            "oidc",
         ],
     ),
 ];

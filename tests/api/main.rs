@@ -43,6 +43,7 @@ mod metrics;
 mod mfa;
 mod mfa_helpers;
 mod oidc;
+mod oidc_accounts;
 mod oidc_helpers;
 mod oidc_provider;
 mod openapi_doc;

@@ -11,35 +11,16 @@ use crate::DomainError;
 use crate::audit::{Event, EventKind};
 use crate::auth::Authenticated;
 use crate::store::{identities, passkeys, users};
+use crate::views::Identity;
 use crate::work::Work;
-
-/// One linked identity, as its owner sees it.
-#[derive(Debug, Clone)]
-pub struct IdentityView {
-    pub id: Uuid,
-    pub provider: String,
-    pub email: Option<String>,
-    pub created_at: i64,
-}
-
-impl From<identities::Model> for IdentityView {
-    fn from(row: identities::Model) -> Self {
-        Self {
-            id: row.id,
-            provider: row.provider,
-            email: row.email,
-            created_at: row.created_at,
-        }
-    }
-}
 
 impl Oidc {
     /// The caller's identities, oldest first.
-    pub async fn identities(&self, who: &Authenticated) -> Result<Vec<IdentityView>, DomainError> {
+    pub async fn identities(&self, who: &Authenticated) -> Result<Vec<Identity>, DomainError> {
         Ok(identities::of_user(&self.db, who.user.id)
             .await?
             .into_iter()
-            .map(IdentityView::from)
+            .map(Identity::from)
             .collect())
     }
 

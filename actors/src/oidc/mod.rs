@@ -30,7 +30,6 @@ mod identities;
 mod provider;
 
 pub use flow::{Callback, Started};
-pub use identities::IdentityView;
 pub use provider::{Claims, Provider, ProviderError, ProviderSettings, TokenAuth};
 
 /// The cookie that binds a flow to the browser that started it.
