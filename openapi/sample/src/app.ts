@@ -138,4 +138,38 @@ onSubmit("confirm-email-change", async (form) => {
   show("confirm-email-change", response, data ? data.message : failure(error));
 });
 
+// Sign in with the test provider: the whole page goes to authd (a top-level
+// navigation, not fetch: authd sets the cookie that binds the flow to this
+// browser, then redirects to the provider's login page). The provider sends
+// the browser back to authd, which redirects here with `code=` (exchanged
+// below for tokens, once, within 60 s) or `error=`.
+onClick("oidc", async () => {
+  const back = new URL(location.href);
+  back.search = "";
+  back.hash = "";
+  const start = new URL(`${config.authdUrl}/api/v1/auth/oidc/test/start/`);
+  start.searchParams.set("redirect_to", back.href);
+  location.assign(start.href);
+});
+
+/** Back from the provider: `?code=` to exchange, or `?error=` to show. */
+async function oidcReturn() {
+  const here = new URL(location.href);
+  const code = here.searchParams.get("code");
+  const error = here.searchParams.get("error");
+  if (code === null && error === null) return;
+  // The code is single use: off the address bar (and history) at once.
+  here.searchParams.delete("code");
+  here.searchParams.delete("error");
+  history.replaceState(null, "", here.href);
+  if (code === null) return show("oidc", null, `error=${error}`);
+  const { data, error: failed, response } = await api.POST("/api/v1/auth/oidc/exchange/", { body: { code } });
+  if (!data) return show("oidc", response, failure(failed));
+  const result = data.data;
+  if ("mfa_required" in result) return show("oidc", response, "2FA is on: not handled by this sample");
+  access = result.token; // the refresh token stays in the HttpOnly cookie
+  show("oidc", response, `${data.message} as ${result.user.email}`);
+}
+
 show("ready", null, `authd at ${config.authdUrl}`);
+await oidcReturn().catch((e: unknown) => show("oidc", null, `failed: ${String(e)}`));

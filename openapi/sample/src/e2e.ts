@@ -2,7 +2,9 @@
 // live authd: AUTHD_URL (http://localhost:A), AUTHD_OUTBOX_DIR (its .eml
 // mails), SAMPLE_URL (the page, http://localhost:B), HOSTILE_URL (a page on
 // another site, http://127.0.0.1:C) and SAME_SITE_URL (the same page from an
-// origin of the same site that authd does not list, http://localhost:C).
+// origin of the same site that authd does not list, http://localhost:C),
+// OIDC_ISSUER (the tests' OpenID provider, configured in authd as `test`,
+// http://127.0.0.1:D) and OIDC_LOGIN / OIDC_EMAIL (an account there).
 // Bundled by esbuild into dist/e2e.mjs.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -21,6 +23,9 @@ const outbox = env("AUTHD_OUTBOX_DIR");
 const sampleUrl = env("SAMPLE_URL");
 const hostileUrl = env("HOSTILE_URL");
 const sameSiteUrl = env("SAME_SITE_URL");
+const oidcIssuer = env("OIDC_ISSUER");
+const oidcLogin = env("OIDC_LOGIN");
+const oidcEmail = env("OIDC_EMAIL");
 const cookieName = "__Host-authd_refresh";
 
 const t0 = Date.now();
@@ -61,13 +66,41 @@ function nextRefreshToken(page: Page): Promise<string> {
     .then(async (r) => ((await r.json()) as { data: { token: string } }).data.token);
 }
 
+/**
+ * "Sign in with the test provider": the page goes to authd, which redirects to
+ * the provider's own login page (oidc-provider's devInteractions: any password);
+ * its form signs `login` in, consent is implied, and the browser comes back
+ * through authd's callback to the page with `code=` or `error=`. Returns the
+ * status line the page writes for it.
+ */
+async function signInAtProvider(page: Page, login: string): Promise<string> {
+  await page.click("#oidc");
+  await page.waitForURL((url) => url.href.startsWith(`${oidcIssuer}/`), { timeout: 15_000 });
+  console.log(`  the provider's login page: ${new URL(page.url()).pathname} "${await page.title()}"`);
+  await page.fill("input[name=login]", login);
+  await page.fill("input[name=password]", "any password will do");
+  await page.click("button[type=submit]");
+  await page.waitForURL((url) => url.href.startsWith(`${sampleUrl}/`), { timeout: 15_000 });
+  await page.waitForFunction(() => document.querySelector("#status")?.textContent?.includes("] oidc: "), null, {
+    timeout: 15_000,
+  });
+  const text = (await page.locator("#status").textContent()) ?? "";
+  console.log(`  page says: ${text}`);
+  const left = new URL(page.url());
+  assert.equal(left.searchParams.has("code") || left.searchParams.has("error"), false, `left in the URL: ${left}`);
+  return text;
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   headless: true,
   args: process.getuid?.() === 0 ? ["--no-sandbox"] : [],
 });
+// The provider's login page @imports a Google font: nothing leaves this machine.
+const offline = (context: BrowserContext) => context.route(/^https:\/\/fonts\.googleapis\.com\//, (r) => r.abort());
 try {
   const context = await browser.newContext();
+  await offline(context);
   const page = await context.newPage();
   const problems: string[] = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
@@ -298,6 +331,35 @@ try {
   await page.fill("#login [name=password]", password);
   assert.match(await act(page, submit(page, "login")), /login: 200 .* as moved-/);
   await tokenFromMail(outbox, email, "revert-email-change");
+
+  step(`sign in with the test provider (${oidcIssuer}): its login page, back with a code, exchanged`);
+  {
+    const text = await signInAtProvider(page, oidcLogin);
+    assert.match(text, /oidc: 200 /);
+    assert.ok(text.endsWith(` as ${oidcEmail}`), `not signed in as ${oidcEmail}`);
+    assert.match(await act(page, button(page, "verify-token")), /verify-token: 200 valid for oidc-/);
+    const cookie = await refreshCookie(context);
+    assert.ok(cookie, `no ${cookieName} cookie after the sign-in`);
+  }
+
+  step("sign in with the test provider as an address a password account has (another browser): account_exists");
+  {
+    const added = await fetch(`${oidcIssuer}/__test/accounts`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        grace: { email: newEmail, email_verified: true, given_name: "Grace", family_name: "Hopper" },
+      }),
+    });
+    assert.equal(added.status, 204);
+    const other = await browser.newContext();
+    await offline(other);
+    const page2 = await other.newPage();
+    page2.on("pageerror", (e) => problems.push(`second browser page error: ${e.message}`));
+    await openPage(page2);
+    assert.match(await signInAtProvider(page2, "grace"), /oidc: - error=account_exists$/);
+    await other.close();
+  }
 
   step(`Swagger UI ${authdUrl}/docs: Try it out on register, Execute`);
   {
