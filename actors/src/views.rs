@@ -181,6 +181,8 @@ pub struct SecurityEvent {
     pub user_agent: Option<String>,
     /// Who made the change when not the user: `admin:<key name>`.
     pub actor: Option<String>,
+    /// The identity provider it came through, if any.
+    pub provider: Option<String>,
 }
 
 impl From<audit_events::Model> for SecurityEvent {
@@ -192,6 +194,7 @@ impl From<audit_events::Model> for SecurityEvent {
             ip: e.ip,
             user_agent: e.user_agent,
             actor: e.actor,
+            provider: e.provider,
         }
     }
 }

@@ -36,7 +36,7 @@ pub struct EventView {
     /// passkey_clone_suspected, login_refused_disabled, profile_updated,
     /// account_deleted, data_exported, email_change_requested, email_changed,
     /// email_change_reverted, account_disabled, account_enabled,
-    /// account_unlocked, roles_changed.
+    /// account_unlocked, roles_changed, identity_linked, identity_unlinked.
     pub kind: String,
     /// When (RFC 3339, milliseconds).
     pub at: String,
@@ -49,6 +49,10 @@ pub struct EventView {
     /// Who made the change when not the user: `admin:<key name>`.
     #[oai(nullable)]
     pub actor: Option<String>,
+    /// The identity provider it came through (a sign-in with it, an
+    /// identity linked or unlinked), else null.
+    #[oai(nullable)]
+    pub provider: Option<String>,
     /// Whose event it is (only in the admin API's list of everyone's).
     #[oai(skip_serializing_if_is_none)]
     pub user_id: Option<uuid::Uuid>,
@@ -66,6 +70,7 @@ pub(crate) fn event_view(
         ip: e.ip,
         user_agent: e.user_agent,
         actor: e.actor,
+        provider: e.provider,
         user_id,
     }
 }

@@ -50,6 +50,12 @@ async fn a_new_identity_creates_a_verified_account_without_a_password_and_logs_i
     for kind in ["registered", "identity_linked", "login_succeeded"] {
         assert!(kinds.contains(&kind), "{kinds:?}");
     }
+    // The events of the sign-in name the provider it came through.
+    for e in events["data"]["events"].as_array().unwrap() {
+        if ["identity_linked", "login_succeeded"].contains(&e["kind"].as_str().unwrap()) {
+            assert_eq!(e["provider"], "test", "{e}");
+        }
+    }
 }
 
 #[tokio::test]
