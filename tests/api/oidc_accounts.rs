@@ -317,3 +317,106 @@ async fn the_janitor_prunes_used_and_expired_flows_and_codes_and_keeps_live_ones
     assert_eq!(rows("oidc_flows").await, 1);
     assert_eq!(rows("oidc_codes").await, 0);
 }
+
+#[tokio::test]
+async fn a_sign_in_from_a_new_device_alerts_the_owner_and_a_new_account_sends_user_created() {
+    let hook = jobs::webhooks::Endpoint::new(
+        "http://127.0.0.1:9/hook",
+        vec![
+            jobs::webhooks::WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
+        ],
+        jobs::webhooks::Subscription::All,
+    )
+    .unwrap();
+    let Some((provider, app)) = crate::oidc_helpers::provider_and_app_with(
+        crate::oidc_provider::ProviderConfig::default(),
+        move |s| s.webhooks = vec![hook],
+    )
+    .await
+    else {
+        return;
+    };
+    // A password account with a known device links an identity; signing
+    // in with it from another browser is a new device.
+    let (email, access) = password_account(&app).await;
+    let (login, _) = person(&provider).await;
+    link(&app, &mut Browser::default(), &access, &login).await;
+    let (status, _) = Browser::default().log_in(&app, &login).await;
+    assert_eq!(status, StatusCode::OK);
+    let alerts = |to: String| {
+        let app = &app;
+        async move {
+            app.outbox()
+                .await
+                .into_iter()
+                .filter(|r| r.recipient == to && r.kind == "new_device_login")
+                .count()
+        }
+    };
+    assert_eq!(alerts(email.to_lowercase()).await, 1);
+
+    let (new_login, new_email) = person(&provider).await;
+    let (status, body) = Browser::default().log_in(&app, &new_login).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = app.user(&new_email).await.unwrap().id.0;
+    let created = app
+        .count_where(
+            "SELECT count(*) AS n FROM webhook_deliveries WHERE user_id = $1 AND type = 'user.created'",
+            id,
+        )
+        .await;
+    assert_eq!(created, 1);
+}
+
+#[tokio::test]
+async fn an_account_a_provider_made_sets_a_password_by_reset_and_then_logs_in_with_it() {
+    let Some((provider, app)) = provider_and_app().await else {
+        return;
+    };
+    let (login, email) = person(&provider).await;
+    let (status, _) = Browser::default().log_in(&app, &login).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.request_reset(&email).await.0, StatusCode::OK);
+    let token = app.reset_token(&email, 1).await;
+    let (status, body) = app.confirm_reset(&token, "A-new-Passw0rd-here").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.login(&email, "A-new-Passw0rd-here").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_flow_older_than_ten_minutes_ends_in_invalid_state() {
+    let Some((provider, app)) = provider_and_app().await else {
+        return;
+    };
+    let (login, email) = person(&provider).await;
+    let mut browser = Browser::default();
+    let authorize = browser.start(&app, RETURN_TO).await;
+    let back = login_at_provider(&authorize, &login).await;
+    app.clock.advance_ms(10 * 60 * 1000 + 1);
+    let (status, to) = browser.callback(&app, &back).await;
+    assert_eq!(status, StatusCode::FOUND, "{to}");
+    assert_eq!(
+        param(&to, "error").as_deref(),
+        Some("invalid_state"),
+        "{to}"
+    );
+    assert!(app.user(&email).await.is_none());
+}
+
+#[tokio::test]
+async fn the_id_token_carrying_the_claims_needs_no_userinfo() {
+    let cfg = crate::oidc_provider::ProviderConfig {
+        claims_in_id_token: true,
+        ..Default::default()
+    };
+    let Some((provider, app)) = crate::oidc_helpers::provider_and_app_with(cfg, |_| {}).await
+    else {
+        return;
+    };
+    let (login, email) = person(&provider).await;
+    let (status, body) = Browser::default().log_in(&app, &login).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["user"]["email"], email.as_str());
+    assert_eq!(body["data"]["user"]["first_name"], "Ada");
+}

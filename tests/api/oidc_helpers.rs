@@ -136,6 +136,12 @@ impl Browser {
     /// The callback URL the provider sent the browser to, followed: where
     /// authd sends the browser next (302), or its error answer.
     pub(crate) async fn callback(&mut self, app: &TestApp, url: &str) -> (StatusCode, String) {
+        // The provider's code and the flow's state must never be logged.
+        for name in ["code", "state"] {
+            if let Some(secret) = param(url, name) {
+                crate::helpers::remember_secret(&secret);
+            }
+        }
         let resp = self.get(app, url).await;
         let status = resp.status();
         if status == StatusCode::FOUND {
