@@ -63,6 +63,12 @@ pub enum EmailKind {
     PasskeyRemoved(AlertFacts),
     /// The new-device alerts were turned off.
     AlertsOff(AlertFacts),
+    /// An identity at another provider was linked to the account: it can
+    /// now sign in. `provider` is the provider's display name.
+    IdentityLinked {
+        facts: AlertFacts,
+        provider: String,
+    },
     /// The account was deleted by its owner or an administrator: no link
     /// (there is nothing left to sign in to), and nothing of the account
     /// but the greeting.
@@ -172,6 +178,7 @@ impl EmailKind {
             EmailKind::PasskeyAdded(_) => "passkey_added",
             EmailKind::PasskeyRemoved(_) => "passkey_removed",
             EmailKind::AlertsOff(_) => "alerts_off",
+            EmailKind::IdentityLinked { .. } => "identity_linked",
             EmailKind::AccountDeleted { .. } => "account_deleted",
             EmailKind::EmailChangeConfirm { .. } => "email_change_confirm",
             EmailKind::EmailChangeTaken => "email_change_taken",
@@ -249,6 +256,15 @@ impl EmailKind {
                 "New-sign-in emails were turned off for your account",
                 alert.context(),
             ),
+            EmailKind::IdentityLinked { facts, provider } => (
+                "A new way to sign in was added to your account",
+                context! {
+                    first_name => facts.first_name,
+                    seen => facts.seen,
+                    reset_page => facts.reset_page,
+                    provider => provider,
+                },
+            ),
             EmailKind::AccountDeleted {
                 first_name,
                 by_admin,
@@ -323,6 +339,7 @@ fn templates() -> &'static Environment<'static> {
             "passkey_added",
             "passkey_removed",
             "alerts_off",
+            "identity_linked",
             "account_deleted",
             "email_change_confirm",
             "email_change_taken",
@@ -401,6 +418,10 @@ mod tests {
             EmailKind::AccountLocked(facts.clone()),
             EmailKind::PasskeyAdded(facts.clone()),
             EmailKind::PasskeyRemoved(facts.clone()),
+            EmailKind::IdentityLinked {
+                facts: facts.clone(),
+                provider: "Google".into(),
+            },
             EmailKind::AlertsOff(facts),
         ]
     }

@@ -71,6 +71,23 @@ async fn the_owner_links_an_identity_with_another_address_and_then_signs_in_with
     let list = identities(&app, &access).await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["email"], other_address.as_str());
+    // The owner is told at the account's address, never the identity's.
+    let notices = app
+        .smtp
+        .wait_for_subject(
+            &email,
+            "A new way to sign in was added to your account",
+            1,
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(notices.len(), 1);
+    assert!(
+        app.outbox()
+            .await
+            .iter()
+            .all(|r| r.recipient != other_address)
+    );
 
     let (status, body) = Browser::default().log_in(&app, &login).await;
     assert_eq!(status, StatusCode::OK, "{body}");

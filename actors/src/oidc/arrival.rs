@@ -5,7 +5,7 @@
 //! code for the frontend. A link: the identity added to the account whose
 //! owner started it, unless it belongs to another.
 
-use jobs::EventType;
+use jobs::{EmailKind, EventType};
 
 use super::Oidc;
 use super::provider::Claims;
@@ -128,13 +128,9 @@ impl Oidc {
         let mut work = Work::begin(&self.db, self.clock.now_ms()).await?;
         let now = work.now_ms();
         // The account may have gone while its owner was at the provider.
-        if users::Entity::find_by_id(user_id)
-            .one(work.conn())
-            .await?
-            .is_none()
-        {
+        let Some(user) = users::Entity::find_by_id(user_id).one(work.conn()).await? else {
             return Ok(error("invalid_state"));
-        }
+        };
         let email = claims.email.as_deref();
         match identities::link(work.conn(), user_id, provider, &claims.subject, email, now).await {
             Ok(_) => {}
@@ -143,6 +139,15 @@ impl Oidc {
         }
         work.record(Event::new(user_id, EventKind::IdentityLinked, client).via(provider))
             .await?;
+        // A new way in: the owner is told, as for a passkey added.
+        let reset_page = self.accounts.links.reset_request();
+        let facts = crate::alerts::facts(&user, client, now, &reset_page);
+        let name = self.provider(provider)?.settings.name.clone();
+        let notice = EmailKind::IdentityLinked {
+            facts,
+            provider: name,
+        };
+        work.mail(&self.sealer, &user, notice).await?;
         work.commit(&self.accounts.after).await?;
         tracing::info!("identity linked");
         Ok(("linked", provider.to_owned()))
