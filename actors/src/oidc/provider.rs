@@ -299,8 +299,8 @@ impl Provider {
             )) if self.refetch_jwks(http, clock).await? => self
                 .check(clock, token, &nonce)
                 .await
-                .map_err(|e| ProviderError::Refused(e.to_string())),
-            other => other.map_err(|e| ProviderError::Refused(e.to_string())),
+                .map_err(|e| ProviderError::Refused(error_chain(&e))),
+            other => other.map_err(|e| ProviderError::Refused(error_chain(&e))),
         }
     }
 
