@@ -43,6 +43,8 @@ mod metrics;
 mod mfa;
 mod mfa_helpers;
 mod oidc;
+mod oidc_fake;
+mod oidc_faults;
 mod oidc_helpers;
 mod oidc_provider;
 mod openapi_doc;
