@@ -4,7 +4,8 @@
 //! secret, another nonce, audience or issuer, expired, issued in the future
 //! or long ago, none at all) each end at `redirect_to?error=invalid_token`
 //! with no account or identity made and the token in no log line; a
-//! well-formed one signs in, so the checks are what refuse the others.
+//! well-formed one signs in (also with half a minute of clock skew either
+//! way), so the checks are what refuse the others.
 //! Startup with a provider whose discovery names another issuer or that is
 //! down (one line, or 503 until it is discovered when `optional`), and a
 //! key rotation at the real provider (`oidc_provider.rs`), taken up once the
@@ -345,6 +346,26 @@ async fn an_id_token_issued_in_the_future_or_long_ago_is_refused_and_creates_not
     })
     .await;
     assert_refused(&app, &to, &id_token).await;
+}
+
+#[tokio::test]
+async fn an_id_token_within_the_minute_of_clock_skew_is_accepted() {
+    let (fake, app) = fake_and_app().await;
+    let now = app.clock.now_ms() / 1000;
+    // The provider's clock behind: expired half a minute ago.
+    let (_, to) = sign_in_with_claims(&fake, &app, |c| {
+        c["iat"] = json!(now - 330);
+        c["exp"] = json!(now - 30);
+    })
+    .await;
+    assert!(param(&to, "code").is_some(), "{to}");
+    // Ahead: issued half a minute from now.
+    let (_, to) = sign_in_with_claims(&fake, &app, |c| {
+        c["iat"] = json!(now + 30);
+        c["exp"] = json!(now + 330);
+    })
+    .await;
+    assert!(param(&to, "code").is_some(), "{to}");
 }
 
 #[tokio::test]
