@@ -44,6 +44,8 @@ mod mfa;
 mod mfa_helpers;
 mod oidc;
 mod oidc_accounts;
+mod oidc_fake;
+mod oidc_faults;
 mod oidc_helpers;
 mod oidc_provider;
 mod openapi_doc;

@@ -299,8 +299,8 @@ impl Provider {
             )) if self.refetch_jwks(http, clock).await? => self
                 .check(clock, token, &nonce)
                 .await
-                .map_err(|e| ProviderError::Refused(e.to_string())),
-            other => other.map_err(|e| ProviderError::Refused(e.to_string())),
+                .map_err(|e| ProviderError::Refused(error_chain(&e))),
+            other => other.map_err(|e| ProviderError::Refused(error_chain(&e))),
         }
     }
 
@@ -334,11 +334,20 @@ impl Provider {
                 }
             });
         let claims = token.claims(&verifier, nonce)?;
-        // Several audiences: the token must name us as its authorized party.
-        if claims.audiences().len() > 1 && claims.authorized_party().is_none() {
-            return Err(ClaimsVerificationError::InvalidAudience(
-                "several audiences and no azp".into(),
-            ));
+        // An authorized party must be us (openidconnect 4 leaves `azp`
+        // unchecked); several audiences need one.
+        match claims.authorized_party() {
+            Some(azp) if azp.as_str() != self.settings.client_id => {
+                return Err(ClaimsVerificationError::InvalidAudience(
+                    "the authorized party (azp) is another client".into(),
+                ));
+            }
+            None if claims.audiences().len() > 1 => {
+                return Err(ClaimsVerificationError::InvalidAudience(
+                    "several audiences and no azp".into(),
+                ));
+            }
+            _ => {}
         }
         Ok(claims.clone())
     }
