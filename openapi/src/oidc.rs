@@ -7,7 +7,6 @@ use std::sync::Arc;
 use cookie::{Cookie, SameSite};
 use poem::Request;
 use poem::http::HeaderValue;
-use poem::http::header::COOKIE;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::{Object, OpenApi};
@@ -23,6 +22,7 @@ use crate::client::Client;
 use crate::error::ApiError;
 use crate::outcomes;
 use crate::redirect::Redirect;
+use crate::refresh_cookie::cookie_value;
 use crate::reply::Reply;
 use crate::tags::ApiTag;
 use crate::tokens::{LoginResult, login_reply};
@@ -182,16 +182,9 @@ impl OidcApi {
     }
 }
 
-/// The binding cookie's value, from every `Cookie` header of the request.
+/// The binding cookie's value.
 fn read_binding(req: &Request) -> Option<Zeroizing<String>> {
-    req.headers()
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse_encoded)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == BINDING_COOKIE && !c.value().is_empty())
-        .map(|c| Zeroizing::new(c.value().to_owned()))
+    cookie_value(req, BINDING_COOKIE)
 }
 
 /// `Set-Cookie` for a new binding: HttpOnly, Secure, `SameSite=Lax` (it

@@ -108,16 +108,21 @@ fn header(builder: cookie::CookieBuilder<'_>, max_age_secs: i64) -> Option<Heade
     HeaderValue::from_str(&cookie.encoded().to_string()).ok()
 }
 
-/// The cookie's value, from every `Cookie` header of the request; the first
-/// non-empty one wins.
+/// The refresh cookie's value.
 fn read(req: &Request) -> Option<Zeroizing<String>> {
+    cookie_value(req, NAME)
+}
+
+/// The value of cookie `name`, from every `Cookie` header of the request;
+/// the first non-empty one wins.
+pub(crate) fn cookie_value(req: &Request, name: &str) -> Option<Zeroizing<String>> {
     req.headers()
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse_encoded)
         .filter_map(Result::ok)
-        .find(|c| c.name() == NAME && !c.value().is_empty())
+        .find(|c| c.name() == name && !c.value().is_empty())
         .map(|c| Zeroizing::new(c.value().to_owned()))
 }
 

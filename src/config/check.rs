@@ -74,6 +74,16 @@ fn parse_origin(s: &str, name: &str) -> Result<String, ConfigError> {
     Ok(url.origin().ascii_serialization())
 }
 
+/// A comma-separated list of exact origins (setting `name`).
+fn origins(list: Option<String>, name: &str) -> Result<Vec<String>, ConfigError> {
+    list.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_origin(s, name))
+        .collect()
+}
+
 impl Settings {
     /// Checks every raw setting and gives its typed form; the first bad
     /// one is the error.
@@ -204,22 +214,8 @@ impl Settings {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let cors_origins = raw
-            .cors_origins
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| parse_origin(s, "cors_origins"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let oidc_redirect_origins = raw
-            .oidc_redirect_origins
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| parse_origin(s, "oidc_redirect_origins"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let cors_origins = origins(raw.cors_origins, "cors_origins")?;
+        let oidc_redirect_origins = origins(raw.oidc_redirect_origins, "oidc_redirect_origins")?;
         let external_url = raw
             .external_url
             .filter(|u| !u.trim().is_empty())
