@@ -294,3 +294,44 @@ async fn the_provider_down_at_the_callback_redirects_with_provider_unavailable_a
     );
     assert!(app.user(&email).await.is_none());
 }
+
+#[tokio::test]
+async fn four_parallel_first_sign_ins_of_one_identity_make_one_account() {
+    let Some((provider, app)) = provider_and_app().await else {
+        return;
+    };
+    let (login, email) = person(&provider).await;
+    let mut browsers = vec![Browser::default(); 4];
+    let mut backs = Vec::new();
+    for browser in &mut browsers {
+        let authorize = browser.start(&app, RETURN_TO).await;
+        backs.push(login_at_provider(&authorize, &login).await);
+    }
+    let ends = futures::future::join_all(
+        browsers
+            .iter_mut()
+            .zip(&backs)
+            .map(|(browser, back)| browser.callback(&app, back)),
+    )
+    .await;
+    let mut ids = std::collections::BTreeSet::new();
+    for ((status, to), browser) in ends.into_iter().zip(&browsers) {
+        assert_eq!(status, StatusCode::FOUND, "{to}");
+        let code = param(&to, "code").unwrap_or_else(|| panic!("no code: {to}"));
+        let (status, body) = browser.exchange(&app, &code).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        ids.insert(body["data"]["user"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let accounts = actors::store::users::Entity::find()
+        .filter(actors::store::users::Column::EmailNormalized.eq(email.as_str()))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 1);
+    let identities = actors::store::identities::Entity::find()
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(identities, 1);
+}

@@ -29,7 +29,7 @@ pub(crate) const CLIENT_SECRET: &str = "authd-test-secret-0123456789abcdef-a8f3c
 pub(crate) const REDIRECT_URI_PATTERN: &str = "http://127.0.0.1:*/api/v1/auth/oidc/test/callback/";
 
 /// How long the provider may take to say it listens.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a restart keeps trying to bind its old port.
 const REBIND_FOR: Duration = Duration::from_secs(10);
 

@@ -62,7 +62,15 @@ impl Oidc {
         };
         let (mut work, user_id) = match self.accounts.begin_account(&account, preset).await {
             Ok(begun) => begun,
-            Err(DomainError::EmailTaken) => return Ok(error("account_exists")),
+            Err(DomainError::EmailTaken) => {
+                // Either another account has the address, or a parallel
+                // callback of this same identity made its account first:
+                // then the identity logs in to that one.
+                return match identities::find(&self.db, provider, &claims.subject).await? {
+                    Some(known) => self.hand_off(known.user_id, provider, binding_hash).await,
+                    None => Ok(error("account_exists")),
+                };
+            }
             Err(e) => return Err(e),
         };
         tracing::Span::current().record("user_id", tracing::field::display(user_id));
