@@ -53,7 +53,7 @@ impl Oidc {
             .await?
             .is_some()
         {
-            return Ok(error("account_exists"));
+            return self.address_taken(provider, claims, binding_hash).await;
         }
         let account = new_account(email, claims);
         let preset = Preset {
@@ -63,13 +63,7 @@ impl Oidc {
         let (mut work, user_id) = match self.accounts.begin_account(&account, preset).await {
             Ok(begun) => begun,
             Err(DomainError::EmailTaken) => {
-                // Either another account has the address, or a parallel
-                // callback of this same identity made its account first:
-                // then the identity logs in to that one.
-                return match identities::find(&self.db, provider, &claims.subject).await? {
-                    Some(known) => self.hand_off(known.user_id, provider, binding_hash).await,
-                    None => Ok(error("account_exists")),
-                };
+                return self.address_taken(provider, claims, binding_hash).await;
             }
             Err(e) => return Err(e),
         };
@@ -101,6 +95,21 @@ impl Oidc {
         work.commit(&self.accounts.after).await?;
         tracing::info!("account created by an identity provider");
         Ok(("code", code.secret.to_string()))
+    }
+
+    /// The identity's address has an account: another account's
+    /// (`account_exists`), or the one a parallel callback of this same
+    /// identity made since it was looked up, which it then logs in to.
+    async fn address_taken(
+        &self,
+        provider: &str,
+        claims: &Claims,
+        binding_hash: &str,
+    ) -> Result<Param, DomainError> {
+        match identities::find(&self.db, provider, &claims.subject).await? {
+            Some(known) => self.hand_off(known.user_id, provider, binding_hash).await,
+            None => Ok(error("account_exists")),
+        }
     }
 
     /// A single-use code for `user_id`'s sign-in with `provider`.
