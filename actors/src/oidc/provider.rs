@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use jobs::SharedClock;
 use openidconnect::core::{
-    CoreClient, CoreGenderClaim, CoreIdToken, CoreIdTokenClaims, CoreJsonWebKeySet,
-    CoreProviderMetadata, CoreUserInfoClaims,
+    CoreClient, CoreIdToken, CoreIdTokenClaims, CoreJsonWebKeySet, CoreProviderMetadata,
+    CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessToken, AuthType, ClaimsVerificationError, ClientId, ClientSecret, EmptyAdditionalClaims,
-    IssuerUrl, Nonce, RedirectUrl, SignatureVerificationError, SubjectIdentifier,
+    AccessToken, AuthType, ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce,
+    RedirectUrl, SignatureVerificationError, SubjectIdentifier,
 };
 use tokio::sync::RwLock;
 use zeroize::Zeroizing;
@@ -440,8 +440,3 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
-
-#[allow(dead_code)]
-type _Gender = CoreGenderClaim;
-#[allow(dead_code)]
-type _Extra = EmptyAdditionalClaims;
