@@ -28,8 +28,11 @@ pub(crate) const CLIENT_SECRET: &str = "authd-test-secret-0123456789abcdef-a8f3c
 /// Its redirect URI: any port, the callback of an authd provider with id `test`.
 pub(crate) const REDIRECT_URI_PATTERN: &str = "http://127.0.0.1:*/api/v1/auth/oidc/test/callback/";
 
-/// How long the provider may take to say it listens.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the provider may take to say it listens (it takes under a
+/// second; a start that hangs is killed and another started).
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How many starts a test tries before it fails.
+const START_ATTEMPTS: u32 = 3;
 /// How long a restart keeps trying to bind its old port.
 const REBIND_FOR: Duration = Duration::from_secs(10);
 
@@ -129,19 +132,26 @@ impl OidcProvider {
             issuer: String::new(),
             port: 0,
         };
-        match provider.spawn(0).await {
-            Ok(Spawned::Ready(child, issuer, port)) => {
-                provider.child = Some(child);
-                provider.issuer = issuer;
-                provider.port = port;
-                Some(provider)
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match provider.spawn(0).await {
+                Ok(Spawned::Ready(child, issuer, port)) => {
+                    provider.child = Some(child);
+                    provider.issuer = issuer;
+                    provider.port = port;
+                    return Some(provider);
+                }
+                Ok(Spawned::Exited(why)) if attempts < START_ATTEMPTS => {
+                    eprintln!("the OpenID provider did not start ({why}): starting another");
+                }
+                Ok(Spawned::Exited(why)) => panic!("the OpenID provider did not start: {why}"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                    eprintln!("skipped: the OpenID provider needs node (Node.js 20 or later): {e}");
+                    return None;
+                }
+                Err(e) => panic!("cannot run node for the OpenID provider: {e}"),
             }
-            Ok(Spawned::Exited(why)) => panic!("the OpenID provider did not start: {why}"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-                eprintln!("skipped: the OpenID provider needs node (Node.js 20 or later): {e}");
-                None
-            }
-            Err(e) => panic!("cannot run node for the OpenID provider: {e}"),
         }
     }
 
@@ -267,7 +277,15 @@ impl OidcProvider {
                     "it exited ({status}) before listening; its stderr is above"
                 )))
             }
-            Err(_) => panic!("the OpenID provider did not listen within {START_TIMEOUT:?}"),
+            Err(_) => {
+                // Seen about once in a few hundred starts in CI: node ran
+                // (its warning printed) but never said it listened. Not
+                // understood yet; the caller starts another.
+                let _ = child.kill().await;
+                Ok(Spawned::Exited(format!(
+                    "it did not say it listened within {START_TIMEOUT:?}"
+                )))
+            }
         }
     }
 }
