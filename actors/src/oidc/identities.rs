@@ -67,10 +67,7 @@ impl Oidc {
         if others == 0 && !has_passkey && !users::has_password(&user) {
             return Err(DomainError::LastLoginMethod);
         }
-        if identities::unlink(work.conn(), user_id, id)
-            .await?
-            .is_none()
-        {
+        if !identities::unlink(work.conn(), user_id, id).await? {
             return Err(DomainError::IdentityNotFound);
         }
         let event =

@@ -85,24 +85,16 @@ pub(crate) async fn link<C: ConnectionTrait>(
     Ok(row)
 }
 
-/// Unlinks `user_id`'s identity `id`; returns it, or `None` when there is
-/// no such identity of that user.
+/// Unlinks `user_id`'s identity `id`; returns whether there was one.
 pub(crate) async fn unlink<C: ConnectionTrait>(
     conn: &C,
     user_id: UserId,
     id: Uuid,
-) -> Result<Option<Model>, DbErr> {
-    let Some(row) = Entity::find_by_id(id)
-        .filter(Column::UserId.eq(user_id))
-        .one(conn)
-        .await?
-    else {
-        return Ok(None);
-    };
+) -> Result<bool, DbErr> {
     let res = Entity::delete_many()
         .filter(Column::Id.eq(id))
         .filter(Column::UserId.eq(user_id))
         .exec(conn)
         .await?;
-    Ok((res.rows_affected == 1).then_some(row))
+    Ok(res.rows_affected == 1)
 }
